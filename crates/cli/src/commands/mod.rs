@@ -1,0 +1,4 @@
+//! One module per sub-command family.
+
+pub mod demo;
+pub mod pricing;

@@ -1,0 +1,51 @@
+//! `intermargin`: every capability of the workspace as a sub-command, with JSON or table output.
+//!
+//! This is the binary edge: errors become one line on stderr and a non-zero exit, never a panic.
+
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Interoperable margin across venues: price, import, margin, allocate, liquidate, simulate, prove.
+#[derive(Parser)]
+#[command(name = "intermargin", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Black-76 premium and Greeks of one option (linear or coin-settled).
+    Price(commands::pricing::PriceArgs),
+    /// Implied volatility from an option premium.
+    Iv(commands::pricing::IvArgs),
+    /// Print the JSON Schema of the canonical snapshot format.
+    Schema,
+    /// Load the bundled sample book and print its valuation (the README's demo).
+    Demo(commands::demo::DemoArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version to stdout with exit 0 and usage errors with exit 2.
+            e.exit();
+        }
+    };
+    let result = match cli.command {
+        Command::Price(a) => commands::pricing::price(a),
+        Command::Iv(a) => commands::pricing::iv(a),
+        Command::Schema => {
+            println!("{}", intermargin_model::schema_json());
+            Ok(())
+        }
+        Command::Demo(a) => commands::demo::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,29 @@
+//! Option pricing for intermargin: Black-76 on the forward, linear and coin-settled (inverse).
+//!
+//! The crate owns the valuation formulas and nothing else: no market lookups, no
+//! margin rules. Every formula lives here once and every other crate calls it.
+//!
+//! # Linear (quote-settled) Black-76
+//! With `d1 = (ln(F/K) + σ²T/2)/(σ√T)`, `d2 = d1 − σ√T`, `D = e^{−rT}`:
+//! `C = D·(F·N(d1) − K·N(d2))`, `P = D·(K·N(−d2) − F·N(−d1))`.
+//!
+//! # Inverse (coin-settled) variant, as Deribit and OKX quote it
+//! The premium is paid in the underlying coin: `V_inv = V_lin / F`. Its sensitivities
+//! follow by the quotient rule, so the inverse delta is not the linear delta divided by F:
+//! `Δ_inv = dV_inv/dF = Δ_lin/F − V_lin/F²`, `Γ_inv = Γ_lin/F − 2Δ_lin/F² + 2V_lin/F³`;
+//! vega, theta, vanna (in its vol leg), volga are the linear ones divided by F
+//! (vanna: `Vanna_lin/F − Vega_lin/F²`).
+//! Deribit's displayed "delta" for an inverse option is the linear delta (exposure in coin),
+//! which [`Greeks::delta`] of the linear price also gives; the inverse delta here is the
+//! true derivative of the coin premium, needed for coin-denominated P&L.
+#![deny(missing_docs)]
+
+#[allow(clippy::excessive_precision)] // published erfc coefficients, kept digit for digit
+mod black76;
+mod implied;
+
+pub use black76::{
+    black76, black76_inverse, black76_price, norm_cdf, norm_pdf, Greeks, PricingError,
+};
+pub use implied::{implied_vol, implied_vol_inverse};
+pub use intermargin_model::OptionKind;

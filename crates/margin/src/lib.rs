@@ -1,0 +1,14 @@
+//! Margin for intermargin: what each venue demands, and what one unified book needs.
+//!
+//! The crate owns the [`MarginModel`] trait, each venue's own rule set (parameters in
+//! `params/<venue>.toml`, each table citing its documentation page), the portfolio
+//! margin models, and the unified cross-venue model with its explanation. It refuses
+//! to parse venue JSON (that is `intermargin-venues`) and to perform I/O: every
+//! function is a pure function of (account, market, parameters).
+#![deny(missing_docs)]
+
+mod error;
+mod report;
+
+pub use error::MarginError;
+pub use report::{MarginModel, PositionMargin, QuoteFigures, Requirement, VenueMargin};

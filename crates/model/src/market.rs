@@ -57,6 +57,11 @@ pub struct Market {
     /// Value of one whole unit of each asset in `quote` (`BTC` → 65000, `USDT` → 1.0002).
     #[serde(default)]
     pub fx: BTreeMap<String, f64>,
+    /// Risk parameters a venue publishes through its API (leverage brackets, risk limits, margin
+    /// fractions, reserve configuration), keyed by instrument id, `venue:MARKET` or `venue`.
+    /// They override the dated parameter files; shapes are documented in `crates/venues/PARAMS.md`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub venue_params: BTreeMap<String, serde_json::Value>,
 }
 
 impl Market {
@@ -114,6 +119,7 @@ impl Market {
         merge_map(&mut self.greeks, &other.greeks, "market.greeks")?;
         merge_map(&mut self.rates, &other.rates, "market.rates")?;
         merge_map(&mut self.fx, &other.fx, "market.fx")?;
+        merge_map(&mut self.venue_params, &other.venue_params, "market.venue_params")?;
         for (k, quotes) in &other.vol_quotes {
             self.vol_quotes
                 .entry(k.clone())

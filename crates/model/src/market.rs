@@ -119,7 +119,11 @@ impl Market {
         merge_map(&mut self.greeks, &other.greeks, "market.greeks")?;
         merge_map(&mut self.rates, &other.rates, "market.rates")?;
         merge_map(&mut self.fx, &other.fx, "market.fx")?;
-        merge_map(&mut self.venue_params, &other.venue_params, "market.venue_params")?;
+        merge_map(
+            &mut self.venue_params,
+            &other.venue_params,
+            "market.venue_params",
+        )?;
         for (k, quotes) in &other.vol_quotes {
             self.vol_quotes
                 .entry(k.clone())

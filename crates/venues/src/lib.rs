@@ -1,0 +1,2 @@
+//! Venue adapters for intermargin (work in progress; see PARAMS.md).
+#![deny(missing_docs)]

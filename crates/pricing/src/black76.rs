@@ -14,6 +14,43 @@ pub enum PricingError {
         /// The value given.
         value: f64,
     },
+    /// One element of a batch input is NaN, infinite, or out of its domain.
+    #[error("{field}[{index}]: {reason} (got {value})")]
+    BadElement {
+        /// Input slice name (`forward`, `strike`, `years`, `vol`, `price`, `rate`).
+        field: &'static str,
+        /// Position in the slice.
+        index: usize,
+        /// Why it is rejected.
+        reason: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// Batch input slices differ in length.
+    #[error("{field}: length {got} differs from the batch length {expected}")]
+    LengthMismatch {
+        /// Slice name.
+        field: &'static str,
+        /// Batch length (length of `forward`).
+        expected: usize,
+        /// Length of this slice.
+        got: usize,
+    },
+    /// A vol quote cannot enter a surface.
+    #[error("quotes[{index}].{field}: {reason} (got {value})")]
+    BadQuote {
+        /// Position in the quote slice.
+        index: usize,
+        /// Field of `VolQuote` (`expiry_ms`, `strike`, `iv`).
+        field: &'static str,
+        /// Why it is rejected.
+        reason: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A surface needs at least one quote.
+    #[error("quotes: a vol surface needs at least one quote")]
+    NoQuotes,
 }
 
 /// Premium and sensitivities of one option, per unit of underlying.
@@ -51,6 +88,17 @@ pub fn norm_cdf(x: f64) -> f64 {
 /// Complementary error function (W. J. Cody's rational approximations, double precision).
 fn erfc(x: f64) -> f64 {
     let ax = x.abs();
+    if ax < 0.5 {
+        return 1.0 - erf_small(x);
+    }
+    erfc_with_exp(x, exp_neg_sq(ax))
+}
+
+/// `erfc(x)` given `e = exp(−x²)` computed by the caller (shared with the normal density in
+/// the Greeks kernel, which saves one exponential per call).
+#[inline(always)]
+fn erfc_with_exp(x: f64, e: f64) -> f64 {
+    let ax = x.abs();
     let r = if ax < 0.5 {
         return 1.0 - erf_small(x);
     } else if ax < 4.0 {
@@ -82,7 +130,7 @@ fn erfc(x: f64) -> f64 {
             den = (den + Q[i]) * ax;
         }
         let res = (num + P[7]) / (den + Q[7]);
-        exp_neg_sq(ax) * res
+        e * res
     } else {
         const P: [f64; 6] = [
             3.053_266_349_612_323_4e-1,
@@ -109,13 +157,23 @@ fn erfc(x: f64) -> f64 {
         }
         let res = z * (num + P[4]) / (den + Q[4]);
         let res = (SQRPI - res) / ax;
-        exp_neg_sq(ax) * res
+        e * res
     };
     if x < 0.0 {
         2.0 - r
     } else {
         r
     }
+}
+
+/// `N(x)` given the standard normal density `pdf = φ(x)` already computed by the caller.
+///
+/// `exp(−(x/√2)²) = √(2π)·φ(x)`, so Cody's erfc needs no exponential of its own. The
+/// density carries the rounding of `x²` (relative ~x²·1e-16), harmless for |x| < 40.
+#[inline(always)]
+pub(crate) fn norm_cdf_with_pdf(x: f64, pdf: f64) -> f64 {
+    const SQRT_2PI: f64 = 2.506_628_274_631_000_5;
+    0.5 * erfc_with_exp(-x * std::f64::consts::FRAC_1_SQRT_2, pdf * SQRT_2PI)
 }
 
 /// exp(−x²) computed with the split that keeps full precision for large x.
@@ -206,9 +264,15 @@ pub fn black76_price(
     }
     let d1 = (forward / strike).ln() / sd + 0.5 * sd;
     let d2 = d1 - sd;
+    let pdf1 = norm_pdf(d1);
+    let pdf2 = pdf1 * (forward / strike);
     match kind {
-        OptionKind::Call => df * (forward * norm_cdf(d1) - strike * norm_cdf(d2)),
-        OptionKind::Put => df * (strike * norm_cdf(-d2) - forward * norm_cdf(-d1)),
+        OptionKind::Call => {
+            df * (forward * norm_cdf_with_pdf(d1, pdf1) - strike * norm_cdf_with_pdf(d2, pdf2))
+        }
+        OptionKind::Put => {
+            df * (strike * norm_cdf_with_pdf(-d2, pdf2) - forward * norm_cdf_with_pdf(-d1, pdf1))
+        }
     }
 }
 
@@ -226,7 +290,7 @@ pub fn black76(
 }
 
 /// Linear Black-76 premium and Greeks without input checks (hot loops).
-#[inline]
+#[inline(always)]
 pub(crate) fn black76_unchecked(
     kind: OptionKind,
     f: f64,
@@ -241,14 +305,19 @@ pub(crate) fn black76_unchecked(
     let d1 = (f / k).ln() / sd + 0.5 * sd;
     let d2 = d1 - sd;
     let pdf1 = norm_pdf(d1);
+    // K·φ(d2) = F·φ(d1): one exponential serves both densities and both N(·).
+    let pdf2 = pdf1 * (f / k);
     let (price, delta) = match kind {
         OptionKind::Call => {
-            let nd1 = norm_cdf(d1);
-            (df * (f * nd1 - k * norm_cdf(d2)), df * nd1)
+            let nd1 = norm_cdf_with_pdf(d1, pdf1);
+            (df * (f * nd1 - k * norm_cdf_with_pdf(d2, pdf2)), df * nd1)
         }
         OptionKind::Put => {
-            let nmd1 = norm_cdf(-d1);
-            (df * (k * norm_cdf(-d2) - f * nmd1), -df * nmd1)
+            let nmd1 = norm_cdf_with_pdf(-d1, pdf1);
+            (
+                df * (k * norm_cdf_with_pdf(-d2, pdf2) - f * nmd1),
+                -df * nmd1,
+            )
         }
     };
     let gamma = df * pdf1 / (f * sd);

@@ -16,14 +16,34 @@
 //! Deribit's displayed "delta" for an inverse option is the linear delta (exposure in coin),
 //! which [`Greeks::delta`] of the linear price also gives; the inverse delta here is the
 //! true derivative of the coin premium, needed for coin-denominated P&L.
+//!
+//! # Implied volatility
+//! [`implied_vol`] uses Jäckel's "Let's Be Rational" (the maintained `implied-vol` crate), which
+//! reaches the attainable precision everywhere the premium carries time value; a bracketed Newton
+//! fallback covers inputs the rational method declines. Premiums outside
+//! (discounted intrinsic, discounted forward or strike) are errors naming `price`.
+//! [`implied_vol_inverse`] inverts a coin premium as `V_lin = V_inv·F`.
+//!
+//! # Batches and surfaces
+//! [`price_greeks_batch`] and [`implied_vol_batch`] work on struct-of-arrays slices, validate
+//! once up front (errors name index and field), write into caller-owned buffers and split
+//! across rayon's pool above [`PARALLEL_THRESHOLD`] options. [`VolSurface`] interpolates quotes
+//! in total variance across expiries and warns about calendar arbitrage.
 #![deny(missing_docs)]
 
+mod batch;
 #[allow(clippy::excessive_precision)] // published erfc coefficients, kept digit for digit
 mod black76;
 mod implied;
+mod surface;
 
+pub use batch::{
+    implied_vol_batch, implied_vol_batch_checked, price_greeks_batch, BatchGreeks, BatchInputs,
+    CHUNK, PARALLEL_THRESHOLD,
+};
 pub use black76::{
     black76, black76_inverse, black76_price, norm_cdf, norm_pdf, Greeks, PricingError,
 };
 pub use implied::{implied_vol, implied_vol_inverse};
 pub use intermargin_model::OptionKind;
+pub use surface::VolSurface;

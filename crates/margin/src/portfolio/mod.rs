@@ -1,0 +1,23 @@
+//! Portfolio margin: scenario grids (Deribit PM, CME SPAN), a Greek-netting model in the ISDA SIMM
+//! form, and the unified cross-venue model, each explained by the loop that computes it.
+//!
+//! Layers: [`scenario`] reprices every instrument once per snapshot into a risk matrix (loss per unit
+//! per scenario); [`scan`] is the only loop that sums a book over that matrix and adds the
+//! components; [`batch`] runs the same scan over millions of accounts; [`unified`] adds the
+//! cross-venue components (basis, counterparty and collateral haircuts, local minimums).
+
+//pub mod batch;
+pub mod explain;
+pub mod params;
+pub mod scan;
+pub mod scenario;
+//pub mod simm;
+//pub mod unified;
+
+//pub use batch::{BatchBook, BatchEngine};
+pub use explain::{Component, Contribution, Explanation, ScenarioLoss};
+pub use params::GridParams;
+pub use scan::{GridMargin, GridModel, PoolMargin, ScanFigures};
+pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMatrix};
+//pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
+//pub use unified::{UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint};

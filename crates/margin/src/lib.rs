@@ -8,7 +8,9 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod portfolio;
 mod report;
 
 pub use error::MarginError;
+pub use portfolio::{scenario_matrix, ScenarioMatrix};
 pub use report::{MarginModel, PositionMargin, QuoteFigures, Requirement, VenueMargin};

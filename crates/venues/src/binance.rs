@@ -1,0 +1,179 @@
+//! Binance USDⓈ-M futures: `GET /fapi/v2|v3/positionRisk`, `GET /fapi/v2|v3/account`,
+//! `GET /fapi/v2|v3/balance`, `GET /fapi/v1/leverageBracket`, and the portfolio-margin variants
+//! `GET /papi/v1/um/positionRisk`, `/papi/v1/balance`, `/papi/v1/um/leverageBracket`,
+//! `/papi/v1/account` (account totals only: nothing per asset, so it adds nothing).
+
+use intermargin_model::Position;
+use serde_json::{json, Map, Value};
+
+use crate::builder::Builder;
+use crate::error::VenueError;
+use crate::json::{describe, Node, Source};
+use crate::symbols;
+
+pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<(), VenueError> {
+    for (src, v) in payloads {
+        let root = Node::root(src, v);
+        if root.is_object() && root.has("code") && root.has("msg") && !root.has("assets") {
+            return Err(VenueError::VenueReported {
+                venue: src.venue,
+                file: src.file_label(),
+                message: v.to_string(),
+            });
+        }
+        if root.is_array() {
+            for row in root.array()? {
+                item(row, b)?;
+            }
+        } else {
+            item(root, b)?;
+        }
+    }
+    Ok(())
+}
+
+fn item(n: Node, b: &mut Builder) -> Result<(), VenueError> {
+    if !n.is_object() {
+        return Err(n.err(format!("expected an object, got {}", describe(n.v))));
+    }
+    if n.has("brackets") {
+        brackets(&n, b)
+    } else if n.has("positionAmt") {
+        position(&n, b)
+    } else if n.has("assets") && n.has("positions") {
+        if let Some(t) = n.opt_i64("updateTime")? {
+            b.observe_time(t);
+        }
+        for a in n.get("assets")?.array()? {
+            let asset = a.get("asset")?.nonempty_str()?;
+            b.balance(
+                asset,
+                a.dec("walletBalance")?,
+                None,
+                None,
+                &format!("{}.walletBalance", a.path),
+            )?;
+            if let Some(t) = a.opt_i64("updateTime")? {
+                b.observe_time(t);
+            }
+        }
+        for p in n.get("positions")?.array()? {
+            position(&p, b)?;
+        }
+        Ok(())
+    } else if n.has("asset") && n.has("totalWalletBalance") {
+        // GET /papi/v1/balance: totalWalletBalance is the asset's whole wallet (margin + UM + CM).
+        let asset = n.get("asset")?.nonempty_str()?;
+        if let Some(t) = n.opt_i64("updateTime")? {
+            b.observe_time(t);
+        }
+        b.balance(
+            asset,
+            n.dec("totalWalletBalance")?,
+            None,
+            None,
+            &format!("{}.totalWalletBalance", n.path),
+        )
+    } else if n.has("asset") && n.has("balance") {
+        let asset = n.get("asset")?.nonempty_str()?;
+        if let Some(t) = n.opt_i64("updateTime")? {
+            b.observe_time(t);
+        }
+        b.balance(
+            asset,
+            n.dec("balance")?,
+            None,
+            None,
+            &format!("{}.balance", n.path),
+        )
+    } else if n.has("uniMMR") || n.has("accountEquity") {
+        // /papi/v1/account: account-level totals in USD, nothing per asset or position.
+        if let Some(t) = n.opt_i64("updateTime")? {
+            b.observe_time(t);
+        }
+        n.dec("accountEquity")?;
+        Ok(())
+    } else {
+        Err(n.src.unrecognised(format!(
+            "{}: not a Binance position (positionAmt), account (assets+positions), balance (asset+balance) or leverage bracket (brackets)",
+            if n.path.is_empty() { "(root)" } else { &n.path }
+        )))
+    }
+}
+
+fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
+    let sym_node = n.get("symbol")?;
+    let symbol = sym_node.nonempty_str()?;
+    let amt_node = n.get("positionAmt")?;
+    let amt = amt_node.f64()?;
+    if let Some(t) = n.opt_i64("updateTime")? {
+        b.observe_time(t);
+    }
+    if amt == 0.0 {
+        return Ok(());
+    }
+    let margin_asset = match n.opt("marginAsset")? {
+        Some(m) => Some(m.str()?),
+        None => None,
+    };
+    let ins = symbols::binance(symbol, margin_asset)
+        .ok_or_else(|| sym_node.err(format!("cannot parse Binance symbol {symbol:?}")))?;
+    let side = match n.opt("positionSide")? {
+        Some(s) => s.str()?.to_string(),
+        None => "BOTH".to_string(),
+    };
+    let mut p = Position::new(ins, amt);
+    p.entry_price = n.opt_num("entryPrice")?.filter(|x| *x > 0.0);
+    p.leverage = n.opt_num("leverage")?.filter(|x| *x > 0.0);
+    p.unrealized_pnl = match n.opt_num("unRealizedProfit")? {
+        Some(u) => Some(u),
+        None => n.opt_num("unrealizedProfit")?,
+    };
+    p.isolated = match (n.opt("marginType")?, n.opt("isolated")?) {
+        (Some(m), _) => m.str()? == "isolated",
+        (None, Some(i)) => i.bool()?,
+        (None, None) => n.opt_num("isolatedWallet")?.is_some_and(|w| w != 0.0),
+    };
+    if p.isolated {
+        p.isolated_margin = match n.opt_num("isolatedWallet")? {
+            Some(w) => Some(w),
+            None => n.opt_num("isolatedMargin")?,
+        };
+    }
+    if let Some(m) = n.opt_num("markPrice")? {
+        b.mark(symbol, m)?;
+    }
+    b.position(format!("{symbol}/{side}"), p)
+}
+
+fn brackets(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
+    let symbol = n.get("symbol")?.nonempty_str()?;
+    let mut rows = Vec::new();
+    for br in n.get("brackets")?.array()? {
+        rows.push(json!({
+            "bracket": br.get("bracket")?.i64()?,
+            "initial_leverage": br.num("initialLeverage")?,
+            "notional_floor": br.num("notionalFloor")?,
+            "notional_cap": br.num("notionalCap")?,
+            "maint_margin_ratio": br.num("maintMarginRatio")?,
+            "cum": br.num("cum")?,
+        }));
+    }
+    rows.sort_by(|a, c| {
+        let fa = a["notional_floor"].as_f64().unwrap_or(0.0);
+        let fc = c["notional_floor"].as_f64().unwrap_or(0.0);
+        fa.total_cmp(&fc)
+    });
+    let mut m = Map::new();
+    let source = if n.src.file.as_deref().is_some_and(|f| f.contains("papi")) {
+        "GET /papi/v1/um/leverageBracket"
+    } else {
+        "GET /fapi/v1/leverageBracket"
+    };
+    m.insert("source".into(), json!(source));
+    if let Some(c) = n.opt_num("notionalCoef")? {
+        m.insert("notional_coef".into(), json!(c));
+    }
+    m.insert("brackets".into(), Value::Array(rows));
+    b.params(format!("binance:{symbol}"), m)
+}

@@ -1,0 +1,230 @@
+//! Deribit: `private/get_positions`, `private/get_position`, `private/get_account_summary`,
+//! `private/get_account_summaries`, `public/get_instruments`, `public/get_instrument`,
+//! `public/ticker` (futures and options, with `greeks` and `mark_iv`).
+//!
+//! Sizes: Deribit reports futures in USD (inverse) and options and linear contracts in the coin;
+//! inverse futures become contracts of their face value (10 USD BTC, 1 USD ETH, or the
+//! instruments payload's `contract_size`), everything else is counted in the coin.
+
+use std::collections::BTreeMap;
+
+use intermargin_model::{Greeks, InstrumentKind, Position, Settlement, Venue};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::builder::Builder;
+use crate::error::VenueError;
+use crate::json::{Node, Source};
+use crate::symbols;
+
+#[derive(Clone, Copy)]
+struct InstrumentInfo {
+    contract_size: f64,
+    expiry_ms: Option<i64>,
+}
+
+enum Item<'a> {
+    Instrument(Node<'a>),
+    Position(Node<'a>),
+    Ticker(Node<'a>),
+    Summary(Node<'a>),
+}
+
+fn unwrap_rpc<'a>(root: Node<'a>) -> Result<Node<'a>, VenueError> {
+    if !root.is_object() {
+        return Ok(root);
+    }
+    if let Some(e) = root.opt("error")? {
+        return Err(VenueError::VenueReported {
+            venue: Venue::Deribit,
+            file: root.src.file_label(),
+            message: e.v.to_string(),
+        });
+    }
+    if root.has("jsonrpc") || root.has("result") {
+        return root.get("result");
+    }
+    Ok(root)
+}
+
+fn classify<'a>(n: Node<'a>, out: &mut Vec<Item<'a>>) -> Result<(), VenueError> {
+    if n.is_array() {
+        for e in n.array()? {
+            classify(e, out)?;
+        }
+        return Ok(());
+    }
+    if !n.is_object() {
+        return Err(n.err(format!(
+            "expected a position, account summary, instrument or ticker object, got {}",
+            crate::json::describe(n.v)
+        )));
+    }
+    if n.has("summaries") {
+        for s in n.get("summaries")?.array()? {
+            out.push(Item::Summary(s));
+        }
+    } else if n.has("currency") && n.has("balance") {
+        out.push(Item::Summary(n));
+    } else if n.has("instrument_name") && n.has("size") {
+        out.push(Item::Position(n));
+    } else if n.has("instrument_name") && n.has("expiration_timestamp") {
+        out.push(Item::Instrument(n));
+    } else if n.has("instrument_name") && n.has("mark_price") {
+        out.push(Item::Ticker(n));
+    } else {
+        return Err(n.src.unrecognised(format!(
+            "{}: not a Deribit position (instrument_name+size), account summary (currency+balance), instrument (expiration_timestamp) or ticker (mark_price)",
+            if n.path.is_empty() { "(root)" } else { &n.path }
+        )));
+    }
+    Ok(())
+}
+
+/// The coin an instrument name refers to (`BTC` for `BTC-PERPETUAL` and `BTC_USDC-...`).
+fn underlying_of(name: &str) -> &str {
+    let head = name.split('-').next().unwrap_or(name);
+    head.split('_').next().unwrap_or(head)
+}
+
+fn f(d: Decimal, n: &Node) -> Result<f64, VenueError> {
+    d.to_f64()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| n.err(format!("{d} is not representable as a number")))
+}
+
+pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<(), VenueError> {
+    let mut items = Vec::new();
+    for (src, v) in payloads {
+        let root = unwrap_rpc(Node::root(src, v))?;
+        classify(root, &mut items)?;
+    }
+    let mut infos: BTreeMap<String, InstrumentInfo> = BTreeMap::new();
+    for it in &items {
+        if let Item::Instrument(n) = it {
+            let name = n.get("instrument_name")?.nonempty_str()?.to_string();
+            let kind = n.get("kind")?.str()?;
+            let expiry = n.get("expiration_timestamp")?.i64()?;
+            let perpetual = n
+                .opt("settlement_period")?
+                .map(|p| p.str().map(|s| s == "perpetual"))
+                .transpose()?
+                .unwrap_or(false);
+            let cs = n.num("contract_size")?;
+            if cs <= 0.0 {
+                return Err(n
+                    .get("contract_size")?
+                    .err(format!("contract size must be > 0, got {cs}")));
+            }
+            infos.insert(
+                name,
+                InstrumentInfo {
+                    contract_size: cs,
+                    expiry_ms: (kind == "option" || (kind == "future" && !perpetual))
+                        .then_some(expiry),
+                },
+            );
+        }
+    }
+    for it in &items {
+        match it {
+            Item::Instrument(_) => {}
+            Item::Summary(n) => {
+                let ccy = n.get("currency")?.nonempty_str()?;
+                let bal = n.dec("balance")?;
+                b.balance(ccy, bal, None, None, &format!("{}.balance", n.path))?;
+            }
+            Item::Ticker(n) => ticker(n, b)?,
+            Item::Position(n) => position(n, &infos, b)?,
+        }
+    }
+    Ok(())
+}
+
+fn ticker(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
+    let name = n.get("instrument_name")?.nonempty_str()?;
+    if let Some(t) = n.opt_i64("timestamp")? {
+        b.observe_time(t);
+    }
+    b.mark(name, n.num("mark_price")?)?;
+    // index_prices are per underlying in USD: the USDC-quoted (linear) index is left out.
+    if let (Some(ix), false) = (n.opt_num("index_price")?, name.contains('_')) {
+        b.index(underlying_of(name), ix)?;
+    }
+    // Deribit quotes implied volatility in percent (80.5 = 80.5 %).
+    if let Some(iv) = n.opt_num_div("mark_iv", 100)? {
+        b.mark_iv(name, iv)?;
+    }
+    if let Some(g) = n.opt("greeks")? {
+        b.greeks(
+            name,
+            Greeks {
+                delta: g.num("delta")?,
+                gamma: g.num("gamma")?,
+                vega: g.num("vega")?,
+                theta: g.num("theta")?,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn position(
+    n: &Node,
+    infos: &BTreeMap<String, InstrumentInfo>,
+    b: &mut Builder,
+) -> Result<(), VenueError> {
+    let name_node = n.get("instrument_name")?;
+    let name = name_node.nonempty_str()?;
+    let size_node = n.get("size")?;
+    let mut amount = size_node.decimal()?;
+    if amount.is_zero() {
+        return Ok(());
+    }
+    if let Some(d) = n.opt("direction")? {
+        match d.str()? {
+            "sell" if amount.is_sign_positive() => amount = -amount,
+            "buy" | "sell" | "zero" => {}
+            other => return Err(d.err(format!("expected \"buy\" or \"sell\", got {other:?}"))),
+        }
+    }
+    let info = infos.get(name).copied();
+    let face = info
+        .map(|i| i.contract_size)
+        .or_else(|| symbols::deribit_inverse_face(underlying_of(name)));
+    let mut ins = symbols::deribit(name, face).ok_or_else(|| {
+        name_node.err(format!(
+            "cannot parse Deribit instrument {name:?} (or unknown contract size: import public/get_instruments too)"
+        ))
+    })?;
+    if let Some(e) = info.and_then(|i| i.expiry_ms) {
+        match &mut ins.kind {
+            InstrumentKind::Future { expiry_ms } | InstrumentKind::Option { expiry_ms, .. } => {
+                *expiry_ms = e
+            }
+            _ => {}
+        }
+    }
+    let contracts = match (ins.settlement, &ins.kind) {
+        (Settlement::Inverse, InstrumentKind::Future { .. } | InstrumentKind::Perpetual) => {
+            let face = Decimal::try_from(ins.contract_size)
+                .map_err(|_| name_node.err("contract size is not a decimal"))?;
+            amount
+                .checked_div(face)
+                .ok_or_else(|| size_node.err("size / contract size overflows"))?
+        }
+        _ => amount,
+    };
+    let mut p = Position::new(ins.clone(), f(contracts, &size_node)?);
+    p.entry_price = n.opt_num("average_price")?.filter(|x| *x > 0.0);
+    p.leverage = n.opt_num("leverage")?.filter(|x| *x > 0.0);
+    p.unrealized_pnl = n.opt_num("floating_profit_loss")?;
+    if let Some(m) = n.opt_num("mark_price")? {
+        b.mark(name, m)?;
+    }
+    if let (Some(ix), "USD") = (n.opt_num("index_price")?, ins.quote.as_str()) {
+        b.index(&ins.underlying, ix)?;
+    }
+    b.position(name.to_string(), p)
+}

@@ -1,0 +1,249 @@
+//! OKX v5: `GET /api/v5/account/positions`, `GET /api/v5/account/balance`,
+//! `GET /api/v5/public/instruments` (contract values).
+//!
+//! Contract sizes come from an imported instruments payload (`ctVal × ctMult`, unit `ctValCcy`)
+//! or, failing that, the dated table `data/okx_contracts.json`. Isolated spot-margin rows
+//! (`instType` `MARGIN`, `mgnMode` `isolated`) become a spot position plus the borrowed
+//! liability as negative collateral in sub-account `isolated:<instId>`; cross-margin `MARGIN`
+//! rows are skipped because their holdings and debt are already in the balance's `cashBal`.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use intermargin_model::{Position, SizeUnit};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::builder::Builder;
+use crate::error::VenueError;
+use crate::json::{Node, Source};
+use crate::symbols::{self, ContractTerms};
+
+#[derive(Deserialize)]
+struct Table {
+    families: Vec<Family>,
+}
+
+#[derive(Deserialize)]
+struct Family {
+    family: String,
+    swap: Option<(f64, String)>,
+    futures: Option<(f64, String)>,
+    option: Option<(f64, String)>,
+}
+
+fn table() -> &'static Table {
+    static T: OnceLock<Table> = OnceLock::new();
+    T.get_or_init(|| {
+        serde_json::from_str(include_str!("../data/okx_contracts.json"))
+            .unwrap_or(Table { families: vec![] })
+    })
+}
+
+fn unit(s: &str) -> SizeUnit {
+    if s == "quote" {
+        SizeUnit::Quote
+    } else {
+        SizeUnit::Base
+    }
+}
+
+/// Contract terms from the dated table, by `instId` shape.
+fn table_terms(inst_id: &str) -> Option<ContractTerms> {
+    let parts: Vec<&str> = inst_id.split('-').collect();
+    let family = format!("{}-{}", parts.first()?, parts.get(1)?);
+    let f = table().families.iter().find(|f| f.family == family)?;
+    let t = match parts.len() {
+        3 if parts[2] == "SWAP" => f.swap.as_ref(),
+        3 => f.futures.as_ref(),
+        5 => f.option.as_ref(),
+        _ => None,
+    }?;
+    Some(ContractTerms {
+        size: t.0,
+        unit: unit(&t.1),
+    })
+}
+
+fn envelope<'a>(root: Node<'a>) -> Result<Node<'a>, VenueError> {
+    if root.is_object() && root.has("code") {
+        let code = root.get("code")?;
+        let ok = match code.v {
+            Value::String(s) => s == "0",
+            Value::Number(n) => n.as_i64() == Some(0),
+            _ => false,
+        };
+        if !ok {
+            return Err(VenueError::VenueReported {
+                venue: root.src.venue,
+                file: root.src.file_label(),
+                message: format!(
+                    "code {} {}",
+                    code.v,
+                    root.v.get("msg").map(|m| m.to_string()).unwrap_or_default()
+                ),
+            });
+        }
+    }
+    if root.is_object() && root.has("data") {
+        return root.get("data");
+    }
+    Ok(root)
+}
+
+pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<(), VenueError> {
+    let mut rows = Vec::new();
+    for (src, v) in payloads {
+        let data = envelope(Node::root(src, v))?;
+        if data.is_array() {
+            rows.extend(data.array()?);
+        } else {
+            rows.push(data);
+        }
+    }
+    // Instruments first: they define the contract sizes positions need.
+    let mut terms: BTreeMap<String, (ContractTerms, Option<i64>)> = BTreeMap::new();
+    for n in rows.iter().filter(|n| n.has("ctVal") && n.has("instId")) {
+        let id = n.get("instId")?.nonempty_str()?.to_string();
+        let ct_val = n.opt_num("ctVal")?;
+        let Some(ct_val) = ct_val else { continue };
+        let mult = n.opt_num("ctMult")?.unwrap_or(1.0);
+        let ccy = n.get("ctValCcy")?.str()?;
+        let base = id.split('-').next().unwrap_or("");
+        let u = if ccy == base {
+            SizeUnit::Base
+        } else {
+            SizeUnit::Quote
+        };
+        let size = ct_val * mult;
+        if size.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            return Err(n.get("ctVal")?.err("contract value must be > 0"));
+        }
+        let exp = n.opt_i64("expTime")?;
+        terms.insert(id, (ContractTerms { size, unit: u }, exp));
+    }
+    for n in &rows {
+        if n.has("ctVal") && n.has("instId") {
+            continue;
+        }
+        if n.has("details") {
+            balance(n, b)?;
+        } else if n.has("pos") && n.has("instId") {
+            position(n, &terms, b)?;
+        } else {
+            return Err(n.src.unrecognised(format!(
+                "{}: not an OKX position (instId+pos), balance (details) or instrument (ctVal)",
+                if n.path.is_empty() { "(root)" } else { &n.path }
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn balance(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
+    if let Some(t) = n.opt_i64("uTime")? {
+        b.observe_time(t);
+    }
+    for d in n.get("details")?.array()? {
+        let ccy = d.get("ccy")?.nonempty_str()?;
+        b.balance(
+            ccy,
+            d.dec("cashBal")?,
+            None,
+            None,
+            &format!("{}.cashBal", d.path),
+        )?;
+    }
+    Ok(())
+}
+
+fn position(
+    n: &Node,
+    terms: &BTreeMap<String, (ContractTerms, Option<i64>)>,
+    b: &mut Builder,
+) -> Result<(), VenueError> {
+    let id_node = n.get("instId")?;
+    let inst_id = id_node.nonempty_str()?;
+    let inst_type = n.get("instType")?.str()?;
+    let pos_node = n.get("pos")?;
+    let mut pos = pos_node.decimal()?;
+    if let Some(t) = n.opt_i64("uTime")? {
+        b.observe_time(t);
+    }
+    if pos.is_zero() {
+        return Ok(());
+    }
+    let isolated = match n.opt("mgnMode")? {
+        Some(m) => m.str()? == "isolated",
+        None => false,
+    };
+    if let Some(side) = n.opt("posSide")? {
+        if side.str()? == "short" && pos.is_sign_positive() {
+            pos = -pos;
+        }
+    }
+    let t = terms.get(inst_id).copied();
+    let mut ins = symbols::okx(inst_id, t.map(|x| x.0).or_else(|| table_terms(inst_id)))
+        .ok_or_else(|| {
+            id_node.err(format!(
+                "cannot parse OKX instrument {inst_id:?} or its contract value is unknown (import GET /api/v5/public/instruments too)"
+            ))
+        })?;
+    if let Some(e) = t.and_then(|x| x.1) {
+        match &mut ins.kind {
+            intermargin_model::InstrumentKind::Future { expiry_ms }
+            | intermargin_model::InstrumentKind::Option { expiry_ms, .. } => *expiry_ms = e,
+            _ => {}
+        }
+    }
+    let mut sub_account = None;
+    if inst_type == "MARGIN" {
+        if !isolated {
+            return Ok(());
+        }
+        // pos is in posCcy; a short spot-margin position holds the quote and owes the base.
+        let pos_ccy = n.opt("posCcy")?.map(|c| c.str()).transpose()?.unwrap_or("");
+        if pos_ccy != ins.underlying {
+            return Err(n
+                .get("posCcy")?
+                .err("isolated margin position in the quote currency is not supported"));
+        }
+        let sub = format!("isolated:{inst_id}");
+        if let (Some(liab), Some(ccy)) = (n.opt_decimal("liab")?, n.opt("liabCcy")?) {
+            let ccy = ccy.nonempty_str()?;
+            // OKX reports the liability as a negative number; debt is negative collateral.
+            let debt = -liab.abs();
+            b.balance(
+                ccy,
+                debt,
+                Some(sub.clone()),
+                None,
+                &format!("{}.liab", n.path),
+            )?;
+        }
+        sub_account = Some(sub);
+    }
+    let size = rust_decimal::prelude::ToPrimitive::to_f64(&pos)
+        .ok_or_else(|| pos_node.err("size not representable"))?;
+    let mut p = Position::new(ins.clone(), size);
+    p.sub_account = sub_account;
+    p.entry_price = n.opt_num("avgPx")?.filter(|x| *x > 0.0);
+    p.leverage = n.opt_num("lever")?.filter(|x| *x > 0.0);
+    p.isolated = isolated;
+    p.unrealized_pnl = n.opt_num("upl")?;
+    if isolated && inst_type != "MARGIN" {
+        p.isolated_margin = n.opt_num("margin")?;
+    }
+    if let Some(m) = n.opt_num("markPx")? {
+        b.mark(inst_id, m)?;
+    }
+    if let Some(ix) = n.opt_num("idxPx")? {
+        b.index(&ins.underlying, ix)?;
+    }
+    let side = n
+        .opt("posSide")?
+        .map(|s| s.str())
+        .transpose()?
+        .unwrap_or("net");
+    b.position(format!("{inst_id}/{side}"), p)
+}

@@ -6,18 +6,18 @@
 //! components; [`batch`] runs the same scan over millions of accounts; [`unified`] adds the
 //! cross-venue components (basis, counterparty and collateral haircuts, local minimums).
 
-//pub mod batch;
+pub mod batch;
 pub mod explain;
 pub mod params;
 pub mod scan;
 pub mod scenario;
-//pub mod simm;
-//pub mod unified;
+pub mod simm;
+pub mod unified;
 
-//pub use batch::{BatchBook, BatchEngine};
+pub use batch::{BatchBook, BatchEngine};
 pub use explain::{Component, Contribution, Explanation, ScenarioLoss};
 pub use params::GridParams;
 pub use scan::{GridMargin, GridModel, PoolMargin, ScanFigures};
 pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMatrix};
-//pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
-//pub use unified::{UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint};
+pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
+pub use unified::{UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint};

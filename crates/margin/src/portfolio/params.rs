@@ -233,7 +233,7 @@ impl GridParams {
         self.stable_assets.iter().any(|s| s == asset)
     }
 
-    fn validate(&self, file: &str) -> Result<(), MarginError> {
+    pub(crate) fn validate(&self, file: &str) -> Result<(), MarginError> {
         let bad = |field: String, reason: &str| MarginError::Params {
             file: file.to_string(),
             field,

@@ -204,14 +204,14 @@ impl RiskMatrix {
 /// Valuation inputs of one instrument at the snapshot, resolved once.
 #[derive(Debug, Clone)]
 pub(crate) struct Priced {
-    inst: Instrument,
+    pub(crate) inst: Instrument,
     /// Underlying forward/price in the instrument's quote currency.
-    f0: f64,
+    pub(crate) f0: f64,
     /// Value of one unit of the quote currency in the report currency.
-    quote_fx: f64,
-    vol: f64,
-    years: f64,
-    rate: f64,
+    pub(crate) quote_fx: f64,
+    pub(crate) vol: f64,
+    pub(crate) years: f64,
+    pub(crate) rate: f64,
 }
 
 fn missing(field: String, reason: &str) -> MarginError {
@@ -488,7 +488,11 @@ pub(crate) fn price_row(
     Ok(UnitFigures {
         delta_base,
         delta_notional,
-        roll: delta_notional.abs() * roll_move,
+        roll: if matches!(inst.kind, InstrumentKind::Spot) {
+            0.0
+        } else {
+            delta_notional.abs() * roll_move
+        },
         short_option_minimum: if inst.is_option() {
             q0.abs() * und_value * up.short_option_minimum
         } else {

@@ -10,7 +10,9 @@
 mod error;
 pub mod portfolio;
 mod report;
+pub mod venues;
 
 pub use error::MarginError;
 pub use portfolio::{scenario_matrix, ScenarioMatrix};
 pub use report::{MarginModel, PositionMargin, QuoteFigures, Requirement, VenueMargin};
+pub use venues::{model_for, venue_margins};

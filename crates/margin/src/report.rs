@@ -1,4 +1,4 @@
-use intermargin_model::{Account, Market, Venue};
+use intermargin_model::{Account, Asset, Market, Venue};
 use serde::{Deserialize, Serialize};
 
 use crate::error::MarginError;
@@ -65,5 +65,14 @@ pub trait MarginModel: Send + Sync {
 
     /// The venue's own requirement for the part of `account` that sits on this venue:
     /// one entry per margin pool (settlement currency or cross account).
-    fn margin(&self, account: &Account, market: &Market) -> Result<Vec<VenueMargin>, MarginError>;
+    ///
+    /// `assets` is the portfolio's asset table (`Portfolio::assets`): collateral is held as
+    /// integer base units ([`intermargin_model::Amount`]) and only the table knows their
+    /// decimals, so every model needs it to value collateral.
+    fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Vec<VenueMargin>, MarginError>;
 }

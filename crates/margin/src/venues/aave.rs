@@ -1,0 +1,505 @@
+//! Aave v3: health factor, borrowing power, E-Mode and close factor, and their mapping onto
+//! [`VenueMargin`].
+//!
+//! * `HF = Σ collateral_i·price_i·LT_i / Σ debt_j·price_j` in the market's base currency (USD);
+//!   liquidatable when `HF < 1`; infinite without debt (<https://aave.com/docs/aave-v3/markets/health-factor>).
+//! * Borrowing power `= Σ collateral_i·price_i·LTV_i` (<https://aave.com/docs/aave-v3/concepts/reserve>).
+//! * E-Mode: a user in category `c` uses the category's LTV / LT for the category's assets.
+//! * Close factor: [`close_factor`].
+//!
+//! **Mapping onto `VenueMargin`** (settlement `USD`, Aave's base currency):
+//! `equity = C − D` (collateral value − debt value), `maintenance = Σ C_i·(1 − LT_i)`,
+//! `initial = Σ C_i·(1 − LTV_i)`. Then `equity ≤ maintenance ⇔ D ≥ Σ C_i·LT_i ⇔ HF ≤ 1`, so
+//! `margin_ratio ≥ 1 ⇔ HF ≤ 1`, and `equity ≥ initial ⇔ D ≤ borrowing power`. Maintenance is the
+//! part of the collateral value the protocol does not count toward solvency.
+//!
+//! Parameters (`crates/venues/PARAMS.md`): per reserve `market.venue_params["aave:SYMBOL"]`
+//! (`ltv`, `liquidation_threshold`, `usage_as_collateral_enabled`, `emode_category`,
+//! `price_usd`) before `params/aave.toml`; the user's E-Mode category from
+//! `["aave:user:ACCOUNT_ID"].emode_category`; categories from `["aave"].emode_categories` before
+//! the file. A reserve belongs to the user's category when its `emode_category` says so (or the
+//! file lists it). Prices: `market.index_prices["aave:SYMBOL"]`, else the reserve's `price_usd`,
+//! else `market.fx`.
+
+use std::collections::BTreeMap;
+
+use intermargin_model::{Account, Asset, Market, Venue};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::common::{index_price, pool};
+use super::params::{bad_param, load, num_any, published, Provenance};
+use crate::error::MarginError;
+use crate::report::{MarginModel, PositionMargin, VenueMargin};
+
+const FILE: &str = "params/aave.toml";
+
+/// One reserve's risk parameters (fractions).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ReserveParams {
+    /// Where the numbers come from (absent for venue-published values).
+    #[serde(flatten, default)]
+    pub provenance: Option<Provenance>,
+    /// Loan-to-value: borrowing power per unit of collateral value.
+    pub ltv: f64,
+    /// Liquidation threshold.
+    pub liquidation_threshold: f64,
+    /// Liquidation bonus (extra part: 0.05 = 105 %), when known.
+    #[serde(default)]
+    pub liquidation_bonus: Option<f64>,
+}
+
+/// An E-Mode category.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EModeCategory {
+    /// Where the numbers come from.
+    #[serde(flatten, default)]
+    pub provenance: Option<Provenance>,
+    /// Category label.
+    #[serde(default)]
+    pub label: String,
+    /// LTV inside the category.
+    pub ltv: f64,
+    /// Liquidation threshold inside the category.
+    pub liquidation_threshold: f64,
+    /// Liquidation bonus inside the category.
+    #[serde(default)]
+    pub liquidation_bonus: Option<f64>,
+    /// Asset symbols the category applies to.
+    pub assets: Vec<String>,
+}
+
+/// Close-factor constants.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LiquidationParams {
+    /// Where the numbers come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// Share of debt repayable in one liquidation by default (0.5).
+    pub default_close_factor: f64,
+    /// Share repayable when the health factor is at or below the threshold (1.0).
+    pub max_close_factor: f64,
+    /// Health factor at or below which the max close factor applies (0.95).
+    pub close_factor_hf_threshold: f64,
+    /// v3.3: below this reserve value (USD) the whole position may be liquidated (2,000).
+    pub min_base_max_close_factor_threshold: f64,
+    /// v3.3: dust bound that a partial liquidation must leave (1,000 USD).
+    pub min_leftover_base: f64,
+}
+
+/// Aave's parameter file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AaveParams {
+    /// Close-factor constants.
+    pub liquidation: LiquidationParams,
+    /// Reserves by symbol.
+    pub reserves: BTreeMap<String, ReserveParams>,
+    /// E-Mode categories by id.
+    #[serde(default)]
+    pub emode: BTreeMap<String, EModeCategory>,
+}
+
+impl AaveParams {
+    /// The dated parameters embedded in the binary.
+    pub fn embedded() -> Result<Self, MarginError> {
+        load(FILE, include_str!("../../params/aave.toml"))
+    }
+}
+
+/// Protocol version, for the close-factor rules that changed in v3.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AaveVersion {
+    /// v3.0–v3.2: 100 % close factor strictly below the HF threshold; no dust rules.
+    V3_0,
+    /// v3.3+: at or below the threshold, and for reserves worth less than 2,000 USD.
+    V3_3,
+}
+
+/// Share of the debt a liquidator may repay in one call.
+///
+/// `debt_value` / `collateral_value` are the liquidated reserves' values in USD (v3.3 rule).
+pub fn close_factor(
+    hf: f64,
+    debt_value: f64,
+    collateral_value: f64,
+    version: AaveVersion,
+    p: &LiquidationParams,
+) -> f64 {
+    if hf >= 1.0 {
+        return 0.0;
+    }
+    match version {
+        AaveVersion::V3_0 => {
+            if hf < p.close_factor_hf_threshold {
+                p.max_close_factor
+            } else {
+                p.default_close_factor
+            }
+        }
+        AaveVersion::V3_3 => {
+            if hf <= p.close_factor_hf_threshold
+                || debt_value < p.min_base_max_close_factor_threshold
+                || collateral_value < p.min_base_max_close_factor_threshold
+            {
+                p.max_close_factor
+            } else {
+                p.default_close_factor
+            }
+        }
+    }
+}
+
+/// Collateral value a liquidator receives for repaying `debt_repaid` (same currency): the
+/// repaid value times `1 + bonus` (before the protocol's fee on the bonus part).
+pub fn collateral_seized(debt_repaid: f64, bonus: f64) -> f64 {
+    debt_repaid * (1.0 + bonus)
+}
+
+/// Health factor from `(collateral value, liquidation threshold)` pairs and the debt value;
+/// infinite without debt.
+pub fn health_factor_of(collateral: &[(f64, f64)], debt_value: f64) -> f64 {
+    let weighted: f64 = collateral.iter().map(|(v, lt)| v * lt).sum();
+    if debt_value <= 0.0 {
+        f64::INFINITY
+    } else {
+        weighted / debt_value
+    }
+}
+
+/// One reserve of a user, valued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReserveState {
+    /// Asset symbol.
+    pub symbol: String,
+    /// Price in USD.
+    pub price: f64,
+    /// Supplied units.
+    pub supplied: f64,
+    /// Borrowed units.
+    pub borrowed: f64,
+    /// Effective LTV (E-Mode applied; 0 when not usable as collateral).
+    pub ltv: f64,
+    /// Effective liquidation threshold.
+    pub liquidation_threshold: f64,
+}
+
+/// A user's Aave position, valued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AaveAccount {
+    /// Per reserve.
+    pub reserves: Vec<ReserveState>,
+}
+
+impl AaveAccount {
+    /// Collateral value (USD).
+    pub fn collateral_value(&self) -> f64 {
+        self.reserves.iter().map(|r| r.supplied * r.price).sum()
+    }
+    /// Debt value (USD).
+    pub fn debt_value(&self) -> f64 {
+        self.reserves.iter().map(|r| r.borrowed * r.price).sum()
+    }
+    /// `Σ C_i·LT_i`.
+    pub fn threshold_value(&self) -> f64 {
+        self.reserves
+            .iter()
+            .map(|r| r.supplied * r.price * r.liquidation_threshold)
+            .sum()
+    }
+    /// Borrowing power `Σ C_i·LTV_i`.
+    pub fn borrowing_power(&self) -> f64 {
+        self.reserves
+            .iter()
+            .map(|r| r.supplied * r.price * r.ltv)
+            .sum()
+    }
+    /// Health factor (infinite without debt).
+    pub fn health_factor(&self) -> f64 {
+        let pairs: Vec<(f64, f64)> = self
+            .reserves
+            .iter()
+            .map(|r| (r.supplied * r.price, r.liquidation_threshold))
+            .collect();
+        health_factor_of(&pairs, self.debt_value())
+    }
+}
+
+fn fraction(x: f64) -> f64 {
+    // The contract returns basis points (8300); files and APIs may give fractions (0.83).
+    if x > 1.0 {
+        x / 10_000.0
+    } else {
+        x
+    }
+}
+
+fn bonus_fraction(x: f64) -> f64 {
+    // 10500 (bps of the repaid amount) or 1.05 → 0.05; 0.05 stays.
+    let f = if x > 100.0 { x / 10_000.0 } else { x };
+    if f >= 1.0 {
+        f - 1.0
+    } else {
+        f
+    }
+}
+
+/// Aave v3 rules.
+#[derive(Debug, Clone)]
+pub struct AaveV3 {
+    params: AaveParams,
+    emode: Option<String>,
+}
+
+impl AaveV3 {
+    /// Rules with the embedded parameters (E-Mode from the snapshot, if any).
+    pub fn new() -> Result<Self, MarginError> {
+        Ok(AaveV3 {
+            params: AaveParams::embedded()?,
+            emode: None,
+        })
+    }
+
+    /// The same rules with the user in E-Mode category `id` (overrides the snapshot's).
+    pub fn with_emode(mut self, id: u32) -> Self {
+        self.emode = Some(id.to_string());
+        self
+    }
+
+    /// The embedded parameters.
+    pub fn params(&self) -> &AaveParams {
+        &self.params
+    }
+
+    /// `(ltv, liquidation threshold, reserve's E-Mode category)` of a reserve.
+    fn reserve(
+        &self,
+        market: &Market,
+        symbol: &str,
+    ) -> Result<(f64, f64, Option<u64>), MarginError> {
+        let key = format!("aave:{symbol}");
+        if let Some(v) = published(market, &key) {
+            let p = format!("[{key:?}]");
+            let cat = num_any(v, &["emode_category", "eModeCategory"], &p)?.map(|x| x as u64);
+            let usable = v
+                .get("usage_as_collateral_enabled")
+                .or_else(|| v.get("usageAsCollateralEnabled"))
+                .and_then(Value::as_bool);
+            if usable == Some(false) {
+                return Ok((0.0, 0.0, cat));
+            }
+            let ltv = num_any(v, &["ltv"], &p)?;
+            let lt = num_any(v, &["liquidation_threshold", "liquidationThreshold"], &p)?;
+            return match (ltv, lt) {
+                (Some(a), Some(b)) => Ok((fraction(a), fraction(b), cat)),
+                _ => Err(bad_param(&p, "needs ltv and liquidation_threshold")),
+            };
+        }
+        let r = self.params.reserves.get(symbol).ok_or_else(|| MarginError::Params {
+            file: FILE.into(),
+            field: format!("reserves.{symbol}"),
+            reason: format!("no reserve parameters for {symbol}; supply market.venue_params[\"aave:{symbol}\"]"),
+        })?;
+        Ok((r.ltv, r.liquidation_threshold, None))
+    }
+
+    /// The user's E-Mode category id and its parameters, if the user is in one.
+    fn emode_category(
+        &self,
+        account: &Account,
+        market: &Market,
+    ) -> Result<Option<(u64, EModeCategory)>, MarginError> {
+        let user_key = format!("aave:user:{}", account.id);
+        let id = match &self.emode {
+            Some(id) => id.parse::<u64>().ok(),
+            None => match published(market, &user_key) {
+                Some(v) => {
+                    num_any(v, &["emode_category"], &format!("[{user_key:?}]"))?.map(|x| x as u64)
+                }
+                None => None,
+            },
+        };
+        let Some(id) = id.filter(|i| *i > 0) else {
+            return Ok(None);
+        };
+        let key = id.to_string();
+        if let Some(cat) = published(market, "aave")
+            .and_then(|v| v.get("emode_categories"))
+            .and_then(|c| c.get(&key))
+        {
+            let p = format!("[\"aave\"].emode_categories[{key:?}]");
+            let ltv = num_any(cat, &["ltv"], &p)?
+                .ok_or_else(|| bad_param(&format!("{p}.ltv"), "missing"))?;
+            let lt = num_any(cat, &["liquidation_threshold"], &p)?
+                .ok_or_else(|| bad_param(&format!("{p}.liquidation_threshold"), "missing"))?;
+            let file_assets = self
+                .params
+                .emode
+                .get(&key)
+                .map(|c| c.assets.clone())
+                .unwrap_or_default();
+            return Ok(Some((
+                id,
+                EModeCategory {
+                    provenance: None,
+                    label: cat
+                        .get("label")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    ltv: fraction(ltv),
+                    liquidation_threshold: fraction(lt),
+                    liquidation_bonus: num_any(cat, &["liquidation_bonus"], &p)?
+                        .map(bonus_fraction),
+                    assets: file_assets,
+                },
+            )));
+        }
+        self.params
+            .emode
+            .get(&key)
+            .cloned()
+            .map(|c| Some((id, c)))
+            .ok_or_else(|| MarginError::Params {
+                file: FILE.into(),
+                field: format!("emode.{key}"),
+                reason: "the user's E-Mode category is not defined".into(),
+            })
+    }
+
+    fn price(market: &Market, symbol: &str) -> Result<f64, MarginError> {
+        if let Some(p) = market.index_prices.get(&format!("aave:{symbol}")) {
+            return Ok(*p);
+        }
+        let key = format!("aave:{symbol}");
+        if let Some(p) = published(market, &key)
+            .map(|v| num_any(v, &["price_usd"], &format!("[{key:?}]")))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(p);
+        }
+        index_price(market, Venue::Aave, symbol)
+    }
+
+    /// Values the account's Aave balances (positive = supplied, negative = borrowed).
+    pub fn account_state(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<AaveAccount, MarginError> {
+        let emode = self.emode_category(account, market)?;
+        let mut by: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for (i, c) in account.collateral.iter().enumerate() {
+            if c.venue != Venue::Aave {
+                continue;
+            }
+            let a = assets.iter().find(|a| a.symbol == c.asset).ok_or_else(|| {
+                MarginError::Model(intermargin_model::ModelError::UnknownAsset {
+                    field: format!("account[{:?}].collateral[{i}].asset", account.id),
+                    asset: c.asset.clone(),
+                })
+            })?;
+            let units = c.amount.to_f64(a.decimals);
+            let e = by.entry(c.asset.clone()).or_default();
+            if units >= 0.0 {
+                e.0 += units;
+            } else {
+                e.1 += -units;
+            }
+        }
+        let mut reserves = Vec::new();
+        for (symbol, (supplied, borrowed)) in by {
+            let price = Self::price(market, &symbol)?;
+            let (mut ltv, mut lt, reserve_cat) = if supplied > 0.0 {
+                self.reserve(market, &symbol)?
+            } else {
+                (0.0, 0.0, None)
+            };
+            if let Some((id, cat)) = &emode {
+                let member = reserve_cat == Some(*id) || cat.assets.contains(&symbol);
+                if member && supplied > 0.0 && lt > 0.0 {
+                    ltv = cat.ltv;
+                    lt = cat.liquidation_threshold;
+                }
+            }
+            reserves.push(ReserveState {
+                symbol,
+                price,
+                supplied,
+                borrowed,
+                ltv,
+                liquidation_threshold: lt,
+            });
+        }
+        Ok(AaveAccount { reserves })
+    }
+}
+
+/// The account's Aave health factor (infinite without debt).
+pub fn health_factor(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+) -> Result<f64, MarginError> {
+    Ok(AaveV3::new()?
+        .account_state(account, assets, market)?
+        .health_factor())
+}
+
+impl MarginModel for AaveV3 {
+    fn venue(&self) -> Venue {
+        Venue::Aave
+    }
+
+    fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Vec<VenueMargin>, MarginError> {
+        let st = self.account_state(account, assets, market)?;
+        if st.reserves.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = st.collateral_value();
+        let d = st.debt_value();
+        let weighted = st.threshold_value();
+        let positions = st
+            .reserves
+            .iter()
+            .map(|r| {
+                let value = r.supplied * r.price;
+                // Price of this asset at which HF = 1, everything else fixed.
+                let lp = if r.supplied > 0.0 && r.liquidation_threshold > 0.0 && d > 0.0 {
+                    let others = weighted - value * r.liquidation_threshold;
+                    let p = (d - r.borrowed * r.price - others)
+                        / (r.supplied * r.liquidation_threshold - r.borrowed);
+                    (p.is_finite() && p > 0.0).then_some(p)
+                } else if r.borrowed > 0.0 {
+                    let p = (weighted - (d - r.borrowed * r.price)) / r.borrowed;
+                    (p.is_finite() && p > 0.0).then_some(p)
+                } else {
+                    None
+                };
+                PositionMargin {
+                    instrument: format!("aave:{}", r.symbol),
+                    initial_margin: value * (1.0 - r.ltv),
+                    maintenance_margin: value * (1.0 - r.liquidation_threshold),
+                    liquidation_price: lp,
+                }
+            })
+            .collect::<Vec<_>>();
+        let im = positions.iter().map(|p| p.initial_margin).sum();
+        let mm = positions.iter().map(|p| p.maintenance_margin).sum();
+        Ok(vec![pool(
+            Venue::Aave,
+            "USD",
+            c - d,
+            im,
+            mm,
+            positions,
+            market,
+        )?])
+    }
+}

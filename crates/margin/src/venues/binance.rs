@@ -1,0 +1,428 @@
+//! Binance USDⓈ-M futures: tiered maintenance with the bracket's maintenance amount, initial
+//! margin from the chosen leverage, and the documented liquidation price.
+//!
+//! * Maintenance `= notional × MMR(bracket) − cum(bracket)`, notional at the mark, independent
+//!   of leverage (<https://www.binance.com/en/support/articles/360033162192>).
+//! * Initial `= notional / leverage` (the position's leverage; else the bracket's maximum).
+//! * Margin ratio `= maintenance / margin balance`, liquidation at 100 %
+//!   (<https://binance.com/en/support/faq/25edcd7fe0e544839d0847b8cbb2e400>).
+//! * Liquidation price (one-way `BOTH`, hedge `LONG`/`SHORT`, cross or isolated):
+//!   [`liquidation_price`] (<https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93>);
+//!   when the price moves the position into another bracket, that bracket is substituted and the
+//!   price recomputed. A symbol held both long and short in one pool is taken as hedge mode.
+//!
+//! One pool per settle asset (USDT, USDC): equity = wallet balance + unrealised P&L.
+
+use std::collections::BTreeMap;
+
+use intermargin_model::{Account, Asset, Market, Position, Venue};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::common::{balances, mark_price, pool, position_path, unrealised_pnl};
+use super::params::{array_of, bad_param, load, num_any, published, Provenance};
+use super::tiers::{Deduction, Tier, TierTable};
+use crate::error::MarginError;
+use crate::report::{MarginModel, PositionMargin, VenueMargin};
+
+const FILE: &str = "params/binance.toml";
+
+/// One symbol's dated bracket table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SymbolBrackets {
+    /// Where the numbers come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// Brackets by notional.
+    pub brackets: Vec<Tier>,
+}
+
+/// Binance's parameter file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BinanceParams {
+    /// Bracket tables by symbol.
+    pub symbols: BTreeMap<String, SymbolBrackets>,
+}
+
+impl BinanceParams {
+    /// The dated parameters embedded in the binary.
+    pub fn embedded() -> Result<Self, MarginError> {
+        load(FILE, include_str!("../../params/binance.toml"))
+    }
+}
+
+/// Brackets published by the venue (`GET /fapi/v1/leverageBracket`), as the adapter stores them
+/// in `market.venue_params["binance:SYMBOL"]` (`{brackets:[{notional_floor, notional_cap,
+/// maint_margin_ratio, cum, initial_leverage}]}`, `crates/venues/PARAMS.md`); the raw camelCase
+/// response (per symbol, or the whole array under `"binance"`) is read too.
+pub fn published_brackets(market: &Market, symbol: &str) -> Result<Option<TierTable>, MarginError> {
+    let key = format!("binance:{symbol}");
+    let (v, path) = if let Some(v) = published(market, &key) {
+        (v, format!("[{key:?}]"))
+    } else if let Some(Value::Array(all)) = published(market, "binance") {
+        match all
+            .iter()
+            .position(|e| e.get("symbol").and_then(Value::as_str) == Some(symbol))
+        {
+            Some(i) => (&all[i], format!("[\"binance\"][{i}]")),
+            None => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    let (rows, path) = array_of(v, &["brackets"], &path)?;
+    let mut tiers = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        tiers.push(Tier {
+            floor: num_any(r, &["notional_floor", "notionalFloor", "floor"], &p)?.unwrap_or(0.0),
+            cap: num_any(r, &["notional_cap", "notionalCap", "cap"], &p)?,
+            mmr: num_any(r, &["maint_margin_ratio", "maintMarginRatio", "mmr"], &p)?
+                .ok_or_else(|| bad_param(&format!("{p}.maint_margin_ratio"), "missing"))?,
+            max_leverage: num_any(
+                r,
+                &["initial_leverage", "initialLeverage", "max_leverage"],
+                &p,
+            )?,
+            cum: num_any(r, &["cum"], &p)?,
+        });
+    }
+    if tiers.is_empty() {
+        return Err(bad_param(&path, "no brackets"));
+    }
+    TierTable::new(
+        tiers,
+        Deduction::Incremental,
+        &format!("market.venue_params{path}"),
+    )
+    .map(Some)
+}
+
+/// One side of a symbol in the liquidation formula (sizes absolute, in base units).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Leg {
+    /// Absolute position size.
+    pub size: f64,
+    /// Entry price.
+    pub entry: f64,
+    /// Maintenance margin rate of the bracket.
+    pub mmr: f64,
+    /// Maintenance amount of the bracket.
+    pub cum: f64,
+}
+
+/// Inputs of Binance's liquidation-price formula for one symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LiquidationInputs {
+    /// WB: cross wallet balance (cross) or the position's isolated wallet balance (isolated).
+    pub wallet_balance: f64,
+    /// TMM1: maintenance of every other contract (0 in isolated mode).
+    pub other_maintenance: f64,
+    /// UPNL1: unrealised P&L of every other contract (0 in isolated mode).
+    pub other_upnl: f64,
+    /// One-way position with its side (+1 long, −1 short).
+    pub both: Option<(f64, Leg)>,
+    /// Hedge-mode long leg.
+    pub long: Option<Leg>,
+    /// Hedge-mode short leg.
+    pub short: Option<Leg>,
+}
+
+/// Binance's liquidation price:
+///
+/// `LP = (WB − TMM1 + UPNL1 + cumB + cumL + cumS − side·posB·EPB − posL·EPL + posS·EPS)
+///      / (posB·MMRB + posL·MMRL + posS·MMRS − side·posB − posL + posS)`.
+///
+/// `None` when no positive price liquidates.
+pub fn liquidation_price(x: &LiquidationInputs) -> Option<f64> {
+    let mut num = x.wallet_balance - x.other_maintenance + x.other_upnl;
+    let mut den = 0.0;
+    if let Some((side, b)) = x.both {
+        num += b.cum - side * b.size * b.entry;
+        den += b.size * b.mmr - side * b.size;
+    }
+    if let Some(l) = x.long {
+        num += l.cum - l.size * l.entry;
+        den += l.size * l.mmr - l.size;
+    }
+    if let Some(s) = x.short {
+        num += s.cum + s.size * s.entry;
+        den += s.size * s.mmr + s.size;
+    }
+    if den == 0.0 {
+        return None;
+    }
+    let lp = num / den;
+    (lp.is_finite() && lp > 0.0).then_some(lp)
+}
+
+/// Binance USDⓈ-M rules.
+#[derive(Debug, Clone)]
+pub struct BinanceUsdm {
+    params: BinanceParams,
+}
+
+struct Priced<'a> {
+    index: usize,
+    p: &'a Position,
+    size: f64,
+    entry: f64,
+    mark: f64,
+    table: TierTable,
+    im: f64,
+    mm: f64,
+    upnl: f64,
+}
+
+impl BinanceUsdm {
+    /// Rules with the embedded parameters.
+    pub fn new() -> Result<Self, MarginError> {
+        Ok(BinanceUsdm {
+            params: BinanceParams::embedded()?,
+        })
+    }
+
+    fn table(&self, market: &Market, symbol: &str, what: &str) -> Result<TierTable, MarginError> {
+        if let Some(t) = published_brackets(market, symbol)? {
+            return Ok(t);
+        }
+        let s = self
+            .params
+            .symbols
+            .get(symbol)
+            .ok_or_else(|| MarginError::Params {
+                file: FILE.into(),
+                field: format!("symbols.{symbol}"),
+                reason: format!(
+                    "no brackets for {what}; supply market.venue_params[\"binance:{symbol}\"]"
+                ),
+            })?;
+        TierTable::new(
+            s.brackets.clone(),
+            Deduction::Incremental,
+            &format!("{FILE}: symbols.{symbol}"),
+        )
+    }
+
+    /// Liquidation price of one symbol's legs with the brackets re-selected at the answer.
+    fn symbol_liquidation(
+        legs: &[&Priced<'_>],
+        wallet_balance: f64,
+        other_mm: f64,
+        other_upnl: f64,
+    ) -> Result<Option<f64>, MarginError> {
+        let hedge = legs.iter().any(|l| l.size > 0.0) && legs.iter().any(|l| l.size < 0.0);
+        // Aggregate long and short pieces (size-weighted entries).
+        let agg = |long: bool| -> Option<(f64, f64, &Priced<'_>)> {
+            let sel: Vec<&&Priced<'_>> = legs.iter().filter(|l| (l.size > 0.0) == long).collect();
+            let size: f64 = sel.iter().map(|l| l.size.abs()).sum();
+            (size > 0.0).then(|| {
+                let entry = sel.iter().map(|l| l.size.abs() * l.entry).sum::<f64>() / size;
+                (size, entry, *sel[0])
+            })
+        };
+        let long = agg(true);
+        let short = agg(false);
+        let leg_at =
+            |x: Option<(f64, f64, &Priced<'_>)>, price: f64| -> Result<Option<Leg>, MarginError> {
+                match x {
+                    None => Ok(None),
+                    Some((size, entry, pr)) => {
+                        let t = pr.table.tier(size * price, &pr.p.instrument.id())?;
+                        Ok(Some(Leg {
+                            size,
+                            entry,
+                            mmr: t.mmr,
+                            cum: t.cum.unwrap_or(0.0),
+                        }))
+                    }
+                }
+            };
+        let mark = legs[0].mark;
+        let mut price = mark;
+        let mut answer = None;
+        for _ in 0..16 {
+            let l = leg_at(long, price)?;
+            let s = leg_at(short, price)?;
+            let inputs = LiquidationInputs {
+                wallet_balance,
+                other_maintenance: other_mm,
+                other_upnl,
+                both: if hedge {
+                    None
+                } else {
+                    l.map(|x| (1.0, x)).or(s.map(|x| (-1.0, x)))
+                },
+                long: if hedge { l } else { None },
+                short: if hedge { s } else { None },
+            };
+            let lp = match liquidation_price(&inputs) {
+                Some(lp) => lp,
+                None => return Ok(None),
+            };
+            // Same brackets at the answer → done.
+            let l2 = leg_at(long, lp).unwrap_or(None);
+            let s2 = leg_at(short, lp).unwrap_or(None);
+            answer = Some(lp);
+            if l2 == l && s2 == s {
+                break;
+            }
+            price = lp;
+        }
+        Ok(answer)
+    }
+}
+
+impl MarginModel for BinanceUsdm {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
+    fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Vec<VenueMargin>, MarginError> {
+        let wallets = balances(account, assets, Venue::Binance)?;
+        let mut by_pool: BTreeMap<String, Vec<Priced<'_>>> = BTreeMap::new();
+        for (i, p) in account.positions.iter().enumerate() {
+            let ins = &p.instrument;
+            if ins.venue != Venue::Binance {
+                continue;
+            }
+            let id = ins.id();
+            let mark = mark_price(market, &id)?;
+            let size = ins.base_quantity(p.size, mark);
+            let notional = (size * mark).abs();
+            let table = self.table(market, &ins.symbol, &id)?;
+            let tier = table.tier(notional, &id)?.clone();
+            let mm = (notional * tier.mmr - tier.cum.unwrap_or(0.0)).max(0.0);
+            let leverage = p.leverage.or(tier.max_leverage).ok_or_else(|| MarginError::Unsupported {
+                field: format!("{}.leverage", position_path(account, i)),
+                reason: format!("{id}: initial margin needs the position's leverage (the bracket publishes no maximum)"),
+            })?;
+            let im = notional / leverage;
+            let upnl = unrealised_pnl(p, mark);
+            by_pool.entry(ins.settle.clone()).or_default().push(Priced {
+                index: i,
+                p,
+                size,
+                entry: p.entry_price.unwrap_or(mark),
+                mark,
+                table,
+                im,
+                mm,
+                upnl,
+            });
+        }
+        let mut settles: Vec<String> = by_pool.keys().cloned().collect();
+        for w in wallets.keys() {
+            if !settles.contains(w) {
+                settles.push(w.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for settle in settles {
+            let wallet = wallets.get(&settle).copied().unwrap_or(0.0);
+            let rows = by_pool.remove(&settle).unwrap_or_default();
+            let isolated_posted: f64 = rows
+                .iter()
+                .filter(|r| r.p.isolated)
+                .map(|r| r.p.isolated_margin.unwrap_or(0.0))
+                .sum();
+            let cross_wallet = wallet - isolated_posted;
+            let mut symbols: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
+            for (k, r) in rows.iter().enumerate() {
+                let iso_key = r.p.isolated;
+                symbols
+                    .entry((r.p.instrument.symbol.clone(), iso_key))
+                    .or_default()
+                    .push(k);
+            }
+            let mut lps: BTreeMap<usize, Option<f64>> = BTreeMap::new();
+            for ((_, isolated), ks) in &symbols {
+                let legs: Vec<&Priced<'_>> = ks.iter().map(|&k| &rows[k]).collect();
+                let lp = if *isolated {
+                    let mut wb = 0.0;
+                    for l in &legs {
+                        wb += l
+                            .p
+                            .isolated_margin
+                            .ok_or_else(|| MarginError::Unsupported {
+                                field: format!(
+                                    "{}.isolated_margin",
+                                    position_path(account, l.index)
+                                ),
+                                reason: "an isolated position needs its isolated wallet balance"
+                                    .into(),
+                            })?;
+                    }
+                    Self::symbol_liquidation(&legs, wb, 0.0, 0.0)?
+                } else {
+                    let others = rows
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, r)| !ks.contains(k) && !r.p.isolated);
+                    let (omm, oupnl) =
+                        others.fold((0.0, 0.0), |a, (_, r)| (a.0 + r.mm, a.1 + r.upnl));
+                    Self::symbol_liquidation(&legs, cross_wallet, omm, oupnl)?
+                };
+                for &k in ks {
+                    lps.insert(k, lp);
+                }
+            }
+            let equity = wallet + rows.iter().map(|r| r.upnl).sum::<f64>();
+            let im: f64 = rows.iter().map(|r| r.im).sum();
+            let mm: f64 = rows.iter().map(|r| r.mm).sum();
+            let positions = rows
+                .iter()
+                .enumerate()
+                .map(|(k, r)| PositionMargin {
+                    instrument: r.p.instrument.id(),
+                    initial_margin: r.im,
+                    maintenance_margin: r.mm,
+                    liquidation_price: lps.get(&k).copied().flatten(),
+                })
+                .collect();
+            out.push(pool(
+                Venue::Binance,
+                &settle,
+                equity,
+                im,
+                mm,
+                positions,
+                market,
+            )?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn historical_btcusdt_maintenance_amounts_follow_the_bracket_recursion() {
+        // The gist's cum column must equal cum_n = cum_{n−1} + floor_n × (MMR_n − MMR_{n−1}):
+        // 50,000×0.1 % = 50; 50 + 250,000×0.5 % = 1,300; 1,300 + 1,000,000×1.5 % = 16,300; …
+        let p = BinanceParams::embedded().unwrap();
+        let given = &p.symbols["BTCUSDT"].brackets;
+        let stripped: Vec<Tier> = given
+            .iter()
+            .cloned()
+            .map(|mut t| {
+                t.cum = None;
+                t
+            })
+            .collect();
+        let derived = TierTable::new(stripped, Deduction::Incremental, "t").unwrap();
+        for (g, d) in given.iter().zip(derived.tiers()) {
+            assert!(
+                (g.cum.unwrap() - d.cum.unwrap()).abs() < 1e-6,
+                "{g:?} vs {d:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Bybit perpetuals and futures under risk limits (tiered maintenance).
+//!
+//! Maintenance `= value × mmr(tier) − mmDeduction(tier)`, i.e. each slice of the position value
+//! charged at its own tier's rate
+//! (<https://www.fourbit.net/en/help-center/article/Maintenance-Margin-USDT-Contract>, mirror of
+//! Bybit's help centre); initial `= value / leverage`. Tiers come from
+//! `market.venue_params["bybit:SYMBOL"]` (rows of `GET /v5/market/risk-limit`) before
+//! `params/bybit.toml`.
+
+use std::collections::BTreeMap;
+
+use intermargin_model::{Account, Asset, Market, Position, Venue};
+use serde::Deserialize;
+
+use super::params::{array_of, bad_param, load, num_any, published, Provenance};
+use super::tiers::{tiered_pools, Basis, Deduction, Tier, TierTable};
+use crate::error::MarginError;
+use crate::report::{MarginModel, VenueMargin};
+
+const FILE: &str = "params/bybit.toml";
+
+/// One symbol's dated risk-limit tiers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SymbolTiers {
+    /// Where the numbers come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// Tiers by position value.
+    pub tiers: Vec<Tier>,
+}
+
+/// Bybit's parameter file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BybitParams {
+    /// Risk-limit tiers by symbol.
+    pub symbols: BTreeMap<String, SymbolTiers>,
+}
+
+impl BybitParams {
+    /// The dated parameters embedded in the binary.
+    pub fn embedded() -> Result<Self, MarginError> {
+        load(FILE, include_str!("../../params/bybit.toml"))
+    }
+}
+
+/// Risk limits published by Bybit for a symbol, if the snapshot carries them.
+///
+/// The adapter's shape (`crates/venues/PARAMS.md`): `{risk_limits:[{risk_limit_value,
+/// maintenance_margin_rate, initial_margin_rate, max_leverage, mm_deduction}]}`, fractions, each
+/// tier's cap in the settle coin. The raw `result.list` rows are read too; there the API example
+/// writes rates in percent (`"0.5"` with `maxLeverage` 100 and `initialMargin` `"1"`), so raw
+/// rates are read as percent when `initialMargin × maxLeverage ≈ 100`.
+pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable>, MarginError> {
+    let key = format!("bybit:{symbol}");
+    let Some(v) = published(market, &key) else {
+        return Ok(None);
+    };
+    let v = v.get("result").unwrap_or(v);
+    let (rows, path) = array_of(v, &["risk_limits", "list", "tiers"], &format!("[{key:?}]"))?;
+    let mut tiers = Vec::new();
+    let mut floor = 0.0;
+    for (i, r) in rows.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let cap = num_any(r, &["risk_limit_value", "riskLimitValue", "cap"], &p)?;
+        let mut mmr = num_any(
+            r,
+            &["maintenance_margin_rate", "maintenanceMargin", "mmr"],
+            &p,
+        )?
+        .ok_or_else(|| bad_param(&format!("{p}.maintenance_margin_rate"), "missing"))?;
+        let im = num_any(r, &["initial_margin_rate", "initialMargin"], &p)?;
+        let lev = num_any(r, &["max_leverage", "maxLeverage"], &p)?;
+        if let (Some(im), Some(lev)) = (im, lev) {
+            if (im * lev - 100.0).abs() < 1.0 {
+                mmr /= 100.0;
+            }
+        }
+        tiers.push(Tier {
+            floor: num_any(r, &["floor"], &p)?.unwrap_or(floor),
+            cap,
+            mmr,
+            max_leverage: lev,
+            cum: num_any(r, &["mm_deduction", "mmDeduction", "cum"], &p)?
+                .filter(|c| *c != 0.0 || i == 0),
+        });
+        floor = cap.unwrap_or(floor);
+    }
+    if tiers.is_empty() {
+        return Err(bad_param(&path, "no tiers"));
+    }
+    TierTable::new(
+        tiers,
+        Deduction::Incremental,
+        &format!("market.venue_params{path}"),
+    )
+    .map(Some)
+}
+
+/// Bybit risk-limit rules.
+#[derive(Debug, Clone)]
+pub struct BybitRiskLimit {
+    params: BybitParams,
+}
+
+impl BybitRiskLimit {
+    /// Rules with the embedded parameters.
+    pub fn new() -> Result<Self, MarginError> {
+        Ok(BybitRiskLimit {
+            params: BybitParams::embedded()?,
+        })
+    }
+
+    fn table(&self, market: &Market, p: &Position) -> Result<(TierTable, Basis), MarginError> {
+        let sym = &p.instrument.symbol;
+        if let Some(t) = published_tiers(market, sym)? {
+            return Ok((t, Basis::Notional));
+        }
+        let s = self
+            .params
+            .symbols
+            .get(sym)
+            .ok_or_else(|| MarginError::Params {
+                file: FILE.into(),
+                field: format!("symbols.{sym}"),
+                reason: format!(
+                    "no risk limits for {}; supply market.venue_params[\"bybit:{sym}\"]",
+                    p.instrument.id()
+                ),
+            })?;
+        let t = TierTable::new(
+            s.tiers.clone(),
+            Deduction::Incremental,
+            &format!("{FILE}: symbols.{sym}"),
+        )?;
+        Ok((t, Basis::Notional))
+    }
+}
+
+impl MarginModel for BybitRiskLimit {
+    fn venue(&self) -> Venue {
+        Venue::Bybit
+    }
+
+    fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Vec<VenueMargin>, MarginError> {
+        tiered_pools(Venue::Bybit, account, assets, market, &|_, p| {
+            self.table(market, p)
+        })
+    }
+}

@@ -1,0 +1,265 @@
+//! Deribit standard margin (S:SM): each position margined on its own, requirements summed per
+//! settlement currency.
+//!
+//! * Futures and perpetuals: `rate = base + |q|·increase`, requirement `|q|·rate` in coin, where
+//!   `q` is the position in the underlying coin (inverse USD contracts are converted at the mark).
+//!   Linear (USDC) perpetuals are computed in coin and converted at the index price.
+//! * Inverse options: the short-call / short-put formulas of `params/deribit.toml`; long options
+//!   carry no requirement.
+//!
+//! Equity follows Deribit's account summary: balance + futures unrealised P&L (entry vs mark) +
+//! options value (size × mark, in coin; shorts negative). Linear options are rejected: their
+//! standard-margin formula is UNCONFIRMED.
+
+use std::collections::BTreeMap;
+
+use intermargin_model::{
+    Account, Asset, InstrumentKind, Market, OptionKind, Position, Settlement, Venue,
+};
+use serde::Deserialize;
+
+use super::common::{balances, index_price, mark_price, pool, position_path, unrealised_pnl};
+use super::params::{load, Provenance};
+use crate::error::MarginError;
+use crate::report::{MarginModel, PositionMargin, VenueMargin};
+
+const FILE: &str = "params/deribit.toml";
+
+/// Futures rate table for one underlying and settlement type.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FuturesRates {
+    /// Underlying coin (`BTC`).
+    pub underlying: String,
+    /// `inverse` (coin-settled) or `linear` (USDC).
+    pub settlement: Settlement,
+    /// Where the numbers come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// Initial margin base rate.
+    pub im_base: f64,
+    /// Maintenance margin base rate.
+    pub mm_base: f64,
+    /// Initial rate increase per coin of position.
+    pub im_increase: f64,
+    /// Maintenance rate increase per coin of position.
+    pub mm_increase: f64,
+}
+
+/// Inverse option constants.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OptionRates {
+    /// Where the numbers come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// `0.15` in `max(0.15 − OTM/U, 0.1)`.
+    pub im_otm_base: f64,
+    /// `0.1` in `max(0.15 − OTM/U, 0.1)`.
+    pub im_floor: f64,
+    /// `0.075` maintenance rate on short options.
+    pub mm_short: f64,
+    /// `0.075` factor on the mark in the short-put maintenance term.
+    pub mm_put_mark_factor: f64,
+}
+
+/// Deribit's parameter file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeribitParams {
+    /// Futures/perpetual rate tables.
+    pub futures: Vec<FuturesRates>,
+    /// Inverse option constants.
+    pub options: OptionRates,
+}
+
+impl DeribitParams {
+    /// The dated parameters embedded in the binary.
+    pub fn embedded() -> Result<Self, MarginError> {
+        load(FILE, include_str!("../../params/deribit.toml"))
+    }
+
+    fn futures(
+        &self,
+        underlying: &str,
+        settlement: Settlement,
+        what: &str,
+    ) -> Result<&FuturesRates, MarginError> {
+        self.futures
+            .iter()
+            .find(|f| f.underlying == underlying && f.settlement == settlement)
+            .ok_or_else(|| MarginError::Params {
+                file: FILE.into(),
+                field: format!("futures[underlying={underlying:?}, settlement={settlement:?}]"),
+                reason: format!("no rates for {what}"),
+            })
+    }
+}
+
+/// `(initial, maintenance)` in coin for a futures position of `q` coins (sign ignored).
+pub fn futures_margin_coin(rates: &FuturesRates, q: f64) -> (f64, f64) {
+    let q = q.abs();
+    (
+        q * (rates.im_base + q * rates.im_increase),
+        q * (rates.mm_base + q * rates.mm_increase),
+    )
+}
+
+/// `(initial, maintenance)` per one short inverse option, in coin.
+///
+/// `underlying` is the underlying price (USD), `mark` the option mark in coin.
+pub fn short_option_margin_coin(
+    r: &OptionRates,
+    kind: OptionKind,
+    strike: f64,
+    underlying: f64,
+    mark: f64,
+) -> (f64, f64) {
+    let otm = match kind {
+        OptionKind::Call => (strike - underlying).max(0.0),
+        OptionKind::Put => (underlying - strike).max(0.0),
+    };
+    let base = (r.im_otm_base - otm / underlying).max(r.im_floor) + mark;
+    match kind {
+        OptionKind::Call => (base, r.mm_short + mark),
+        OptionKind::Put => {
+            let mm = r.mm_short.max(r.mm_put_mark_factor * mark) + mark;
+            (base.max(mm), mm)
+        }
+    }
+}
+
+/// Deribit standard-margin rules.
+#[derive(Debug, Clone)]
+pub struct DeribitStandard {
+    params: DeribitParams,
+}
+
+impl DeribitStandard {
+    /// Rules with the embedded parameters.
+    pub fn new() -> Result<Self, MarginError> {
+        Ok(DeribitStandard {
+            params: DeribitParams::embedded()?,
+        })
+    }
+
+    /// Rules with explicit parameters (tests, what-ifs).
+    pub fn with_params(params: DeribitParams) -> Self {
+        DeribitStandard { params }
+    }
+
+    /// `(initial, maintenance, equity contribution)` of one position, in its settle currency.
+    fn position(
+        &self,
+        account: &Account,
+        i: usize,
+        p: &Position,
+        market: &Market,
+    ) -> Result<(f64, f64, f64), MarginError> {
+        let ins = &p.instrument;
+        let id = ins.id();
+        let path = position_path(account, i);
+        match ins.kind {
+            InstrumentKind::Future { .. } | InstrumentKind::Perpetual => {
+                let mark = mark_price(market, &id)?;
+                let rates = self.params.futures(&ins.underlying, ins.settlement, &id)?;
+                let q = ins.base_quantity(p.size, mark);
+                let (im, mm) = futures_margin_coin(rates, q);
+                let pnl = unrealised_pnl(p, mark);
+                match ins.settlement {
+                    Settlement::Inverse => Ok((im, mm, pnl)),
+                    Settlement::Linear => {
+                        let index = index_price(market, Venue::Deribit, &ins.underlying)?;
+                        Ok((im * index, mm * index, pnl))
+                    }
+                }
+            }
+            InstrumentKind::Option {
+                strike,
+                option_kind,
+                ..
+            } => {
+                if ins.settlement == Settlement::Linear {
+                    return Err(MarginError::Unsupported {
+                        field: format!("{path}.instrument"),
+                        reason: format!("{id}: Deribit's standard margin for linear (USDC) options is UNCONFIRMED"),
+                    });
+                }
+                let mark = mark_price(market, &id)?;
+                let u = index_price(market, Venue::Deribit, &ins.underlying)?;
+                let n = ins.base_quantity(p.size, u);
+                let value = n * mark;
+                if p.size > 0.0 {
+                    return Ok((0.0, 0.0, value));
+                }
+                let (im, mm) =
+                    short_option_margin_coin(&self.params.options, option_kind, strike, u, mark);
+                Ok((im * n.abs(), mm * n.abs(), value))
+            }
+            InstrumentKind::Spot => Err(MarginError::Unsupported {
+                field: format!("{path}.instrument"),
+                reason: format!("{id}: spot holdings are collateral, not positions, on Deribit"),
+            }),
+        }
+    }
+}
+
+impl MarginModel for DeribitStandard {
+    fn venue(&self) -> Venue {
+        Venue::Deribit
+    }
+
+    fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Vec<VenueMargin>, MarginError> {
+        // One pool per settlement currency (S:SM).
+        let mut pools: BTreeMap<String, (f64, f64, f64, Vec<PositionMargin>)> = BTreeMap::new();
+        for (asset, units) in balances(account, assets, Venue::Deribit)? {
+            pools.entry(asset).or_default().0 += units;
+        }
+        for (i, p) in account.positions.iter().enumerate() {
+            if p.instrument.venue != Venue::Deribit {
+                continue;
+            }
+            let (im, mm, eq) = self.position(account, i, p, market)?;
+            let e = pools.entry(p.instrument.settle.clone()).or_default();
+            e.0 += eq;
+            e.1 += im;
+            e.2 += mm;
+            e.3.push(PositionMargin {
+                instrument: p.instrument.id(),
+                initial_margin: im,
+                maintenance_margin: mm,
+                liquidation_price: None,
+            });
+        }
+        pools
+            .into_iter()
+            .map(|(ccy, (eq, im, mm, pos))| pool(Venue::Deribit, &ccy, eq, im, mm, pos, market))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_parameters_parse_and_cite_their_source() {
+        let p = DeribitParams::embedded().unwrap();
+        assert!(p
+            .futures
+            .iter()
+            .all(|f| f.provenance.source.starts_with("https://")));
+        assert!(p.options.provenance.source.starts_with("https://"));
+    }
+
+    #[test]
+    fn short_put_initial_is_at_least_its_maintenance() {
+        let r = DeribitParams::embedded().unwrap().options;
+        // Deep OTM put: OTM/U = 0.5 → IM term = max(0.15 − 0.5, 0.1) + 0.001 = 0.101;
+        // MM = max(0.075, 0.075×0.001) + 0.001 = 0.076 → IM 0.101.
+        let (im, mm) = short_option_margin_coin(&r, OptionKind::Put, 50_000.0, 100_000.0, 0.001);
+        assert!((im - 0.101).abs() < 1e-12 && (mm - 0.076).abs() < 1e-12);
+    }
+}

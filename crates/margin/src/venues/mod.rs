@@ -1,0 +1,79 @@
+//! Each venue's own (standard, siloed) margin rules, one module per venue.
+//!
+//! Every rule set is a [`MarginModel`]: a pure function of an account, the portfolio's asset
+//! table and a market snapshot. Parameters live in `params/<venue>.toml` (embedded at build
+//! time, each table with `source` and `as_of`); parameters the venue publishes through its API
+//! and the adapter stored in `Market::venue_params` take precedence over the file.
+//!
+//! Conventions shared by all venues:
+//! * one [`VenueMargin`] per margin pool (settlement currency, or the cross account), figures in
+//!   that pool's currency, converted at `market.fx` under `in_quote`;
+//! * equity = collateral at the venue (base units → whole units via the asset table) plus
+//!   unrealised P&L of futures-style positions from entry versus mark (the venue-reported P&L
+//!   when the entry is unknown); option positions count at market value (size × mark);
+//! * `margin_ratio = maintenance / equity` (≥ 1 liquidatable; infinite — JSON `null` — when
+//!   equity ≤ 0);
+//! * Aave maps onto the same shape so that `margin_ratio ≥ 1 ⇔ health factor ≤ 1`
+//!   (see [`aave`]).
+
+pub mod aave;
+pub mod binance;
+pub mod bybit;
+mod common;
+pub mod deribit;
+pub mod dydx;
+pub mod hyperliquid;
+pub mod okx;
+mod params;
+pub mod tiers;
+
+use intermargin_model::{Account, Asset, Market, Venue};
+
+pub use common::{inverse_liquidation_price, linear_liquidation_price, margin_ratio};
+pub use params::Provenance;
+
+use crate::error::MarginError;
+use crate::report::{MarginModel, VenueMargin};
+
+/// The standard rule set of `venue`, with its embedded parameters.
+///
+/// CME (SPAN) and the hub have no standard per-venue model here: SPAN is a portfolio model and
+/// the hub is the unified pool itself.
+pub fn model_for(venue: Venue) -> Result<Box<dyn MarginModel>, MarginError> {
+    Ok(match venue {
+        Venue::Deribit => Box::new(deribit::DeribitStandard::new()?),
+        Venue::Binance => Box::new(binance::BinanceUsdm::new()?),
+        Venue::Okx => Box::new(okx::OkxTiered::new()?),
+        Venue::Bybit => Box::new(bybit::BybitRiskLimit::new()?),
+        Venue::Dydx => Box::new(dydx::DydxV4::new()?),
+        Venue::Hyperliquid => Box::new(hyperliquid::HyperliquidPerps::new()?),
+        Venue::Aave => Box::new(aave::AaveV3::new()?),
+        Venue::Cme | Venue::Hub => {
+            return Err(MarginError::Unsupported {
+                field: "venue".into(),
+                reason: format!(
+                    "{venue}: no standard per-venue margin model (use a portfolio model)"
+                ),
+            })
+        }
+    })
+}
+
+/// Every venue's own requirement for the account: the siloed total, pool by pool.
+///
+/// Venues are visited in [`Venue`] order. Hub balances are skipped (the hub is not a venue with
+/// rules of its own); a CME position is an error, since SPAN is a portfolio model.
+pub fn venue_margins(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+) -> Result<Vec<VenueMargin>, MarginError> {
+    let mut out = Vec::new();
+    for venue in account.venues() {
+        if venue == Venue::Hub {
+            continue;
+        }
+        out.extend(model_for(venue)?.margin(account, assets, market)?);
+    }
+    Ok(out)
+}

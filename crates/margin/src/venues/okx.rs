@@ -1,0 +1,154 @@
+//! OKX perpetuals and futures under tiered maintenance margin.
+//!
+//! Maintenance `= notional × mmr(tier)` with the tier chosen by position size in contracts
+//! (<https://tr.okx.com/help/tier>); initial `= notional / leverage`; liquidation when the margin
+//! ratio reaches 100 %. Tiers come from `market.venue_params["okx:INST_ID"]` or
+//! `["okx:INST_FAMILY"]` (rows of `GET /api/v5/public/position-tiers`) before `params/okx.toml`.
+
+use std::collections::BTreeMap;
+
+use intermargin_model::{Account, Asset, InstrumentKind, Market, Position, Venue};
+use serde::Deserialize;
+
+use super::params::{array_of, bad_param, load, num_any, published, Provenance};
+use super::tiers::{tiered_pools, Basis, Deduction, Tier, TierTable};
+use crate::error::MarginError;
+use crate::report::{MarginModel, VenueMargin};
+
+const FILE: &str = "params/okx.toml";
+
+/// One instrument family's dated tiers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FamilyTiers {
+    /// Where the numbers come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// Tiers by contracts.
+    pub tiers: Vec<Tier>,
+}
+
+/// OKX's parameter file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OkxParams {
+    /// Perpetual swap tiers by instrument family (`BTC-USD`).
+    #[serde(default)]
+    pub swap: BTreeMap<String, FamilyTiers>,
+    /// Dated futures tiers by instrument family.
+    #[serde(default)]
+    pub futures: BTreeMap<String, FamilyTiers>,
+}
+
+impl OkxParams {
+    /// The dated parameters embedded in the binary.
+    pub fn embedded() -> Result<Self, MarginError> {
+        load(FILE, include_str!("../../params/okx.toml"))
+    }
+}
+
+/// Instrument family of an OKX instrument id: `BTC-USD-SWAP` → `BTC-USD`.
+pub fn family(symbol: &str) -> String {
+    symbol.split('-').take(2).collect::<Vec<_>>().join("-")
+}
+
+/// Tiers published by OKX for an instrument, if the snapshot carries them.
+pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable>, MarginError> {
+    let keys = [format!("okx:{symbol}"), format!("okx:{}", family(symbol))];
+    let Some((key, v)) = keys
+        .iter()
+        .find_map(|k| published(market, k).map(|v| (k, v)))
+    else {
+        return Ok(None);
+    };
+    let (rows, path) = array_of(v, &["data", "tiers"], &format!("[{key:?}]"))?;
+    let mut tiers = Vec::new();
+    let n = rows.len();
+    for (i, r) in rows.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        tiers.push(Tier {
+            floor: num_any(r, &["minSz", "floor"], &p)?.unwrap_or(0.0),
+            // OKX bounds are inclusive: every cap but the last is the next tier's floor.
+            cap: if i + 1 == n {
+                num_any(r, &["maxSz", "cap"], &p)?
+            } else {
+                None
+            },
+            mmr: num_any(r, &["mmr"], &p)?
+                .ok_or_else(|| bad_param(&format!("{p}.mmr"), "missing"))?,
+            max_leverage: num_any(r, &["maxLever", "max_leverage"], &p)?,
+            cum: None,
+        });
+    }
+    if tiers.is_empty() {
+        return Err(bad_param(&path, "no tiers"));
+    }
+    TierTable::new(
+        tiers,
+        Deduction::WholePosition,
+        &format!("market.venue_params{path}"),
+    )
+    .map(Some)
+}
+
+/// OKX tiered-margin rules.
+#[derive(Debug, Clone)]
+pub struct OkxTiered {
+    params: OkxParams,
+}
+
+impl OkxTiered {
+    /// Rules with the embedded parameters.
+    pub fn new() -> Result<Self, MarginError> {
+        Ok(OkxTiered {
+            params: OkxParams::embedded()?,
+        })
+    }
+
+    fn table(&self, market: &Market, p: &Position) -> Result<(TierTable, Basis), MarginError> {
+        let ins = &p.instrument;
+        if let Some(t) = published_tiers(market, &ins.symbol)? {
+            return Ok((t, Basis::Contracts));
+        }
+        let fam = family(&ins.symbol);
+        let (section, map) = match ins.kind {
+            InstrumentKind::Perpetual => ("swap", &self.params.swap),
+            InstrumentKind::Future { .. } => ("futures", &self.params.futures),
+            _ => {
+                return Err(MarginError::Unsupported {
+                    field: ins.id(),
+                    reason: "OKX tiered margin covers perpetuals and futures only".into(),
+                })
+            }
+        };
+        let f = map.get(&fam).ok_or_else(|| MarginError::Params {
+            file: FILE.into(),
+            field: format!("{section}.{fam:?}"),
+            reason: format!(
+                "no tiers for {}; supply market.venue_params[\"okx:{fam}\"]",
+                ins.id()
+            ),
+        })?;
+        let t = TierTable::new(
+            f.tiers.clone(),
+            Deduction::WholePosition,
+            &format!("{FILE}: {section}.{fam}"),
+        )?;
+        Ok((t, Basis::Contracts))
+    }
+}
+
+impl MarginModel for OkxTiered {
+    fn venue(&self) -> Venue {
+        Venue::Okx
+    }
+
+    fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Vec<VenueMargin>, MarginError> {
+        tiered_pools(Venue::Okx, account, assets, market, &|_, p| {
+            self.table(market, p)
+        })
+    }
+}

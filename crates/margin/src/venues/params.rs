@@ -1,0 +1,99 @@
+//! Parameter plumbing: the dated TOML files embedded in the binary, and the venue-published
+//! overrides in `Market::venue_params` (shapes documented in `crates/venues/PARAMS.md`).
+
+use intermargin_model::Market;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::MarginError;
+
+/// Parses an embedded parameter file into its typed form, naming the file on failure.
+pub(crate) fn load<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, MarginError> {
+    toml::from_str(text).map_err(|e| MarginError::Params {
+        file: file.to_string(),
+        field: e
+            .span()
+            .map(|s| format!("bytes {}..{}", s.start, s.end))
+            .unwrap_or_default(),
+        reason: e.message().to_string(),
+    })
+}
+
+/// Provenance every parameter table carries: the page it follows and the date it was read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Provenance {
+    /// Documentation page the values follow.
+    pub source: String,
+    /// Date the values were taken (parameters change; the file is a dated fallback).
+    pub as_of: String,
+}
+
+/// Venue-published parameters for `key` (instrument id, `venue:MARKET` or `venue`), if present.
+pub(crate) fn published<'a>(market: &'a Market, key: &str) -> Option<&'a Value> {
+    market.venue_params.get(key)
+}
+
+/// Error for a malformed venue-published parameter.
+pub(crate) fn bad_param(path: &str, reason: impl Into<String>) -> MarginError {
+    MarginError::Params {
+        file: "market.venue_params".into(),
+        field: path.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads a number that venues publish either as a JSON number or as a decimal string.
+pub(crate) fn num(v: &Value, path: &str) -> Result<f64, MarginError> {
+    let x = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s.trim().is_empty() => Some(0.0),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match x {
+        Some(x) if x.is_finite() => Ok(x),
+        _ => Err(bad_param(
+            path,
+            format!("expected a number or decimal string, got {v}"),
+        )),
+    }
+}
+
+/// Field `name` of an object as a number; `Ok(None)` when absent or null.
+pub(crate) fn opt_num(obj: &Value, name: &str, path: &str) -> Result<Option<f64>, MarginError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => num(v, &format!("{path}.{name}")).map(Some),
+    }
+}
+
+/// The first of several accepted field names that is present, as a number.
+pub(crate) fn num_any(obj: &Value, names: &[&str], path: &str) -> Result<Option<f64>, MarginError> {
+    for n in names {
+        if let Some(x) = opt_num(obj, n, path)? {
+            return Ok(Some(x));
+        }
+    }
+    Ok(None)
+}
+
+/// The array inside a published value: the value itself, or its field named one of `names`.
+pub(crate) fn array_of<'a>(
+    v: &'a Value,
+    names: &[&str],
+    path: &str,
+) -> Result<(&'a Vec<Value>, String), MarginError> {
+    if let Value::Array(a) = v {
+        return Ok((a, path.to_string()));
+    }
+    for n in names {
+        if let Some(Value::Array(a)) = v.get(n) {
+            return Ok((a, format!("{path}.{n}")));
+        }
+    }
+    Err(bad_param(
+        path,
+        format!("expected an array or an object with one of the fields {names:?}"),
+    ))
+}

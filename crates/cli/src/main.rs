@@ -31,8 +31,24 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            // clap prints help/version to stdout with exit 0 and usage errors with exit 2.
-            e.exit();
+            use clap::error::ErrorKind;
+            // clap prints help/version to stdout with exit 0; usage errors (exit 2) are folded
+            // to one line that names the argument, like every other error of this binary.
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            let text = e.render().to_string();
+            let head = text.split("\n\n").next().unwrap_or_default();
+            eprintln!(
+                "{}",
+                head.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+            );
+            std::process::exit(e.exit_code());
         }
     };
     let result = match cli.command {

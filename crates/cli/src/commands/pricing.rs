@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use intermargin_pricing::{black76, black76_inverse, OptionKind};
+use intermargin_pricing::{black76, black76_inverse, OptionKind, PricingError};
 use serde::Serialize;
 
 use crate::output::{print_json, print_table};
@@ -97,7 +97,7 @@ struct PriceOut {
 /// Runs `intermargin price`.
 pub fn price(a: PriceArgs) -> Result<()> {
     let f = if a.inverse { black76_inverse } else { black76 };
-    let g = f(a.kind.into(), a.forward, a.strike, a.years, a.vol, a.rate)?;
+    let g = f(a.kind.into(), a.forward, a.strike, a.years, a.vol, a.rate).map_err(as_flag)?;
     let out = PriceOut {
         price: g.price,
         delta: g.delta,
@@ -133,10 +133,22 @@ pub fn iv(a: IvArgs) -> Result<()> {
     } else {
         intermargin_pricing::implied_vol
     };
-    let iv = f(a.kind.into(), a.forward, a.strike, a.years, a.price, a.rate)?;
+    let iv = f(a.kind.into(), a.forward, a.strike, a.years, a.price, a.rate).map_err(as_flag)?;
     if a.json {
         return print_json(&serde_json::json!({ "iv": iv }));
     }
     println!("iv {iv:.12}");
     Ok(())
+}
+
+/// Rewrites a pricing error so it names the command-line flag (`--vol`) rather than the field.
+fn as_flag(e: PricingError) -> anyhow::Error {
+    match e {
+        PricingError::BadInput {
+            field,
+            reason,
+            value,
+        } => anyhow::anyhow!("--{field}: {reason} (got {value})"),
+        other => other.into(),
+    }
 }

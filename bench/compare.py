@@ -80,12 +80,14 @@ def quantlib_black76(is_call, f, k, t, vol, r):
 
 
 def best_of(fn, repeats):
-    times, res = [], None
+    """(best wall s, best process-CPU s, result) over `repeats` runs."""
+    times, cpus, res = [], [], None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = fn()
         times.append(time.perf_counter() - t0)
-    return min(times), res
+        cpus.append(time.process_time() - c0)
+    return min(times), min(cpus), res
 
 
 def run_rust(binary, mode, cols, repeats):
@@ -122,20 +124,21 @@ def main():
     # (a) Greeks vs numpy, (c) vs QuantLib: the same 1e6 options.
     is_call, f, k, t, vol, r = draw(args.greeks_n, 20261125)
     rt, rg = run_rust(args.rust_bin, "greeks", [is_call, f, k, t, vol, r], args.repeats)
-    np_t, npg = best_of(lambda: numpy_black76(is_call, f, k, t, vol, r), args.repeats)
+    np_t, np_c, npg = best_of(lambda: numpy_black76(is_call, f, k, t, vol, r), args.repeats)
     names = ["price", "delta", "gamma", "vega"]
     # Relative errors use a floor of 1e-12·F-scale so vanishing wing premiums do not dominate.
     e_np = {nm: errs(rg[i], npg[i], 1e-12) for i, nm in enumerate(names)}
-    rows.append(("(a) price+Δ+Γ+vega, numpy/scipy", args.greeks_n, np_t, rt["best_s"], e_np))
+    rows.append(("(a) price+Δ+Γ+vega, numpy/scipy", args.greeks_n, np_t, rt["best_s"],
+                 np_c, rt["cpu_best_s"], e_np))
 
     qn = args.ql_n or args.greeks_n
-    ql_t, qlg = best_of(
+    ql_t, ql_c, qlg = best_of(
         lambda: quantlib_black76(is_call[:qn], f[:qn], k[:qn], t[:qn], vol[:qn], r[:qn]), 1
     )
     e_ql = {nm: errs(rg[i][:qn], qlg[i], 1e-12) for i, nm in enumerate(names)}
     # Scale QuantLib's time to the full batch when a subset was timed.
     rows.append(("(c) price+Δ+Γ+vega, QuantLib BlackCalculator", qn, ql_t * args.greeks_n / qn,
-                 rt["best_s"], e_ql))
+                 rt["best_s"], ql_c * args.greeks_n / qn, rt["cpu_best_s"], e_ql))
 
     # (b) Implied vol of 1e5 premiums vs py_vollib_vectorized (Let's Be Rational, numba).
     try:
@@ -170,7 +173,7 @@ def main():
         ).ravel()
 
     vv()  # numba compilation outside the timing
-    vv_t, viv = best_of(vv, args.repeats)
+    vv_t, vv_c, viv = best_of(vv, args.repeats)
     # Accuracy against the generating vol, for both solvers, where vega is material
     # (|d1| < 5: elsewhere the vol is not determined by a double-precision premium).
     sd = vol * np.sqrt(t)
@@ -184,7 +187,12 @@ def main():
     e_rep_ours = errs(rep_ours[np.isfinite(riv)], price[np.isfinite(riv)], 1e-300)
     e_rep_peer = errs(rep_peer[np.isfinite(viv)], price[np.isfinite(viv)], 1e-300)
     e_vs_peer = errs(riv, viv)
-    rows.append((f"(b) implied vol, {peer_name}", args.iv_n, vv_t, ri["best_s"], {
+    bad_ours = int((~(np.isfinite(riv) & (riv > 0))).sum())
+    bad_peer = int((~(np.isfinite(viv) & (viv > 0))).sum())
+    print(f"implied vol: no solution (NaN or <= 0) for {bad_ours} (ours) / {bad_peer} (peer) "
+          f"of {args.iv_n} premiums")
+    rows.append((f"(b) implied vol, {peer_name}", args.iv_n, vv_t, ri["best_s"], vv_c,
+                 ri["cpu_best_s"], {
         "iv vs peer": e_vs_peer,
         "iv vs true (ours)": e_iv_true_ours,
         "iv vs true (peer)": e_iv_true_peer,
@@ -192,22 +200,29 @@ def main():
         "reprice (peer)": e_rep_peer,
     }))
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
-          f"rust threads {rt['threads']}")
-    print(f"{'workload':48} {'n':>9} {'peer s':>9} {'rust s':>9} {'ratio':>7}")
-    for name, n, peer_s, rust_s, _ in rows:
-        print(f"{name:48} {n:>9} {peer_s:>9.4f} {rust_s:>9.4f} {peer_s / rust_s:>6.1f}x")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load avg {load:.1f}, "
+          f"python {platform.python_version()}, rust threads {rt['threads']}")
+    print("wall = best elapsed of the repeats; cpu = best process CPU time (all threads)")
+    print(f"{'workload':48} {'n':>9} {'peer wall':>10} {'rust wall':>10} {'ratio':>7} "
+          f"{'peer cpu':>10} {'rust cpu':>10} {'ratio':>7}")
+    for name, n, pw, rw, pc, rc, _ in rows:
+        print(f"{name:48} {n:>9} {pw:>10.4f} {rw:>10.4f} {pw / rw:>6.1f}x "
+              f"{pc:>10.4f} {rc:>10.4f} {pc / rc:>6.1f}x")
     print()
     print(f"{'workload':48} {'quantity':20} {'max abs':>10} {'max rel':>10} {'non-finite':>10}")
-    for name, _, _, _, e in rows:
+    for name, _, _, _, _, _, e in rows:
         for q, (a, rel, bad) in e.items():
             print(f"{name:48} {q:20} {a:>10.2e} {rel:>10.2e} {bad:>10}")
     with open(os.path.join(DATA, "results.json"), "w") as fh:
-        json.dump([{"workload": nm, "n": n, "peer_s": p, "rust_s": rs, "ratio": p / rs,
+        json.dump([{"workload": nm, "n": n, "peer_wall_s": pw, "rust_wall_s": rw,
+                    "wall_ratio": pw / rw, "peer_cpu_s": pc, "rust_cpu_s": rc,
+                    "cpu_ratio": pc / rc,
                     "errors": {q: {"max_abs": a, "max_rel": rl, "non_finite": b}
                                for q, (a, rl, b) in e.items()}}
-                   for nm, n, p, rs, e in rows], fh, indent=1)
+                   for nm, n, pw, rw, pc, rc, e in rows], fh, indent=1)
+        fh.write("\n")
     return 0
 
 

@@ -8,7 +8,7 @@
 use intermargin_model::OptionKind;
 use rayon::prelude::*;
 
-use crate::black76::{black76_unchecked, to_inverse, Greeks, PricingError};
+use crate::black76::{greeks_lane, to_inverse, Greeks, PricingError};
 use crate::implied::implied_vol_undiscounted;
 
 /// Below this many options a batch runs on the calling thread (rayon's fork cost dominates).
@@ -170,9 +170,92 @@ fn validate(inp: &BatchInputs<'_>, n: usize, second: &'static str) -> Result<(),
 }
 
 /// Fills one chunk of Greeks (serial kernel shared by the serial and parallel paths).
+///
+/// Dispatches at run time to an AVX-512 or AVX2 build of the same loop when the CPU has it;
+/// the arithmetic is identical (no FMA contraction), so every path gives the same bits.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn greeks_kernel(
+    inp: &BatchInputs<'_>,
+    start: usize,
+    inverse: bool,
+    price: &mut [f64],
+    delta: &mut [f64],
+    gamma: &mut [f64],
+    vega: &mut [f64],
+    theta: &mut [f64],
+    vanna: &mut [f64],
+    volga: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe {
+                greeks_kernel_avx512(
+                    inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
+                )
+            };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe {
+                greeks_kernel_avx2(
+                    inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
+                )
+            };
+            return;
+        }
+    }
+    greeks_kernel_generic(
+        inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+fn greeks_kernel_avx512(
+    inp: &BatchInputs<'_>,
+    start: usize,
+    inverse: bool,
+    price: &mut [f64],
+    delta: &mut [f64],
+    gamma: &mut [f64],
+    vega: &mut [f64],
+    theta: &mut [f64],
+    vanna: &mut [f64],
+    volga: &mut [f64],
+) {
+    greeks_kernel_generic(
+        inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+fn greeks_kernel_avx2(
+    inp: &BatchInputs<'_>,
+    start: usize,
+    inverse: bool,
+    price: &mut [f64],
+    delta: &mut [f64],
+    gamma: &mut [f64],
+    vega: &mut [f64],
+    theta: &mut [f64],
+    vanna: &mut [f64],
+    volga: &mut [f64],
+) {
+    greeks_kernel_generic(
+        inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn greeks_kernel_generic(
     inp: &BatchInputs<'_>,
     start: usize,
     inverse: bool,
@@ -195,8 +278,14 @@ fn greeks_kernel(
     let (delta, gamma, vega) = (&mut delta[..n], &mut gamma[..n], &mut vega[..n]);
     let (theta, vanna, volga) = (&mut theta[..n], &mut vanna[..n], &mut volga[..n]);
     for i in 0..n {
-        let lin = black76_unchecked(kind[i], f[i], k[i], t[i], v[i], r[i]);
-        let g = if inverse { to_inverse(&lin, f[i]) } else { lin };
+        let g = greeks_lane(
+            matches!(kind[i], OptionKind::Call),
+            f[i],
+            k[i],
+            t[i],
+            v[i],
+            r[i],
+        );
         price[i] = g.price;
         delta[i] = g.delta;
         gamma[i] = g.gamma;
@@ -204,6 +293,30 @@ fn greeks_kernel(
         theta[i] = g.theta;
         vanna[i] = g.vanna;
         volga[i] = g.volga;
+    }
+    if inverse {
+        // Second pass, also vectorised: the quotient-rule map of the crate docs.
+        for i in 0..n {
+            let g = to_inverse(
+                &Greeks {
+                    price: price[i],
+                    delta: delta[i],
+                    gamma: gamma[i],
+                    vega: vega[i],
+                    theta: theta[i],
+                    vanna: vanna[i],
+                    volga: volga[i],
+                },
+                f[i],
+            );
+            price[i] = g.price;
+            delta[i] = g.delta;
+            gamma[i] = g.gamma;
+            vega[i] = g.vega;
+            theta[i] = g.theta;
+            vanna[i] = g.vanna;
+            volga[i] = g.volga;
+        }
     }
 }
 

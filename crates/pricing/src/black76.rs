@@ -299,33 +299,43 @@ pub(crate) fn black76_unchecked(
     vol: f64,
     r: f64,
 ) -> Greeks {
-    let df = (-r * t).exp();
+    greeks_lane(matches!(kind, OptionKind::Call), f, k, t, vol, r)
+}
+
+/// The one Black-76 Greeks formula, branch-free so the batch loop vectorises; the scalar API
+/// calls the same code, so batch and scalar results are bit-identical.
+#[inline(always)]
+pub(crate) fn greeks_lane(call: bool, f: f64, k: f64, t: f64, vol: f64, r: f64) -> Greeks {
+    use crate::fastmath;
+    const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+    let df = fastmath::exp(-r * t);
     let sqrt_t = t.sqrt();
     let sd = vol * sqrt_t;
-    let d1 = (f / k).ln() / sd + 0.5 * sd;
+    // One division serves every 1/σ√T, 1/σ and 1/√T below (divisions dominate the vector cost).
+    let inv_sd = 1.0 / sd;
+    let fk = f / k;
+    let d1 = fastmath::ln(fk) * inv_sd + 0.5 * sd;
     let d2 = d1 - sd;
-    let pdf1 = norm_pdf(d1);
+    let e1 = fastmath::exp(-0.5 * d1 * d1);
+    let pdf1 = e1 * INV_SQRT_2PI;
     // K·φ(d2) = F·φ(d1): one exponential serves both densities and both N(·).
-    let pdf2 = pdf1 * (f / k);
-    let (price, delta) = match kind {
-        OptionKind::Call => {
-            let nd1 = norm_cdf_with_pdf(d1, pdf1);
-            (df * (f * nd1 - k * norm_cdf_with_pdf(d2, pdf2)), df * nd1)
-        }
-        OptionKind::Put => {
-            let nmd1 = norm_cdf_with_pdf(-d1, pdf1);
-            (
-                df * (k * norm_cdf_with_pdf(-d2, pdf2) - f * nmd1),
-                -df * nmd1,
-            )
-        }
-    };
-    let gamma = df * pdf1 / (f * sd);
-    let vega = df * f * pdf1 * sqrt_t;
+    let e2 = e1 * fk;
+    // Call: s = 1; put: s = −1. V = s·D·(F·N(s·d1) − K·N(s·d2)), Δ = s·D·N(s·d1).
+    let sign = if call { 1.0 } else { -1.0 };
+    let nd1 = fastmath::norm_cdf_given_exp(sign * d1, e1);
+    let nd2 = fastmath::norm_cdf_given_exp(sign * d2, e2);
+    let price = sign * df * (f * nd1 - k * nd2);
+    let delta = sign * df * nd1;
+    let dpdf = df * pdf1;
+    let gamma = dpdf * inv_sd / f;
+    let vega = dpdf * f * sqrt_t;
     // −dV/dT at fixed F: time decay of the undiscounted value plus the discount term r·V.
-    let theta = -df * f * pdf1 * vol / (2.0 * sqrt_t) + r * price;
-    let vanna = -df * pdf1 * d2 / vol;
-    let volga = vega * d1 * d2 / vol;
+    // F·φ·σ/(2√T) = F·φ·σ²·/(2σ√T).
+    let theta = -0.5 * dpdf * f * vol * vol * inv_sd + r * price;
+    // 1/σ = √T/(σ√T).
+    let inv_vol = sqrt_t * inv_sd;
+    let vanna = -dpdf * d2 * inv_vol;
+    let volga = vega * d1 * d2 * inv_vol;
     Greeks {
         price,
         delta,

@@ -34,6 +34,8 @@
 mod batch;
 #[allow(clippy::excessive_precision)] // published erfc coefficients, kept digit for digit
 mod black76;
+#[allow(clippy::excessive_precision)] // Cody's erfc coefficients, kept digit for digit
+mod fastmath;
 mod implied;
 mod surface;
 

@@ -378,17 +378,15 @@ pub fn bybit(symbol: &str, cat: BybitCategory, expiry: Option<i64>) -> Option<In
                 Some(_) => {
                     // BTCUSDH24: month code + two-digit year.
                     let n = symbol.len();
-                    let yy: i32 = symbol.get(n - 2..)?.parse().ok()?;
-                    let code = symbol.get(n - 3..n - 2)?.chars().next()?;
+                    let (n2, n3) = (n.checked_sub(2)?, n.checked_sub(3)?);
+                    let yy: i32 = symbol.get(n2..)?.parse().ok()?;
+                    let code = symbol.get(n3..n2)?.chars().next()?;
                     let month = FUTURES_MONTH_CODES.find(code)? as u32 + 1;
                     let d = match expiry {
                         Some(e) => e,
                         None => expiry_ms(last_friday(2000 + yy, month)?),
                     };
-                    (
-                        symbol.get(..n - 3)?,
-                        InstrumentKind::Future { expiry_ms: d },
-                    )
+                    (symbol.get(..n3)?, InstrumentKind::Future { expiry_ms: d })
                 }
                 None => (symbol, InstrumentKind::Perpetual),
             };
@@ -581,6 +579,16 @@ mod tests {
                 .underlying,
             "BTC"
         );
+    }
+
+    #[test]
+    fn short_or_odd_names_are_rejected_not_sliced_out_of_bounds() {
+        for s in ["1", "12", "H24", "USDH24", "\u{c9}H24", "-", ""] {
+            assert!(bybit(s, BybitCategory::Inverse, None).is_none(), "{s}");
+            assert!(bybit(s, BybitCategory::Option, None).is_none(), "{s}");
+            assert!(deribit(s, Some(10.0)).is_none(), "{s}");
+            assert!(binance(s, None).is_none(), "{s}");
+        }
     }
 
     #[test]

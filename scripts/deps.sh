@@ -1,4 +1,39 @@
 #!/usr/bin/env bash
-# Installs the system packages and services the test suite needs (idempotent; sourced by test.sh).
-# Each issue that needs a real part (PostgreSQL, Chromium) adds it here.
-true
+# Installs and starts what the test suite needs on a fresh Debian machine (idempotent; sourced by
+# scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
+# the dashboard test, and a Python virtualenv with schemathesis for the API fuzz run.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+need_pkgs=()
+command -v pg_ctlcluster >/dev/null 2>&1 || [ -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null || need_pkgs+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium chromium-driver)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "deps: installing ${need_pkgs[*]}" >&2
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# PostgreSQL: a throw-away cluster owned by the current user, on a private port.
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+PGDATA_DIR="${INTERMARGIN_PGDATA:-/tmp/intermargin-pg}"
+PGPORT_TEST="${INTERMARGIN_PGPORT:-54329}"
+PGUSER_RUN="$(id -un)"
+run_pg() { if [ "$(id -u)" = "0" ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+if ! run_pg "$PGBIN/pg_isready -h 127.0.0.1 -p $PGPORT_TEST" >/dev/null 2>&1; then
+  rm -rf "$PGDATA_DIR"; mkdir -p "$PGDATA_DIR"
+  if [ "$(id -u)" = "0" ]; then chown postgres "$PGDATA_DIR"; PGUSER_RUN=postgres; fi
+  run_pg "$PGBIN/initdb -D $PGDATA_DIR -U intermargin --auth=trust" >/dev/null
+  run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR -o '-p $PGPORT_TEST -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on' -l $PGDATA_DIR/log -w start" >/dev/null
+fi
+export INTERMARGIN_TEST_POSTGRES="postgres://intermargin@127.0.0.1:$PGPORT_TEST/postgres"
+
+# Browser test driver and API fuzzer.
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
+fi
+if [ ! -x .venv-test/bin/schemathesis ] && [ ! -x .venv-test/bin/st ]; then
+  python3 -m venv .venv-test
+  .venv-test/bin/pip install -q 'schemathesis>=3.30,<4' >/dev/null
+fi

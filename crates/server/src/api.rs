@@ -1,0 +1,438 @@
+//! HTTP routes: thin handlers that authenticate, validate, and call the ledger or an engine.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use intermargin_model::{Amount, Asset, Position, Venue};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{generate_key, Principal, Scope};
+use crate::error::{ApiError, ErrorBody};
+use crate::ledger::{Event, Mutation};
+use crate::state::Shared;
+
+/// Extracts the bearer key and authenticates it.
+pub async fn principal(state: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let value = headers
+        .get("authorization")
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <key> header".into()))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("Authorization header is not text".into()))?;
+    let key = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| ApiError::Unauthorized("expected Authorization: Bearer <key>".into()))?;
+    state.auth.authenticate(&state.ledger, key.trim()).await
+}
+
+/// Parses a JSON body, reporting the failing field path.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { format!("body.{path}") };
+        ApiError::bad(field, e.inner().to_string())
+    })
+}
+
+/// The idempotency key of a mutating request and the hash binding it to this exact request.
+fn idempotency(headers: &HeaderMap, method: &Method, path: &str, body: &[u8]) -> Result<(String, String), ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+        .ok_or_else(|| ApiError::bad("Idempotency-Key", "header required on every mutating request (1-128 chars)"))?;
+    let mut h = Sha256::new();
+    h.update(method.as_str());
+    h.update(b" ");
+    h.update(path);
+    h.update(b"\n");
+    h.update(body);
+    Ok((key.to_string(), hex::encode(h.finalize())))
+}
+
+fn applied_response(a: crate::ledger::Applied) -> Response {
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, Json(a.body)).into_response();
+    if a.replayed {
+        resp.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+fn parse_amount(field: &str, s: &str) -> Result<Amount, ApiError> {
+    let a = Amount::from_str(s).map_err(|_| ApiError::bad(field, format!("expected an integer of base units, got {s:?}")))?;
+    if a.0 <= 0 {
+        return Err(ApiError::bad(field, "must be > 0"));
+    }
+    Ok(a)
+}
+
+fn parse_venue(field: &str, s: &str) -> Result<Venue, ApiError> {
+    Venue::from_str(s).map_err(|_| ApiError::bad(field, format!("unknown venue {s:?}")))
+}
+
+/// Request to open an account.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// Account id (1-64 chars of letters, digits, `-`, `_`).
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Request to issue an API key.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// `admin` or an account id.
+    pub scope: String,
+}
+
+/// A deposit to or withdrawal from one venue.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Movement {
+    /// Venue holding the balance (`deribit`, `binance`, `aave`, `hub` …).
+    pub location: String,
+    /// Asset symbol.
+    pub asset: String,
+    /// Integer base units, as a string.
+    pub amount: String,
+}
+
+/// A transfer between venues or chains.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferReq {
+    /// Source venue.
+    pub from: String,
+    /// Destination venue.
+    pub to: String,
+    /// Asset symbol.
+    pub asset: String,
+    /// Base units debited at the source.
+    pub amount: String,
+    /// Base units lost in transit.
+    #[serde(default)]
+    pub fee: Option<String>,
+}
+
+/// Canonical positions for one venue, replacing the previous snapshot there.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionsReq {
+    /// Venue.
+    pub venue: String,
+    /// Positions in the canonical format (see `intermargin schema`).
+    #[schema(value_type = Vec<Object>)]
+    pub positions: Vec<Position>,
+}
+
+/// An asset declaration.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetReq {
+    /// Ticker.
+    pub symbol: String,
+    /// Decimals of the base unit.
+    pub decimals: u32,
+}
+
+/// Paging of the event log.
+#[derive(Deserialize, IntoParams)]
+pub struct EventQuery {
+    /// Return events with a sequence number above this.
+    pub after: Option<i64>,
+    /// At most this many (1-1000, default 100).
+    pub limit: Option<i64>,
+}
+
+fn valid_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok && id != "admin" {
+        Ok(())
+    } else {
+        Err(ApiError::bad("body.id", "1-64 characters of letters, digits, '-' or '_' (and not 'admin')"))
+    }
+}
+
+/// Health probe.
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Service is up")))]
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Lists the accounts the key may see.
+#[utoipa::path(get, path = "/api/v1/accounts", security(("bearer" = [])),
+    responses((status = 200, description = "Account ids and names"), (status = 401, body = ErrorBody)))]
+pub async fn list_accounts(State(st): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    let all = st.ledger.accounts().await?;
+    let visible: Vec<Value> = all
+        .into_iter()
+        .filter(|(id, _)| p.check_account(id).is_ok())
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
+    Ok(Json(json!({ "accounts": visible })))
+}
+
+/// Opens an account (admin).
+#[utoipa::path(post, path = "/api/v1/accounts", request_body = NewAccount, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 201, description = "Created"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_account(
+    State(st): State<Shared>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.require_admin()?;
+    let (key, hash) = idempotency(&headers, &method, "/api/v1/accounts", &body)?;
+    let req: NewAccount = parse_body(&body)?;
+    valid_id(&req.id)?;
+    let name = req.name.clone().unwrap_or_else(|| req.id.clone());
+    let applied = st
+        .ledger
+        .apply(&p.key_id, &key, &hash, Mutation::CreateAccount { id: req.id.clone(), name })
+        .await?;
+    Ok(applied_response(applied))
+}
+
+/// Issues an API key (admin); the key is shown once.
+#[utoipa::path(post, path = "/api/v1/keys", request_body = NewKey, security(("bearer" = [])),
+    responses((status = 201, description = "The new key, shown once"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_key(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.require_admin()?;
+    let req: NewKey = parse_body(&body)?;
+    let scope = if req.scope == "admin" {
+        Scope::Admin
+    } else {
+        if !st.ledger.accounts().await?.iter().any(|(id, _)| *id == req.scope) {
+            return Err(ApiError::bad("body.scope", format!("no account {:?}", req.scope)));
+        }
+        Scope::Account(req.scope.clone())
+    };
+    let (full, id, hash) = generate_key()?;
+    st.ledger.insert_key(&id, &hash, scope.as_str()).await?;
+    Ok((StatusCode::CREATED, Json(json!({"key": full, "key_id": id, "scope": scope.as_str()}))).into_response())
+}
+
+/// Declares an asset and its decimals (admin).
+#[utoipa::path(post, path = "/api/v1/assets", request_body = AssetReq, security(("bearer" = [])),
+    responses((status = 200, description = "Declared"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn declare_asset(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.require_admin()?;
+    let req: AssetReq = parse_body(&body)?;
+    if req.symbol.is_empty() || req.symbol.len() > 16 || !req.symbol.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::bad("body.symbol", "1-16 ASCII letters or digits"));
+    }
+    if req.decimals > 30 {
+        return Err(ApiError::bad("body.decimals", "at most 30"));
+    }
+    let asset = Asset::new(req.symbol, req.decimals);
+    st.ledger.declare_asset(&asset).await?;
+    *st.assets.write().await = st.ledger.assets().await?;
+    Ok(Json(json!({"symbol": asset.symbol, "decimals": asset.decimals})))
+}
+
+/// An account's collateral and positions.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "The account's book"), (status = 404, body = ErrorBody)))]
+pub async fn get_account(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    ensure_exists(&st, &id).await?;
+    let book = st.book(&id).await?;
+    Ok(Json(serde_json::to_value(&book).map_err(|e| ApiError::Engine(e.to_string()))?))
+}
+
+async fn ensure_exists(st: &Shared, id: &str) -> Result<(), ApiError> {
+    if st.books.read().await.contains_key(id) || st.ledger.accounts().await?.iter().any(|(a, _)| a == id) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("account {id:?} does not exist")))
+    }
+}
+
+/// An account's ledger events.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), EventQuery),
+    responses((status = 200, description = "Events, oldest first", body = [Event]), (status = 404, body = ErrorBody)))]
+pub async fn get_events(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<EventQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad("limit", "must be between 1 and 1000"));
+    }
+    let events = st.ledger.events(&id, q.after.unwrap_or(0), limit).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+/// Applies a mutation idempotently, then reloads and re-margins the account.
+pub async fn mutate(st: &Shared, p: &Principal, headers: &HeaderMap, method: &Method, path: &str, body: &[u8], m: Mutation) -> Result<Response, ApiError> {
+    let (key, hash) = idempotency(headers, method, path, body)?;
+    let account = match &m {
+        Mutation::Deposit { account, .. }
+        | Mutation::Withdraw { account, .. }
+        | Mutation::Transfer { account, .. }
+        | Mutation::Positions { account, .. }
+        | Mutation::Record { account, .. } => account.clone(),
+        Mutation::CreateAccount { id, .. } => id.clone(),
+    };
+    let applied = st.ledger.apply(&p.key_id, &key, &hash, m).await?;
+    if !applied.replayed {
+        st.reload_book(&account).await?;
+        crate::monitor::remargin_accounts(st, std::slice::from_ref(&account)).await;
+    }
+    Ok(applied_response(applied))
+}
+
+/// Records a deposit.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/deposits", request_body = Movement, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn deposit(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let req: Movement = parse_body(&body)?;
+    let m = Mutation::Deposit {
+        account: id.clone(),
+        location: parse_venue("body.location", &req.location)?,
+        asset: req.asset,
+        amount: parse_amount("body.amount", &req.amount)?,
+    };
+    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/deposits"), &body, m).await
+}
+
+/// Records a withdrawal; refused when the balance is insufficient.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/withdrawals", request_body = Movement, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let req: Movement = parse_body(&body)?;
+    let m = Mutation::Withdraw {
+        account: id.clone(),
+        location: parse_venue("body.location", &req.location)?,
+        asset: req.asset,
+        amount: parse_amount("body.amount", &req.amount)?,
+    };
+    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/withdrawals"), &body, m).await
+}
+
+/// Records a transfer between venues or chains.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/transfers", request_body = TransferReq, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn transfer(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let req: TransferReq = parse_body(&body)?;
+    let amount = parse_amount("body.amount", &req.amount)?;
+    let fee = match &req.fee {
+        Some(f) => Amount::from_str(f).map_err(|_| ApiError::bad("body.fee", format!("expected an integer of base units, got {f:?}")))?,
+        None => Amount::ZERO,
+    };
+    if fee.0 < 0 || fee > amount {
+        return Err(ApiError::bad("body.fee", "must be between 0 and amount"));
+    }
+    let (from, to) = (parse_venue("body.from", &req.from)?, parse_venue("body.to", &req.to)?);
+    if from == to {
+        return Err(ApiError::bad("body.to", "must differ from body.from"));
+    }
+    let m = Mutation::Transfer { account: id.clone(), from, to, asset: req.asset, amount, fee };
+    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/transfers"), &body, m).await
+}
+
+/// Replaces the account's positions on one venue with canonical positions.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/positions", request_body = PositionsReq, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody)))]
+pub async fn put_positions(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let req: PositionsReq = parse_body(&body)?;
+    let venue = parse_venue("body.venue", &req.venue)?;
+    let m = positions_mutation(&st, &id, venue, req.positions).await?;
+    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/positions"), &body, m).await
+}
+
+/// Validates positions for one venue against the current market and wraps them as a mutation.
+pub async fn positions_mutation(st: &Shared, id: &str, venue: Venue, positions: Vec<Position>) -> Result<Mutation, ApiError> {
+    let now = st.market.read().await.timestamp_ms;
+    let mut check = intermargin_model::Portfolio::default();
+    let mut acc = intermargin_model::Account::new(id);
+    for (i, pos) in positions.iter().enumerate() {
+        if pos.instrument.venue != venue {
+            return Err(ApiError::bad(format!("body.positions[{i}].instrument.venue"), format!("must be {venue}")));
+        }
+    }
+    acc.positions = positions;
+    check.accounts.push(acc);
+    check
+        .validate(Some(now))
+        .map_err(|e| ApiError::bad("body", e.to_string().replace("portfolio.accounts[0].", "")))?;
+    let positions = check.accounts.pop().map(|a| a.positions).unwrap_or_default();
+    Ok(Mutation::Positions { account: id.to_string(), venue, positions })
+}
+
+/// The current market snapshot.
+#[utoipa::path(get, path = "/api/v1/market", security(("bearer" = [])),
+    responses((status = 200, description = "Prices, vols, FX"), (status = 401, body = ErrorBody)))]
+pub async fn get_market(State(st): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    principal(&st, &headers).await?;
+    let m = st.market.read().await;
+    Ok(Json(serde_json::to_value(&*m).map_err(|e| ApiError::Engine(e.to_string()))?))
+}
+
+/// The latest margin report of an account, computing it on first use.
+pub async fn current_report(st: &Shared, id: &str) -> Result<Arc<Value>, ApiError> {
+    if let Some(r) = st.reports.read().await.get(id) {
+        return Ok(r.clone());
+    }
+    ensure_exists(st, id).await?;
+    crate::monitor::remargin_accounts(st, &[id.to_string()]).await;
+    st.reports
+        .read()
+        .await
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::Engine(format!("margin for {id:?} could not be computed")))
+}
+
+/// The account's margin: each venue's own, the unified requirement, the saving and the explanation.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/margin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "Margin report"), (status = 404, body = ErrorBody)))]
+pub async fn get_margin(State(st): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Arc<Value>>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    current_report(&st, &id).await.map(Json)
+}

@@ -1,0 +1,129 @@
+//! API errors: a stable machine code, an HTTP status, and a message naming the field.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every failure the API reports; `code()` is stable for clients to match on.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or unknown API key.
+    #[error("authorization: {0}")]
+    Unauthorized(String),
+    /// The key is valid but may not touch this resource.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such account or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed; the message names the field.
+    #[error("{field}: {reason}")]
+    BadRequest {
+        /// Offending field path.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The request conflicts with stored state (idempotency key reuse, insufficient balance).
+    #[error("{field}: {reason}")]
+    Conflict {
+        /// Offending field path.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// Too many requests for this key.
+    #[error("rate limit exceeded for this API key; retry later")]
+    RateLimited,
+    /// Storage failed; nothing was applied.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// An engine failed on otherwise valid input.
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// The JSON body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Stable code, readable message and, when known, the field at fault.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (`bad_request`, `unauthorized`, …).
+    pub code: String,
+    /// Human-readable message naming the field and reason.
+    pub message: String,
+    /// JSON path of the offending field, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// Shorthand for a 400 naming `field`.
+    pub fn bad(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Stable code for the error kind.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::RateLimited => "rate_limited",
+            ApiError::Storage(_) => "storage_error",
+            ApiError::Engine(_) => "engine_error",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Engine(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// The JSON body for this error.
+    pub fn body(&self) -> ErrorBody {
+        let field = match self {
+            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.to_string(),
+                field,
+            },
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Storage(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.body())).into_response()
+    }
+}

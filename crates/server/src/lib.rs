@@ -1,0 +1,213 @@
+//! The intermargin service: a durable event-sourced ledger behind an authenticated
+//! HTTP/WebSocket API, a live monitor that re-margins accounts as prices move, and a
+//! dashboard served by the same binary.
+//!
+//! The crate holds no business rule of its own: margin, allocation, liquidation,
+//! simulation and proofs are calls into the engine crates ([`risk`]). It owns storage
+//! (SQLite embedded by default, PostgreSQL by URL), authentication and per-account
+//! isolation, idempotency, and transport.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod dashboard;
+pub mod error;
+pub mod ledger;
+pub mod monitor;
+pub mod risk;
+pub mod state;
+pub mod ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use intermargin_model::{Asset, Snapshot};
+use tokio::sync::{broadcast, RwLock};
+use utoipa::OpenApi;
+
+use crate::auth::{generate_key, Auth};
+use crate::error::ApiError;
+use crate::ledger::{Ledger, Mutation};
+use crate::state::{AppState, Shared};
+
+/// Largest request body accepted (venue payloads included).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The OpenAPI document of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "intermargin", description = "Interoperable margin across venues: ledger, margin, allocation, liquidation, simulation, proofs."),
+    paths(
+        api::health, api::list_accounts, api::create_account, api::create_key, api::declare_asset,
+        api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
+        api::get_market, api::get_margin,
+        risk::import_positions, risk::get_liquidation,
+    ),
+    components(schemas(
+        api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::PositionsReq, api::AssetReq,
+        ledger::Event, error::ErrorBody, error::ErrorDetail, risk::ImportReq,
+    )),
+    modifiers(&SecurityAddon)
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The router over a shared state: every route of the service.
+pub fn app(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(dashboard::index))
+        .route("/health", get(api::health))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/ws", get(ws::upgrade))
+        .route("/api/v1/accounts", get(api::list_accounts).post(api::create_account))
+        .route("/api/v1/keys", post(api::create_key))
+        .route("/api/v1/assets", post(api::declare_asset))
+        .route("/api/v1/market", get(api::get_market))
+        .route("/api/v1/accounts/{id}", get(api::get_account))
+        .route("/api/v1/accounts/{id}/events", get(api::get_events))
+        .route("/api/v1/accounts/{id}/deposits", post(api::deposit))
+        .route("/api/v1/accounts/{id}/withdrawals", post(api::withdraw))
+        .route("/api/v1/accounts/{id}/transfers", post(api::transfer))
+        .route("/api/v1/accounts/{id}/positions", post(api::put_positions))
+        .route("/api/v1/accounts/{id}/import", post(risk::import_positions))
+        .route("/api/v1/accounts/{id}/margin", get(api::get_margin))
+        .route("/api/v1/accounts/{id}/liquidation", get(risk::get_liquidation))
+        .route("/plots/{name}", get(dashboard::plot))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// How to start the service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database and generated files.
+    pub data_dir: PathBuf,
+    /// Database URL; `None` means `sqlite://<data_dir>/intermargin.db`.
+    pub database: Option<String>,
+    /// Admin key to install instead of generating one (from `INTERMARGIN_ADMIN_KEY`).
+    pub admin_key: Option<String>,
+    /// Price replay file; `None` uses the bundled demo feed.
+    pub feed: Option<PathBuf>,
+    /// Replay speed multiplier (1 = real time).
+    pub feed_speed: f64,
+    /// Requests per second allowed per API key (burst = 2 s worth).
+    pub rate_limit: f64,
+    /// Preload the demo book on an empty ledger.
+    pub demo: bool,
+}
+
+/// The demo book preloaded on first start: a hedged BTC book over several venues.
+pub const DEMO_SNAPSHOT: &str = include_str!("../../../examples/demo/snapshot.json");
+/// The demo price feed replayed by default (JSON lines of ticks).
+pub const DEMO_FEED: &str = include_str!("../../../examples/demo/feed.jsonl");
+
+/// Opens the ledger, prepares state, and returns it with the admin key when one was created.
+pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| ApiError::Storage(format!("{}: {e}", cfg.data_dir.display())))?;
+    let url = cfg
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", cfg.data_dir.join("intermargin.db").display()));
+    let ledger = Ledger::open(&url).await?;
+    let checked = ledger.verify_projections().await?;
+    tracing::info!("ledger projections verified against the event log ({checked} balances)");
+    let demo: Snapshot = Snapshot::from_json(DEMO_SNAPSHOT).map_err(|e| ApiError::Engine(format!("demo snapshot: {e}")))?;
+    let mut new_admin = None;
+    if !ledger.has_admin_key().await? {
+        let (full, id, hash) = match &cfg.admin_key {
+            Some(k) => {
+                let (id, secret) = auth::split_key(k).ok_or_else(|| {
+                    ApiError::bad("INTERMARGIN_ADMIN_KEY", "expected the form im_<id>_<secret>")
+                })?;
+                (k.clone(), id.to_string(), auth::hash_secret(secret)?)
+            }
+            None => generate_key()?,
+        };
+        ledger.insert_key(&id, &hash, "admin").await?;
+        if cfg.admin_key.is_none() {
+            new_admin = Some(full);
+        }
+    }
+    if cfg.demo && ledger.accounts().await?.is_empty() {
+        load_demo(&ledger, &demo).await?;
+    }
+    for a in &demo.portfolio.assets {
+        ledger.declare_asset(a).await?;
+    }
+    let assets: Vec<Asset> = ledger.assets().await?;
+    let (feed, _) = broadcast::channel(1024);
+    let st = Arc::new(AppState {
+        ledger,
+        auth: Auth::new(cfg.rate_limit, cfg.rate_limit * 2.0),
+        market: RwLock::new(demo.market.clone()),
+        assets: RwLock::new(assets),
+        books: RwLock::new(HashMap::new()),
+        reports: RwLock::new(HashMap::new()),
+        feed,
+        data_dir: cfg.data_dir.clone(),
+    });
+    let ids: Vec<String> = st.ledger.accounts().await?.into_iter().map(|(id, _)| id).collect();
+    for id in &ids {
+        st.reload_book(id).await?;
+    }
+    monitor::remargin_accounts(&st, &ids).await;
+    Ok((st, new_admin))
+}
+
+async fn load_demo(ledger: &Ledger, demo: &Snapshot) -> Result<(), ApiError> {
+    for a in &demo.portfolio.assets {
+        ledger.declare_asset(a).await?;
+    }
+    for acc in &demo.portfolio.accounts {
+        let k = |s: &str| format!("demo-{}-{s}", acc.id);
+        ledger
+            .apply("system", &k("create"), "demo", Mutation::CreateAccount { id: acc.id.clone(), name: acc.id.clone() })
+            .await?;
+        for (i, c) in acc.collateral.iter().enumerate() {
+            let m = Mutation::Deposit { account: acc.id.clone(), location: c.venue, asset: c.asset.clone(), amount: c.amount };
+            ledger.apply("system", &k(&format!("dep{i}")), "demo", m).await?;
+        }
+        let venues: std::collections::BTreeSet<_> = acc.positions.iter().map(|p| p.instrument.venue).collect();
+        for v in venues {
+            let positions = acc.positions.iter().filter(|p| p.instrument.venue == v).cloned().collect();
+            ledger
+                .apply("system", &k(&format!("pos-{v}")), "demo", Mutation::Positions { account: acc.id.clone(), venue: v, positions })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the service until interrupted.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let (st, admin) = prepare(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(k) = admin {
+        println!("admin API key (shown once, store it now): {k}");
+    }
+    let feed: Box<dyn monitor::PriceFeed> = match &cfg.feed {
+        Some(p) => Box::new(monitor::ReplayFeed::from_file(p, cfg.feed_speed).map_err(|e| anyhow::anyhow!(e))?),
+        None => Box::new(monitor::ReplayFeed::parse(DEMO_FEED, cfg.feed_speed).map_err(|e| anyhow::anyhow!(e))?),
+    };
+    tokio::spawn(monitor::run(st.clone(), feed, monitor::MoveBreaker::new(0.05, 60_000, 300_000)));
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    println!("intermargin listening on http://{} (database: {:?})", listener.local_addr()?, st.ledger.backend());
+    axum::serve(listener, app(st)).await?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Bridge to the engine crates: every number the API serves is computed there, not here.
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use axum::Json;
+use intermargin_liquidation::{next_state, AccountState, Figures, Hysteresis};
+use intermargin_margin::portfolio::{UnifiedModel, UnifiedParams};
+use intermargin_margin::venue_margins;
+use intermargin_model::{Account, Asset, Market, Venue};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::api::{parse_body, positions_mutation, principal};
+use crate::error::ApiError;
+use crate::state::Shared;
+
+fn unified_model() -> Result<&'static UnifiedModel, String> {
+    static MODEL: OnceLock<Result<UnifiedModel, String>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| UnifiedParams::bundled().map(UnifiedModel::new).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Each venue's own margin, the unified requirement and the account state, in the market's quote.
+///
+/// `previous` is the last reported state, so that leaving liquidation needs the hysteresis buffer.
+pub fn margin_report(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+    previous: Option<AccountState>,
+) -> Result<Value, String> {
+    let venues = venue_margins(account, assets, market).map_err(|e| e.to_string())?;
+    let unified = unified_model()?
+        .margin(account, assets, market, &venues)
+        .map_err(|e| e.to_string())?;
+    let mut equity: f64 = venues.iter().map(|v| v.in_quote.equity).sum();
+    for c in account.collateral.iter().filter(|c| c.venue == Venue::Hub) {
+        let decimals = assets.iter().find(|a| a.symbol == c.asset).map(|a| a.decimals).unwrap_or(0);
+        let px = market.fx_rate(&c.asset).ok_or_else(|| format!("market.fx[{:?}]: missing", c.asset))?;
+        equity += c.amount.to_f64(decimals) * px;
+    }
+    let figures = Figures {
+        equity,
+        initial: unified.initial_margin,
+        maintenance: unified.maintenance_margin,
+    };
+    let state = next_state(previous.unwrap_or(AccountState::Healthy), &figures, Hysteresis::default());
+    Ok(json!({
+        "account": account.id,
+        "quote": market.quote,
+        "timestamp_ms": market.timestamp_ms,
+        "state": state,
+        "equity": equity,
+        "siloed_total": unified.siloed_total,
+        "unified": {"initial_margin": unified.initial_margin, "maintenance_margin": unified.maintenance_margin},
+        "saving": unified.saving,
+        "venues": venues,
+        "constraints": unified.venues,
+        "explain": unified.explain,
+    }))
+}
+
+/// Venue payloads to import as an account's positions on one venue.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportReq {
+    /// Venue the payloads come from (`deribit`, `binance`, `okx`, `bybit`, `dydx`, `hyperliquid`, `aave`).
+    pub venue: String,
+    /// The venue's API responses, as returned (positions, balances, instruments …).
+    #[schema(value_type = Vec<Object>)]
+    pub payloads: Vec<Value>,
+}
+
+/// Imports venue API responses as the account's positions on that venue (balances stay ledger-driven).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/import", request_body = ImportReq, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 200, description = "The stored positions event"), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn import_positions(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let req: ImportReq = parse_body(&body)?;
+    let venue = Venue::from_str(&req.venue).map_err(|_| ApiError::bad("body.venue", format!("unknown venue {:?}", req.venue)))?;
+    if req.payloads.is_empty() {
+        return Err(ApiError::bad("body.payloads", "at least one venue payload is required"));
+    }
+    let payloads: Vec<intermargin_venues::Payload> = req
+        .payloads
+        .iter()
+        .enumerate()
+        .map(|(i, v)| intermargin_venues::Payload::named(format!("payloads[{i}]"), v.to_string()))
+        .collect();
+    let opts = intermargin_venues::ImportOptions { account: id.clone() };
+    let snap = intermargin_venues::import(venue, &payloads, &opts).map_err(|e| ApiError::bad("body.payloads", e.to_string()))?;
+    let positions = snap
+        .portfolio
+        .accounts
+        .into_iter()
+        .flat_map(|a| a.positions)
+        .collect();
+    {
+        // Market data the payload carries (marks, index, vols) refreshes the live market.
+        let mut m = st.market.write().await;
+        for (k, v) in snap.market.mark_prices {
+            m.mark_prices.insert(k, v);
+        }
+        for (k, v) in snap.market.mark_ivs {
+            m.mark_ivs.insert(k, v);
+        }
+        for (k, v) in snap.market.venue_params {
+            m.venue_params.insert(k, v);
+        }
+    }
+    let m = positions_mutation(&st, &id, venue, positions).await?;
+    crate::api::mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/import"), &body, m).await
+}
+
+/// The account's liquidation state from its latest margin report.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/liquidation", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "State and figures"), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_liquidation(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let report = crate::api::current_report(&st, &id).await?;
+    Ok(Json(json!({
+        "account": id,
+        "state": report["state"],
+        "equity": report["equity"],
+        "initial_margin": report["unified"]["initial_margin"],
+        "maintenance_margin": report["unified"]["maintenance_margin"],
+    })))
+}

@@ -1,0 +1,55 @@
+//! Shared server state: the ledger, the in-memory books and market, and the alert channel.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use intermargin_model::{Account, Asset, Market};
+use serde_json::Value;
+use tokio::sync::{broadcast, RwLock};
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::ledger::Ledger;
+
+/// Everything handlers share; cheap to clone through `Arc`.
+pub struct AppState {
+    /// Durable ledger.
+    pub ledger: Ledger,
+    /// Key verification and rate limits.
+    pub auth: Auth,
+    /// Latest market snapshot (updated by the live monitor).
+    pub market: RwLock<Market>,
+    /// Declared assets (decimals), mirrored from the ledger.
+    pub assets: RwLock<Vec<Asset>>,
+    /// Each account's book as last loaded from the ledger.
+    pub books: RwLock<HashMap<String, Account>>,
+    /// Each account's latest margin report, recomputed on ticks and writes.
+    pub reports: RwLock<HashMap<String, Arc<Value>>>,
+    /// Margin updates and alerts for WebSocket subscribers (JSON text, tagged by account).
+    pub feed: broadcast::Sender<Arc<(String, String)>>,
+    /// Directory for data the server writes (plots, simulation results).
+    pub data_dir: PathBuf,
+}
+
+/// Shared handle used by every handler.
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    /// Reloads one account's book from the ledger into memory.
+    pub async fn reload_book(&self, account: &str) -> Result<Account, ApiError> {
+        let mut acc = Account::new(account);
+        acc.collateral = self.ledger.balances(account).await?;
+        acc.positions = self.ledger.positions(account).await?;
+        self.books.write().await.insert(account.to_string(), acc.clone());
+        Ok(acc)
+    }
+
+    /// The in-memory book of an account (loading it on first use).
+    pub async fn book(&self, account: &str) -> Result<Account, ApiError> {
+        if let Some(a) = self.books.read().await.get(account) {
+            return Ok(a.clone());
+        }
+        self.reload_book(account).await
+    }
+}

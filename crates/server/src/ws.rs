@@ -1,0 +1,64 @@
+//! `/ws`: margin updates and alerts, for the accounts the presented key may see.
+//!
+//! Browsers cannot set headers on a WebSocket, so the first client message carries the key:
+//! `{"auth":"im_…"}`. Until then nothing is sent; a bad key closes the socket.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::auth::Scope;
+use crate::state::Shared;
+
+/// Upgrades the connection and serves the feed.
+pub async fn upgrade(State(st): State<Shared>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| serve(st, socket))
+}
+
+async fn serve(st: Shared, mut socket: WebSocket) {
+    let key = match tokio::time::timeout(std::time::Duration::from_secs(10), socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<serde_json::Value>(&t)
+            .ok()
+            .and_then(|v| v["auth"].as_str().map(str::to_string)),
+        _ => None,
+    };
+    let Some(key) = key else {
+        let _ = socket.send(Message::Text(json!({"type":"error","message":"first message must be {\"auth\":\"<key>\"}"}).to_string().into())).await;
+        return;
+    };
+    let principal = match st.auth.authenticate(&st.ledger, &key).await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = socket.send(Message::Text(json!({"type":"error","message":e.to_string()}).to_string().into())).await;
+            return;
+        }
+    };
+    let mut rx = st.feed.subscribe();
+    let hello = json!({"type":"ready","scope":principal.scope.as_str()});
+    if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let msg = match msg {
+                    Ok(m) => m,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                };
+                let (account, text) = (&msg.0, &msg.1);
+                let visible = account == "*" || match &principal.scope { Scope::Admin => true, Scope::Account(a) => a == account };
+                if visible && socket.send(Message::Text(text.clone().into())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => {
+                match incoming {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The API end to end through the router, on SQLite and (when `INTERMARGIN_TEST_POSTGRES` names a
+//! server URL) on PostgreSQL: isolation on every route, idempotency, atomic failures, field errors.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use intermargin_server::{app, prepare, Config};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN: &str = "im_adm1n0000001_0123456789abcdef0123456789abcdef0123456789abcdef";
+
+struct Harness {
+    router: axum::Router,
+    _dir: tempdir::Dir,
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!("im-test-{tag}-{}-{}", std::process::id(), rand_suffix()));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    pub fn rand_suffix() -> String {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        format!("{:x}", n ^ (std::process::id() as u128) << 20)
+    }
+}
+
+/// Database URLs to run each test on: SQLite always, PostgreSQL when configured.
+async fn backends(tag: &str) -> Vec<(String, Option<String>)> {
+    let mut out = vec![("sqlite".to_string(), None)];
+    if let Ok(base) = std::env::var("INTERMARGIN_TEST_POSTGRES") {
+        sqlx::any::install_default_drivers();
+        let db = format!("im_{}_{}", tag, tempdir::rand_suffix());
+        let admin = sqlx::AnyPool::connect(&base).await.expect("connect to INTERMARGIN_TEST_POSTGRES");
+        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+        let url = match base.rfind('/') {
+            Some(i) if base[..i].contains("@") || base[..i].ends_with(':') || base[..i].contains("//") => {
+                format!("{}/{db}", &base[..i])
+            }
+            _ => format!("{base}/{db}"),
+        };
+        out.push(("postgres".to_string(), Some(url)));
+    }
+    out
+}
+
+async fn harness(tag: &str, database: Option<String>) -> Harness {
+    let dir = tempdir::Dir::new(tag);
+    let cfg = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.0.clone(),
+        database,
+        admin_key: Some(ADMIN.to_string()),
+        feed: None,
+        feed_speed: 1.0,
+        rate_limit: 1.0e6,
+        demo: true,
+    };
+    let (st, printed) = prepare(&cfg).await.unwrap();
+    assert!(printed.is_none(), "a key given by the environment is never printed");
+    Harness { router: app(st), _dir: dir }
+}
+
+impl Harness {
+    async fn call(&self, method: &str, uri: &str, key: Option<&str>, idem: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        if let Some(i) = idem {
+            req = req.header("idempotency-key", i);
+        }
+        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+        let resp = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    async fn new_account_with_key(&self, id: &str) -> String {
+        let (s, _) = self.call("POST", "/api/v1/accounts", Some(ADMIN), Some(&format!("mk-{id}")), Some(json!({"id": id}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, v) = self.call("POST", "/api/v1/keys", Some(ADMIN), None, Some(json!({"scope": id}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        v["key"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn one_account_can_never_read_or_change_another() {
+    for (name, db) in backends("iso").await {
+        let h = harness("iso", db).await;
+        let alice = h.new_account_with_key("alice").await;
+        let _bob = h.new_account_with_key("bob").await;
+        let dep = json!({"location": "deribit", "asset": "BTC", "amount": "100000000"});
+        let (s, _) = h.call("POST", "/api/v1/accounts/bob/deposits", Some(ADMIN), Some("seed-bob"), Some(dep.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        // Every per-account route, read and write, refuses alice's key on bob's account.
+        let positions = json!({"venue": "binance", "positions": []});
+        let transfer = json!({"from": "deribit", "to": "binance", "asset": "BTC", "amount": "1"});
+        let import = json!({"venue": "binance", "payloads": [[]]});
+        let routes: Vec<(&str, &str, Option<Value>)> = vec![
+            ("GET", "/api/v1/accounts/bob", None),
+            ("GET", "/api/v1/accounts/bob/events", None),
+            ("GET", "/api/v1/accounts/bob/margin", None),
+            ("GET", "/api/v1/accounts/bob/liquidation", None),
+            ("POST", "/api/v1/accounts/bob/deposits", Some(dep.clone())),
+            ("POST", "/api/v1/accounts/bob/withdrawals", Some(dep.clone())),
+            ("POST", "/api/v1/accounts/bob/transfers", Some(transfer)),
+            ("POST", "/api/v1/accounts/bob/positions", Some(positions)),
+            ("POST", "/api/v1/accounts/bob/import", Some(import)),
+        ];
+        for (m, uri, body) in routes {
+            let (s, v) = h.call(m, uri, Some(&alice), Some("k1"), body).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{name} {m} {uri}: {v}");
+            assert_eq!(v["error"]["code"], "not_found");
+        }
+        // Admin-only routes refuse an account key.
+        let (s, _) = h.call("POST", "/api/v1/accounts", Some(&alice), Some("k2"), Some(json!({"id": "mallory"}))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = h.call("POST", "/api/v1/keys", Some(&alice), None, Some(json!({"scope": "bob"}))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // Listing shows only alice's own account; bob's balance is untouched.
+        let (_, v) = h.call("GET", "/api/v1/accounts", Some(&alice), None, None).await;
+        assert_eq!(v["accounts"], json!([{"id": "alice", "name": "alice"}]));
+        let (_, v) = h.call("GET", "/api/v1/accounts/bob", Some(ADMIN), None, None).await;
+        assert_eq!(v["collateral"][0]["amount"], "100000000", "{name}");
+        // No key at all.
+        let (s, v) = h.call("GET", "/api/v1/accounts/alice", None, None, None).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+        let (s, _) = h.call("GET", "/api/v1/accounts/alice", Some("im_nope_nope"), None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn a_retried_request_applies_once_and_a_reused_key_is_refused() {
+    for (name, db) in backends("idem").await {
+        let h = harness("idem", db).await;
+        let key = h.new_account_with_key("carol").await;
+        let dep = json!({"location": "binance", "asset": "USDT", "amount": "2500000"});
+        let (s1, v1) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), Some("dep-1"), Some(dep.clone())).await;
+        let (s2, v2) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), Some("dep-1"), Some(dep.clone())).await;
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{name}");
+        assert_eq!(v1, v2, "the retry returns the stored response");
+        let (_, ev) = h.call("GET", "/api/v1/accounts/carol/events", Some(&key), None, None).await;
+        let deposits = ev["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "deposit").count();
+        assert_eq!(deposits, 1, "{name}");
+        let other = json!({"location": "binance", "asset": "USDT", "amount": "9"});
+        let (s, v) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), Some("dep-1"), Some(other)).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(v["error"]["field"], "Idempotency-Key");
+        let (s, v) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), None, Some(dep)).await;
+        assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("Idempotency-Key")));
+    }
+}
+
+#[tokio::test]
+async fn failed_writes_change_nothing_and_errors_name_the_field() {
+    for (name, db) in backends("atomic").await {
+        let h = harness("atomic", db).await;
+        let key = h.new_account_with_key("dave").await;
+        let dep = json!({"location": "okx", "asset": "USDT", "amount": "1000"});
+        h.call("POST", "/api/v1/accounts/dave/deposits", Some(&key), Some("d1"), Some(dep)).await;
+        // Transfer more than the balance: refused, both sides unchanged.
+        let t = json!({"from": "okx", "to": "bybit", "asset": "USDT", "amount": "1001", "fee": "1"});
+        let (s, v) = h.call("POST", "/api/v1/accounts/dave/transfers", Some(&key), Some("t1"), Some(t)).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("insufficient USDT at okx"));
+        let (_, acc) = h.call("GET", "/api/v1/accounts/dave", Some(&key), None, None).await;
+        assert_eq!(acc["collateral"], json!([{"venue": "okx", "asset": "USDT", "amount": "1000"}]));
+        // A valid transfer moves amount − fee.
+        let t = json!({"from": "okx", "to": "bybit", "asset": "USDT", "amount": "600", "fee": "2"});
+        let (s, _) = h.call("POST", "/api/v1/accounts/dave/transfers", Some(&key), Some("t2"), Some(t)).await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, acc) = h.call("GET", "/api/v1/accounts/dave", Some(&key), None, None).await;
+        assert_eq!(acc["collateral"], json!([
+            {"venue": "bybit", "asset": "USDT", "amount": "598"},
+            {"venue": "okx", "asset": "USDT", "amount": "400"}
+        ]));
+        // Field-naming errors.
+        let cases = [
+            (json!({"location": "nowhere", "asset": "USDT", "amount": "1"}), "body.location"),
+            (json!({"location": "okx", "asset": "USDT", "amount": "-5"}), "body.amount"),
+            (json!({"location": "okx", "asset": "USDT", "amount": "1.5"}), "body.amount"),
+            (json!({"location": "okx", "asset": "DOGE", "amount": "1"}), "asset"),
+            (json!({"location": "okx", "asset": "USDT"}), "body"),
+        ];
+        for (i, (body, field)) in cases.into_iter().enumerate() {
+            let (s, v) = h.call("POST", "/api/v1/accounts/dave/deposits", Some(&key), Some(&format!("bad{i}")), Some(body)).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{name} case {i}: {v}");
+            assert_eq!(v["error"]["field"], field, "{name} case {i}: {v}");
+            assert_eq!(v["error"]["code"], "bad_request");
+        }
+        let (_, ev) = h.call("GET", "/api/v1/accounts/dave/events", Some(&key), None, None).await;
+        assert_eq!(ev["events"].as_array().unwrap().len(), 3, "{name}: create, deposit, transfer only");
+    }
+}
+
+#[tokio::test]
+async fn demo_book_is_margined_with_siloed_and_unified_figures() {
+    let h = harness("demo", None).await;
+    let (s, v) = h.call("GET", "/api/v1/accounts", Some(ADMIN), None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let id = v["accounts"][0]["id"].as_str().unwrap().to_string();
+    let (s, r) = h.call("GET", &format!("/api/v1/accounts/{id}/margin"), Some(ADMIN), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(r["error"].is_null(), "{r}");
+    let siloed = r["siloed_total"].as_f64().unwrap();
+    let unified = r["unified"]["initial_margin"].as_f64().unwrap();
+    // saving is defined as siloed − unified initial margin.
+    assert!((r["saving"].as_f64().unwrap() - (siloed - unified)).abs() < 1e-6);
+    let venue_sum: f64 = r["venues"].as_array().unwrap().iter().map(|v| v["in_quote"]["initial_margin"].as_f64().unwrap()).sum();
+    assert!((venue_sum - siloed).abs() < 1e-6 * siloed.max(1.0), "siloed total is the sum of the venues' own requirements");
+    assert!(["healthy", "margin_call", "liquidation", "bankrupt"].contains(&r["state"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn openapi_documents_every_api_route() {
+    let h = harness("openapi", None).await;
+    let (s, doc) = h.call("GET", "/openapi.json", None, None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/accounts",
+        "/api/v1/accounts/{id}",
+        "/api/v1/accounts/{id}/events",
+        "/api/v1/accounts/{id}/deposits",
+        "/api/v1/accounts/{id}/withdrawals",
+        "/api/v1/accounts/{id}/transfers",
+        "/api/v1/accounts/{id}/positions",
+        "/api/v1/accounts/{id}/import",
+        "/api/v1/accounts/{id}/margin",
+        "/api/v1/accounts/{id}/liquidation",
+        "/api/v1/keys",
+        "/api/v1/assets",
+        "/api/v1/market",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let h = harness("size", None).await;
+    let big = "x".repeat(intermargin_server::MAX_BODY_BYTES + 10);
+    let (s, _) = h.call("POST", "/api/v1/accounts", Some(ADMIN), Some("big"), Some(json!({"id": big}))).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}

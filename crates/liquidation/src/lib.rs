@@ -23,7 +23,7 @@ pub use error::LiquidationError;
 pub use impact::{DepthBook, ImpactParams};
 pub use planner::{plan_liquidation, LiquidationPlan, PlanLeg, PlannerOptions};
 #[cfg(feature = "margin-models")]
-pub use requirement::ModelRequirement;
+pub use requirement::{ModelRequirement, VenueMarginsRequirement};
 pub use requirement::{RateRequirement, Rates, Requirement, RequirementFn};
 pub use rules::{RuleBook, VenueRules, WaterfallStep};
 pub use sizing::base_to_cover_margin_shortage;

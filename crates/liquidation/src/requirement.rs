@@ -57,33 +57,60 @@ impl RequirementFn for ModelRequirement<'_> {
         market: &Market,
     ) -> Result<Requirement, LiquidationError> {
         let venues = account.venues();
-        let mut f = Figures {
-            equity: 0.0,
-            initial: 0.0,
-            maintenance: 0.0,
-        };
-        let mut driver: Option<(String, f64)> = None;
+        let mut pools = Vec::new();
         for m in &self.models {
-            if !venues.contains(&m.venue()) {
-                continue;
-            }
-            for pool in m.margin(account, &self.assets, market)? {
-                f.equity += pool.in_quote.equity;
-                f.initial += pool.in_quote.initial_margin;
-                f.maintenance += pool.in_quote.maintenance_margin;
-                let fx = market.fx_rate(&pool.settlement).unwrap_or(1.0);
-                for p in pool.positions {
-                    let mm = p.maintenance_margin * fx;
-                    if driver.as_ref().is_none_or(|(_, d)| mm > *d) {
-                        driver = Some((p.instrument, mm));
-                    }
-                }
+            if venues.contains(&m.venue()) {
+                pools.extend(m.margin(account, &self.assets, market)?);
             }
         }
-        Ok(Requirement {
-            figures: f,
-            driver: driver.map(|d| d.0),
-        })
+        Ok(sum_pools(pools, market))
+    }
+}
+
+/// The siloed requirement every venue states for the account, through
+/// `intermargin_margin::venue_margins` (each venue's own rules and parameter files), summed in
+/// quote currency; the driving leg is the position with the largest maintenance margin.
+#[cfg(feature = "margin-models")]
+pub struct VenueMarginsRequirement {
+    /// The portfolio's asset table (collateral decimals).
+    pub assets: Vec<intermargin_model::Asset>,
+}
+
+#[cfg(feature = "margin-models")]
+impl RequirementFn for VenueMarginsRequirement {
+    fn requirement(
+        &self,
+        account: &Account,
+        market: &Market,
+    ) -> Result<Requirement, LiquidationError> {
+        let pools = intermargin_margin::venue_margins(account, &self.assets, market)?;
+        Ok(sum_pools(pools, market))
+    }
+}
+
+#[cfg(feature = "margin-models")]
+fn sum_pools(pools: Vec<intermargin_margin::VenueMargin>, market: &Market) -> Requirement {
+    let mut f = Figures {
+        equity: 0.0,
+        initial: 0.0,
+        maintenance: 0.0,
+    };
+    let mut driver: Option<(String, f64)> = None;
+    for pool in pools {
+        f.equity += pool.in_quote.equity;
+        f.initial += pool.in_quote.initial_margin;
+        f.maintenance += pool.in_quote.maintenance_margin;
+        let fx = market.fx_rate(&pool.settlement).unwrap_or(1.0);
+        for p in pool.positions {
+            let mm = p.maintenance_margin * fx;
+            if driver.as_ref().is_none_or(|(_, d)| mm > *d) {
+                driver = Some((p.instrument, mm));
+            }
+        }
+    }
+    Requirement {
+        figures: f,
+        driver: driver.map(|d| d.0),
     }
 }
 

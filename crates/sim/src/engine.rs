@@ -1,0 +1,692 @@
+//! The cascade and contagion engine: one path, step by step.
+//!
+//! Each step: prices move → every pool is checked against maintenance at its venue's oracle
+//! price → liquidations are sized (Drift's closed form, capped by the venue's close fraction)
+//! and sent to the venue's book as one batch → the batch moves the shared asset price by the
+//! book's impact (`k·(Q/depth)^α`) on every venue that lists the asset → further liquidations,
+//! up to `impact.max_rounds` rounds per step. Accumulated impact decays by `resilience` per step.
+//!
+//! Speed: a pool's liquidation price is known in closed form, so pools are kept in lists sorted
+//! by it (per venue, asset and side) and each step only compares the current price with the head
+//! of each list. Unified pools are listed by the common price and checked one by one only while
+//! an oracle failure makes venue prices diverge. Pools partially liquidated are re-checked
+//! directly each step.
+
+use intermargin_liquidation::{settle_bad_debt, WaterfallStep};
+use intermargin_model::Amount;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Action, Config, OracleMode, Trigger};
+use crate::paths::{PathModel, PathState};
+use crate::population::{Pool, PopulationBook, Rates};
+
+#[derive(Debug, Clone, Copy)]
+struct Impact {
+    k: f64,
+    alpha: f64,
+    depth: f64,
+}
+
+impl Impact {
+    fn mv(&self, notional: f64) -> f64 {
+        if notional <= 0.0 || self.k == 0.0 {
+            0.0
+        } else {
+            (self.k * (notional / self.depth).powf(self.alpha)).min(0.99)
+        }
+    }
+}
+
+/// A sorted list of liquidation thresholds.
+#[derive(Debug, Clone, Default)]
+struct List {
+    /// (threshold, pool index), sorted so the next to trigger comes first.
+    entries: Vec<(f64, u32)>,
+    /// Trigger when price ≤ threshold (`true`) or ≥ threshold (`false`).
+    down: bool,
+    /// Venue (silo lists) or `usize::MAX` (unified lists, common price).
+    venue: usize,
+    asset: usize,
+}
+
+/// Everything shared by all paths of one run.
+pub struct Engine {
+    n_assets: usize,
+    n_venues: usize,
+    rates: Rates,
+    pools: Vec<Pool>,
+    lists: Vec<List>,
+    unified: Vec<u32>,
+    impact: Vec<Impact>,
+    fee: Vec<f64>,
+    insurance_share: Vec<f64>,
+    close_fraction: Vec<f64>,
+    fund0: Vec<Amount>,
+    oracle: Vec<(usize, usize, usize, usize, OracleMode, f64)>,
+    breakers: Vec<crate::config::Breaker>,
+    steps: usize,
+    resilience: f64,
+    max_rounds: usize,
+    buffer: f64,
+    model: PathModel,
+}
+
+/// One path's results. Index `n_venues` in per-venue vectors is the hub.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PathResult {
+    /// Bad debt per venue (+ hub), quote currency.
+    pub bad_debt: Vec<f64>,
+    /// Bad debt beyond the insurance fund (socialised / deleveraged), per venue (+ hub).
+    pub uncovered: Vec<f64>,
+    /// Liquidated notional per venue.
+    pub liquidated: Vec<f64>,
+    /// Liquidated notional in rounds ≥ 2 of a step (caused by other liquidations' impact).
+    pub cascade_liquidated: f64,
+    /// Lowest insurance fund as a fraction of its start, per venue (+ hub); 1 when unused.
+    pub fund_low: Vec<f64>,
+    /// Number of venues with at least one liquidation.
+    pub venues_hit: usize,
+    /// Breaker trips.
+    pub breaker_trips: usize,
+    /// Lowest common price reached, relative to the start, per asset.
+    pub min_price: Vec<f64>,
+}
+
+impl PathResult {
+    /// Total bad debt.
+    pub fn total_bad_debt(&self) -> f64 {
+        self.bad_debt.iter().sum()
+    }
+    /// Total liquidated notional.
+    pub fn total_liquidated(&self) -> f64 {
+        self.liquidated.iter().sum()
+    }
+}
+
+/// One step of a recorded path (the cascade timeline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Step index.
+    pub step: usize,
+    /// Common price per asset (with impact).
+    pub prices: Vec<f64>,
+    /// Liquidated notional this step.
+    pub liquidated: f64,
+    /// Cumulative bad debt.
+    pub bad_debt: f64,
+    /// Whether any breaker was active.
+    pub breaker_active: bool,
+}
+
+/// The list a pool belongs to and its liquidation price there (closed form), if it has one.
+///
+/// Silo pool (one leg): `C + q(P − p0) = m|q|P` ⇒ `P* = (q·p0 − C) / (q − m|q|)`; a long is hit
+/// when P ≤ P*, a short when P ≥ P*. Unified pool (legs on one asset, one common price):
+/// `health(P) = C − Σq·p0 + P·(Q − K)`, `K = m·|Q| + g·Σ|q|`, so a root in P with the slope's sign
+/// saying whether a fall or a rise hits it.
+fn locate(p: &Pool, rates: &Rates, na: usize, nv: usize) -> Option<(usize, f64)> {
+    if p.legs.is_empty() {
+        return None;
+    }
+    if p.unified {
+        let a = p.legs[0].asset;
+        let c0 = p.collateral - p.legs.iter().map(|l| l.q * l.p0).sum::<f64>();
+        let qn: f64 = p.legs.iter().map(|l| l.q).sum();
+        let g: f64 = p.legs.iter().map(|l| l.q.abs()).sum();
+        let m = p.legs.iter().map(|l| rates.mm[l.venue]).fold(0.0, f64::max);
+        let slope = qn - m * qn.abs() - rates.hub_mm_gross * g;
+        let base = nv * na * 2 + a * 2;
+        if slope > 0.0 {
+            Some((base, -c0 / slope))
+        } else if slope < 0.0 {
+            Some((base + 1, c0 / -slope))
+        } else {
+            None
+        }
+    } else {
+        let l = p.legs[0];
+        let m = rates.mm[l.venue];
+        let thr = (l.q * l.p0 - p.collateral) / (l.q - m * l.q.abs());
+        let base = (l.venue * na + l.asset) * 2;
+        if l.q > 0.0 {
+            (thr > 0.0).then_some((base, thr))
+        } else {
+            Some((base + 1, thr))
+        }
+    }
+}
+
+/// Inserts into a per-path list kept so that the next pool to trigger is last.
+fn insert_x(list: &mut Vec<(f64, u32, u32)>, down: bool, e: (f64, u32, u32)) {
+    // down lists trigger on the highest threshold first → ascending; up lists descending.
+    let pos = if down {
+        list.partition_point(|x| x.0 < e.0)
+    } else {
+        list.partition_point(|x| x.0 > e.0)
+    };
+    list.insert(pos, e);
+}
+
+fn cents(x: f64) -> Amount {
+    Amount((x.max(0.0) * 100.0).round() as i128)
+}
+
+impl Engine {
+    /// Prepares a run: thresholds sorted once, shared by all paths.
+    pub fn new(c: &Config, book: &PopulationBook, model: PathModel, with_breakers: bool) -> Engine {
+        let n_assets = c.assets.len();
+        let n_venues = c.venues.len();
+        let rates = Rates::new(c);
+        let mut impact = Vec::with_capacity(n_venues * n_assets);
+        for v in &c.venues {
+            for a in &c.assets {
+                let d = v.depth.iter().find(|d| d.asset == a.name);
+                impact.push(
+                    d.map(|d| Impact {
+                        k: d.k,
+                        alpha: d.alpha,
+                        depth: d.depth,
+                    })
+                    .unwrap_or(Impact {
+                        k: 0.0,
+                        alpha: 1.0,
+                        depth: 1.0,
+                    }),
+                );
+            }
+        }
+        let mut lists: Vec<List> = Vec::new();
+        for v in 0..n_venues {
+            for a in 0..n_assets {
+                for down in [true, false] {
+                    lists.push(List {
+                        entries: Vec::new(),
+                        down,
+                        venue: v,
+                        asset: a,
+                    });
+                }
+            }
+        }
+        for a in 0..n_assets {
+            for down in [true, false] {
+                lists.push(List {
+                    entries: Vec::new(),
+                    down,
+                    venue: usize::MAX,
+                    asset: a,
+                });
+            }
+        }
+        let mut unified = Vec::new();
+        for (i, p) in book.pools.iter().enumerate() {
+            if p.unified {
+                unified.push(i as u32);
+            }
+            if let Some((slot, thr)) = locate(p, &rates, n_assets, n_venues) {
+                lists[slot].entries.push((thr, i as u32));
+            }
+        }
+        for l in &mut lists {
+            if l.down {
+                l.entries.sort_by(|a, b| b.0.total_cmp(&a.0));
+            } else {
+                l.entries.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+        }
+        let mut fund0: Vec<Amount> = c.venues.iter().map(|v| cents(v.insurance_fund)).collect();
+        fund0.push(cents(c.hub.insurance_fund));
+        Engine {
+            n_assets,
+            n_venues,
+            rates,
+            pools: book.pools.clone(),
+            lists,
+            unified,
+            impact,
+            fee: c.venues.iter().map(|v| v.liquidation_fee).collect(),
+            insurance_share: c.venues.iter().map(|v| v.insurance_share).collect(),
+            close_fraction: c.venues.iter().map(|v| v.max_close_fraction).collect(),
+            fund0,
+            oracle: c
+                .oracle_failures
+                .iter()
+                .map(|o| {
+                    (
+                        c.venue_index(&o.venue).unwrap_or(0),
+                        c.asset_index(&o.asset).unwrap_or(0),
+                        o.start_step,
+                        o.start_step + o.steps,
+                        o.mode,
+                        o.offset,
+                    )
+                })
+                .collect(),
+            breakers: if with_breakers {
+                c.breakers.clone()
+            } else {
+                Vec::new()
+            },
+            steps: c.steps,
+            resilience: c.impact.resilience,
+            max_rounds: c.impact.max_rounds,
+            buffer: c.impact.buffer,
+            model,
+        }
+    }
+
+    /// Number of venues.
+    pub fn venues(&self) -> usize {
+        self.n_venues
+    }
+
+    /// Runs path `index`; `timeline` records every step when given.
+    pub fn run_path(
+        &self,
+        index: u64,
+        mut timeline: Option<&mut Vec<TimelinePoint>>,
+    ) -> PathResult {
+        let na = self.n_assets;
+        let nv = self.n_venues;
+        let mut st: PathState = self.model.start_path(index);
+        let mut imp = vec![0.0f64; na];
+        let mut common = self.model.start.clone();
+        let mut prices = vec![0.0; nv * na];
+        let mut stale = vec![f64::NAN; self.oracle.len()];
+        let mut cursor = vec![0usize; self.lists.len()];
+        let mut done = vec![false; self.pools.len()];
+        let mut extra: Vec<Pool> = Vec::new();
+        // Partially liquidated pools: per-path lists like the shared ones, with a generation
+        // stamp so an entry made stale by a later re-sizing is skipped.
+        let mut xlists: Vec<Vec<(f64, u32, u32)>> = vec![Vec::new(); self.lists.len()];
+        let mut xgen: Vec<u32> = Vec::new();
+        let mut fund = self.fund0.clone();
+        let mut res = PathResult {
+            bad_debt: vec![0.0; nv + 1],
+            uncovered: vec![0.0; nv + 1],
+            liquidated: vec![0.0; nv],
+            fund_low: vec![1.0; nv + 1],
+            min_price: vec![1.0; na],
+            ..Default::default()
+        };
+        let window = self
+            .breakers
+            .iter()
+            .filter_map(|b| match b.trigger {
+                Trigger::PriceMove { window_steps, .. } => Some(window_steps),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut hist: Vec<Vec<f64>> = vec![common.clone(); window + 1];
+        let mut active_until = vec![0usize; self.breakers.len()];
+        let mut last_step_liq = 0.0;
+        let mut orders: Vec<(u32, bool, f64)> = Vec::new(); // (pool or extra idx, is_extra, fraction)
+        let mut vol = vec![0.0f64; nv * na];
+        for t in 0..self.steps {
+            self.model.step(&mut st, t);
+            for a in 0..na {
+                common[a] = (st.log_price[a] + imp[a]).exp();
+            }
+            // Breakers: triggers on the state so far.
+            let mut halt = false;
+            let mut fallback = false;
+            let mut throttle = f64::INFINITY;
+            if !self.breakers.is_empty() {
+                let raw = self.venue_prices(&common, t, &mut stale, false, &mut prices);
+                let diverge = raw;
+                hist[t % (window + 1)] = common.clone();
+                for (bi, b) in self.breakers.iter().enumerate() {
+                    let tripped = match b.trigger {
+                        Trigger::PriceMove { pct, window_steps } => {
+                            let old = &hist[(t + window + 1 - window_steps.min(t)) % (window + 1)];
+                            (0..na).any(|a| (common[a] / old[a] - 1.0).abs() > pct)
+                        }
+                        Trigger::OracleDivergence { pct } => diverge > pct,
+                        Trigger::BadDebtExceedsFund => {
+                            (0..=nv).any(|v| cents(res.bad_debt[v]) > self.fund0[v])
+                        }
+                        Trigger::LiquidationSpike { notional } => last_step_liq > notional,
+                    };
+                    if tripped && active_until[bi] <= t {
+                        active_until[bi] = t + b.cooldown_steps.max(1);
+                        res.breaker_trips += 1;
+                    }
+                    if active_until[bi] > t {
+                        match b.action {
+                            Action::HaltLiquidations => halt = true,
+                            Action::OracleFallback => fallback = true,
+                            Action::ThrottleLiquidations { max_depth_fraction } => {
+                                throttle = throttle.min(max_depth_fraction)
+                            }
+                        }
+                    }
+                }
+            }
+            let mut step_liq = 0.0;
+            if !halt {
+                for round in 0..self.max_rounds {
+                    let overlay =
+                        self.venue_prices(&common, t, &mut stale, fallback, &mut prices) > 0.0;
+                    orders.clear();
+                    for v in vol.iter_mut() {
+                        *v = 0.0;
+                    }
+                    // Silo and unified lists.
+                    for (li, l) in self.lists.iter().enumerate() {
+                        let unified_list = l.venue == usize::MAX;
+                        if unified_list && overlay {
+                            continue;
+                        }
+                        let p = if unified_list {
+                            common[l.asset]
+                        } else {
+                            prices[l.venue * na + l.asset]
+                        };
+                        while cursor[li] < l.entries.len() {
+                            let (thr, pi) = l.entries[cursor[li]];
+                            let hit = if l.down { p <= thr } else { p >= thr };
+                            if !hit {
+                                break;
+                            }
+                            if !done[pi as usize] {
+                                if !self.queue(
+                                    &self.pools[pi as usize],
+                                    &prices,
+                                    throttle,
+                                    &mut vol,
+                                ) {
+                                    break;
+                                }
+                                orders.push((pi, false, 0.0));
+                            }
+                            cursor[li] += 1;
+                        }
+                    }
+                    if overlay {
+                        for &pi in &self.unified {
+                            let p = &self.pools[pi as usize];
+                            if !done[pi as usize]
+                                && p.equity(&prices, na)
+                                    < p.requirement(&prices, na, &self.rates, false)
+                                && self.queue(p, &prices, throttle, &mut vol)
+                            {
+                                orders.push((pi, false, 0.0));
+                            }
+                        }
+                    }
+                    for (li, xl) in xlists.iter_mut().enumerate() {
+                        let l = &self.lists[li];
+                        let unified_list = l.venue == usize::MAX;
+                        if unified_list && overlay {
+                            continue;
+                        }
+                        let p = if unified_list {
+                            common[l.asset]
+                        } else {
+                            prices[l.venue * na + l.asset]
+                        };
+                        while let Some(&(thr, ei, g)) = xl.last() {
+                            if xgen[ei as usize] != g {
+                                xl.pop();
+                                continue;
+                            }
+                            let hit = if l.down { p <= thr } else { p >= thr };
+                            if !hit || !self.queue(&extra[ei as usize], &prices, throttle, &mut vol)
+                            {
+                                break;
+                            }
+                            xl.pop();
+                            xgen[ei as usize] += 1;
+                            orders.push((ei, true, 0.0));
+                        }
+                    }
+                    if overlay {
+                        for (ei, p) in extra.iter().enumerate() {
+                            if p.unified
+                                && !p.legs.is_empty()
+                                && !orders.iter().any(|o| o.1 && o.0 == ei as u32)
+                                && p.equity(&prices, na)
+                                    < p.requirement(&prices, na, &self.rates, false)
+                                && self.queue(p, &prices, throttle, &mut vol)
+                            {
+                                xgen[ei] += 1;
+                                orders.push((ei as u32, true, 0.0));
+                            }
+                        }
+                    }
+                    if orders.is_empty() {
+                        break;
+                    }
+                    // Size every order (fraction of the pool) and net the volume per book.
+                    for v in vol.iter_mut() {
+                        *v = 0.0;
+                    }
+                    for o in orders.iter_mut() {
+                        let p = if o.1 {
+                            &extra[o.0 as usize]
+                        } else {
+                            &self.pools[o.0 as usize]
+                        };
+                        o.2 = self.close_fraction_for(p, &prices);
+                        for l in &p.legs {
+                            vol[l.venue * na + l.asset] -=
+                                o.2 * l.q * prices[l.venue * na + l.asset];
+                        }
+                    }
+                    // Execution prices: the batch walks the book from the common (true) price.
+                    let mut exec = vec![0.0; nv * na];
+                    for v in 0..nv {
+                        for a in 0..na {
+                            let q = vol[v * na + a];
+                            let m = self.impact[v * na + a].mv(q.abs());
+                            exec[v * na + a] = common[a] * (1.0 + q.signum() * m);
+                            if m > 0.0 {
+                                imp[a] += (1.0 + q.signum() * m).ln();
+                            }
+                        }
+                    }
+                    let mut round_liq = 0.0;
+                    for o in &orders {
+                        let pool = if o.1 {
+                            extra[o.0 as usize].clone()
+                        } else {
+                            self.pools[o.0 as usize].clone()
+                        };
+                        let (after, notional) = self.settle(pool, o.2, &exec, &mut fund, &mut res);
+                        round_liq += notional;
+                        let ei = if o.1 {
+                            extra[o.0 as usize] = after;
+                            o.0 as usize
+                        } else {
+                            done[o.0 as usize] = true;
+                            if after.legs.is_empty() {
+                                continue;
+                            }
+                            extra.push(after);
+                            xgen.push(0);
+                            extra.len() - 1
+                        };
+                        if let Some((slot, thr)) = locate(&extra[ei], &self.rates, na, nv) {
+                            xgen[ei] += 1;
+                            let down = self.lists[slot].down;
+                            insert_x(&mut xlists[slot], down, (thr, ei as u32, xgen[ei]));
+                        }
+                    }
+                    step_liq += round_liq;
+                    if round > 0 {
+                        res.cascade_liquidated += round_liq;
+                    }
+                    for a in 0..na {
+                        common[a] = (st.log_price[a] + imp[a]).exp();
+                    }
+                }
+            }
+            last_step_liq = step_liq;
+            for a in 0..na {
+                imp[a] *= 1.0 - self.resilience;
+                res.min_price[a] = res.min_price[a].min(common[a] / self.model.start[a]);
+            }
+            for v in 0..=nv {
+                if self.fund0[v].0 > 0 {
+                    res.fund_low[v] =
+                        res.fund_low[v].min(fund[v].0 as f64 / self.fund0[v].0 as f64);
+                }
+            }
+            if let Some(tl) = timeline.as_deref_mut() {
+                tl.push(TimelinePoint {
+                    step: t,
+                    prices: common.clone(),
+                    liquidated: step_liq,
+                    bad_debt: res.total_bad_debt(),
+                    breaker_active: active_until.iter().any(|u| *u > t),
+                });
+            }
+        }
+        res.venues_hit = res.liquidated.iter().filter(|x| **x > 0.0).count();
+        res
+    }
+
+    /// Fills venue oracle prices; returns the largest divergence between venues (0 = none).
+    fn venue_prices(
+        &self,
+        common: &[f64],
+        t: usize,
+        stale: &mut [f64],
+        fallback: bool,
+        prices: &mut [f64],
+    ) -> f64 {
+        let na = self.n_assets;
+        for v in 0..self.n_venues {
+            prices[v * na..(v + 1) * na].copy_from_slice(common);
+        }
+        let mut div = 0.0f64;
+        for (i, &(v, a, s, e, mode, off)) in self.oracle.iter().enumerate() {
+            if t < s || t >= e {
+                stale[i] = f64::NAN;
+                continue;
+            }
+            if stale[i].is_nan() {
+                stale[i] = common[a];
+            }
+            let p = match mode {
+                OracleMode::Stale => stale[i],
+                OracleMode::Offset => common[a] * (1.0 + off),
+            };
+            div = div.max((p / common[a] - 1.0).abs());
+            if !fallback {
+                prices[v * na + a] = p;
+            }
+        }
+        if fallback {
+            0.0
+        } else {
+            div
+        }
+    }
+
+    /// Adds the pool's volume to the throttle budget; false when the budget is spent.
+    fn queue(&self, p: &Pool, prices: &[f64], throttle: f64, vol: &mut [f64]) -> bool {
+        if throttle.is_infinite() {
+            return true;
+        }
+        let na = self.n_assets;
+        for l in &p.legs {
+            let i = l.venue * na + l.asset;
+            if vol[i] >= throttle * self.impact[i].depth {
+                return false;
+            }
+        }
+        for l in &p.legs {
+            vol[l.venue * na + l.asset] += (l.q * prices[l.venue * na + l.asset]).abs();
+        }
+        true
+    }
+
+    /// Fraction of the pool to close: all of it when equity < 0, else Drift's closed form
+    /// `shortage / (MM·(1+b) − penalty)` capped by the venue's close fraction.
+    fn close_fraction_for(&self, p: &Pool, prices: &[f64]) -> f64 {
+        let na = self.n_assets;
+        let e = p.equity(prices, na);
+        if e <= 0.0 {
+            return 1.0;
+        }
+        let mm = p.requirement(prices, na, &self.rates, false);
+        let fees: f64 = p
+            .legs
+            .iter()
+            .map(|l| self.fee[l.venue] * (l.q * prices[l.venue * na + l.asset]).abs())
+            .sum();
+        let cap = p
+            .legs
+            .iter()
+            .map(|l| self.close_fraction[l.venue])
+            .fold(1.0, f64::min);
+        let shortage = mm * (1.0 + self.buffer) - e;
+        let denom = mm * (1.0 + self.buffer) - fees;
+        let f = if denom > 0.0 { shortage / denom } else { 1.0 };
+        let f = f.clamp(0.0, 1.0).min(cap);
+        // Remnants below 1% of the position are closed with it.
+        if f > 0.99 {
+            1.0
+        } else {
+            f.max(1e-6)
+        }
+    }
+
+    /// Closes `frac` of every leg at `exec`, pays penalties, settles bad debt.
+    fn settle(
+        &self,
+        mut p: Pool,
+        frac: f64,
+        exec: &[f64],
+        fund: &mut [Amount],
+        res: &mut PathResult,
+    ) -> (Pool, f64) {
+        let na = self.n_assets;
+        let home = if p.unified {
+            self.n_venues
+        } else {
+            p.legs.first().map(|l| l.venue).unwrap_or(0)
+        };
+        let mut notional = 0.0;
+        let mut fees = Vec::with_capacity(p.legs.len());
+        for l in p.legs.iter_mut() {
+            let px = exec[l.venue * na + l.asset];
+            let dq = l.q * frac;
+            p.collateral += dq * (px - l.p0);
+            let n = (dq * px).abs();
+            notional += n;
+            res.liquidated[l.venue] += n;
+            fees.push((l.venue, self.fee[l.venue] * n));
+            l.q -= dq;
+        }
+        for (v, f) in fees {
+            let charged = f.min(p.collateral.max(0.0));
+            p.collateral -= charged;
+            let to_fund = cents(charged * self.insurance_share[v]);
+            fund[v] = Amount(fund[v].0 + to_fund.0);
+        }
+        let all_closed = frac >= 1.0 || p.legs.iter().all(|l| l.q.abs() < 1e-12);
+        if all_closed {
+            p.legs.clear();
+            if p.collateral < 0.0 {
+                let who = home;
+                let debt = cents(-p.collateral);
+                if let Ok(s) = settle_bad_debt(
+                    debt,
+                    fund[who],
+                    &[WaterfallStep::InsuranceFund, WaterfallStep::Socialised],
+                    &[],
+                    &[],
+                ) {
+                    fund[who] = s.fund_after;
+                    res.bad_debt[who] += debt.0 as f64 / 100.0;
+                    res.uncovered[who] += s.socialised.0 as f64 / 100.0;
+                }
+                p.collateral = 0.0;
+            }
+        }
+        (p, notional)
+    }
+}

@@ -5,7 +5,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use intermargin_pricing::{
-    implied_vol_batch, price_greeks_batch, BatchGreeks, BatchInputs, OptionKind,
+    implied_vol_batch, price_delta_gamma_vega_batch, price_greeks_batch, BatchGreeks, BatchInputs,
+    OptionKind,
 };
 
 /// Deterministic options (xorshift): both kinds, ±2σ strikes, 1 day–3 years, 10–150 % vol.
@@ -57,6 +58,9 @@ fn bench_greeks(c: &mut Criterion) {
             b.iter(|| price_greeks_batch(black_box(&inp), inverse, &mut out))
         });
     }
+    g.bench_function("first_order_linear_1e6", |b| {
+        b.iter(|| price_delta_gamma_vega_batch(black_box(&inp), false, &mut out))
+    });
     g.finish();
 }
 

@@ -171,11 +171,14 @@ fn validate(inp: &BatchInputs<'_>, n: usize, second: &'static str) -> Result<(),
 
 /// Fills one chunk of Greeks (serial kernel shared by the serial and parallel paths).
 ///
+/// `FULL = false` writes only price, delta, gamma and vega (theta, vanna, volga slices are
+/// empty and untouched): a compile-time switch, so the reduced loop carries no branch.
+///
 /// Dispatches at run time to an AVX-512 or AVX2 build of the same loop when the CPU has it;
 /// the arithmetic is identical (no FMA contraction), so every path gives the same bits.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn greeks_kernel(
+fn greeks_kernel<const FULL: bool>(
     inp: &BatchInputs<'_>,
     start: usize,
     inverse: bool,
@@ -192,7 +195,7 @@ fn greeks_kernel(
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             unsafe {
-                greeks_kernel_avx512(
+                greeks_kernel_avx512::<FULL>(
                     inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
                 )
             };
@@ -201,14 +204,14 @@ fn greeks_kernel(
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             unsafe {
-                greeks_kernel_avx2(
+                greeks_kernel_avx2::<FULL>(
                     inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
                 )
             };
             return;
         }
     }
-    greeks_kernel_generic(
+    greeks_kernel_generic::<FULL>(
         inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
     );
 }
@@ -216,7 +219,7 @@ fn greeks_kernel(
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-fn greeks_kernel_avx512(
+fn greeks_kernel_avx512<const FULL: bool>(
     inp: &BatchInputs<'_>,
     start: usize,
     inverse: bool,
@@ -228,7 +231,7 @@ fn greeks_kernel_avx512(
     vanna: &mut [f64],
     volga: &mut [f64],
 ) {
-    greeks_kernel_generic(
+    greeks_kernel_generic::<FULL>(
         inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
     );
 }
@@ -236,7 +239,7 @@ fn greeks_kernel_avx512(
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
-fn greeks_kernel_avx2(
+fn greeks_kernel_avx2<const FULL: bool>(
     inp: &BatchInputs<'_>,
     start: usize,
     inverse: bool,
@@ -248,14 +251,14 @@ fn greeks_kernel_avx2(
     vanna: &mut [f64],
     volga: &mut [f64],
 ) {
-    greeks_kernel_generic(
+    greeks_kernel_generic::<FULL>(
         inp, start, inverse, price, delta, gamma, vega, theta, vanna, volga,
     );
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn greeks_kernel_generic(
+fn greeks_kernel_generic<const FULL: bool>(
     inp: &BatchInputs<'_>,
     start: usize,
     inverse: bool,
@@ -276,8 +279,53 @@ fn greeks_kernel_generic(
     let v = &inp.vol_or_price[start..end];
     let r = &inp.rate[start..end];
     let (delta, gamma, vega) = (&mut delta[..n], &mut gamma[..n], &mut vega[..n]);
-    let (theta, vanna, volga) = (&mut theta[..n], &mut vanna[..n], &mut volga[..n]);
+    if FULL {
+        let (theta, vanna, volga) = (&mut theta[..n], &mut vanna[..n], &mut volga[..n]);
+        for i in 0..n {
+            let g = greeks_lane(
+                matches!(kind[i], OptionKind::Call),
+                f[i],
+                k[i],
+                t[i],
+                v[i],
+                r[i],
+            );
+            price[i] = g.price;
+            delta[i] = g.delta;
+            gamma[i] = g.gamma;
+            vega[i] = g.vega;
+            theta[i] = g.theta;
+            vanna[i] = g.vanna;
+            volga[i] = g.volga;
+        }
+        if inverse {
+            // Second pass, also vectorised: the quotient-rule map of the crate docs.
+            for i in 0..n {
+                let g = to_inverse(
+                    &Greeks {
+                        price: price[i],
+                        delta: delta[i],
+                        gamma: gamma[i],
+                        vega: vega[i],
+                        theta: theta[i],
+                        vanna: vanna[i],
+                        volga: volga[i],
+                    },
+                    f[i],
+                );
+                price[i] = g.price;
+                delta[i] = g.delta;
+                gamma[i] = g.gamma;
+                vega[i] = g.vega;
+                theta[i] = g.theta;
+                vanna[i] = g.vanna;
+                volga[i] = g.volga;
+            }
+        }
+        return;
+    }
     for i in 0..n {
+        // Unused Greeks of the lane are dead code here and compiled away.
         let g = greeks_lane(
             matches!(kind[i], OptionKind::Call),
             f[i],
@@ -290,12 +338,8 @@ fn greeks_kernel_generic(
         delta[i] = g.delta;
         gamma[i] = g.gamma;
         vega[i] = g.vega;
-        theta[i] = g.theta;
-        vanna[i] = g.vanna;
-        volga[i] = g.volga;
     }
     if inverse {
-        // Second pass, also vectorised: the quotient-rule map of the crate docs.
         for i in 0..n {
             let g = to_inverse(
                 &Greeks {
@@ -303,9 +347,7 @@ fn greeks_kernel_generic(
                     delta: delta[i],
                     gamma: gamma[i],
                     vega: vega[i],
-                    theta: theta[i],
-                    vanna: vanna[i],
-                    volga: volga[i],
+                    ..Greeks::default()
                 },
                 f[i],
             );
@@ -313,9 +355,6 @@ fn greeks_kernel_generic(
             delta[i] = g.delta;
             gamma[i] = g.gamma;
             vega[i] = g.vega;
-            theta[i] = g.theta;
-            vanna[i] = g.vanna;
-            volga[i] = g.volga;
         }
     }
 }
@@ -334,7 +373,7 @@ pub fn price_greeks_batch(
     validate(inp, n, "vol")?;
     out.resize(n);
     if n < PARALLEL_THRESHOLD {
-        greeks_kernel(
+        greeks_kernel::<true>(
             inp,
             0,
             inverse,
@@ -360,7 +399,70 @@ pub fn price_greeks_batch(
         .into_par_iter()
         .enumerate()
         .for_each(|(c, (p, d, g, v, th, va, vo))| {
-            greeks_kernel(inp, c * CHUNK, inverse, p, d, g, v, th, va, vo)
+            greeks_kernel::<true>(inp, c * CHUNK, inverse, p, d, g, v, th, va, vo)
+        });
+    Ok(())
+}
+
+/// Premium, delta, gamma and vega only (first-order risk), written into `out`.
+///
+/// Same inputs, validation, `inverse` flag and parallelism as [`price_greeks_batch`], and the
+/// same values bit for bit; `out.theta`, `out.vanna` and `out.volga` are cleared to length 0.
+/// Skipping the three higher-order outputs saves their arithmetic and 3 of 7 output streams.
+pub fn price_delta_gamma_vega_batch(
+    inp: &BatchInputs<'_>,
+    inverse: bool,
+    out: &mut BatchGreeks,
+) -> Result<(), PricingError> {
+    let n = inp.forward.len();
+    validate(inp, n, "vol")?;
+    for v in [
+        &mut out.price,
+        &mut out.delta,
+        &mut out.gamma,
+        &mut out.vega,
+    ] {
+        v.resize(n, 0.0);
+    }
+    for v in [&mut out.theta, &mut out.vanna, &mut out.volga] {
+        v.clear();
+    }
+    if n < PARALLEL_THRESHOLD {
+        greeks_kernel::<false>(
+            inp,
+            0,
+            inverse,
+            &mut out.price,
+            &mut out.delta,
+            &mut out.gamma,
+            &mut out.vega,
+            &mut [],
+            &mut [],
+            &mut [],
+        );
+        return Ok(());
+    }
+    (
+        out.price.par_chunks_mut(CHUNK),
+        out.delta.par_chunks_mut(CHUNK),
+        out.gamma.par_chunks_mut(CHUNK),
+        out.vega.par_chunks_mut(CHUNK),
+    )
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, (p, d, g, v))| {
+            greeks_kernel::<false>(
+                inp,
+                c * CHUNK,
+                inverse,
+                p,
+                d,
+                g,
+                v,
+                &mut [],
+                &mut [],
+                &mut [],
+            )
         });
     Ok(())
 }
@@ -562,6 +664,31 @@ mod tests {
                 }
             }
             assert!(round_trips > n / 10, "{round_trips}");
+        }
+    }
+
+    #[test]
+    fn first_order_batch_equals_the_full_batch() {
+        for n in [100, PARALLEL_THRESHOLD + CHUNK + 3] {
+            let (kind, f, k, t, v, r) = sample(n);
+            let inp = BatchInputs {
+                kind: &kind,
+                forward: &f,
+                strike: &k,
+                years: &t,
+                vol_or_price: &v,
+                rate: &r,
+            };
+            for inverse in [false, true] {
+                let (mut full, mut core) = (BatchGreeks::default(), BatchGreeks::with_len(n));
+                price_greeks_batch(&inp, inverse, &mut full).unwrap();
+                price_delta_gamma_vega_batch(&inp, inverse, &mut core).unwrap();
+                assert_eq!(core.price, full.price);
+                assert_eq!(core.delta, full.delta);
+                assert_eq!(core.gamma, full.gamma);
+                assert_eq!(core.vega, full.vega);
+                assert!(core.theta.is_empty() && core.vanna.is_empty() && core.volga.is_empty());
+            }
         }
     }
 

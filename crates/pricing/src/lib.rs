@@ -44,8 +44,8 @@ mod implied;
 mod surface;
 
 pub use batch::{
-    implied_vol_batch, implied_vol_batch_checked, price_greeks_batch, BatchGreeks, BatchInputs,
-    CHUNK, PARALLEL_THRESHOLD,
+    implied_vol_batch, implied_vol_batch_checked, price_delta_gamma_vega_batch, price_greeks_batch,
+    BatchGreeks, BatchInputs, CHUNK, PARALLEL_THRESHOLD,
 };
 pub use black76::{
     black76, black76_inverse, black76_price, norm_cdf, norm_pdf, Greeks, PricingError,

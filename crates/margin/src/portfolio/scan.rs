@@ -99,8 +99,11 @@ pub(crate) fn scan_inner(
         while i < legs.len() && m.group[legs[i].0 as usize] == g {
             let (row, size) = (legs[i].0 as usize, legs[i].1);
             let r = &m.loss[row * stride..row * stride + stride];
-            for (a, &l) in gbuf.iter_mut().zip(r) {
-                *a += size * l;
+            // Rows are padded to a multiple of 8: fixed-width chunks let the compiler vectorise.
+            for (a, l) in gbuf.chunks_exact_mut(8).zip(r.chunks_exact(8)) {
+                for (x, y) in a.iter_mut().zip(l) {
+                    *x += size * y;
+                }
             }
             if let Some(d) = detail.as_deref_mut() {
                 d.leg_loss.extend(r[..n].iter().map(|l| size * l));
@@ -123,7 +126,8 @@ pub(crate) fn scan_inner(
         }
         let off = m.group_offset[g as usize];
         for (c, &l) in combined.iter_mut().zip(gbuf.iter()) {
-            *c += if l > 0.0 { l } else { l * off };
+            // Losses count in full, gains at the group's offset fraction (branch-free).
+            *c += l.max(0.0) + off * l.min(0.0);
         }
         if let Some(d) = detail.as_deref_mut() {
             d.group_total.extend_from_slice(&gbuf[..n]);

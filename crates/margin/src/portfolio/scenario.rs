@@ -577,3 +577,50 @@ pub fn scenario_matrix(
     };
     Ok(risk_matrix(market, instruments, params, &currency)?.export())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vol_shock_scales_with_days_to_expiry_as_the_deribit_form() {
+        // (30/15)^0.3 = 1.2311444; up: 0.6·(1 + 0.5·1.2311444) = 0.9693433; down: 0.6·(1 − 0.25·1.2311444) = 0.4153283.
+        let p = GridParams::deribit_pm().unwrap();
+        let y15 = 15.0 / 365.0;
+        assert!((shocked_vol(&p, 0.5, 0.25, 0.6, y15, VolMove::Up) - 0.969_343_3).abs() < 1e-6);
+        assert!((shocked_vol(&p, 0.5, 0.25, 0.6, y15, VolMove::Down) - 0.415_328_3).abs() < 1e-6);
+        // 60 days uses the long-term power: (30/60)^0.13 = 0.9138314; up 0.6·(1 + 0.4569157) = 0.8741494.
+        let y60 = 60.0 / 365.0;
+        assert!((shocked_vol(&p, 0.5, 0.25, 0.6, y60, VolMove::Up) - 0.874_149_4).abs() < 1e-6);
+        // A low IV shocked up never ends below min_volatility_for_shock_up (0.5).
+        assert_eq!(shocked_vol(&p, 0.5, 0.25, 0.3, y15, VolMove::Up), 0.5);
+    }
+
+    #[test]
+    fn span_vol_scan_is_absolute() {
+        let p = GridParams::span().unwrap();
+        assert!((shocked_vol(&p, 0.15, 0.15, 0.6, 0.5, VolMove::Up) - 0.75).abs() < 1e-12);
+        assert!((shocked_vol(&p, 0.15, 0.15, 0.6, 0.5, VolMove::Down) - 0.45).abs() < 1e-12);
+    }
+
+    #[test]
+    fn deribit_grid_has_27_standard_and_8_extended_scenarios_price_major() {
+        let s = scenarios(&GridParams::deribit_pm().unwrap());
+        assert_eq!(s.len(), 35);
+        assert_eq!(s[0].price, -1.0);
+        assert_eq!(s[26].price, 1.0);
+        assert_eq!(s[13].price, 0.0);
+        assert!(s[27..].iter().all(|x| x.extended && x.vol == VolMove::Up));
+    }
+
+    #[test]
+    fn out_of_range_parameter_names_file_and_key() {
+        let bad = super::super::params::DERIBIT_PM_TOML.replacen(
+            "price_range = 0.16",
+            "price_range = 1.6",
+            1,
+        );
+        let e = GridParams::from_toml(&bad, "params/deribit_pm.toml").unwrap_err();
+        assert!(e.to_string().contains("underlyings.BTC.price_range"), "{e}");
+    }
+}

@@ -139,6 +139,52 @@ fn emode_overrides_reserve_parameters() {
     );
 }
 
+/// Totals-only import (PARAMS.md: asset `USD`, 8 decimals, from getUserAccountData) margined at
+/// the user's weighted figures: collateral 10,000, debt 6,000, LT 80 %, LTV 75 %:
+/// HF = 10,000 × 0.8 / 6,000 = 1.3333; equity 4,000; MM = 10,000 × 20 % = 2,000; IM = 2,500.
+/// A supply the user disabled as collateral counts for nothing.
+#[test]
+fn totals_only_import_and_disabled_collateral() {
+    let mut a = assets();
+    a.push(intermargin_model::Asset::new("USD", 8));
+    let mut m = market();
+    m.venue_params.insert(
+        "aave:user:acct".into(),
+        json!({"source": "Pool.getUserAccountData", "ltv": 0.75, "current_liquidation_threshold": 0.8, "health_factor": 1.3333}),
+    );
+    let acc = account(
+        vec![
+            coll(Venue::Aave, "USD", 10_000.0, 8),
+            coll(Venue::Aave, "USD", -6_000.0, 8),
+        ],
+        vec![],
+    );
+    close(
+        health_factor(&acc, &a, &m).unwrap(),
+        8_000.0 / 6_000.0,
+        1e-12,
+        "HF",
+    );
+    let v = &AaveV3::new().unwrap().margin(&acc, &a, &m).unwrap()[0];
+    close(v.equity, 4_000.0, 1e-9, "equity");
+    close(v.maintenance_margin, 2_000.0, 1e-9, "MM");
+    close(v.initial_margin, 2_500.0, 1e-9, "IM");
+
+    let mut m = weth_usdc_market(2_000.0);
+    m.venue_params.insert(
+        "aave:user-reserve:WETH".into(),
+        json!({"source": "t", "collateral_disabled": true}),
+    );
+    let acc = account(
+        vec![
+            coll(Venue::Aave, "WETH", 10.0, 18),
+            coll(Venue::Aave, "USDC", -100.0, 6),
+        ],
+        vec![],
+    );
+    assert_eq!(health_factor(&acc, &a, &m).unwrap(), 0.0);
+}
+
 #[test]
 fn no_debt_means_infinite_health_factor() {
     let m = weth_usdc_market(2_000.0);

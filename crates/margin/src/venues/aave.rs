@@ -17,7 +17,9 @@
 //! (`ltv`, `liquidation_threshold`, `usage_as_collateral_enabled`, `emode_category`,
 //! `price_usd`) before `params/aave.toml`; the user's E-Mode category from
 //! `["aave:user:ACCOUNT_ID"].emode_category`; categories from `["aave"].emode_categories` before
-//! the file. A reserve belongs to the user's category when its `emode_category` says so (or the
+//! the file; `["aave:user-reserve:SYMBOL"].collateral_disabled` switches a supply off as
+//! collateral; a totals-only import (asset `USD`) is margined at the user's
+//! `current_liquidation_threshold` and `ltv` from `["aave:user:ACCOUNT_ID"]`. A reserve belongs to the user's category when its `emode_category` says so (or the
 //! file lists it). Prices: `market.index_prices["aave:SYMBOL"]`, else the reserve's `price_usd`,
 //! else `market.fx`.
 
@@ -273,9 +275,37 @@ impl AaveV3 {
     /// `(ltv, liquidation threshold, reserve's E-Mode category)` of a reserve.
     fn reserve(
         &self,
+        account: &Account,
         market: &Market,
         symbol: &str,
     ) -> Result<(f64, f64, Option<u64>), MarginError> {
+        // The user switched this supply off as collateral.
+        let off_key = format!("aave:user-reserve:{symbol}");
+        if published(market, &off_key)
+            .and_then(|v| v.get("collateral_disabled"))
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            return Ok((0.0, 0.0, None));
+        }
+        // Totals-only import: the `USD` asset carries getUserAccountData's base-currency totals,
+        // margined at the user's own weighted LTV and liquidation threshold.
+        if symbol == "USD" && !self.params.reserves.contains_key("USD") {
+            let user_key = format!("aave:user:{}", account.id);
+            let p = format!("[{user_key:?}]");
+            let v = published(market, &user_key).ok_or_else(|| {
+                bad_param(
+                    &p,
+                    "totals-only Aave import (asset USD) needs the user's account data",
+                )
+            })?;
+            let ltv = num_any(v, &["ltv"], &p)?
+                .ok_or_else(|| bad_param(&format!("{p}.ltv"), "missing"))?;
+            let lt = num_any(v, &["current_liquidation_threshold"], &p)?.ok_or_else(|| {
+                bad_param(&format!("{p}.current_liquidation_threshold"), "missing")
+            })?;
+            return Ok((fraction(ltv), fraction(lt), None));
+        }
         let key = format!("aave:{symbol}");
         if let Some(v) = published(market, &key) {
             let p = format!("[{key:?}]");
@@ -412,7 +442,7 @@ impl AaveV3 {
         for (symbol, (supplied, borrowed)) in by {
             let price = Self::price(market, &symbol)?;
             let (mut ltv, mut lt, reserve_cat) = if supplied > 0.0 {
-                self.reserve(market, &symbol)?
+                self.reserve(account, market, &symbol)?
             } else {
                 (0.0, 0.0, None)
             };

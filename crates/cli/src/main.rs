@@ -25,6 +25,8 @@ enum Command {
     Schema,
     /// Load the bundled sample book and print its valuation (the README's demo).
     Demo(commands::demo::DemoArgs),
+    /// Where collateral should sit across venues, and the ordered transfers to put it there.
+    Allocate(commands::allocate::AllocateArgs),
 }
 
 fn main() {
@@ -59,6 +61,7 @@ fn main() {
             Ok(())
         }
         Command::Demo(a) => commands::demo::run(a),
+        Command::Allocate(a) => commands::allocate::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,4 +1,5 @@
 //! One module per sub-command family.
 
+pub mod allocate;
 pub mod demo;
 pub mod pricing;

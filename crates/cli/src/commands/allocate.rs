@@ -1,0 +1,281 @@
+//! `allocate`: where an account's collateral should sit, and the transfers to put it there.
+//!
+//! Requirements come from the margin crate: each venue's own requirement
+//! (`intermargin_margin::venue_margins`) and the unified requirement
+//! (`intermargin_margin::portfolio::UnifiedModel`), both in the snapshot's quote currency.
+//! `--requirements REQ.json` replaces them with given figures.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use intermargin_allocate::{allocate, RoutesFile};
+use intermargin_margin::portfolio::{UnifiedModel, UnifiedParams};
+use intermargin_model::{Account, Snapshot};
+use serde::{Deserialize, Serialize};
+
+use crate::output::{print_json, print_table, read_file};
+
+/// Which requirement to cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Initial margin (room to keep trading).
+    Initial,
+    /// Maintenance margin (the liquidation line).
+    Maintenance,
+}
+
+/// What each venue must hold locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VenueBasis {
+    /// `local` when the routes file names a `unified_location` (the hub holds the unified
+    /// requirement), else `siloed`.
+    Auto,
+    /// Each venue's own requirement, as if it stood alone.
+    Siloed,
+    /// Only the local minimum each venue still enforces under unified margin.
+    Local,
+}
+
+/// Arguments of `intermargin allocate`.
+#[derive(Args)]
+pub struct AllocateArgs {
+    /// Canonical snapshot (positions, collateral, market).
+    #[arg(long)]
+    pub snapshot: PathBuf,
+    /// Routes, haircuts and options (format: crates/allocate/README.md).
+    #[arg(long)]
+    pub routes: PathBuf,
+    /// Account id (required when the snapshot has several accounts).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Requirement figures to use instead of the margin models:
+    /// `{"venues": {"deribit": 12000.0}, "unified": 20000.0}` (quote currency).
+    #[arg(long)]
+    pub requirements: Option<PathBuf>,
+    /// Initial or maintenance requirement.
+    #[arg(long, value_enum, default_value_t = Kind::Initial)]
+    pub requirement: Kind,
+    /// What each venue must hold locally.
+    #[arg(long, value_enum, default_value_t = VenueBasis::Auto)]
+    pub venue_basis: VenueBasis,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--requirements` file: per-venue figures and the unified figure, quote currency.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequirementsFile {
+    #[serde(default)]
+    venues: BTreeMap<String, f64>,
+    #[serde(default)]
+    unified: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    account: &'a str,
+    quote: &'a str,
+    requirements_from: String,
+    #[serde(flatten)]
+    allocation: intermargin_allocate::Allocation,
+}
+
+fn pick_account<'a>(snap: &'a Snapshot, id: Option<&str>) -> Result<&'a Account> {
+    let accounts = &snap.portfolio.accounts;
+    match id {
+        Some(id) => accounts
+            .iter()
+            .find(|a| a.id == id)
+            .with_context(|| format!("--account: no account {id:?} in the snapshot")),
+        None => match accounts.as_slice() {
+            [one] => Ok(one),
+            [] => bail!("snapshot: portfolio.accounts is empty"),
+            many => bail!(
+                "--account: the snapshot has {} accounts ({}), name one",
+                many.len(),
+                many.iter()
+                    .map(|a| a.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    }
+}
+
+/// Per-venue requirements and the unified one, from the margin models.
+fn modelled_requirements(
+    snap: &Snapshot,
+    account: &Account,
+    kind: Kind,
+    local: bool,
+) -> Result<(Vec<(String, f64)>, f64)> {
+    let assets = &snap.portfolio.assets;
+    let market = &snap.market;
+    let siloed = intermargin_margin::venue_margins(account, assets, market)
+        .context("venue margin (siloed requirements)")?;
+    let params = UnifiedParams::bundled().context("unified model parameters")?;
+    let unified = UnifiedModel::new(params)
+        .margin(account, assets, market, &siloed)
+        .context("unified margin")?;
+    let mut venues: BTreeMap<String, f64> = BTreeMap::new();
+    if local {
+        for v in &unified.venues {
+            *venues.entry(v.venue.as_str().to_string()).or_default() += v.local_minimum;
+        }
+    } else {
+        for m in &siloed {
+            let figure = match kind {
+                Kind::Initial => m.in_quote.initial_margin,
+                Kind::Maintenance => m.in_quote.maintenance_margin,
+            };
+            *venues.entry(m.venue.as_str().to_string()).or_default() += figure;
+        }
+    }
+    let total = match kind {
+        Kind::Initial => unified.initial_margin,
+        Kind::Maintenance => unified.maintenance_margin,
+    };
+    Ok((venues.into_iter().collect(), total))
+}
+
+/// Runs `intermargin allocate`.
+pub fn run(a: AllocateArgs) -> Result<()> {
+    let snap = Snapshot::from_json(&read_file(&a.snapshot)?)
+        .with_context(|| format!("{}", a.snapshot.display()))?;
+    let routes = RoutesFile::from_json(&read_file(&a.routes)?)
+        .with_context(|| format!("{}", a.routes.display()))?;
+    let account = pick_account(&snap, a.account.as_deref())?;
+
+    let local = match a.venue_basis {
+        VenueBasis::Auto => routes.unified_location.is_some(),
+        VenueBasis::Siloed => false,
+        VenueBasis::Local => true,
+    };
+    let (venues, unified, from) = match &a.requirements {
+        Some(path) => {
+            let text = read_file(path)?;
+            let f: RequirementsFile = serde_json::from_str(&text)
+                .with_context(|| format!("{}: requirements file", path.display()))?;
+            for (v, r) in &f.venues {
+                if !r.is_finite() || *r < 0.0 {
+                    bail!(
+                        "{}: venues[{v:?}]: must be a finite number >= 0, got {r}",
+                        path.display()
+                    );
+                }
+            }
+            let from = format!("file {}", path.display());
+            (f.venues.into_iter().collect(), f.unified, from)
+        }
+        None => {
+            let (v, u) = modelled_requirements(&snap, account, a.requirement, local)?;
+            let basis = if local {
+                "local minimums"
+            } else {
+                "siloed venue margin"
+            };
+            let kind = match a.requirement {
+                Kind::Initial => "initial",
+                Kind::Maintenance => "maintenance",
+            };
+            (
+                v,
+                Some(u),
+                format!("margin models ({kind}; venues: {basis})"),
+            )
+        }
+    };
+
+    let problem = routes
+        .problem(&snap.portfolio, account, &snap.market, &venues, unified)
+        .with_context(|| format!("{}", a.routes.display()))?;
+    let allocation = allocate(&problem)?;
+    let out = Output {
+        account: &account.id,
+        quote: &snap.market.quote,
+        requirements_from: from,
+        allocation,
+    };
+    if a.json {
+        return print_json(&out);
+    }
+    print_text(&out);
+    Ok(())
+}
+
+fn print_text(out: &Output) {
+    let al = &out.allocation;
+    println!(
+        "account {} — requirements from {} — figures in {}",
+        out.account, out.requirements_from, out.quote
+    );
+    println!();
+    let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.3}"));
+    let rows: Vec<Vec<String>> = al
+        .headroom
+        .iter()
+        .map(|h| {
+            vec![
+                h.location.clone(),
+                format!("{:.2}", h.requirement),
+                format!("{:.2}", h.value_before),
+                ratio(h.ratio_before),
+                format!("{:.2}", h.value_after),
+                ratio(h.ratio_after),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "location",
+            "requirement",
+            "value now",
+            "ratio now",
+            "value after",
+            "ratio after",
+        ],
+        &rows,
+    );
+    println!();
+    if al.transfers.is_empty() {
+        println!("no transfer needed");
+    } else {
+        let rows: Vec<Vec<String>> = al
+            .transfers
+            .iter()
+            .map(|t| {
+                vec![
+                    t.step.to_string(),
+                    t.from.clone(),
+                    t.to.clone(),
+                    t.asset.clone(),
+                    t.amount.to_string(),
+                    t.fee.to_string(),
+                    t.received.to_string(),
+                    format!("{:.1}", t.arrives_after_ms as f64 / 60_000.0),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "step",
+                "from",
+                "to",
+                "asset",
+                "amount",
+                "fee",
+                "received",
+                "arrives (min)",
+            ],
+            &rows,
+        );
+        println!("fees: {:.2} {}", al.fees_quote, out.quote);
+    }
+    for s in &al.shortfall {
+        println!("shortfall at {}: {:.2} {}", s.location, s.amount, out.quote);
+    }
+}

@@ -27,6 +27,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Where collateral should sit across venues, and the ordered transfers to put it there.
     Allocate(commands::allocate::AllocateArgs),
+    /// Each venue's own margin of a snapshot (equity, initial, maintenance, liquidation prices).
+    Margin(commands::margin::MarginArgs),
 }
 
 fn main() {
@@ -61,6 +63,7 @@ fn main() {
             Ok(())
         }
         Command::Demo(a) => commands::demo::run(a),
+        Command::Margin(a) => commands::margin::run(a),
         Command::Allocate(a) => commands::allocate::run(a),
     };
     if let Err(e) = result {

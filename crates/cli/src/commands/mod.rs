@@ -2,4 +2,5 @@
 
 pub mod allocate;
 pub mod demo;
+pub mod margin;
 pub mod pricing;

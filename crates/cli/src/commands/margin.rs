@@ -1,0 +1,199 @@
+//! `intermargin margin`: each venue's own (siloed) margin of a snapshot, pool by pool.
+//!
+//! `--json` prints `{"quote", "venues":[{venue, settlement, equity, initial_margin,
+//! maintenance_margin, margin_ratio, in_quote:{…}, positions:[…]}]}` (one entry per margin pool;
+//! an `account` field names the owner). Without `--json`, a table. `--model` selects a portfolio /
+//! unified model instead (wired by `commands/portfolio_margin.rs`).
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
+use intermargin_margin::{venue_margins, VenueMargin};
+use intermargin_model::Snapshot;
+use serde::Serialize;
+
+use crate::output::{print_json, print_table, read_file};
+
+/// Portfolio / unified models `--model` accepts.
+pub const MODELS: [&str; 4] = ["deribit-pm", "span", "sensitivity", "unified"];
+
+/// Arguments of `intermargin margin`.
+#[derive(Args)]
+pub struct MarginArgs {
+    /// Canonical snapshot (`{"portfolio":…, "market":…}`), e.g. from `intermargin import`.
+    #[arg(long)]
+    pub snapshot: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Portfolio or unified model instead of each venue's own rules.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(MODELS))]
+    pub model: Option<String>,
+    /// Explain every number (per-position rows; scenario detail for --model).
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    account: &'a str,
+    #[serde(flatten)]
+    margin: &'a VenueMargin,
+}
+
+/// Reads and validates a snapshot; a structural error names the JSON path that failed.
+pub fn load_snapshot(path: &std::path::Path) -> Result<Snapshot> {
+    let text = read_file(path)?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let snap: Snapshot = serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        anyhow!(
+            "{}: {}: {}",
+            path.display(),
+            if at == "." {
+                "(document)".to_string()
+            } else {
+                at
+            },
+            e.inner()
+        )
+    })?;
+    snap.validate()
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(snap)
+}
+
+/// Runs `intermargin margin`.
+pub fn run(a: MarginArgs) -> Result<()> {
+    if let Some(m) = &a.model {
+        return Err(anyhow!("model {m}: not available in this build"));
+    }
+    let snap = load_snapshot(&a.snapshot)?;
+    let mut pools: Vec<(String, VenueMargin)> = Vec::new();
+    for acc in &snap.portfolio.accounts {
+        let v = venue_margins(acc, &snap.portfolio.assets, &snap.market)
+            .with_context(|| format!("{}: account {:?}", a.snapshot.display(), acc.id))?;
+        pools.extend(v.into_iter().map(|m| (acc.id.clone(), m)));
+    }
+    if a.json {
+        let venues: Vec<Row<'_>> = pools
+            .iter()
+            .map(|(acc, m)| Row {
+                account: acc,
+                margin: m,
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "quote": snap.market.quote, "venues": venues }));
+    }
+    let quote = snap.market.quote.as_str();
+    let ratio = |r: f64| {
+        if r.is_finite() {
+            format!("{:.2}%", r * 100.0)
+        } else {
+            "∞".into()
+        }
+    };
+    let rows: Vec<Vec<String>> = pools
+        .iter()
+        .map(|(acc, m)| {
+            vec![
+                acc.clone(),
+                m.venue.to_string(),
+                m.settlement.clone(),
+                format!("{:.6}", m.equity),
+                format!("{:.6}", m.initial_margin),
+                format!("{:.6}", m.maintenance_margin),
+                ratio(m.margin_ratio),
+                format!("{:.2}", m.in_quote.equity),
+                format!("{:.2}", m.in_quote.initial_margin),
+                format!("{:.2}", m.in_quote.maintenance_margin),
+            ]
+        })
+        .collect();
+    let h = |s: &str| format!("{s} {quote}");
+    print_table(
+        &[
+            "account",
+            "venue",
+            "pool",
+            "equity",
+            "initial",
+            "maintenance",
+            "margin ratio",
+            &h("equity"),
+            &h("initial"),
+            &h("maint."),
+        ],
+        &rows,
+    );
+    let total = |f: fn(&VenueMargin) -> f64| pools.iter().map(|(_, m)| f(m)).sum::<f64>();
+    println!(
+        "siloed total ({quote}): equity {:.2}, initial {:.2}, maintenance {:.2}",
+        total(|m| m.in_quote.equity),
+        total(|m| m.in_quote.initial_margin),
+        total(|m| m.in_quote.maintenance_margin)
+    );
+    if a.explain {
+        println!();
+        let rows: Vec<Vec<String>> = pools
+            .iter()
+            .flat_map(|(acc, m)| {
+                m.positions.iter().map(move |p| {
+                    vec![
+                        acc.clone(),
+                        p.instrument.clone(),
+                        m.settlement.clone(),
+                        format!("{:.6}", p.initial_margin),
+                        format!("{:.6}", p.maintenance_margin),
+                        p.liquidation_price
+                            .map(|x| format!("{x:.2}"))
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                })
+            })
+            .collect();
+        print_table(
+            &[
+                "account",
+                "position",
+                "in",
+                "initial",
+                "maintenance",
+                "liquidation price",
+            ],
+            &rows,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let p =
+            std::env::temp_dir().join(format!("intermargin-margin-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_json_path() {
+        let demo = include_str!("../../../../examples/demo/snapshot.json");
+        let bad = demo.replacen("\"size\": -5.0", "\"size\": \"-5\"", 1);
+        let p = write("bad.json", &bad);
+        let e = load_snapshot(&p).unwrap_err().to_string();
+        assert!(e.contains("portfolio.accounts[0].positions[1].size"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_validation_names_its_field() {
+        let demo = include_str!("../../../../examples/demo/snapshot.json");
+        let bad = demo.replacen("\"size\": 10.0", "\"size\": 0.0", 1);
+        let p = write("zero.json", &bad);
+        let e = format!("{:#}", load_snapshot(&p).unwrap_err());
+        assert!(e.contains("positions[0].size"), "{e}");
+    }
+}

@@ -73,6 +73,10 @@ fn linear_perpetual_is_margined_in_usdc_at_the_index() {
     close(out[0].initial_margin, 53_125.0, 0.005, "IM");
     close(out[0].maintenance_margin, 28_125.0, 0.005, "MM");
     close(out[0].equity, 100_000.0, 1e-9, "equity");
+    // LP: rate 1 % + 25 × 0.005 % = 1.125 %; 100,000 − 25·(P − 100,000) = 25·P·1.125 %
+    // → P = 2,600,000 / 25.28125 = 102,843.02.
+    let lp = out[0].positions[0].liquidation_price.unwrap();
+    assert_eq!((lp * 100.0).round() / 100.0, 102_843.02);
 }
 
 /// Inverse BTC perpetual, hand calculation with the 11 January 2022 rates
@@ -107,6 +111,20 @@ fn inverse_perpetual_margin_is_in_coin() {
     close(out[0].equity, 2.25, 1e-12, "equity");
     close(out[0].in_quote.equity, 112_500.0, 1e-6, "equity USD");
     close(out[0].margin_ratio, 0.05125 / 2.25, 1e-15, "ratio");
+    // Liquidation price, all else fixed: with x = 1/P, equity 2.25 + 5 − 250,000·x equals
+    // q·(1 % + q·0.005 %) with q = 250,000·x, i.e. 3,125,000·x² + 252,500·x − 7.25 = 0 →
+    // x = (−252,500 + √(252,500² + 4 × 3,125,000 × 7.25)) / 6,250,000 → P = 34,839.958.
+    // Check: at that price equity = MM = 0.0743312 BTC.
+    let lp = out[0].positions[0].liquidation_price.unwrap();
+    let x = (-252_500.0 + (252_500.0f64.powi(2) + 4.0 * 3_125_000.0 * 7.25).sqrt()) / 6_250_000.0;
+    close(lp, 1.0 / x, 1e-6, "LP");
+    let q = 250_000.0 / lp;
+    close(
+        7.25 - q,
+        q * (0.01 + q * 0.00005),
+        1e-12,
+        "equity = MM at LP",
+    );
 }
 
 /// Short call at U = 10,000 USD with mark 0.025 BTC, not out of the money: IM = (0.15 + 0.025) =

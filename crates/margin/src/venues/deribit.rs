@@ -7,6 +7,10 @@
 //! * Inverse options: the short-call / short-put formulas of `params/deribit.toml`; long options
 //!   carry no requirement.
 //!
+//! Liquidation price (ours, Deribit publishes an estimate but no formula): for futures in a pool
+//! without options, the price at which pool equity meets maintenance, all else fixed
+//! ([`inverse_futures_liquidation_price`]); `None` where options share the pool.
+//!
 //! Equity follows Deribit's account summary: balance + futures unrealised P&L (entry vs mark) +
 //! options value (size × mark, in coin; shorts negative). Linear options are rejected: their
 //! standard-margin formula is UNCONFIRMED.
@@ -18,7 +22,10 @@ use intermargin_model::{
 };
 use serde::Deserialize;
 
-use super::common::{balances, index_price, mark_price, pool, position_path, unrealised_pnl};
+use super::common::{
+    balances, index_price, linear_liquidation_price, mark_price, pool, position_path,
+    unrealised_pnl,
+};
 use super::params::{load, Provenance};
 use crate::error::MarginError;
 use crate::report::{MarginModel, PositionMargin, VenueMargin};
@@ -214,6 +221,9 @@ impl MarginModel for DeribitStandard {
     ) -> Result<Vec<VenueMargin>, MarginError> {
         // One pool per settlement currency (S:SM).
         let mut pools: BTreeMap<String, (f64, f64, f64, Vec<PositionMargin>)> = BTreeMap::new();
+        // Futures legs for the liquidation price: (pool, row, position index, maintenance).
+        let mut legs: Vec<(String, usize, usize, f64)> = Vec::new();
+        let mut has_options: BTreeMap<String, bool> = BTreeMap::new();
         for (asset, units) in balances(account, assets, Venue::Deribit)? {
             pools.entry(asset).or_default().0 += units;
         }
@@ -222,10 +232,16 @@ impl MarginModel for DeribitStandard {
                 continue;
             }
             let (im, mm, eq) = self.position(account, i, p, market)?;
-            let e = pools.entry(p.instrument.settle.clone()).or_default();
+            let key = p.instrument.settle.clone();
+            let e = pools.entry(key.clone()).or_default();
             e.0 += eq;
             e.1 += im;
             e.2 += mm;
+            if p.instrument.is_option() {
+                has_options.insert(key.clone(), true);
+            } else {
+                legs.push((key.clone(), e.3.len(), i, mm));
+            }
             e.3.push(PositionMargin {
                 instrument: p.instrument.id(),
                 initial_margin: im,
@@ -233,11 +249,81 @@ impl MarginModel for DeribitStandard {
                 liquidation_price: None,
             });
         }
+        // Liquidation price of each futures leg, all else fixed, in pools without options (an
+        // option's value moves with the underlying, so no closed form exists there).
+        for (key, row, i, own_mm) in legs {
+            if has_options.get(&key).copied().unwrap_or(false) {
+                continue;
+            }
+            let (eq, _, mm_total, _) = pools[&key];
+            let p = &account.positions[i];
+            let ins = &p.instrument;
+            let mark = mark_price(market, &ins.id())?;
+            let rates = self
+                .params
+                .futures(&ins.underlying, ins.settlement, &ins.id())?;
+            let lp = match ins.settlement {
+                Settlement::Inverse => {
+                    let q_usd = ins.base_quantity(p.size, mark) * mark;
+                    inverse_futures_liquidation_price(mark, q_usd, rates, eq, mm_total - own_mm)
+                }
+                Settlement::Linear => {
+                    let q = ins.base_quantity(p.size, mark);
+                    let mmr = rates.mm_base + q.abs() * rates.mm_increase;
+                    linear_liquidation_price(mark, q, mmr, eq - mm_total)
+                }
+            };
+            if let Some(pool) = pools.get_mut(&key) {
+                pool.3[row].liquidation_price = lp;
+            }
+        }
         pools
             .into_iter()
             .map(|(ccy, (eq, im, mm, pos))| pool(Venue::Deribit, &ccy, eq, im, mm, pos, market))
             .collect()
     }
+}
+
+/// Liquidation price of an inverse future with the size-dependent rate, all else fixed.
+///
+/// With `x = 1/P` and `Q` the signed USD face, equity is `e + Q/p − Q·x` and maintenance
+/// `|Q|·x·mm_base + Q²·x²·mm_increase + other`; their equality is the quadratic
+/// `inc·Q²·x² + (|Q|·base + Q)·x − (e + Q/p − other) = 0`, whose root on the losing side of the
+/// mark (price below it for a long, above for a short) is the answer.
+pub fn inverse_futures_liquidation_price(
+    mark: f64,
+    q_usd: f64,
+    rates: &FuturesRates,
+    equity: f64,
+    other_mm: f64,
+) -> Option<f64> {
+    if q_usd == 0.0 {
+        return None;
+    }
+    let a = rates.mm_increase * q_usd * q_usd;
+    let b = q_usd.abs() * rates.mm_base + q_usd;
+    let c = -(equity + q_usd / mark - other_mm);
+    let x0 = 1.0 / mark;
+    let roots: Vec<f64> = if a.abs() < 1e-300 {
+        if b == 0.0 {
+            vec![]
+        } else {
+            vec![-c / b]
+        }
+    } else {
+        let d = b * b - 4.0 * a * c;
+        if d < 0.0 {
+            vec![]
+        } else {
+            vec![(-b + d.sqrt()) / (2.0 * a), (-b - d.sqrt()) / (2.0 * a)]
+        }
+    };
+    roots
+        .into_iter()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .filter(|x| if q_usd > 0.0 { *x >= x0 } else { *x <= x0 })
+        .min_by(|u, v| (u - x0).abs().total_cmp(&(v - x0).abs()))
+        .map(|x| 1.0 / x)
 }
 
 #[cfg(test)]

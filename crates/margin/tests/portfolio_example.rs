@@ -26,6 +26,7 @@ fn hedged_book_unified_requirement_is_several_times_below_the_siloed_total() {
         "siloed {:.2} unified IM {:.2} MM {:.2} saving {:.2}",
         r.siloed_total, r.initial_margin, r.maintenance_margin, r.saving
     );
+    println!("worst: {}", r.explain.worst_scenario);
     for c in &r.explain.components {
         println!("  {:<24} {:>12.2}", c.name, c.value);
     }

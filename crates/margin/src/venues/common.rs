@@ -115,6 +115,9 @@ pub(crate) fn pool(
     market: &Market,
 ) -> Result<VenueMargin, MarginError> {
     let rate = fx(market, settlement)?;
+    // Empty float sums are −0.0; report them as 0.
+    let (equity, initial_margin, maintenance_margin) =
+        (equity + 0.0, initial_margin + 0.0, maintenance_margin + 0.0);
     Ok(VenueMargin {
         venue,
         settlement: settlement.to_string(),
@@ -202,6 +205,24 @@ mod tests {
         // 0.3 = 10,050/P → P = 33,500.
         let lp = inverse_liquidation_price(50_000.0, 10_000.0, 0.005, 0.1, 0.0).unwrap();
         assert!((lp - 33_500.0).abs() < 1e-6, "{lp}");
+    }
+
+    #[test]
+    fn empty_pools_report_positive_zero() {
+        let empty: f64 = std::iter::empty::<f64>().sum();
+        let v = pool(
+            Venue::Okx,
+            "USDT",
+            100.0,
+            empty,
+            empty,
+            vec![],
+            &Market::new(0, "USDT"),
+        )
+        .unwrap();
+        assert!(v.initial_margin.is_sign_positive() && v.maintenance_margin.is_sign_positive());
+        assert_eq!(v.margin_ratio, 0.0);
+        assert!(v.margin_ratio.is_sign_positive());
     }
 
     #[test]

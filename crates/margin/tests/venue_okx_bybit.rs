@@ -178,3 +178,36 @@ fn bybit_position_past_the_known_tiers_is_refused_with_a_hint() {
         "{e}"
     );
 }
+
+/// OKX BTCUSDC expiry futures, tiers of 20 March 2024
+/// (https://www.okx.com/help/okx-to-adjust-position-tiers-of-several-futures-2024-03-19):
+/// 3,000 contracts fall in tier 2 (2,501–5,000: MMR 3 %, max 15x)
+/// (contract size 0.01 BTC in this test): 30 BTC × 60,000 = 1,800,000 USDC;
+/// MM = 54,000; no leverage given → tier max 15x → IM = 120,000.
+#[test]
+fn okx_usdc_futures_file_tiers() {
+    let mut ins = perp(
+        Venue::Okx,
+        "BTC-USDC-250328",
+        "BTC",
+        "USDC",
+        Settlement::Linear,
+        0.01,
+        SizeUnit::Base,
+    );
+    ins.kind = intermargin_model::InstrumentKind::Future {
+        expiry_ms: 1_743_148_800_000,
+    };
+    let mut m = market();
+    m.mark_prices.insert(ins.id(), 60_000.0);
+    let acc = account(
+        vec![coll(Venue::Okx, "USDC", 500_000.0, 6)],
+        vec![pos(ins, 3_000.0, None)],
+    );
+    let v = &OkxTiered::new()
+        .unwrap()
+        .margin(&acc, &assets(), &m)
+        .unwrap()[0];
+    close(v.maintenance_margin, 54_000.0, 1e-6, "MM");
+    close(v.initial_margin, 120_000.0, 1e-6, "IM");
+}

@@ -56,6 +56,14 @@ pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable
         return Ok(None);
     };
     let v = v.get("result").unwrap_or(v);
+    // Instrument info alone (no risk-limit tiers imported): fall back to the file's tiers.
+    if !v.is_array()
+        && ["risk_limits", "list", "tiers"]
+            .iter()
+            .all(|k| v.get(k).is_none())
+    {
+        return Ok(None);
+    }
     let (rows, path) = array_of(v, &["risk_limits", "list", "tiers"], &format!("[{key:?}]"))?;
     let mut tiers = Vec::new();
     let mut floor = 0.0;

@@ -45,9 +45,17 @@ impl OkxParams {
     }
 }
 
-/// Instrument family of an OKX instrument id: `BTC-USD-SWAP` → `BTC-USD`.
+/// Instrument family of an OKX instrument id (`BTC-USDT-SWAP`, `BTC-USDT-241227` → `BTC-USDT`),
+/// the key OKX publishes position tiers under (`instFamily`).
 pub fn family(symbol: &str) -> String {
     symbol.split('-').take(2).collect::<Vec<_>>().join("-")
+}
+
+/// The family of an OKX perpetual or futures id, or `None` when `symbol` is not of the
+/// `BASE-QUOTE-SUFFIX` shape OKX gives swaps and futures.
+fn derivative_family(symbol: &str) -> Option<String> {
+    let parts: Vec<&str> = symbol.split('-').collect();
+    (parts.len() >= 3 && parts.iter().all(|p| !p.is_empty())).then(|| family(symbol))
 }
 
 /// Tiers published by OKX for an instrument, if the snapshot carries them.
@@ -108,7 +116,13 @@ impl OkxTiered {
         if let Some(t) = published_tiers(market, &ins.symbol)? {
             return Ok((t, Basis::Contracts));
         }
-        let fam = family(&ins.symbol);
+        let fam = derivative_family(&ins.symbol).ok_or_else(|| MarginError::Unsupported {
+            field: ins.id(),
+            reason: format!(
+                "{:?} is not an OKX swap/futures id (BASE-QUOTE-SWAP or BASE-QUOTE-YYMMDD), so it has no instrument family",
+                ins.symbol
+            ),
+        })?;
         let (section, map) = match ins.kind {
             InstrumentKind::Perpetual => ("swap", &self.params.swap),
             InstrumentKind::Future { .. } => ("futures", &self.params.futures),
@@ -123,8 +137,13 @@ impl OkxTiered {
             file: FILE.into(),
             field: format!("{section}.{fam:?}"),
             reason: format!(
-                "no tiers for {}; supply market.venue_params[\"okx:{fam}\"]",
-                ins.id()
+                "no {section} tiers for instrument {} (family {fam}; the file has {}); supply market.venue_params[\"okx:{fam}\"]",
+                ins.id(),
+                if map.is_empty() {
+                    "none".to_string()
+                } else {
+                    map.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
             ),
         })?;
         let t = TierTable::new(
@@ -150,5 +169,37 @@ impl MarginModel for OkxTiered {
         tiered_pools(Venue::Okx, account, assets, market, &|_, p| {
             self.table(market, p)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swaps_and_futures_map_to_their_instrument_family() {
+        assert_eq!(family("BTC-USDT-SWAP"), "BTC-USDT");
+        assert_eq!(family("BTC-USDT-241227"), "BTC-USDT");
+        assert_eq!(family("BTC-USD-SWAP"), "BTC-USD");
+        assert_eq!(
+            derivative_family("BTC-USDT-241227").as_deref(),
+            Some("BTC-USDT")
+        );
+        assert_eq!(derivative_family("BTCUSDT"), None);
+        assert_eq!(derivative_family("BTC-USDT"), None);
+    }
+
+    #[test]
+    fn embedded_file_carries_btc_usdt_swap_and_futures() {
+        let p = OkxParams::embedded().unwrap();
+        for (section, map) in [("swap", &p.swap), ("futures", &p.futures)] {
+            let f = map
+                .get("BTC-USDT")
+                .unwrap_or_else(|| panic!("{section}.BTC-USDT missing"));
+            assert!(f.provenance.source.starts_with("https://"), "{section}");
+            // OKX 2020-01-17 schedule, BTC tier 1: 50,000 contracts at 0.5 %.
+            assert_eq!(f.tiers[0].cap, Some(50_000.0));
+            assert_eq!(f.tiers[0].mmr, 0.005);
+        }
     }
 }

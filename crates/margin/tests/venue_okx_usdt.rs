@@ -1,7 +1,8 @@
 //! OKX USDT-margined BTC futures and swaps against the file's BTC-USDT tiers (OKX announcement
 //! "Adjustment of USDT-margined Futures & Perpetual Swap Tiered Maintenance Margin Ratio
-//! Schedule", effective 2020-01-17: BTC tier 1 up to 50,000 contracts, maintenance margin ratio
-//! 0.5 %, initial 1.0 %). OKX charges the whole position value at its tier's ratio
+//! Schedule", effective 2020-01-17: BTC tier 1 up to 50,000 contracts of 0.0001 BTC = 5 BTC =
+//! 500 of today's 0.01 BTC contracts, maintenance margin ratio 0.5 %, initial 1.0 %; see
+//! params/okx.toml for the face-value conversion). OKX charges the whole position value at its tier's ratio
 //! ("Margin Ratio = (Fixed Margin + UPL) / Position Value", Position Value = face value ×
 //! contracts × mark price). Expected values are worked by hand below.
 mod venue_support;
@@ -29,39 +30,39 @@ fn btc_usdt_future(symbol: &str) -> Instrument {
     }
 }
 
-/// Long 3,000 BTC-USDT-241227 contracts at mark 60,000, entry 60,000, 10x, 200,000 USDT wallet.
-/// Tier: 3,000 contracts ≤ 50,000 → tier 1, MMR 0.5 %.
-/// Position value = 3,000 × 0.01 BTC × 60,000 = 30 BTC × 60,000 = 1,800,000 USDT.
-/// MM = 1,800,000 × 0.005 = 9,000 USDT (whole position at the tier-1 rate).
-/// IM at 10x = 1,800,000 / 10 = 180,000 USDT.
-/// Liquidation (all else fixed): 200,000 + 30(P − 60,000) = 30 × P × 0.005
-/// → 29.85 P = 1,600,000 → P = 53,601.340033…
+/// Long 300 BTC-USDT-241227 contracts at mark 60,000, entry 60,000, 10x, 20,000 USDT wallet.
+/// Tier: 300 contracts ≤ 500 → tier 1, MMR 0.5 %.
+/// Position value = 300 × 0.01 BTC × 60,000 = 3 BTC × 60,000 = 180,000 USDT.
+/// MM = 180,000 × 0.005 = 900 USDT (whole position at the tier-1 rate).
+/// IM at 10x = 180,000 / 10 = 18,000 USDT.
+/// Liquidation (all else fixed): 20,000 + 3(P − 60,000) = 3 × P × 0.005
+/// → 2.985 P = 160,000 → P = 53,601.340033…
 #[test]
 fn btc_usdt_future_uses_family_tier_one() {
     let ins = btc_usdt_future("BTC-USDT-241227");
     let mut m = market();
     m.mark_prices.insert(ins.id(), 60_000.0);
-    let mut p = pos(ins, 3_000.0, Some(60_000.0));
+    let mut p = pos(ins, 300.0, Some(60_000.0));
     p.leverage = Some(10.0);
-    let acc = account(vec![coll(Venue::Okx, "USDT", 200_000.0, 6)], vec![p]);
+    let acc = account(vec![coll(Venue::Okx, "USDT", 20_000.0, 6)], vec![p]);
     let v = &OkxTiered::new()
         .unwrap()
         .margin(&acc, &assets(), &m)
         .unwrap()[0];
     assert_eq!(v.settlement, "USDT");
-    close(v.maintenance_margin, 9_000.0, 1e-6, "MM");
-    close(v.initial_margin, 180_000.0, 1e-6, "IM");
+    close(v.maintenance_margin, 900.0, 1e-9, "MM");
+    close(v.initial_margin, 18_000.0, 1e-9, "IM");
     close(
         v.positions[0].liquidation_price.unwrap(),
-        1_600_000.0 / 29.85,
+        160_000.0 / 2.985,
         1e-6,
         "LP",
     );
 }
 
-/// Short 50,000 BTC-USDT-SWAP contracts (the inclusive tier-1 maximum) at 40,000, no leverage set:
-/// 50,000 × 0.01 = 500 BTC × 40,000 = 20,000,000 USDT; MM = 0.5 % → 100,000 USDT;
-/// IM at the tier's 100x (1 / 1.0 % basic IMR) = 200,000 USDT.
+/// Short 500 BTC-USDT-SWAP contracts (the inclusive tier-1 maximum) at 40,000, no leverage set:
+/// 500 × 0.01 = 5 BTC × 40,000 = 200,000 USDT; MM = 0.5 % → 1,000 USDT;
+/// IM at the tier's 100x (1 / 1.0 % basic IMR) = 2,000 USDT.
 #[test]
 fn btc_usdt_swap_at_the_tier_one_maximum() {
     let ins = perp(
@@ -76,26 +77,26 @@ fn btc_usdt_swap_at_the_tier_one_maximum() {
     let mut m = market();
     m.mark_prices.insert(ins.id(), 40_000.0);
     let acc = account(
-        vec![coll(Venue::Okx, "USDT", 1_000_000.0, 6)],
-        vec![pos(ins, -50_000.0, None)],
+        vec![coll(Venue::Okx, "USDT", 10_000.0, 6)],
+        vec![pos(ins, -500.0, None)],
     );
     let v = &OkxTiered::new()
         .unwrap()
         .margin(&acc, &assets(), &m)
         .unwrap()[0];
-    close(v.maintenance_margin, 100_000.0, 1e-6, "MM");
-    close(v.initial_margin, 200_000.0, 1e-6, "IM");
+    close(v.maintenance_margin, 1_000.0, 1e-9, "MM");
+    close(v.initial_margin, 2_000.0, 1e-9, "IM");
 }
 
-/// 50,001 contracts lie past the only tier carried: an error, not a guessed rate.
+/// 501 contracts (5.01 BTC) lie past the only tier carried: an error, not a guessed rate.
 #[test]
 fn beyond_the_carried_tier_is_an_error_naming_the_instrument() {
     let ins = btc_usdt_future("BTC-USDT-241227");
     let mut m = market();
     m.mark_prices.insert(ins.id(), 60_000.0);
     let acc = account(
-        vec![coll(Venue::Okx, "USDT", 1_000_000.0, 6)],
-        vec![pos(ins, 50_001.0, None)],
+        vec![coll(Venue::Okx, "USDT", 100_000.0, 6)],
+        vec![pos(ins, 501.0, None)],
     );
     let err = OkxTiered::new()
         .unwrap()

@@ -197,8 +197,9 @@ mod tests {
                 .get("BTC-USDT")
                 .unwrap_or_else(|| panic!("{section}.BTC-USDT missing"));
             assert!(f.provenance.source.starts_with("https://"), "{section}");
-            // OKX 2020-01-17 schedule, BTC tier 1: 50,000 contracts at 0.5 %.
-            assert_eq!(f.tiers[0].cap, Some(50_000.0));
+            // OKX 2020-01-17 schedule, BTC tier 1: 50,000 contracts of 0.0001 BTC = 5 BTC
+            // = 500 contracts of today's 0.01 BTC, at 0.5 %.
+            assert_eq!(f.tiers[0].cap, Some(500.0));
             assert_eq!(f.tiers[0].mmr, 0.005);
         }
     }

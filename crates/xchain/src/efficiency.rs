@@ -77,3 +77,40 @@ impl BookFile {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::requirement::{NetDeltaModel, Positions};
+
+    #[test]
+    fn hedged_book_over_three_spokes_needs_far_less_in_one_pool() {
+        // Spoke 10: +10 BTC; spoke 42161: −10 BTC and +100 ETH; spoke 8453: −90 ETH.
+        // Prices BTC 60,000, ETH 3,000; maintenance 5% of net, floor 0.5% of gross notional.
+        // Siloed:  10: 10×60,000×0.055 = 33,000; 42161: 33,000 + 100×3,000×0.055 = 16,500 → 49,500;
+        //          8453: 90×3,000×0.055 = 14,850.   Sum = 97,350 USDC.
+        // Hub:     BTC net 0, gross 20 → 20×60,000×0.005 = 6,000;
+        //          ETH net 10 → 10×3,000×0.05 = 1,500, gross 190 → 190×3,000×0.005 = 2,850.  Sum = 10,350 USDC.
+        let m = NetDeltaModel {
+            maintenance_rate: 0.05,
+            gross_rate: 0.005,
+            size_decimals: 8,
+            collateral_decimals: 6,
+        };
+        let e8 = 100_000_000i128;
+        let book = Book::from([
+            (10, Positions::from([("BTC".to_string(), 10 * e8)])),
+            (
+                42161,
+                Positions::from([("BTC".to_string(), -10 * e8), ("ETH".to_string(), 100 * e8)]),
+            ),
+            (8453, Positions::from([("ETH".to_string(), -90 * e8)])),
+        ]);
+        let prices = BTreeMap::from([("BTC".to_string(), 60_000.0), ("ETH".to_string(), 3_000.0)]);
+        let r = compare(&m, &book, &prices).unwrap();
+        assert_eq!(r.collateral_siloed, 97_350_000_000);
+        assert_eq!(r.collateral_hub, 10_350_000_000);
+        assert_eq!(r.per_spoke[&42161], 49_500_000_000);
+        assert!((r.saving - (1.0 - 10_350.0 / 97_350.0)).abs() < 1e-12);
+    }
+}

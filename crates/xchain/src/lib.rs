@@ -9,6 +9,16 @@
 //! kept by the bound in [`hub`] and checked by the deterministic multi-chain simulation in
 //! [`sim`] under delays, duplicates, reorders, drops, reorgs, replays and forgeries.
 //!
+//! ## Plugging in the margin crate's unified model
+//! Implement [`requirement::RequirementModel`] for an adapter that turns a [`requirement::Book`]
+//! (spoke chain id → underlying → size) into the canonical portfolio (one venue per spoke),
+//! values it on a market at the hub's stress prices, and returns the unified maintenance
+//! requirement rounded up to collateral base units. The one property xchain relies on is
+//! subadditivity up to [`requirement::ROUNDING_GUARD`] (`R(A+B) ≤ R(A) + R(B) + guard`), which
+//! scenario-grid (worst-loss) and net-Greek models have; a model with superlinear add-ons
+//! (concentration charges) would need spokes to charge marginal rather than standalone
+//! requirements. The proptest in `requirement.rs` is the template for checking an adapter.
+//!
 //! This crate owns transport-level safety (signatures, domains, nonces, expiry, rate limits,
 //! pauses) and refuses pricing: the requirement is a trait, so the margin crate's unified
 //! model plugs in without xchain depending on it.

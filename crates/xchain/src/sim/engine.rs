@@ -169,6 +169,30 @@ struct Sim<'a> {
     settle_ms: u64,
 }
 
+/// Deterministic simulation keys, derived once per process: key 0 of `sim_keys(0)` is the
+/// attacker's own key; `sim_keys(n)` are the n guardians.
+fn sim_keys(n: usize) -> Vec<GuardianKey> {
+    use std::sync::OnceLock;
+    static KEYS: OnceLock<Vec<GuardianKey>> = OnceLock::new();
+    const MAX: usize = 16;
+    let all = KEYS.get_or_init(|| {
+        let mut v = vec![GuardianKey::from_label("intermargin-sim-attacker")];
+        v.extend(
+            (0..MAX).map(|i| GuardianKey::from_label(&format!("intermargin-sim-guardian-{i}"))),
+        );
+        v
+    });
+    if n == 0 {
+        return all[..1].to_vec();
+    }
+    if n <= MAX {
+        return all[1..=n].to_vec();
+    }
+    (0..n)
+        .map(|i| GuardianKey::from_label(&format!("intermargin-sim-guardian-{i}")))
+        .collect()
+}
+
 fn exp_sample(rng: &mut ChaCha8Rng, mean: u64) -> u64 {
     if mean == 0 {
         return 0;
@@ -183,13 +207,25 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, XchainError> {
     cfg.validate()?;
     let mut sim = Sim::new(cfg, seed)?;
     sim.start()?;
+    let quiet_from = cfg.faults_end_ms.saturating_add(cfg.hub.credit_ttl_ms);
     while let Some(item) = sim.queue.pop() {
         sim.now = item.time;
         let done = matches!(item.ev, Ev::Finish);
+        let at_hub = matches!(item.ev, Ev::Deliver(Dest::Hub, _));
         sim.handle(item.ev)?;
         sim.check();
         if done {
             break;
+        }
+        // Once every credit has expired, the run can end as soon as the hub grants the full
+        // entitlement: nothing later can change the hub's bound except further reports.
+        if at_hub && sim.now >= quiet_from {
+            let (entitled, max) = sim.entitlement()?;
+            if max >= entitled {
+                sim.on_finish()?;
+                sim.check();
+                break;
+            }
         }
     }
     sim.report.end_ms = sim.now;
@@ -199,9 +235,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, XchainError> {
 impl<'a> Sim<'a> {
     fn new(cfg: &'a SimConfig, seed: u64) -> Result<Sim<'a>, XchainError> {
         let g = &cfg.guardians;
-        let keys: Vec<GuardianKey> = (0..g.n)
-            .map(|i| GuardianKey::from_label(&format!("intermargin-sim-guardian-{i}")))
-            .collect();
+        let keys = sim_keys(g.n);
         let set = GuardianSet::from_keys(&keys, g.threshold, g.scheme)?;
         let compromised = keys[..cfg.faults.compromised_guardians].to_vec();
         let signers = keys[..g.threshold].to_vec();
@@ -298,7 +332,7 @@ impl<'a> Sim<'a> {
             spokes,
             signers,
             compromised,
-            attacker: GuardianKey::from_label("intermargin-sim-attacker"),
+            attacker: sim_keys(0)[0].clone(),
             stress,
             marks,
             issued: Vec::new(),
@@ -773,7 +807,8 @@ impl<'a> Sim<'a> {
             .collect()
     }
 
-    fn on_finish(&mut self) -> Result<(), XchainError> {
+    /// (entitled withdrawal under the true book, what the hub would grant now).
+    fn entitlement(&self) -> Result<(u128, u128), XchainError> {
         let r = self
             .cfg
             .model
@@ -781,7 +816,11 @@ impl<'a> Sim<'a> {
         let keep = 10_000u128 - self.cfg.hub.haircut_bps as u128;
         let need = (r * 10_000).div_ceil(keep);
         let entitled = self.hub.collateral().saturating_sub(need);
-        let max = self.hub.max_withdrawable()?;
+        Ok((entitled, self.hub.max_withdrawable()?))
+    }
+
+    fn on_finish(&mut self) -> Result<(), XchainError> {
+        let (entitled, max) = self.entitlement()?;
         self.report.entitled_withdrawal = entitled;
         self.report.hub_max_withdrawable = max;
         self.report.liveness_ok = max >= entitled
@@ -799,12 +838,21 @@ impl<'a> Sim<'a> {
         let now = self.now;
         let model = self.cfg.model;
         let total = (|| -> Result<u128, XchainError> {
-            let unified = model.requirement(&self.true_book(), &self.stress)?;
+            let parts: Vec<(u64, &crate::requirement::Positions)> = self
+                .spokes
+                .iter()
+                .map(|s| (s.cfg.chain_id, &s.spoke.state.positions))
+                .collect();
+            let unified = model.requirement_parts(&parts, &self.stress)?;
+            let mut peaks = Vec::with_capacity(parts.len());
+            for part in &parts {
+                peaks.push(model.requirement_parts(std::slice::from_ref(part), &self.stress)?);
+            }
+            drop(parts);
             self.report.collateral_hub = self.report.collateral_hub.max(unified);
             let mut total = unified;
-            for s in &mut self.spokes {
-                let own = Book::from([(s.cfg.chain_id, s.spoke.state.positions.clone())]);
-                s.peak = s.peak.max(model.requirement(&own, &self.stress)?);
+            for (s, p) in self.spokes.iter_mut().zip(peaks) {
+                s.peak = s.peak.max(p);
                 total += s
                     .spoke
                     .state

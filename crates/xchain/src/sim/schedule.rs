@@ -40,7 +40,7 @@ pub fn random_schedule(seed: u64, scheme: Scheme, faults_end_ms: u64) -> SimConf
     let mut min_finality = u64::MAX;
     let spokes: Vec<SpokeConfig> = (0..n_spokes)
         .map(|i| {
-            let finality = rng.gen_range(2..=12u64);
+            let finality = rng.gen_range(2..=8u64);
             min_finality = min_finality.min(finality);
             let mut bias = BTreeMap::new();
             let side = if i % 2 == 0 { 1.0 } else { -1.0 };
@@ -53,7 +53,7 @@ pub fn random_schedule(seed: u64, scheme: Scheme, faults_end_ms: u64) -> SimConf
             SpokeConfig {
                 chain_id: 100 + i as u64,
                 contract: Address::from(contract),
-                block_time_ms: rng.gen_range(200..=3_000),
+                block_time_ms: rng.gen_range(250..=2_000),
                 finality_blocks: finality,
                 report_every_blocks: rng.gen_range(1..=5),
                 latency_min_ms: rng.gen_range(0..=1_000),
@@ -76,7 +76,7 @@ pub fn random_schedule(seed: u64, scheme: Scheme, faults_end_ms: u64) -> SimConf
         duplicate: p(&mut rng),
         replay: p(&mut rng),
         withhold: p(&mut rng),
-        withhold_ms: rng.gen_range(0..=30_000),
+        withhold_ms: rng.gen_range(0..=faults_end_ms),
         misroute: p(&mut rng),
         corrupt: p(&mut rng),
         reorg: p(&mut rng),
@@ -89,7 +89,7 @@ pub fn random_schedule(seed: u64, scheme: Scheme, faults_end_ms: u64) -> SimConf
         breaker_ms: rng.gen_range(0..=20_000),
         release_every_ms: rng.gen_range(0..=20_000),
     };
-    let credit_ttl_ms = rng.gen_range(2_000..=30_000);
+    let credit_ttl_ms = rng.gen_range(1_000..=(faults_end_ms / 2).max(2_000));
     SimConfig {
         account: Address::repeat_byte(0x11),
         faults_end_ms,

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests need on a fresh Debian machine, then runs every test.
+# The whole test suite: installs what the tests need on a fresh Debian machine (PostgreSQL,
+# Chromium, playwright-core, schemathesis), then runs every test:
+#   1. cargo tests of every crate; the ledger/API suite runs on SQLite and on PostgreSQL
+#      (INTERMARGIN_TEST_POSTGRES, exported by scripts/deps.sh), the crash test kills a live server;
+#   2. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=/dev/null
 source scripts/deps.sh
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
+cargo build -p intermargin-cli --locked
+INTERMARGIN_BIN=target/debug/intermargin bash tests/e2e/run.sh

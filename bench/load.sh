@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Load benchmark (not a test): margin queries against `intermargin serve` on loopback.
+# Preloads 10,000 accounts (copies of the demo book) on a tmpfs ledger, then drives
+# GET /api/v1/accounts/<random>/margin with wrk (bounded: fixed connections and duration)
+# and reports requests/s and latency percentiles. Needs Debian's wrk (installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ACCOUNTS=${ACCOUNTS:-10000}
+DURATION=${DURATION:-20s}
+CONNS=${CONNS:-64}
+PORT=${PORT:-18181}
+command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+cargo build --release -p intermargin-cli >/dev/null
+DATA=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+KEY="im_load00000001_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# The demo book has one account; copies are named hedged-<n>.
+INTERMARGIN_ADMIN_KEY="$KEY" target/release/intermargin serve --listen "127.0.0.1:$PORT" --data "$DATA" \
+  --demo-copies "$ACCOUNTS" --rate-limit 10000000 --feed-speed 1 >"$DATA/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
+echo "loading $ACCOUNTS accounts…" >&2
+for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.5; done
+cat >"$DATA/margin.lua" <<LUA
+math.randomseed(42)
+request = function()
+  local n = math.random(0, $ACCOUNTS - 1)
+  return wrk.format("GET", "/api/v1/accounts/hedged-" .. n .. "/margin", {["Authorization"] = "Bearer $KEY"})
+end
+LUA
+# Warm the report cache once per account (the monitor also keeps it fresh on every tick).
+wrk -t2 -c"$CONNS" -d5s -s "$DATA/margin.lua" "http://127.0.0.1:$PORT" >/dev/null
+wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$DATA/margin.lua" "http://127.0.0.1:$PORT"

@@ -4,3 +4,5 @@ pub mod allocate;
 pub mod demo;
 pub mod margin;
 pub mod pricing;
+pub mod liquidate;
+pub mod simulate;

@@ -1,0 +1,116 @@
+//! `liquidate`: account state and the partial-liquidation plan for each account of a snapshot.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use intermargin_liquidation::{
+    plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook,
+    VenueMarginsRequirement,
+};
+use intermargin_model::Snapshot;
+use serde::Serialize;
+
+use crate::output::{print_json, print_table, read_file};
+
+/// Arguments of `intermargin liquidate`.
+#[derive(Args)]
+pub struct LiquidateArgs {
+    /// Canonical snapshot (portfolio + market).
+    #[arg(long)]
+    pub snapshot: PathBuf,
+    /// Depth / price-impact file: `{"default": {k, alpha, depth}, "instruments": {"venue:symbol": …}}`.
+    #[arg(long)]
+    pub depth: Option<PathBuf>,
+    /// Only this account (default: every account).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Target buffer over maintenance (0.05 = equity ≥ 1.05 × maintenance after the plan).
+    #[arg(long, default_value_t = 0.05)]
+    pub buffer: f64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct AccountPlan {
+    account: String,
+    #[serde(flatten)]
+    plan: LiquidationPlan,
+}
+
+/// Runs `intermargin liquidate`.
+pub fn run(a: LiquidateArgs) -> Result<()> {
+    let text = read_file(&a.snapshot)?;
+    let snap = Snapshot::from_json(&text).with_context(|| a.snapshot.display().to_string())?;
+    let depth = match &a.depth {
+        Some(p) => DepthBook::from_json(&read_file(p)?).with_context(|| p.display().to_string())?,
+        None => DepthBook::default(),
+    };
+    let rules = RuleBook::bundled()?;
+    let req = VenueMarginsRequirement {
+        assets: snap.portfolio.assets.clone(),
+    };
+    let opts = PlannerOptions {
+        buffer: a.buffer,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    for acc in &snap.portfolio.accounts {
+        if a.account.as_deref().is_some_and(|id| id != acc.id) {
+            continue;
+        }
+        let plan = plan_liquidation(acc, &snap.market, &req, &depth, &rules, opts)
+            .with_context(|| format!("account {:?}", acc.id))?;
+        out.push(AccountPlan {
+            account: acc.id.clone(),
+            plan,
+        });
+    }
+    if out.is_empty() {
+        match &a.account {
+            Some(id) => bail!("--account: no account {id:?} in the snapshot"),
+            None => bail!("{}: the snapshot has no accounts", a.snapshot.display()),
+        }
+    }
+    if a.json {
+        if out.len() == 1 {
+            return print_json(&out[0]);
+        }
+        return print_json(&serde_json::json!({ "accounts": out }));
+    }
+    for p in &out {
+        println!(
+            "account {}: {:?} (equity {:.2}, initial {:.2}, maintenance {:.2}) → {:?} (equity {:.2}, maintenance {:.2}), bad debt {:.2}",
+            p.account,
+            p.plan.state,
+            p.plan.margin_before.equity,
+            p.plan.margin_before.initial,
+            p.plan.margin_before.maintenance,
+            p.plan.state_after,
+            p.plan.margin_after.equity,
+            p.plan.margin_after.maintenance,
+            p.plan.bad_debt
+        );
+        let rows: Vec<Vec<String>> = p
+            .plan
+            .plan
+            .iter()
+            .map(|l| {
+                vec![
+                    l.venue.clone(),
+                    l.instrument.clone(),
+                    l.side.clone(),
+                    format!("{:.6}", l.reduce),
+                    format!("{:.4}", l.expected_price),
+                    format!("{:.2}", l.fee),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            print_table(&["venue", "instrument", "side", "reduce", "expected_price", "fee"], &rows);
+        }
+    }
+    Ok(())
+}

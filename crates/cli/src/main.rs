@@ -17,12 +17,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Account state and partial-liquidation plan for every account of a snapshot.
-    Liquidate(commands::liquidate::LiquidateArgs),
-    /// Monte Carlo cascade / contagion simulation: writes summary.json and plots.
-    Simulate(commands::simulate::SimulateArgs),
-    /// Solvency–efficiency frontier (siloed vs unified margin): writes summary.json and plots.
-    Frontier(commands::simulate::FrontierArgs),
     /// Black-76 premium and Greeks of one option (linear or coin-settled).
     Price(commands::pricing::PriceArgs),
     /// Implied volatility from an option premium.
@@ -33,6 +27,10 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Where collateral should sit across venues, and the ordered transfers to put it there.
     Allocate(commands::allocate::AllocateArgs),
+    /// Read venue API responses (saved JSON) into one canonical snapshot.
+    Import(commands::venues::ImportArgs),
+    /// Merge canonical snapshots (several venues or accounts) into one.
+    Merge(commands::venues::MergeArgs),
     /// Each venue's own margin of a snapshot (equity, initial, maintenance, liquidation prices).
     Margin(commands::margin::MarginArgs),
 }
@@ -62,9 +60,6 @@ fn main() {
         }
     };
     let result = match cli.command {
-        Command::Liquidate(a) => commands::liquidate::run(a),
-        Command::Simulate(a) => commands::simulate::simulate(a),
-        Command::Frontier(a) => commands::simulate::frontier(a),
         Command::Price(a) => commands::pricing::price(a),
         Command::Iv(a) => commands::pricing::iv(a),
         Command::Schema => {
@@ -74,6 +69,8 @@ fn main() {
         Command::Demo(a) => commands::demo::run(a),
         Command::Margin(a) => commands::margin::run(a),
         Command::Allocate(a) => commands::allocate::run(a),
+        Command::Import(a) => commands::venues::run_import(a),
+        Command::Merge(a) => commands::venues::run_merge(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,5 +4,4 @@ pub mod allocate;
 pub mod demo;
 pub mod margin;
 pub mod pricing;
-pub mod liquidate;
-pub mod simulate;
+pub mod venues;

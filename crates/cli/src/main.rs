@@ -17,6 +17,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Account state and partial-liquidation plan for every account of a snapshot.
+    Liquidate(commands::liquidate::LiquidateArgs),
+    /// Monte Carlo cascade / contagion simulation: writes summary.json and plots.
+    Simulate(commands::simulate::SimulateArgs),
+    /// Solvency–efficiency frontier (siloed vs unified margin): writes summary.json and plots.
+    Frontier(commands::simulate::FrontierArgs),
     /// Black-76 premium and Greeks of one option (linear or coin-settled).
     Price(commands::pricing::PriceArgs),
     /// Implied volatility from an option premium.
@@ -60,6 +66,9 @@ fn main() {
         }
     };
     let result = match cli.command {
+        Command::Liquidate(a) => commands::liquidate::run(a),
+        Command::Simulate(a) => commands::simulate::simulate(a),
+        Command::Frontier(a) => commands::simulate::frontier(a),
         Command::Price(a) => commands::pricing::price(a),
         Command::Iv(a) => commands::pricing::iv(a),
         Command::Schema => {

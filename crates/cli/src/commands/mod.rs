@@ -5,3 +5,5 @@ pub mod demo;
 pub mod margin;
 pub mod pricing;
 pub mod venues;
+pub mod liquidate;
+pub mod simulate;

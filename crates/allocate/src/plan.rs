@@ -143,7 +143,7 @@ fn select_and_solve(prep: &Prepared, terms: &[lp::ReqTerms]) -> Result<LpOutcome
     let needs_selection = prep
         .routes
         .iter()
-        .any(|r| r.eligible && (r.fee_fixed > 0 || r.lower > 1));
+        .any(|r| r.eligible && (r.fee_fixed > 0 || r.min_amount > 0));
     let relaxed = lp::solve(prep, terms, &active, FeeMode::Relaxed)?
         .ok_or_else(|| AllocateError::Solver("relaxed programme infeasible".to_string()))?;
     if !needs_selection {

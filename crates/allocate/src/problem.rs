@@ -452,3 +452,78 @@ impl Problem {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_route(fee_fixed: i128, fee_bps: f64, min_amount: i128) -> Problem {
+        Problem {
+            assets: vec![AssetSpec {
+                symbol: "USDC".into(),
+                decimals: 6,
+                price: 1.0,
+                haircut: 0.0,
+            }],
+            holdings: vec![Holding {
+                location: "a".into(),
+                asset: "USDC".into(),
+                amount: Amount(1_000_000_000),
+            }],
+            haircut_overrides: vec![],
+            requirements: vec![],
+            routes: vec![Route {
+                from: "a".into(),
+                to: "b".into(),
+                asset: "USDC".into(),
+                fee_fixed: Amount(fee_fixed),
+                fee_bps,
+                latency_ms: 0,
+                min_amount: Amount(min_amount),
+                max_amount: None,
+                daily_limit: None,
+                used_today: Amount(0),
+            }],
+            options: Options::default(),
+        }
+    }
+
+    #[test]
+    fn proportional_fee_rounds_up_to_the_next_base_unit() {
+        // 10 bp of 600 200 067 = 600 200.067 base units -> 600 201.
+        let p = one_route(0, 10.0, 0).prepare().unwrap();
+        assert_eq!(p.routes[0].fee(600_200_067), Some(600_201));
+        // an exact multiple does not round: 10 bp of 1 000 000 = 1 000.
+        assert_eq!(p.routes[0].fee(1_000_000), Some(1_000));
+        // fixed 2 USDC plus 0.5 bp of 100 USDC (0.005 USDC = 5 000 base units)
+        let p = one_route(2_000_000, 0.5, 0).prepare().unwrap();
+        assert_eq!(p.routes[0].fee(100_000_000), Some(2_005_000));
+    }
+
+    #[test]
+    fn smallest_useful_amount_covers_the_fee_and_the_minimum() {
+        // fixed 20 USDC, no proportional fee: 20 000 001 delivers one base unit.
+        let p = one_route(20_000_000, 0.0, 0).prepare().unwrap();
+        assert_eq!(p.routes[0].lower, 20_000_001);
+        // 1 bp and no fixed fee: 1 unit pays a 1-unit fee (rounded up), 2 units deliver 1.
+        let p = one_route(0, 1.0, 0).prepare().unwrap();
+        assert_eq!(p.routes[0].lower, 2);
+        // a withdrawal minimum above that wins
+        let p = one_route(20_000_000, 0.0, 50_000_000).prepare().unwrap();
+        assert_eq!(p.routes[0].lower, 50_000_000);
+    }
+
+    #[test]
+    fn the_cap_is_the_tightest_of_max_daily_room_and_supply() {
+        let mut pr = one_route(0, 0.0, 0);
+        assert_eq!(pr.prepare().unwrap().routes[0].cap, 1_000_000_000); // supply
+        pr.routes[0].max_amount = Some(Amount(700_000_000));
+        pr.routes[0].daily_limit = Some(Amount(900_000_000));
+        pr.routes[0].used_today = Amount(400_000_000);
+        assert_eq!(pr.prepare().unwrap().routes[0].cap, 500_000_000); // daily room
+        pr.routes[0].used_today = Amount(950_000_000);
+        let p = pr.prepare().unwrap();
+        assert_eq!(p.routes[0].cap, 0);
+        assert!(!p.routes[0].eligible);
+    }
+}

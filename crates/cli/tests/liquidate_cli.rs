@@ -37,7 +37,11 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf 
 fn a_liquidatable_dydx_account_gets_the_closed_form_partial_plan() {
     let dir = tempfile::tempdir().unwrap();
     let snap = write(&dir, "snap.json", SNAPSHOT);
-    let depth = write(&dir, "depth.json", r#"{"default": {"k": 0.0, "alpha": 1.0, "depth": 1.0}}"#);
+    let depth = write(
+        &dir,
+        "depth.json",
+        r#"{"default": {"k": 0.0, "alpha": 1.0, "depth": 1.0}}"#,
+    );
     let out = Command::cargo_bin("intermargin")
         .unwrap()
         .args(["liquidate", "--snapshot"])
@@ -47,7 +51,11 @@ fn a_liquidatable_dydx_account_gets_the_closed_form_partial_plan() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "liquidation");
     // Target equity ≥ 1.05 × MMR with a 0.5% penalty (params/venues.toml [dydx]):
@@ -68,8 +76,18 @@ fn a_liquidatable_dydx_account_gets_the_closed_form_partial_plan() {
 fn the_default_depth_charges_square_root_impact() {
     let dir = tempfile::tempdir().unwrap();
     let snap = write(&dir, "snap.json", SNAPSHOT);
-    let out = Command::cargo_bin("intermargin").unwrap().args(["liquidate", "--snapshot"]).arg(&snap).arg("--json").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::cargo_bin("intermargin")
+        .unwrap()
+        .args(["liquidate", "--snapshot"])
+        .arg(&snap)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let leg = &v["plan"][0];
     // Default book: 1% for 1M notional, square root: price = 1,900 × (1 − 0.01·√(notional/1e6)).
@@ -83,11 +101,28 @@ fn the_default_depth_charges_square_root_impact() {
 fn bad_inputs_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let snap = write(&dir, "snap.json", SNAPSHOT);
-    let depth = write(&dir, "depth.json", r#"{"default": {"k": 0.01, "alpha": 0.5, "depth": -1}}"#);
-    let out = Command::cargo_bin("intermargin").unwrap().args(["liquidate", "--snapshot"]).arg(&snap).arg("--depth").arg(&depth).output().unwrap();
+    let depth = write(
+        &dir,
+        "depth.json",
+        r#"{"default": {"k": 0.01, "alpha": 0.5, "depth": -1}}"#,
+    );
+    let out = Command::cargo_bin("intermargin")
+        .unwrap()
+        .args(["liquidate", "--snapshot"])
+        .arg(&snap)
+        .arg("--depth")
+        .arg(&depth)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("depth.default.depth"));
-    let out = Command::cargo_bin("intermargin").unwrap().args(["liquidate", "--snapshot"]).arg(&snap).args(["--account", "bob"]).output().unwrap();
+    let out = Command::cargo_bin("intermargin")
+        .unwrap()
+        .args(["liquidate", "--snapshot"])
+        .arg(&snap)
+        .args(["--account", "bob"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--account"));
 }

@@ -2,7 +2,9 @@
 use assert_cmd::Command;
 
 fn stress(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/stress").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/stress")
+        .join(name)
 }
 
 #[test]
@@ -30,9 +32,19 @@ fn simulate_writes_summary_and_plots_and_is_deterministic() {
     assert!(v["without_breakers"]["mean_min_price"][0].as_f64().unwrap() < 0.6);
     assert!(v["without_breakers"]["mean_liquidated"].as_f64().unwrap() > 0.0);
     assert!(v["with_breakers"].is_object());
-    for f in ["loss_distribution.svg", "loss_distribution.png", "cascade_timeline.svg", "cascade_timeline.png", "timeline.json"] {
+    for f in [
+        "loss_distribution.svg",
+        "loss_distribution.png",
+        "cascade_timeline.svg",
+        "cascade_timeline.png",
+        "timeline.json",
+    ] {
         let p = dir.path().join("a").join(f);
-        assert!(std::fs::metadata(&p).unwrap().len() > 100, "{}", p.display());
+        assert!(
+            std::fs::metadata(&p).unwrap().len() > 100,
+            "{}",
+            p.display()
+        );
     }
 }
 
@@ -48,11 +60,17 @@ fn frontier_writes_points_for_siloed_and_unified() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
     let pts = v["points"].as_array().unwrap();
     assert_eq!(pts.len(), 10);
     // More initial margin → less capital efficiency, for both modes.
-    let eff = |m: &str, i: usize| pts.iter().filter(|p| p["margining"] == m).nth(i).unwrap()["capital_efficiency"].as_f64().unwrap();
+    let eff = |m: &str, i: usize| {
+        pts.iter().filter(|p| p["margining"] == m).nth(i).unwrap()["capital_efficiency"]
+            .as_f64()
+            .unwrap()
+    };
     assert!(eff("siloed", 0) > eff("siloed", 4));
     assert!(eff("unified", 0) > eff("unified", 4));
     // The unified book needs less collateral than the siloed one at the same multiplier.
@@ -64,9 +82,22 @@ fn frontier_writes_points_for_siloed_and_unified() {
 fn a_config_error_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    let text = std::fs::read_to_string(stress("calm.toml")).unwrap().replacen("mm_rate = 0.03", "mm_rate = 0.3", 1);
+    let text = std::fs::read_to_string(stress("calm.toml"))
+        .unwrap()
+        .replacen("mm_rate = 0.03", "mm_rate = 0.3", 1);
     std::fs::write(&bad, text).unwrap();
-    let o = Command::cargo_bin("intermargin").unwrap().args(["simulate", "--config"]).arg(&bad).arg("--out").arg(dir.path()).output().unwrap();
+    let o = Command::cargo_bin("intermargin")
+        .unwrap()
+        .args(["simulate", "--config"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("venues[0].mm_rate"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("venues[0].mm_rate"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use intermargin_liquidation::{
-    plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook,
-    VenueMarginsRequirement,
+    plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook, VenueMarginsRequirement,
 };
 use intermargin_model::Snapshot;
 use serde::Serialize;
@@ -109,7 +108,17 @@ pub fn run(a: LiquidateArgs) -> Result<()> {
             })
             .collect();
         if !rows.is_empty() {
-            print_table(&["venue", "instrument", "side", "reduce", "expected_price", "fee"], &rows);
+            print_table(
+                &[
+                    "venue",
+                    "instrument",
+                    "side",
+                    "reduce",
+                    "expected_price",
+                    "fee",
+                ],
+                &rows,
+            );
         }
     }
     Ok(())

@@ -49,7 +49,11 @@ fn load(path: &Path) -> Result<(Config, Option<History>)> {
         Process::Bootstrap { csv, .. } => {
             let p = path.parent().unwrap_or(Path::new(".")).join(csv);
             let names: Vec<String> = c.assets.iter().map(|a| a.name.clone()).collect();
-            Some(History::from_csv(&read_file(&p)?, &names, &p.display().to_string())?)
+            Some(History::from_csv(
+                &read_file(&p)?,
+                &names,
+                &p.display().to_string(),
+            )?)
         }
         process => {
             let _ = process;
@@ -62,7 +66,9 @@ fn load(path: &Path) -> Result<(Config, Option<History>)> {
 fn bar(total: u64) -> ProgressBar {
     // Hidden automatically when stderr is not a terminal.
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} paths ({per_sec}, eta {eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} paths ({per_sec}, eta {eta})")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb
@@ -83,20 +89,32 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
     if let Some(s) = a.seed {
         c.seed = s;
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("{}: cannot create", a.out.display()))?;
     let runs = if c.breakers.is_empty() { 1 } else { 2 };
     let pb = bar((c.paths * runs) as u64);
     pb.set_message(c.name.clone());
     let out = intermargin_sim::simulate(&c, history, &|n| pb.inc(n))?;
     pb.finish_and_clear();
     write_json(&a.out.join("summary.json"), &out.summary)?;
-    write_json(&a.out.join("timeline.json"), &serde_json::json!({
-        "path": out.summary.without_breakers.worst_path,
-        "without_breakers": out.timeline,
-        "with_breakers": out.timeline_breakers,
-    }))?;
-    plot::loss_distribution(&a.out.join("loss_distribution"), &out.bad_debt, out.bad_debt_breakers.as_deref())?;
-    plot::cascade_timeline(&a.out.join("cascade_timeline"), &out.timeline, out.timeline_breakers.as_deref())?;
+    write_json(
+        &a.out.join("timeline.json"),
+        &serde_json::json!({
+            "path": out.summary.without_breakers.worst_path,
+            "without_breakers": out.timeline,
+            "with_breakers": out.timeline_breakers,
+        }),
+    )?;
+    plot::loss_distribution(
+        &a.out.join("loss_distribution"),
+        &out.bad_debt,
+        out.bad_debt_breakers.as_deref(),
+    )?;
+    plot::cascade_timeline(
+        &a.out.join("cascade_timeline"),
+        &out.timeline,
+        out.timeline_breakers.as_deref(),
+    )?;
     let s = &out.summary;
     let w = &s.without_breakers;
     println!(
@@ -116,10 +134,9 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
 /// Runs `intermargin frontier`.
 pub fn frontier(a: FrontierArgs) -> Result<()> {
     let (mut c, history) = load(&a.config)?;
-    let mut fc = c
-        .frontier
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("{}: frontier: missing [frontier] table", a.config.display()))?;
+    let mut fc = c.frontier.clone().ok_or_else(|| {
+        anyhow::anyhow!("{}: frontier: missing [frontier] table", a.config.display())
+    })?;
     if let Some(p) = a.paths {
         anyhow::ensure!(p > 0, "--paths: must be >= 1");
         fc.paths = Some(p);
@@ -127,7 +144,8 @@ pub fn frontier(a: FrontierArgs) -> Result<()> {
     let per = fc.paths.unwrap_or(c.paths);
     let total = (per * fc.im_multipliers.len() * 2) as u64;
     c.frontier = Some(fc);
-    std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("{}: cannot create", a.out.display()))?;
     let pb = bar(total);
     pb.set_message("frontier");
     let f = intermargin_sim::frontier(&c, history, &|n| pb.inc(n))?;

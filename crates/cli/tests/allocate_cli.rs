@@ -161,3 +161,49 @@ fn a_bad_route_is_an_error_naming_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn hedged_book_funds_the_hub_through_the_cheapest_route() {
+    // examples/routes/hedged-book.json names the hub as the unified location, so venues keep
+    // their local minimums and the hub must hold 1.5 x the unified requirement R (target ratio).
+    // Binance (~99 000 of USDT) and OKX (~119 500 of BTC) are far above 1.5 x their ~1 000
+    // minimums. Of the routes into the hub, Aave's USDC (fee 2 USDC, no haircut, 200 000
+    // available) covers 1.5 R alone at the lowest fee (Binance's 1 USDT route cannot carry
+    // enough alone; BTC routes cost 0.0001-0.0002 BTC = 6-13 USD). So the plan is one
+    // transfer aave -> hub of 1.5 R + 2 USDC (plus the allocator's 1e-6 padding).
+    let v = run_json(
+        &[
+            "--snapshot",
+            repo("examples/hedged-book/snapshot.json").to_str().unwrap(),
+            "--routes",
+            repo("examples/routes/hedged-book.json").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let hub = v["headroom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["location"] == "hub")
+        .unwrap()
+        .clone();
+    let r = hub["requirement"].as_f64().unwrap();
+    assert!(r > 0.0);
+    let transfers = v["transfers"].as_array().unwrap();
+    assert_eq!(transfers.len(), 1, "{transfers:?}");
+    let t = &transfers[0];
+    assert_eq!(
+        (t["from"].as_str(), t["to"].as_str()),
+        (Some("aave"), Some("hub"))
+    );
+    assert_eq!(t["asset"], "USDC");
+    assert_eq!(amount(&t["fee"]), 2_000_000);
+    let sent = amount(&t["amount"]) as f64 / 1e6;
+    let low = 1.5 * r + 2.0;
+    assert!(
+        sent >= low && sent <= low + 1.5 * r * 2e-6 + 0.01,
+        "{sent} vs {low}"
+    );
+    assert!(hub["ratio_after"].as_f64().unwrap() >= 1.5);
+    assert_eq!(v["shortfall"].as_array().unwrap().len(), 0);
+}

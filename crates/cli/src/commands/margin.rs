@@ -67,7 +67,9 @@ pub fn load_snapshot(path: &std::path::Path) -> Result<Snapshot> {
 /// Runs `intermargin margin`.
 pub fn run(a: MarginArgs) -> Result<()> {
     if let Some(m) = &a.model {
-        return Err(anyhow!("model {m}: not available in this build"));
+        let model = <super::portfolio_margin::PmModel as clap::ValueEnum>::from_str(m, true)
+            .map_err(|e| anyhow!("--model: {e}"))?;
+        return super::portfolio_margin::run(&a.snapshot, model, a.explain, a.json);
     }
     let snap = load_snapshot(&a.snapshot)?;
     let mut pools: Vec<(String, VenueMargin)> = Vec::new();

@@ -3,6 +3,7 @@
 pub mod allocate;
 pub mod demo;
 pub mod margin;
+pub mod portfolio_margin;
 pub mod pricing;
 pub mod venues;
 pub mod liquidate;

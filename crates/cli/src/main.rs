@@ -37,6 +37,16 @@ enum Command {
     Import(commands::venues::ImportArgs),
     /// Merge canonical snapshots (several venues or accounts) into one.
     Merge(commands::venues::MergeArgs),
+    /// Export a public margin rule (fixed-point scenario matrix) from a snapshot.
+    Rule(commands::proofs::RuleArgs),
+    /// Zero-knowledge keys (TEST-ONLY setup) and commitments for margin proofs.
+    Zk(commands::proofs::ZkArgs),
+    /// Prove, without revealing positions, that a private book meets a margin rule.
+    Prove(commands::proofs::ProveArgs),
+    /// Verify a margin proof against a rule (exit 0 only when valid).
+    Verify(commands::proofs::VerifyArgs),
+    /// Merkle-sum proof of solvency: build the tree and per-user proofs, verify one.
+    Solvency(commands::proofs::SolvencyArgs),
     /// Each venue's own margin of a snapshot (equity, initial, maintenance, liquidation prices).
     Margin(commands::margin::MarginArgs),
 }
@@ -80,6 +90,11 @@ fn main() {
         Command::Allocate(a) => commands::allocate::run(a),
         Command::Import(a) => commands::venues::run_import(a),
         Command::Merge(a) => commands::venues::run_merge(a),
+        Command::Rule(a) => commands::proofs::rule(a),
+        Command::Zk(a) => commands::proofs::zk(a),
+        Command::Prove(a) => commands::proofs::prove(a),
+        Command::Verify(a) => commands::proofs::verify(a),
+        Command::Solvency(a) => commands::proofs::solvency(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -357,7 +357,7 @@ impl SumTree {
         for level in 0..self.depth() {
             let sib = pos ^ 1;
             path.push(PathStep {
-                hash: hex::encode(self.hashes[level][sib]),
+                hash: HexHash(self.hashes[level][sib]),
                 sums: self.sums[level][sib * k..(sib + 1) * k].to_vec(),
             });
             pos >>= 1;
@@ -439,12 +439,33 @@ impl SolvencyRoot {
     }
 }
 
+/// A SHA-256 output kept as bytes in memory and written as 64 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HexHash(pub Hash);
+
+impl Serialize for HexHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let b = hex::decode(&s).map_err(serde::de::Error::custom)?;
+        let h: Hash = b
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes of hex"))?;
+        Ok(HexHash(h))
+    }
+}
+
 /// One step up the tree: the sibling's hash and sums.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathStep {
-    /// Sibling hash, hex.
-    pub hash: String,
+    /// Sibling hash (hex in JSON).
+    pub hash: HexHash,
     /// Sibling per-asset sums.
     pub sums: Vec<u128>,
 }
@@ -518,7 +539,7 @@ pub fn verify_inclusion(root: &SolvencyRoot, proof: &InclusionProof) -> Result<(
     let mut s: Vec<u128> = proof.balances.iter().map(|&b| b as u128).collect();
     let mut idx = proof.leaf_index;
     for (j, step) in proof.path.iter().enumerate() {
-        let sh = parse_hash(&step.hash, &format!("path[{j}].hash"))?;
+        let sh = step.hash.0;
         if step.sums.len() != k {
             return Err(ProofError::field(
                 format!("path[{j}].sums"),

@@ -44,7 +44,7 @@ fn wrong_sibling_fails() {
     p.path[0].sums[1] ^= 1; // sibling liability altered by one unit
     assert!(verify_inclusion(&root, &p).is_err());
     let mut p = t.proof(1);
-    p.path[1].hash = t.proof(2).path[0].hash.clone();
+    p.path[1].hash = t.proof(2).path[0].hash;
     assert!(verify_inclusion(&root, &p).is_err());
     let mut p = t.proof(1);
     p.leaf_index ^= 1; // claim the other side

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod margin;
 pub mod portfolio_margin;
 pub mod pricing;
+pub mod proofs;
 pub mod venues;
 pub mod liquidate;
 pub mod simulate;

@@ -47,6 +47,10 @@ enum Command {
     Verify(commands::proofs::VerifyArgs),
     /// Merkle-sum proof of solvency: build the tree and per-user proofs, verify one.
     Solvency(commands::proofs::SolvencyArgs),
+    /// Cross-chain margin: EIP-712 hashing, hub/spoke simulation, capital efficiency.
+    Xchain(commands::xchain::XchainArgs),
+    /// Run the service: durable ledger, HTTP/WebSocket API, live monitor and dashboard.
+    Serve(commands::serve::ServeArgs),
     /// Each venue's own margin of a snapshot (equity, initial, maintenance, liquidation prices).
     Margin(commands::margin::MarginArgs),
 }
@@ -86,7 +90,6 @@ fn main() {
             Ok(())
         }
         Command::Demo(a) => commands::demo::run(a),
-        Command::Margin(a) => commands::margin::run(a),
         Command::Allocate(a) => commands::allocate::run(a),
         Command::Import(a) => commands::venues::run_import(a),
         Command::Merge(a) => commands::venues::run_merge(a),
@@ -95,6 +98,9 @@ fn main() {
         Command::Prove(a) => commands::proofs::prove(a),
         Command::Verify(a) => commands::proofs::verify(a),
         Command::Solvency(a) => commands::proofs::solvency(a),
+        Command::Xchain(a) => commands::xchain::run_xchain(a),
+        Command::Serve(a) => commands::serve::run(a),
+        Command::Margin(a) => commands::margin::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

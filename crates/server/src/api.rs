@@ -38,19 +38,33 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { format!("body.{path}") };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            format!("body.{path}")
+        };
         ApiError::bad(field, e.inner().to_string())
     })
 }
 
 /// The idempotency key of a mutating request and the hash binding it to this exact request.
-fn idempotency(headers: &HeaderMap, method: &Method, path: &str, body: &[u8]) -> Result<(String, String), ApiError> {
+fn idempotency(
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<(String, String), ApiError> {
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 128)
-        .ok_or_else(|| ApiError::bad("Idempotency-Key", "header required on every mutating request (1-128 chars)"))?;
+        .ok_or_else(|| {
+            ApiError::bad(
+                "Idempotency-Key",
+                "header required on every mutating request (1-128 chars)",
+            )
+        })?;
     let mut h = Sha256::new();
     h.update(method.as_str());
     h.update(b" ");
@@ -64,13 +78,21 @@ fn applied_response(a: crate::ledger::Applied) -> Response {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
     let mut resp = (status, Json(a.body)).into_response();
     if a.replayed {
-        resp.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        resp.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
     }
     resp
 }
 
 fn parse_amount(field: &str, s: &str) -> Result<Amount, ApiError> {
-    let a = Amount::from_str(s).map_err(|_| ApiError::bad(field, format!("expected an integer of base units, got {s:?}")))?;
+    let a = Amount::from_str(s).map_err(|_| {
+        ApiError::bad(
+            field,
+            format!("expected an integer of base units, got {s:?}"),
+        )
+    })?;
     if a.0 <= 0 {
         return Err(ApiError::bad(field, "must be > 0"));
     }
@@ -160,11 +182,18 @@ pub struct EventQuery {
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok && id != "admin" {
         Ok(())
     } else {
-        Err(ApiError::bad("body.id", "1-64 characters of letters, digits, '-' or '_' (and not 'admin')"))
+        Err(ApiError::bad(
+            "body.id",
+            "1-64 characters of letters, digits, '-' or '_' (and not 'admin')",
+        ))
     }
 }
 
@@ -177,7 +206,10 @@ pub async fn health() -> Json<Value> {
 /// Lists the accounts the key may see.
 #[utoipa::path(get, path = "/api/v1/accounts", security(("bearer" = [])),
     responses((status = 200, description = "Account ids and names"), (status = 401, body = ErrorBody)))]
-pub async fn list_accounts(State(st): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn list_accounts(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let p = principal(&st, &headers).await?;
     let all = st.ledger.accounts().await?;
     let visible: Vec<Value> = all
@@ -206,7 +238,15 @@ pub async fn create_account(
     let name = req.name.clone().unwrap_or_else(|| req.id.clone());
     let applied = st
         .ledger
-        .apply(&p.key_id, &key, &hash, Mutation::CreateAccount { id: req.id.clone(), name })
+        .apply(
+            &p.key_id,
+            &key,
+            &hash,
+            Mutation::CreateAccount {
+                id: req.id.clone(),
+                name,
+            },
+        )
         .await?;
     Ok(applied_response(applied))
 }
@@ -214,31 +254,55 @@ pub async fn create_account(
 /// Issues an API key (admin); the key is shown once.
 #[utoipa::path(post, path = "/api/v1/keys", request_body = NewKey, security(("bearer" = [])),
     responses((status = 201, description = "The new key, shown once"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn create_key(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create_key(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.require_admin()?;
     let req: NewKey = parse_body(&body)?;
     let scope = if req.scope == "admin" {
         Scope::Admin
     } else {
-        if !st.ledger.accounts().await?.iter().any(|(id, _)| *id == req.scope) {
-            return Err(ApiError::bad("body.scope", format!("no account {:?}", req.scope)));
+        if !st
+            .ledger
+            .accounts()
+            .await?
+            .iter()
+            .any(|(id, _)| *id == req.scope)
+        {
+            return Err(ApiError::bad(
+                "body.scope",
+                format!("no account {:?}", req.scope),
+            ));
         }
         Scope::Account(req.scope.clone())
     };
     let (full, id, hash) = generate_key()?;
     st.ledger.insert_key(&id, &hash, scope.as_str()).await?;
-    Ok((StatusCode::CREATED, Json(json!({"key": full, "key_id": id, "scope": scope.as_str()}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"key": full, "key_id": id, "scope": scope.as_str()})),
+    )
+        .into_response())
 }
 
 /// Declares an asset and its decimals (admin).
 #[utoipa::path(post, path = "/api/v1/assets", request_body = AssetReq, security(("bearer" = [])),
     responses((status = 200, description = "Declared"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn declare_asset(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn declare_asset(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let p = principal(&st, &headers).await?;
     p.require_admin()?;
     let req: AssetReq = parse_body(&body)?;
-    if req.symbol.is_empty() || req.symbol.len() > 16 || !req.symbol.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if req.symbol.is_empty()
+        || req.symbol.len() > 16
+        || !req.symbol.chars().all(|c| c.is_ascii_alphanumeric())
+    {
         return Err(ApiError::bad("body.symbol", "1-16 ASCII letters or digits"));
     }
     if req.decimals > 30 {
@@ -247,7 +311,9 @@ pub async fn declare_asset(State(st): State<Shared>, headers: HeaderMap, body: B
     let asset = Asset::new(req.symbol, req.decimals);
     st.ledger.declare_asset(&asset).await?;
     *st.assets.write().await = st.ledger.assets().await?;
-    Ok(Json(json!({"symbol": asset.symbol, "decimals": asset.decimals})))
+    Ok(Json(
+        json!({"symbol": asset.symbol, "decimals": asset.decimals}),
+    ))
 }
 
 /// An account's collateral and positions.
@@ -263,11 +329,15 @@ pub async fn get_account(
     p.check_account(&id)?;
     ensure_exists(&st, &id).await?;
     let book = st.book(&id).await?;
-    Ok(Json(serde_json::to_value(&book).map_err(|e| ApiError::Engine(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(&book).map_err(|e| ApiError::Engine(e.to_string()))?,
+    ))
 }
 
 async fn ensure_exists(st: &Shared, id: &str) -> Result<(), ApiError> {
-    if st.books.read().await.contains_key(id) || st.ledger.accounts().await?.iter().any(|(a, _)| a == id) {
+    if st.books.read().await.contains_key(id)
+        || st.ledger.accounts().await?.iter().any(|(a, _)| a == id)
+    {
         Ok(())
     } else {
         Err(ApiError::NotFound(format!("account {id:?} does not exist")))
@@ -295,7 +365,15 @@ pub async fn get_events(
 }
 
 /// Applies a mutation idempotently, then reloads and re-margins the account.
-pub async fn mutate(st: &Shared, p: &Principal, headers: &HeaderMap, method: &Method, path: &str, body: &[u8], m: Mutation) -> Result<Response, ApiError> {
+pub async fn mutate(
+    st: &Shared,
+    p: &Principal,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+    m: Mutation,
+) -> Result<Response, ApiError> {
     let (key, hash) = idempotency(headers, method, path, body)?;
     let account = match &m {
         Mutation::Deposit { account, .. }
@@ -317,7 +395,13 @@ pub async fn mutate(st: &Shared, p: &Principal, headers: &HeaderMap, method: &Me
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/deposits", request_body = Movement, security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
     responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn deposit(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn deposit(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     let req: Movement = parse_body(&body)?;
@@ -327,14 +411,29 @@ pub async fn deposit(State(st): State<Shared>, Path(id): Path<String>, method: M
         asset: req.asset,
         amount: parse_amount("body.amount", &req.amount)?,
     };
-    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/deposits"), &body, m).await
+    mutate(
+        &st,
+        &p,
+        &headers,
+        &method,
+        &format!("/api/v1/accounts/{id}/deposits"),
+        &body,
+        m,
+    )
+    .await
 }
 
 /// Records a withdrawal; refused when the balance is insufficient.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/withdrawals", request_body = Movement, security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
     responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn withdraw(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     let req: Movement = parse_body(&body)?;
@@ -344,54 +443,116 @@ pub async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, method: 
         asset: req.asset,
         amount: parse_amount("body.amount", &req.amount)?,
     };
-    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/withdrawals"), &body, m).await
+    mutate(
+        &st,
+        &p,
+        &headers,
+        &method,
+        &format!("/api/v1/accounts/{id}/withdrawals"),
+        &body,
+        m,
+    )
+    .await
 }
 
 /// Records a transfer between venues or chains.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/transfers", request_body = TransferReq, security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
     responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn transfer(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn transfer(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     let req: TransferReq = parse_body(&body)?;
     let amount = parse_amount("body.amount", &req.amount)?;
     let fee = match &req.fee {
-        Some(f) => Amount::from_str(f).map_err(|_| ApiError::bad("body.fee", format!("expected an integer of base units, got {f:?}")))?,
+        Some(f) => Amount::from_str(f).map_err(|_| {
+            ApiError::bad(
+                "body.fee",
+                format!("expected an integer of base units, got {f:?}"),
+            )
+        })?,
         None => Amount::ZERO,
     };
     if fee.0 < 0 || fee > amount {
         return Err(ApiError::bad("body.fee", "must be between 0 and amount"));
     }
-    let (from, to) = (parse_venue("body.from", &req.from)?, parse_venue("body.to", &req.to)?);
+    let (from, to) = (
+        parse_venue("body.from", &req.from)?,
+        parse_venue("body.to", &req.to)?,
+    );
     if from == to {
         return Err(ApiError::bad("body.to", "must differ from body.from"));
     }
-    let m = Mutation::Transfer { account: id.clone(), from, to, asset: req.asset, amount, fee };
-    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/transfers"), &body, m).await
+    let m = Mutation::Transfer {
+        account: id.clone(),
+        from,
+        to,
+        asset: req.asset,
+        amount,
+        fee,
+    };
+    mutate(
+        &st,
+        &p,
+        &headers,
+        &method,
+        &format!("/api/v1/accounts/{id}/transfers"),
+        &body,
+        m,
+    )
+    .await
 }
 
 /// Replaces the account's positions on one venue with canonical positions.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/positions", request_body = PositionsReq, security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
     responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody)))]
-pub async fn put_positions(State(st): State<Shared>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn put_positions(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     let req: PositionsReq = parse_body(&body)?;
     let venue = parse_venue("body.venue", &req.venue)?;
     let m = positions_mutation(&st, &id, venue, req.positions).await?;
-    mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/positions"), &body, m).await
+    mutate(
+        &st,
+        &p,
+        &headers,
+        &method,
+        &format!("/api/v1/accounts/{id}/positions"),
+        &body,
+        m,
+    )
+    .await
 }
 
 /// Validates positions for one venue against the current market and wraps them as a mutation.
-pub async fn positions_mutation(st: &Shared, id: &str, venue: Venue, positions: Vec<Position>) -> Result<Mutation, ApiError> {
+pub async fn positions_mutation(
+    st: &Shared,
+    id: &str,
+    venue: Venue,
+    positions: Vec<Position>,
+) -> Result<Mutation, ApiError> {
     let now = st.market.read().await.timestamp_ms;
     let mut check = intermargin_model::Portfolio::default();
     let mut acc = intermargin_model::Account::new(id);
     for (i, pos) in positions.iter().enumerate() {
         if pos.instrument.venue != venue {
-            return Err(ApiError::bad(format!("body.positions[{i}].instrument.venue"), format!("must be {venue}")));
+            return Err(ApiError::bad(
+                format!("body.positions[{i}].instrument.venue"),
+                format!("must be {venue}"),
+            ));
         }
     }
     acc.positions = positions;
@@ -399,17 +560,30 @@ pub async fn positions_mutation(st: &Shared, id: &str, venue: Venue, positions: 
     check
         .validate(Some(now))
         .map_err(|e| ApiError::bad("body", e.to_string().replace("portfolio.accounts[0].", "")))?;
-    let positions = check.accounts.pop().map(|a| a.positions).unwrap_or_default();
-    Ok(Mutation::Positions { account: id.to_string(), venue, positions })
+    let positions = check
+        .accounts
+        .pop()
+        .map(|a| a.positions)
+        .unwrap_or_default();
+    Ok(Mutation::Positions {
+        account: id.to_string(),
+        venue,
+        positions,
+    })
 }
 
 /// The current market snapshot.
 #[utoipa::path(get, path = "/api/v1/market", security(("bearer" = [])),
     responses((status = 200, description = "Prices, vols, FX"), (status = 401, body = ErrorBody)))]
-pub async fn get_market(State(st): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn get_market(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     principal(&st, &headers).await?;
     let m = st.market.read().await;
-    Ok(Json(serde_json::to_value(&*m).map_err(|e| ApiError::Engine(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(&*m).map_err(|e| ApiError::Engine(e.to_string()))?,
+    ))
 }
 
 /// The latest margin report of an account, computing it on first use.
@@ -431,7 +605,11 @@ pub async fn current_report(st: &Shared, id: &str) -> Result<Arc<Value>, ApiErro
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/margin", security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id")),
     responses((status = 200, description = "Margin report"), (status = 404, body = ErrorBody)))]
-pub async fn get_margin(State(st): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Arc<Value>>, ApiError> {
+pub async fn get_margin(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Arc<Value>>, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     current_report(&st, &id).await.map(Json)

@@ -59,7 +59,9 @@ impl Principal {
             Scope::Admin => Ok(()),
             Scope::Account(a) if a == account => Ok(()),
             // Same answer as for a missing account, so keys cannot probe for other accounts.
-            Scope::Account(_) => Err(ApiError::NotFound(format!("account {account:?} does not exist"))),
+            Scope::Account(_) => Err(ApiError::NotFound(format!(
+                "account {account:?} does not exist"
+            ))),
         }
     }
 
@@ -67,7 +69,9 @@ impl Principal {
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self.scope {
             Scope::Admin => Ok(()),
-            Scope::Account(_) => Err(ApiError::Forbidden("this operation needs an admin key".into())),
+            Scope::Account(_) => Err(ApiError::Forbidden(
+                "this operation needs an admin key".into(),
+            )),
         }
     }
 }
@@ -121,17 +125,22 @@ impl Auth {
     /// Resolves a presented key to its principal, or refuses it.
     pub async fn authenticate(&self, ledger: &Ledger, key: &str) -> Result<Principal, ApiError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let cached = self.verified.read().ok().and_then(|m| m.get(&digest).cloned());
+        let cached = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned());
         let principal = match cached {
             Some(p) => p,
             None => {
-                let (id, secret) =
-                    split_key(key).ok_or_else(|| ApiError::Unauthorized("malformed API key".into()))?;
+                let (id, secret) = split_key(key)
+                    .ok_or_else(|| ApiError::Unauthorized("malformed API key".into()))?;
                 let (hash, scope) = ledger
                     .key(id)
                     .await?
                     .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
-                let parsed = PasswordHash::new(&hash).map_err(|e| ApiError::Storage(format!("api_keys: {e}")))?;
+                let parsed = PasswordHash::new(&hash)
+                    .map_err(|e| ApiError::Storage(format!("api_keys: {e}")))?;
                 Argon2::default()
                     .verify_password(secret.as_bytes(), &parsed)
                     .map_err(|_| ApiError::Unauthorized("unknown API key".into()))?;
@@ -154,8 +163,11 @@ impl Auth {
             return Ok(());
         };
         let now = Instant::now();
-        let (tokens, last) = buckets.entry(key_id.to_string()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate_per_sec).min(self.burst);
+        let (tokens, last) = buckets
+            .entry(key_id.to_string())
+            .or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.rate_per_sec).min(self.burst);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -176,9 +188,16 @@ mod tests {
         let (i, secret) = split_key(&full).unwrap();
         assert_eq!(i, id);
         let parsed = PasswordHash::new(&hash).unwrap();
-        assert!(Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok());
-        assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
-        assert!(!hash.contains(secret), "the secret must not be stored in clear");
+        assert!(Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"wrong", &parsed)
+            .is_err());
+        assert!(
+            !hash.contains(secret),
+            "the secret must not be stored in clear"
+        );
     }
 
     #[test]

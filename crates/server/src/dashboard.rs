@@ -28,7 +28,11 @@ pub async fn plot(State(st): State<Shared>, Path(name): Path<String>) -> Respons
         names.sort();
         return axum::Json(names).into_response();
     }
-    let safe = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) && !name.starts_with('.');
+    let safe = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
     let ctype = if name.ends_with(".svg") {
         "image/svg+xml"
     } else if name.ends_with(".png") {

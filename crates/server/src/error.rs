@@ -103,7 +103,9 @@ impl ApiError {
     /// The JSON body for this error.
     pub fn body(&self) -> ErrorBody {
         let field = match self {
-            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => Some(field.clone()),
+            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => {
+                Some(field.clone())
+            }
             _ => None,
         };
         ErrorBody {

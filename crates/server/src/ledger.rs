@@ -121,10 +121,16 @@ impl Mutation {
         match self {
             Mutation::CreateAccount { id, name } => json!({"id": id, "name": name}),
             Mutation::Deposit {
-                location, asset, amount, ..
+                location,
+                asset,
+                amount,
+                ..
             }
             | Mutation::Withdraw {
-                location, asset, amount, ..
+                location,
+                asset,
+                amount,
+                ..
             } => json!({"location": location, "asset": asset, "amount": amount}),
             Mutation::Transfer {
                 from,
@@ -134,7 +140,9 @@ impl Mutation {
                 fee,
                 ..
             } => json!({"from": from, "to": to, "asset": asset, "amount": amount, "fee": fee}),
-            Mutation::Positions { venue, positions, .. } => json!({"venue": venue, "positions": positions}),
+            Mutation::Positions {
+                venue, positions, ..
+            } => json!({"venue": venue, "positions": positions}),
             Mutation::Record { payload, .. } => payload.clone(),
         }
     }
@@ -190,15 +198,24 @@ impl Ledger {
         } else if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
-            return Err(ApiError::bad("database", "expected a sqlite: or postgres:// URL"));
+            return Err(ApiError::bad(
+                "database",
+                "expected a sqlite: or postgres:// URL",
+            ));
         };
         let mut opts = AnyPoolOptions::new();
         if backend == Backend::Sqlite {
             opts = opts.max_connections(4).after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode=WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous=FULL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout=5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode=WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous=FULL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout=5000")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -232,7 +249,10 @@ impl Ledger {
         m: Mutation,
     ) -> Result<Applied, ApiError> {
         let _guard = self.write_lock.lock().await;
-        if let Some(stored) = self.stored_response(principal, idem_key, request_hash).await? {
+        if let Some(stored) = self
+            .stored_response(principal, idem_key, request_hash)
+            .await?
+        {
             return Ok(stored);
         }
         let mut tx = self.pool.begin().await?;
@@ -243,7 +263,10 @@ impl Ledger {
                 .fetch_optional(&mut *tx)
                 .await?;
             if exists.is_none() {
-                return Err(ApiError::NotFound(format!("account {:?} does not exist", m.account())));
+                return Err(ApiError::NotFound(format!(
+                    "account {:?} does not exist",
+                    m.account()
+                )));
             }
         }
         match &m {
@@ -280,7 +303,15 @@ impl Ledger {
                 asset,
                 amount,
             } => {
-                add_balance(&mut tx, account, *location, asset, Amount(-amount.0), "amount").await?;
+                add_balance(
+                    &mut tx,
+                    account,
+                    *location,
+                    asset,
+                    Amount(-amount.0),
+                    "amount",
+                )
+                .await?;
             }
             Mutation::Transfer {
                 account,
@@ -291,7 +322,9 @@ impl Ledger {
                 fee,
             } => {
                 add_balance(&mut tx, account, *from, asset, Amount(-amount.0), "amount").await?;
-                let credited = amount.checked_sub(*fee, "fee").map_err(|e| ApiError::bad("fee", e.to_string()))?;
+                let credited = amount
+                    .checked_sub(*fee, "fee")
+                    .map_err(|e| ApiError::bad("fee", e.to_string()))?;
                 add_balance(&mut tx, account, *to, asset, credited, "amount").await?;
             }
             Mutation::Positions {
@@ -299,7 +332,8 @@ impl Ledger {
                 venue,
                 positions,
             } => {
-                let text = serde_json::to_string(positions).map_err(|e| ApiError::Engine(e.to_string()))?;
+                let text = serde_json::to_string(positions)
+                    .map_err(|e| ApiError::Engine(e.to_string()))?;
                 sqlx::query(
                     "INSERT INTO positions (account_id, venue, positions, seq) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (account_id, venue) DO UPDATE SET positions = excluded.positions, seq = excluded.seq",
@@ -325,7 +359,11 @@ impl Ledger {
         .await?;
         let seq: i64 = row.try_get(0)?;
         let body = json!({"seq": seq, "account_id": m.account(), "kind": m.kind(), "payload": payload, "created_ms": created});
-        let status: i32 = if matches!(m, Mutation::CreateAccount { .. }) { 201 } else { 200 };
+        let status: i32 = if matches!(m, Mutation::CreateAccount { .. }) {
+            201
+        } else {
+            200
+        };
         sqlx::query(
             "INSERT INTO idempotency (principal, idem_key, request_hash, status, response) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -344,7 +382,12 @@ impl Ledger {
         })
     }
 
-    async fn stored_response(&self, principal: &str, key: &str, hash: &str) -> Result<Option<Applied>, ApiError> {
+    async fn stored_response(
+        &self,
+        principal: &str,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<Applied>, ApiError> {
         let row = sqlx::query("SELECT request_hash, status, response FROM idempotency WHERE principal = $1 AND idem_key = $2")
             .bind(principal)
             .bind(key)
@@ -367,13 +410,21 @@ impl Ledger {
         }))
     }
 
-    async fn require_asset(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, asset: &str) -> Result<(), ApiError> {
+    async fn require_asset(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        asset: &str,
+    ) -> Result<(), ApiError> {
         let row = sqlx::query("SELECT symbol FROM assets WHERE symbol = $1")
             .bind(asset)
             .fetch_optional(&mut **tx)
             .await?;
-        row.map(|_| ())
-            .ok_or_else(|| ApiError::bad("asset", format!("unknown asset {asset:?}; declare it first")))
+        row.map(|_| ()).ok_or_else(|| {
+            ApiError::bad(
+                "asset",
+                format!("unknown asset {asset:?}; declare it first"),
+            )
+        })
     }
 
     /// Declares an asset and its decimals (idempotent for the same decimals).
@@ -403,21 +454,35 @@ impl Ledger {
 
     /// Every declared asset.
     pub async fn assets(&self) -> Result<Vec<Asset>, ApiError> {
-        let rows = sqlx::query("SELECT symbol, decimals FROM assets ORDER BY symbol").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT symbol, decimals FROM assets ORDER BY symbol")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
-            .map(|r| Ok(Asset::new(r.try_get::<String, _>(0)?, r.try_get::<i32, _>(1)? as u32)))
+            .map(|r| {
+                Ok(Asset::new(
+                    r.try_get::<String, _>(0)?,
+                    r.try_get::<i32, _>(1)? as u32,
+                ))
+            })
             .collect()
     }
 
     /// Stores an API key's hash and scope (`admin` or an account id).
-    pub async fn insert_key(&self, key_id: &str, secret_hash: &str, scope: &str) -> Result<(), ApiError> {
-        sqlx::query("INSERT INTO api_keys (key_id, secret_hash, scope, created_ms) VALUES ($1, $2, $3, $4)")
-            .bind(key_id)
-            .bind(secret_hash)
-            .bind(scope)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+    pub async fn insert_key(
+        &self,
+        key_id: &str,
+        secret_hash: &str,
+        scope: &str,
+    ) -> Result<(), ApiError> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, secret_hash, scope, created_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(key_id)
+        .bind(secret_hash)
+        .bind(scope)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -443,8 +508,12 @@ impl Ledger {
 
     /// Every account id with its name.
     pub async fn accounts(&self) -> Result<Vec<(String, String)>, ApiError> {
-        let rows = sqlx::query("SELECT id, name FROM accounts ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        let rows = sqlx::query("SELECT id, name FROM accounts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// An account's balances, as canonical collateral.
@@ -458,22 +527,28 @@ impl Ledger {
 
     /// An account's latest positions on every venue.
     pub async fn positions(&self, account: &str) -> Result<Vec<Position>, ApiError> {
-        let rows = sqlx::query("SELECT positions FROM positions WHERE account_id = $1 ORDER BY venue")
-            .bind(account)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT positions FROM positions WHERE account_id = $1 ORDER BY venue")
+                .bind(account)
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::new();
         for r in rows {
             let text: String = r.try_get(0)?;
-            let mut p: Vec<Position> =
-                serde_json::from_str(&text).map_err(|e| ApiError::Storage(format!("positions: {e}")))?;
+            let mut p: Vec<Position> = serde_json::from_str(&text)
+                .map_err(|e| ApiError::Storage(format!("positions: {e}")))?;
             out.append(&mut p);
         }
         Ok(out)
     }
 
     /// An account's events after `after_seq`, oldest first, at most `limit`.
-    pub async fn events(&self, account: &str, after_seq: i64, limit: i64) -> Result<Vec<Event>, ApiError> {
+    pub async fn events(
+        &self,
+        account: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, ApiError> {
         let rows = sqlx::query(
             "SELECT seq, account_id, kind, payload, created_ms FROM events WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
@@ -487,17 +562,25 @@ impl Ledger {
 
     /// Replays the whole event log and checks that the balance projection matches it.
     pub async fn verify_projections(&self) -> Result<usize, ApiError> {
-        let rows = sqlx::query("SELECT seq, account_id, kind, payload, created_ms FROM events ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, account_id, kind, payload, created_ms FROM events ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut replayed: BTreeMap<(String, String, String), i128> = BTreeMap::new();
         for r in &rows {
             let e = row_to_event(r)?;
             let p = &e.payload;
-            let amt = |k: &str| p[k].as_str().and_then(|s| s.parse::<i128>().ok()).unwrap_or(0);
+            let amt = |k: &str| {
+                p[k].as_str()
+                    .and_then(|s| s.parse::<i128>().ok())
+                    .unwrap_or(0)
+            };
             let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
             let mut add = |loc: String, asset: String, d: i128| {
-                *replayed.entry((e.account_id.clone(), loc, asset)).or_default() += d;
+                *replayed
+                    .entry((e.account_id.clone(), loc, asset))
+                    .or_default() += d;
             };
             match e.kind.as_str() {
                 "deposit" => add(s("location"), s("asset"), amt("amount")),
@@ -509,11 +592,15 @@ impl Ledger {
                 _ => {}
             }
         }
-        let rows = sqlx::query("SELECT account_id, location, asset, amount FROM balances").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT account_id, location, asset, amount FROM balances")
+            .fetch_all(&self.pool)
+            .await?;
         let mut projected = BTreeMap::new();
         for r in &rows {
             let amount: String = r.try_get(3)?;
-            let v: i128 = amount.parse().map_err(|_| ApiError::Storage("balances.amount: not an integer".into()))?;
+            let v: i128 = amount
+                .parse()
+                .map_err(|_| ApiError::Storage("balances.amount: not an integer".into()))?;
             projected.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), v);
         }
         replayed.retain(|_, v| *v != 0);
@@ -535,17 +622,22 @@ async fn add_balance(
     delta: Amount,
     field: &str,
 ) -> Result<Amount, ApiError> {
-    let row = sqlx::query("SELECT amount FROM balances WHERE account_id = $1 AND location = $2 AND asset = $3")
-        .bind(account)
-        .bind(location.as_str())
-        .bind(asset)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT amount FROM balances WHERE account_id = $1 AND location = $2 AND asset = $3",
+    )
+    .bind(account)
+    .bind(location.as_str())
+    .bind(asset)
+    .fetch_optional(&mut **tx)
+    .await?;
     let current = match row {
-        Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?).map_err(|e| ApiError::Storage(e.to_string()))?,
+        Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?)
+            .map_err(|e| ApiError::Storage(e.to_string()))?,
         None => Amount::ZERO,
     };
-    let next = current.checked_add(delta, field).map_err(|e| ApiError::bad(field, e.to_string()))?;
+    let next = current
+        .checked_add(delta, field)
+        .map_err(|e| ApiError::bad(field, e.to_string()))?;
     if next.0 < 0 {
         return Err(ApiError::Conflict {
             field: field.into(),

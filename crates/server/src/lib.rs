@@ -62,7 +62,10 @@ impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -73,7 +76,10 @@ pub fn app(state: Shared) -> Router {
         .route("/health", get(api::health))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/ws", get(ws::upgrade))
-        .route("/api/v1/accounts", get(api::list_accounts).post(api::create_account))
+        .route(
+            "/api/v1/accounts",
+            get(api::list_accounts).post(api::create_account),
+        )
         .route("/api/v1/keys", post(api::create_key))
         .route("/api/v1/assets", post(api::declare_asset))
         .route("/api/v1/market", get(api::get_market))
@@ -85,7 +91,10 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v1/accounts/{id}/positions", post(api::put_positions))
         .route("/api/v1/accounts/{id}/import", post(risk::import_positions))
         .route("/api/v1/accounts/{id}/margin", get(api::get_margin))
-        .route("/api/v1/accounts/{id}/liquidation", get(risk::get_liquidation))
+        .route(
+            "/api/v1/accounts/{id}/liquidation",
+            get(risk::get_liquidation),
+        )
         .route("/plots/{name}", get(dashboard::plot))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -110,10 +119,12 @@ pub struct Config {
     pub rate_limit: f64,
     /// Preload the demo book on an empty ledger.
     pub demo: bool,
+    /// Copies of the demo book to preload (load testing); 1 loads it once under its own ids.
+    pub demo_copies: usize,
 }
 
 /// The demo book preloaded on first start: a hedged BTC book over several venues.
-pub const DEMO_SNAPSHOT: &str = include_str!("../../../examples/demo/snapshot.json");
+pub const DEMO_SNAPSHOT: &str = include_str!("../../../examples/hedged-book/snapshot.json");
 /// The demo price feed replayed by default (JSON lines of ticks).
 pub const DEMO_FEED: &str = include_str!("../../../examples/demo/feed.jsonl");
 
@@ -121,20 +132,26 @@ pub const DEMO_FEED: &str = include_str!("../../../examples/demo/feed.jsonl");
 pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| ApiError::Storage(format!("{}: {e}", cfg.data_dir.display())))?;
-    let url = cfg
-        .database
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", cfg.data_dir.join("intermargin.db").display()));
+    let url = cfg.database.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            cfg.data_dir.join("intermargin.db").display()
+        )
+    });
     let ledger = Ledger::open(&url).await?;
     let checked = ledger.verify_projections().await?;
     tracing::info!("ledger projections verified against the event log ({checked} balances)");
-    let demo: Snapshot = Snapshot::from_json(DEMO_SNAPSHOT).map_err(|e| ApiError::Engine(format!("demo snapshot: {e}")))?;
+    let demo: Snapshot = Snapshot::from_json(DEMO_SNAPSHOT)
+        .map_err(|e| ApiError::Engine(format!("demo snapshot: {e}")))?;
     let mut new_admin = None;
     if !ledger.has_admin_key().await? {
         let (full, id, hash) = match &cfg.admin_key {
             Some(k) => {
                 let (id, secret) = auth::split_key(k).ok_or_else(|| {
-                    ApiError::bad("INTERMARGIN_ADMIN_KEY", "expected the form im_<id>_<secret>")
+                    ApiError::bad(
+                        "INTERMARGIN_ADMIN_KEY",
+                        "expected the form im_<id>_<secret>",
+                    )
                 })?;
                 (k.clone(), id.to_string(), auth::hash_secret(secret)?)
             }
@@ -146,7 +163,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         }
     }
     if cfg.demo && ledger.accounts().await?.is_empty() {
-        load_demo(&ledger, &demo).await?;
+        load_demo(&ledger, &demo, cfg.demo_copies.max(1)).await?;
     }
     for a in &demo.portfolio.assets {
         ledger.declare_asset(a).await?;
@@ -163,7 +180,13 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         feed,
         data_dir: cfg.data_dir.clone(),
     });
-    let ids: Vec<String> = st.ledger.accounts().await?.into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<String> = st
+        .ledger
+        .accounts()
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     for id in &ids {
         st.reload_book(id).await?;
     }
@@ -171,24 +194,76 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
     Ok((st, new_admin))
 }
 
-async fn load_demo(ledger: &Ledger, demo: &Snapshot) -> Result<(), ApiError> {
+async fn load_demo(ledger: &Ledger, demo: &Snapshot, copies: usize) -> Result<(), ApiError> {
     for a in &demo.portfolio.assets {
         ledger.declare_asset(a).await?;
     }
-    for acc in &demo.portfolio.accounts {
-        let k = |s: &str| format!("demo-{}-{s}", acc.id);
+    for copy in 0..copies {
+        for acc in &demo.portfolio.accounts {
+            let id = if copies == 1 {
+                acc.id.clone()
+            } else {
+                format!("{}-{copy}", acc.id)
+            };
+            load_demo_account(ledger, acc, &id).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn load_demo_account(
+    ledger: &Ledger,
+    acc: &intermargin_model::Account,
+    id: &str,
+) -> Result<(), ApiError> {
+    {
+        let k = |s: &str| format!("demo-{id}-{s}");
+        let acc = intermargin_model::Account {
+            id: id.to_string(),
+            ..acc.clone()
+        };
         ledger
-            .apply("system", &k("create"), "demo", Mutation::CreateAccount { id: acc.id.clone(), name: acc.id.clone() })
+            .apply(
+                "system",
+                &k("create"),
+                "demo",
+                Mutation::CreateAccount {
+                    id: acc.id.clone(),
+                    name: acc.id.clone(),
+                },
+            )
             .await?;
         for (i, c) in acc.collateral.iter().enumerate() {
-            let m = Mutation::Deposit { account: acc.id.clone(), location: c.venue, asset: c.asset.clone(), amount: c.amount };
-            ledger.apply("system", &k(&format!("dep{i}")), "demo", m).await?;
-        }
-        let venues: std::collections::BTreeSet<_> = acc.positions.iter().map(|p| p.instrument.venue).collect();
-        for v in venues {
-            let positions = acc.positions.iter().filter(|p| p.instrument.venue == v).cloned().collect();
+            let m = Mutation::Deposit {
+                account: acc.id.clone(),
+                location: c.venue,
+                asset: c.asset.clone(),
+                amount: c.amount,
+            };
             ledger
-                .apply("system", &k(&format!("pos-{v}")), "demo", Mutation::Positions { account: acc.id.clone(), venue: v, positions })
+                .apply("system", &k(&format!("dep{i}")), "demo", m)
+                .await?;
+        }
+        let venues: std::collections::BTreeSet<_> =
+            acc.positions.iter().map(|p| p.instrument.venue).collect();
+        for v in venues {
+            let positions = acc
+                .positions
+                .iter()
+                .filter(|p| p.instrument.venue == v)
+                .cloned()
+                .collect();
+            ledger
+                .apply(
+                    "system",
+                    &k(&format!("pos-{v}")),
+                    "demo",
+                    Mutation::Positions {
+                        account: acc.id.clone(),
+                        venue: v,
+                        positions,
+                    },
+                )
                 .await?;
         }
     }
@@ -202,12 +277,25 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         println!("admin API key (shown once, store it now): {k}");
     }
     let feed: Box<dyn monitor::PriceFeed> = match &cfg.feed {
-        Some(p) => Box::new(monitor::ReplayFeed::from_file(p, cfg.feed_speed).map_err(|e| anyhow::anyhow!(e))?),
-        None => Box::new(monitor::ReplayFeed::parse(DEMO_FEED, cfg.feed_speed).map_err(|e| anyhow::anyhow!(e))?),
+        Some(p) => Box::new(
+            monitor::ReplayFeed::from_file(p, cfg.feed_speed).map_err(|e| anyhow::anyhow!(e))?,
+        ),
+        None => Box::new(
+            monitor::ReplayFeed::parse(DEMO_FEED, cfg.feed_speed)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
     };
-    tokio::spawn(monitor::run(st.clone(), feed, monitor::MoveBreaker::new(0.05, 60_000, 300_000)));
+    tokio::spawn(monitor::run(
+        st.clone(),
+        feed,
+        monitor::MoveBreaker::new(0.05, 60_000, 300_000),
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    println!("intermargin listening on http://{} (database: {:?})", listener.local_addr()?, st.ledger.backend());
+    println!(
+        "intermargin listening on http://{} (database: {:?})",
+        listener.local_addr()?,
+        st.ledger.backend()
+    );
     axum::serve(listener, app(st)).await?;
     Ok(())
 }

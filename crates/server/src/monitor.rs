@@ -26,8 +26,8 @@ pub struct PriceTick {
 /// A source of price ticks: a replay file by default, a venue WebSocket in production.
 #[async_trait::async_trait]
 pub trait PriceFeed: Send {
-    /// The next tick, or `None` when the feed ends.
-    async fn next_tick(&mut self) -> Option<PriceTick>;
+    /// The next ticks sharing one timestamp (re-margined together), or `None` when the feed ends.
+    async fn next_batch(&mut self) -> Option<Vec<PriceTick>>;
 }
 
 /// Replays a JSON-lines file of ticks in a loop, pacing them by their `t_ms` divided by `speed`.
@@ -47,9 +47,13 @@ impl ReplayFeed {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let t: PriceTick = serde_json::from_str(line).map_err(|e| format!("feed line {}: {e}", i + 1))?;
+            let t: PriceTick =
+                serde_json::from_str(line).map_err(|e| format!("feed line {}: {e}", i + 1))?;
             if !t.price.is_finite() || t.price <= 0.0 {
-                return Err(format!("feed line {}: price must be a positive number", i + 1));
+                return Err(format!(
+                    "feed line {}: price must be a positive number",
+                    i + 1
+                ));
             }
             ticks.push(t);
         }
@@ -73,17 +77,22 @@ impl ReplayFeed {
 
 #[async_trait::async_trait]
 impl PriceFeed for ReplayFeed {
-    async fn next_tick(&mut self) -> Option<PriceTick> {
+    async fn next_batch(&mut self) -> Option<Vec<PriceTick>> {
         if self.pos >= self.ticks.len() {
             self.pos = 0;
             self.last_t = 0;
         }
-        let t = self.ticks[self.pos].clone();
-        self.pos += 1;
-        let wait = ((t.t_ms - self.last_t).max(0) as f64 / self.speed) as u64;
-        self.last_t = t.t_ms;
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        Some(t)
+        let t0 = self.ticks[self.pos].t_ms;
+        let end = self.ticks[self.pos..]
+            .iter()
+            .position(|t| t.t_ms != t0)
+            .map_or(self.ticks.len(), |n| self.pos + n);
+        let batch = self.ticks[self.pos..end].to_vec();
+        self.pos = end;
+        let wait = ((t0 - self.last_t).max(0) as f64 / self.speed) as u64;
+        self.last_t = t0;
+        tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+        Some(batch)
     }
 }
 
@@ -91,7 +100,9 @@ impl PriceFeed for ReplayFeed {
 pub fn apply_tick(market: &mut Market, tick: &PriceTick) -> Result<String, String> {
     let mut parts = tick.key.splitn(2, ':');
     let kind = parts.next().unwrap_or_default();
-    let rest = parts.next().ok_or_else(|| format!("tick key {:?}: expected kind:name", tick.key))?;
+    let rest = parts
+        .next()
+        .ok_or_else(|| format!("tick key {:?}: expected kind:name", tick.key))?;
     let underlying = match kind {
         "fx" => {
             market.fx.insert(rest.to_string(), tick.price);
@@ -134,15 +145,25 @@ impl MoveBreaker {
     /// Records a tick; returns the relative move when this tick trips the breaker.
     pub fn observe(&mut self, tick: &PriceTick) -> Option<f64> {
         let h = self.history.entry(tick.key.clone()).or_default();
-        while h.front().is_some_and(|(t, _)| tick.t_ms - t > self.window_ms || *t > tick.t_ms) {
+        while h
+            .front()
+            .is_some_and(|(t, _)| tick.t_ms - t > self.window_ms || *t > tick.t_ms)
+        {
             h.pop_front();
         }
         h.push_back((tick.t_ms, tick.price));
-        let (lo, hi) = h.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (_, p)| (lo.min(*p), hi.max(*p)));
+        let (lo, hi) = h.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (_, p)| {
+            (lo.min(*p), hi.max(*p))
+        });
         let mv = (hi - lo) / lo;
-        let until = self.tripped_until.get(&tick.key).copied().unwrap_or(i64::MIN);
+        let until = self
+            .tripped_until
+            .get(&tick.key)
+            .copied()
+            .unwrap_or(i64::MIN);
         if mv > self.max_move && tick.t_ms >= until {
-            self.tripped_until.insert(tick.key.clone(), tick.t_ms + self.cooldown_ms);
+            self.tripped_until
+                .insert(tick.key.clone(), tick.t_ms + self.cooldown_ms);
             return Some(mv);
         }
         None
@@ -157,70 +178,116 @@ impl MoveBreaker {
 /// Publishes a message for one account (or `*` for everyone).
 pub fn publish(st: &Shared, account: &str, msg: serde_json::Value) {
     // No subscribers is not an error.
-    let _ = st.feed.send(Arc::new((account.to_string(), msg.to_string())));
+    let _ = st
+        .feed
+        .send(Arc::new((account.to_string(), msg.to_string())));
 }
 
-/// Recomputes the margin of `ids`, stores the reports, and alerts on state changes.
+/// Recomputes the margin of `ids` (in parallel, off the async threads), stores the reports,
+/// and alerts on state changes.
 pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
-    let market = st.market.read().await.clone();
-    let assets = st.assets.read().await.clone();
-    for id in ids {
-        let Ok(book) = st.book(id).await else { continue };
-        let previous = st.reports.read().await.get(id).cloned();
-        let prev_state = previous
-            .as_ref()
-            .and_then(|r| serde_json::from_value::<intermargin_liquidation::AccountState>(r["state"].clone()).ok());
-        let report = match crate::risk::margin_report(&book, &assets, &market, prev_state) {
-            Ok(r) => r,
-            Err(e) => json!({"account": id, "error": e}),
-        };
+    let market = Arc::new(st.market.read().await.clone());
+    let assets = Arc::new(st.assets.read().await.clone());
+    let mut work = Vec::with_capacity(ids.len());
+    {
+        let reports = st.reports.read().await;
+        for id in ids {
+            let Ok(book) = st.book(id).await else {
+                continue;
+            };
+            let previous = reports.get(id).cloned();
+            work.push((id.clone(), book, previous));
+        }
+    }
+    let (m, a) = (market.clone(), assets.clone());
+    let computed = tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        work.into_par_iter()
+            .map(|(id, book, previous)| {
+                let prev_state = previous.as_ref().and_then(|r| {
+                    serde_json::from_value::<intermargin_liquidation::AccountState>(
+                        r["state"].clone(),
+                    )
+                    .ok()
+                });
+                let report = match crate::risk::margin_report(&book, &a, &m, prev_state) {
+                    Ok(r) => r,
+                    Err(e) => json!({"account": id, "error": e}),
+                };
+                (id, report, previous)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    {
+        let mut reports = st.reports.write().await;
+        for (id, report, _) in &computed {
+            reports.insert(id.clone(), Arc::new(report.clone()));
+        }
+    }
+    for (id, report, previous) in computed {
         let new_state = report["state"].as_str().unwrap_or("unknown").to_string();
-        st.reports.write().await.insert(id.clone(), Arc::new(report.clone()));
-        let old_state = previous.as_ref().and_then(|r| r["state"].as_str().map(str::to_string));
-        publish(st, id, json!({"type": "margin", "account": id, "report": report}));
-        if old_state.as_deref() != Some(new_state.as_str()) && matches!(new_state.as_str(), "margin_call" | "liquidation" | "bankrupt") {
+        let old_state = previous
+            .as_ref()
+            .and_then(|r| r["state"].as_str().map(str::to_string));
+        if old_state.as_deref() != Some(new_state.as_str())
+            && matches!(
+                new_state.as_str(),
+                "margin_call" | "liquidation" | "bankrupt"
+            )
+        {
             publish(
                 st,
-                id,
+                &id,
                 json!({"type": "alert", "account": id, "state": new_state, "previous": old_state, "timestamp_ms": market.timestamp_ms}),
             );
         }
+        publish(
+            st,
+            &id,
+            json!({"type": "margin", "account": id, "report": report}),
+        );
     }
 }
 
-/// Runs the feed forever: each tick updates the market and re-margins the accounts it touches.
+/// Runs the feed forever: each batch of ticks updates the market and re-margins the accounts it touches.
 pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breaker: MoveBreaker) {
     let mut clock = st.market.read().await.timestamp_ms;
     let mut last_t = 0i64;
-    while let Some(tick) = feed.next_tick().await {
-        clock += (tick.t_ms - last_t).max(0);
-        last_t = tick.t_ms;
-        if let Some(mv) = breaker.observe(&tick) {
-            publish(
-                &st,
-                "*",
-                json!({"type": "alert", "account": "*", "state": "circuit_breaker", "key": tick.key, "move": mv}),
-            );
-        }
-        let underlying = {
+    while let Some(batch) = feed.next_batch().await {
+        let mut moved = std::collections::BTreeSet::new();
+        for tick in &batch {
+            clock += (tick.t_ms - last_t).max(0);
+            last_t = tick.t_ms;
+            if let Some(mv) = breaker.observe(tick) {
+                publish(
+                    &st,
+                    "*",
+                    json!({"type": "alert", "account": "*", "state": "circuit_breaker", "key": tick.key, "move": mv}),
+                );
+            }
             let mut m = st.market.write().await;
             m.timestamp_ms = clock;
-            match apply_tick(&mut m, &tick) {
-                Ok(u) => u,
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    continue;
+            match apply_tick(&mut m, tick) {
+                Ok(u) => {
+                    moved.insert(u);
                 }
+                Err(e) => tracing::warn!("{e}"),
             }
-        };
+        }
         let affected: Vec<String> = st
             .books
             .read()
             .await
             .iter()
             .filter(|(_, acc)| {
-                acc.positions.iter().any(|p| p.instrument.underlying == underlying || p.instrument.symbol == underlying || p.instrument.id() == underlying)
-                    || acc.collateral.iter().any(|c| c.asset == underlying)
+                moved.iter().any(|u| {
+                    acc.positions
+                        .iter()
+                        .any(|p| &p.instrument.underlying == u || &p.instrument.id() == u)
+                        || acc.collateral.iter().any(|c| &c.asset == u)
+                })
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -235,10 +302,17 @@ mod tests {
     #[test]
     fn ticks_update_the_named_market_field() {
         let mut m = Market::new(0, "USD");
-        let t = |key: &str, price| PriceTick { t_ms: 0, key: key.into(), price };
+        let t = |key: &str, price| PriceTick {
+            t_ms: 0,
+            key: key.into(),
+            price,
+        };
         assert_eq!(apply_tick(&mut m, &t("fx:BTC", 90_000.0)).unwrap(), "BTC");
         assert_eq!(m.fx["BTC"], 90_000.0);
-        assert_eq!(apply_tick(&mut m, &t("index:deribit:BTC", 90_010.0)).unwrap(), "BTC");
+        assert_eq!(
+            apply_tick(&mut m, &t("index:deribit:BTC", 90_010.0)).unwrap(),
+            "BTC"
+        );
         assert_eq!(m.index_prices["deribit:BTC"], 90_010.0);
         assert!(apply_tick(&mut m, &t("bogus:X", 1.0)).is_err());
         assert!(apply_tick(&mut m, &t("fx", 1.0)).is_err());
@@ -247,7 +321,11 @@ mod tests {
     #[test]
     fn breaker_trips_once_per_cooldown_on_a_fast_move() {
         let mut b = MoveBreaker::new(0.05, 60_000, 300_000);
-        let t = |t_ms, price| PriceTick { t_ms, key: "fx:BTC".into(), price };
+        let t = |t_ms, price| PriceTick {
+            t_ms,
+            key: "fx:BTC".into(),
+            price,
+        };
         assert!(b.observe(&t(0, 100.0)).is_none());
         assert!(b.observe(&t(10_000, 103.0)).is_none()); // 3 % < 5 %
         let mv = b.observe(&t(20_000, 94.0)).unwrap(); // (103 − 94)/94 ≈ 9.6 %
@@ -259,10 +337,12 @@ mod tests {
 
     #[test]
     fn replay_rejects_bad_lines_with_their_number() {
-        assert!(ReplayFeed::parse("{\"t_ms\":0,\"key\":\"fx:BTC\",\"price\":1}\nnot json", 1.0)
-            .err()
-            .unwrap()
-            .starts_with("feed line 2"));
+        assert!(
+            ReplayFeed::parse("{\"t_ms\":0,\"key\":\"fx:BTC\",\"price\":1}\nnot json", 1.0)
+                .err()
+                .unwrap()
+                .starts_with("feed line 2")
+        );
         assert!(ReplayFeed::parse("{\"t_ms\":0,\"key\":\"fx:BTC\",\"price\":-1}", 1.0).is_err());
     }
 }

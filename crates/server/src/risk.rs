@@ -23,7 +23,11 @@ use crate::state::Shared;
 fn unified_model() -> Result<&'static UnifiedModel, String> {
     static MODEL: OnceLock<Result<UnifiedModel, String>> = OnceLock::new();
     MODEL
-        .get_or_init(|| UnifiedParams::bundled().map(UnifiedModel::new).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            UnifiedParams::bundled()
+                .map(UnifiedModel::new)
+                .map_err(|e| e.to_string())
+        })
         .as_ref()
         .map_err(Clone::clone)
 }
@@ -43,8 +47,14 @@ pub fn margin_report(
         .map_err(|e| e.to_string())?;
     let mut equity: f64 = venues.iter().map(|v| v.in_quote.equity).sum();
     for c in account.collateral.iter().filter(|c| c.venue == Venue::Hub) {
-        let decimals = assets.iter().find(|a| a.symbol == c.asset).map(|a| a.decimals).unwrap_or(0);
-        let px = market.fx_rate(&c.asset).ok_or_else(|| format!("market.fx[{:?}]: missing", c.asset))?;
+        let decimals = assets
+            .iter()
+            .find(|a| a.symbol == c.asset)
+            .map(|a| a.decimals)
+            .unwrap_or(0);
+        let px = market
+            .fx_rate(&c.asset)
+            .ok_or_else(|| format!("market.fx[{:?}]: missing", c.asset))?;
         equity += c.amount.to_f64(decimals) * px;
     }
     let figures = Figures {
@@ -52,7 +62,11 @@ pub fn margin_report(
         initial: unified.initial_margin,
         maintenance: unified.maintenance_margin,
     };
-    let state = next_state(previous.unwrap_or(AccountState::Healthy), &figures, Hysteresis::default());
+    let state = next_state(
+        previous.unwrap_or(AccountState::Healthy),
+        &figures,
+        Hysteresis::default(),
+    );
     Ok(json!({
         "account": account.id,
         "quote": market.quote,
@@ -93,9 +107,13 @@ pub async fn import_positions(
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     let req: ImportReq = parse_body(&body)?;
-    let venue = Venue::from_str(&req.venue).map_err(|_| ApiError::bad("body.venue", format!("unknown venue {:?}", req.venue)))?;
+    let venue = Venue::from_str(&req.venue)
+        .map_err(|_| ApiError::bad("body.venue", format!("unknown venue {:?}", req.venue)))?;
     if req.payloads.is_empty() {
-        return Err(ApiError::bad("body.payloads", "at least one venue payload is required"));
+        return Err(ApiError::bad(
+            "body.payloads",
+            "at least one venue payload is required",
+        ));
     }
     let payloads: Vec<intermargin_venues::Payload> = req
         .payloads
@@ -103,8 +121,11 @@ pub async fn import_positions(
         .enumerate()
         .map(|(i, v)| intermargin_venues::Payload::named(format!("payloads[{i}]"), v.to_string()))
         .collect();
-    let opts = intermargin_venues::ImportOptions { account: id.clone() };
-    let snap = intermargin_venues::import(venue, &payloads, &opts).map_err(|e| ApiError::bad("body.payloads", e.to_string()))?;
+    let opts = intermargin_venues::ImportOptions {
+        account: id.clone(),
+    };
+    let snap = intermargin_venues::import(venue, &payloads, &opts)
+        .map_err(|e| ApiError::bad("body.payloads", e.to_string()))?;
     let positions = snap
         .portfolio
         .accounts
@@ -125,7 +146,16 @@ pub async fn import_positions(
         }
     }
     let m = positions_mutation(&st, &id, venue, positions).await?;
-    crate::api::mutate(&st, &p, &headers, &method, &format!("/api/v1/accounts/{id}/import"), &body, m).await
+    crate::api::mutate(
+        &st,
+        &p,
+        &headers,
+        &method,
+        &format!("/api/v1/accounts/{id}/import"),
+        &body,
+        m,
+    )
+    .await
 }
 
 /// The account's liquidation state from its latest margin report.

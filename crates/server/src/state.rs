@@ -41,7 +41,10 @@ impl AppState {
         let mut acc = Account::new(account);
         acc.collateral = self.ledger.balances(account).await?;
         acc.positions = self.ledger.positions(account).await?;
-        self.books.write().await.insert(account.to_string(), acc.clone());
+        self.books
+            .write()
+            .await
+            .insert(account.to_string(), acc.clone());
         Ok(acc)
     }
 

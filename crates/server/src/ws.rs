@@ -24,19 +24,35 @@ async fn serve(st: Shared, mut socket: WebSocket) {
         _ => None,
     };
     let Some(key) = key else {
-        let _ = socket.send(Message::Text(json!({"type":"error","message":"first message must be {\"auth\":\"<key>\"}"}).to_string().into())).await;
+        let _ = socket
+            .send(Message::Text(
+                json!({"type":"error","message":"first message must be {\"auth\":\"<key>\"}"})
+                    .to_string()
+                    .into(),
+            ))
+            .await;
         return;
     };
     let principal = match st.auth.authenticate(&st.ledger, &key).await {
         Ok(p) => p,
         Err(e) => {
-            let _ = socket.send(Message::Text(json!({"type":"error","message":e.to_string()}).to_string().into())).await;
+            let _ = socket
+                .send(Message::Text(
+                    json!({"type":"error","message":e.to_string()})
+                        .to_string()
+                        .into(),
+                ))
+                .await;
             return;
         }
     };
     let mut rx = st.feed.subscribe();
     let hello = json!({"type":"ready","scope":principal.scope.as_str()});
-    if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
+    if socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     loop {

@@ -20,7 +20,11 @@ mod tempdir {
     pub struct Dir(pub std::path::PathBuf);
     impl Dir {
         pub fn new(tag: &str) -> Dir {
-            let p = std::env::temp_dir().join(format!("im-test-{tag}-{}-{}", std::process::id(), rand_suffix()));
+            let p = std::env::temp_dir().join(format!(
+                "im-test-{tag}-{}-{}",
+                std::process::id(),
+                rand_suffix()
+            ));
             std::fs::create_dir_all(&p).unwrap();
             Dir(p)
         }
@@ -32,7 +36,10 @@ mod tempdir {
     }
     pub fn rand_suffix() -> String {
         use std::time::{SystemTime, UNIX_EPOCH};
-        let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let n = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         format!("{:x}", n ^ (std::process::id() as u128) << 20)
     }
 }
@@ -43,10 +50,19 @@ async fn backends(tag: &str) -> Vec<(String, Option<String>)> {
     if let Ok(base) = std::env::var("INTERMARGIN_TEST_POSTGRES") {
         sqlx::any::install_default_drivers();
         let db = format!("im_{}_{}", tag, tempdir::rand_suffix());
-        let admin = sqlx::AnyPool::connect(&base).await.expect("connect to INTERMARGIN_TEST_POSTGRES");
-        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+        let admin = sqlx::AnyPool::connect(&base)
+            .await
+            .expect("connect to INTERMARGIN_TEST_POSTGRES");
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         let url = match base.rfind('/') {
-            Some(i) if base[..i].contains("@") || base[..i].ends_with(':') || base[..i].contains("//") => {
+            Some(i)
+                if base[..i].contains("@")
+                    || base[..i].ends_with(':')
+                    || base[..i].contains("//") =>
+            {
                 format!("{}/{db}", &base[..i])
             }
             _ => format!("{base}/{db}"),
@@ -67,14 +83,28 @@ async fn harness(tag: &str, database: Option<String>) -> Harness {
         feed_speed: 1.0,
         rate_limit: 1.0e6,
         demo: true,
+        demo_copies: 1,
     };
     let (st, printed) = prepare(&cfg).await.unwrap();
-    assert!(printed.is_none(), "a key given by the environment is never printed");
-    Harness { router: app(st), _dir: dir }
+    assert!(
+        printed.is_none(),
+        "a key given by the environment is never printed"
+    );
+    Harness {
+        router: app(st),
+        _dir: dir,
+    }
 }
 
 impl Harness {
-    async fn call(&self, method: &str, uri: &str, key: Option<&str>, idem: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        idem: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
@@ -82,8 +112,15 @@ impl Harness {
         if let Some(i) = idem {
             req = req.header("idempotency-key", i);
         }
-        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-        let resp = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let body = body
+            .map(|b| Body::from(b.to_string()))
+            .unwrap_or_else(Body::empty);
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -91,9 +128,25 @@ impl Harness {
     }
 
     async fn new_account_with_key(&self, id: &str) -> String {
-        let (s, _) = self.call("POST", "/api/v1/accounts", Some(ADMIN), Some(&format!("mk-{id}")), Some(json!({"id": id}))).await;
+        let (s, _) = self
+            .call(
+                "POST",
+                "/api/v1/accounts",
+                Some(ADMIN),
+                Some(&format!("mk-{id}")),
+                Some(json!({"id": id})),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED);
-        let (s, v) = self.call("POST", "/api/v1/keys", Some(ADMIN), None, Some(json!({"scope": id}))).await;
+        let (s, v) = self
+            .call(
+                "POST",
+                "/api/v1/keys",
+                Some(ADMIN),
+                None,
+                Some(json!({"scope": id})),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED);
         v["key"].as_str().unwrap().to_string()
     }
@@ -106,7 +159,15 @@ async fn one_account_can_never_read_or_change_another() {
         let alice = h.new_account_with_key("alice").await;
         let _bob = h.new_account_with_key("bob").await;
         let dep = json!({"location": "deribit", "asset": "BTC", "amount": "100000000"});
-        let (s, _) = h.call("POST", "/api/v1/accounts/bob/deposits", Some(ADMIN), Some("seed-bob"), Some(dep.clone())).await;
+        let (s, _) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/bob/deposits",
+                Some(ADMIN),
+                Some("seed-bob"),
+                Some(dep.clone()),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{name}");
         // Every per-account route, read and write, refuses alice's key on bob's account.
         let positions = json!({"venue": "binance", "positions": []});
@@ -118,7 +179,11 @@ async fn one_account_can_never_read_or_change_another() {
             ("GET", "/api/v1/accounts/bob/margin", None),
             ("GET", "/api/v1/accounts/bob/liquidation", None),
             ("POST", "/api/v1/accounts/bob/deposits", Some(dep.clone())),
-            ("POST", "/api/v1/accounts/bob/withdrawals", Some(dep.clone())),
+            (
+                "POST",
+                "/api/v1/accounts/bob/withdrawals",
+                Some(dep.clone()),
+            ),
             ("POST", "/api/v1/accounts/bob/transfers", Some(transfer)),
             ("POST", "/api/v1/accounts/bob/positions", Some(positions)),
             ("POST", "/api/v1/accounts/bob/import", Some(import)),
@@ -129,19 +194,52 @@ async fn one_account_can_never_read_or_change_another() {
             assert_eq!(v["error"]["code"], "not_found");
         }
         // Admin-only routes refuse an account key.
-        let (s, _) = h.call("POST", "/api/v1/accounts", Some(&alice), Some("k2"), Some(json!({"id": "mallory"}))).await;
+        let (s, _) = h
+            .call(
+                "POST",
+                "/api/v1/accounts",
+                Some(&alice),
+                Some("k2"),
+                Some(json!({"id": "mallory"})),
+            )
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        let (s, _) = h.call("POST", "/api/v1/keys", Some(&alice), None, Some(json!({"scope": "bob"}))).await;
+        let (s, _) = h
+            .call(
+                "POST",
+                "/api/v1/keys",
+                Some(&alice),
+                None,
+                Some(json!({"scope": "bob"})),
+            )
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         // Listing shows only alice's own account; bob's balance is untouched.
-        let (_, v) = h.call("GET", "/api/v1/accounts", Some(&alice), None, None).await;
+        let (_, v) = h
+            .call("GET", "/api/v1/accounts", Some(&alice), None, None)
+            .await;
         assert_eq!(v["accounts"], json!([{"id": "alice", "name": "alice"}]));
-        let (_, v) = h.call("GET", "/api/v1/accounts/bob", Some(ADMIN), None, None).await;
+        let (_, v) = h
+            .call("GET", "/api/v1/accounts/bob", Some(ADMIN), None, None)
+            .await;
         assert_eq!(v["collateral"][0]["amount"], "100000000", "{name}");
         // No key at all.
-        let (s, v) = h.call("GET", "/api/v1/accounts/alice", None, None, None).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
-        let (s, _) = h.call("GET", "/api/v1/accounts/alice", Some("im_nope_nope"), None, None).await;
+        let (s, v) = h
+            .call("GET", "/api/v1/accounts/alice", None, None, None)
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+        let (s, _) = h
+            .call(
+                "GET",
+                "/api/v1/accounts/alice",
+                Some("im_nope_nope"),
+                None,
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
 }
@@ -152,19 +250,67 @@ async fn a_retried_request_applies_once_and_a_reused_key_is_refused() {
         let h = harness("idem", db).await;
         let key = h.new_account_with_key("carol").await;
         let dep = json!({"location": "binance", "asset": "USDT", "amount": "2500000"});
-        let (s1, v1) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), Some("dep-1"), Some(dep.clone())).await;
-        let (s2, v2) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), Some("dep-1"), Some(dep.clone())).await;
+        let (s1, v1) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/carol/deposits",
+                Some(&key),
+                Some("dep-1"),
+                Some(dep.clone()),
+            )
+            .await;
+        let (s2, v2) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/carol/deposits",
+                Some(&key),
+                Some("dep-1"),
+                Some(dep.clone()),
+            )
+            .await;
         assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{name}");
         assert_eq!(v1, v2, "the retry returns the stored response");
-        let (_, ev) = h.call("GET", "/api/v1/accounts/carol/events", Some(&key), None, None).await;
-        let deposits = ev["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "deposit").count();
+        let (_, ev) = h
+            .call(
+                "GET",
+                "/api/v1/accounts/carol/events",
+                Some(&key),
+                None,
+                None,
+            )
+            .await;
+        let deposits = ev["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "deposit")
+            .count();
         assert_eq!(deposits, 1, "{name}");
         let other = json!({"location": "binance", "asset": "USDT", "amount": "9"});
-        let (s, v) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), Some("dep-1"), Some(other)).await;
+        let (s, v) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/carol/deposits",
+                Some(&key),
+                Some("dep-1"),
+                Some(other),
+            )
+            .await;
         assert_eq!(s, StatusCode::CONFLICT);
         assert_eq!(v["error"]["field"], "Idempotency-Key");
-        let (s, v) = h.call("POST", "/api/v1/accounts/carol/deposits", Some(&key), None, Some(dep)).await;
-        assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("Idempotency-Key")));
+        let (s, v) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/carol/deposits",
+                Some(&key),
+                None,
+                Some(dep),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Idempotency-Key"))
+        );
     }
 }
 
@@ -174,58 +320,146 @@ async fn failed_writes_change_nothing_and_errors_name_the_field() {
         let h = harness("atomic", db).await;
         let key = h.new_account_with_key("dave").await;
         let dep = json!({"location": "okx", "asset": "USDT", "amount": "1000"});
-        h.call("POST", "/api/v1/accounts/dave/deposits", Some(&key), Some("d1"), Some(dep)).await;
+        h.call(
+            "POST",
+            "/api/v1/accounts/dave/deposits",
+            Some(&key),
+            Some("d1"),
+            Some(dep),
+        )
+        .await;
         // Transfer more than the balance: refused, both sides unchanged.
-        let t = json!({"from": "okx", "to": "bybit", "asset": "USDT", "amount": "1001", "fee": "1"});
-        let (s, v) = h.call("POST", "/api/v1/accounts/dave/transfers", Some(&key), Some("t1"), Some(t)).await;
+        let t =
+            json!({"from": "okx", "to": "bybit", "asset": "USDT", "amount": "1001", "fee": "1"});
+        let (s, v) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/dave/transfers",
+                Some(&key),
+                Some("t1"),
+                Some(t),
+            )
+            .await;
         assert_eq!(s, StatusCode::CONFLICT, "{name}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains("insufficient USDT at okx"));
-        let (_, acc) = h.call("GET", "/api/v1/accounts/dave", Some(&key), None, None).await;
-        assert_eq!(acc["collateral"], json!([{"venue": "okx", "asset": "USDT", "amount": "1000"}]));
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient USDT at okx"));
+        let (_, acc) = h
+            .call("GET", "/api/v1/accounts/dave", Some(&key), None, None)
+            .await;
+        assert_eq!(
+            acc["collateral"],
+            json!([{"venue": "okx", "asset": "USDT", "amount": "1000"}])
+        );
         // A valid transfer moves amount − fee.
         let t = json!({"from": "okx", "to": "bybit", "asset": "USDT", "amount": "600", "fee": "2"});
-        let (s, _) = h.call("POST", "/api/v1/accounts/dave/transfers", Some(&key), Some("t2"), Some(t)).await;
+        let (s, _) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/dave/transfers",
+                Some(&key),
+                Some("t2"),
+                Some(t),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK);
-        let (_, acc) = h.call("GET", "/api/v1/accounts/dave", Some(&key), None, None).await;
-        assert_eq!(acc["collateral"], json!([
-            {"venue": "bybit", "asset": "USDT", "amount": "598"},
-            {"venue": "okx", "asset": "USDT", "amount": "400"}
-        ]));
+        let (_, acc) = h
+            .call("GET", "/api/v1/accounts/dave", Some(&key), None, None)
+            .await;
+        assert_eq!(
+            acc["collateral"],
+            json!([
+                {"venue": "bybit", "asset": "USDT", "amount": "598"},
+                {"venue": "okx", "asset": "USDT", "amount": "400"}
+            ])
+        );
         // Field-naming errors.
         let cases = [
-            (json!({"location": "nowhere", "asset": "USDT", "amount": "1"}), "body.location"),
-            (json!({"location": "okx", "asset": "USDT", "amount": "-5"}), "body.amount"),
-            (json!({"location": "okx", "asset": "USDT", "amount": "1.5"}), "body.amount"),
-            (json!({"location": "okx", "asset": "DOGE", "amount": "1"}), "asset"),
+            (
+                json!({"location": "nowhere", "asset": "USDT", "amount": "1"}),
+                "body.location",
+            ),
+            (
+                json!({"location": "okx", "asset": "USDT", "amount": "-5"}),
+                "body.amount",
+            ),
+            (
+                json!({"location": "okx", "asset": "USDT", "amount": "1.5"}),
+                "body.amount",
+            ),
+            (
+                json!({"location": "okx", "asset": "DOGE", "amount": "1"}),
+                "asset",
+            ),
             (json!({"location": "okx", "asset": "USDT"}), "body"),
         ];
         for (i, (body, field)) in cases.into_iter().enumerate() {
-            let (s, v) = h.call("POST", "/api/v1/accounts/dave/deposits", Some(&key), Some(&format!("bad{i}")), Some(body)).await;
+            let (s, v) = h
+                .call(
+                    "POST",
+                    "/api/v1/accounts/dave/deposits",
+                    Some(&key),
+                    Some(&format!("bad{i}")),
+                    Some(body),
+                )
+                .await;
             assert_eq!(s, StatusCode::BAD_REQUEST, "{name} case {i}: {v}");
             assert_eq!(v["error"]["field"], field, "{name} case {i}: {v}");
             assert_eq!(v["error"]["code"], "bad_request");
         }
-        let (_, ev) = h.call("GET", "/api/v1/accounts/dave/events", Some(&key), None, None).await;
-        assert_eq!(ev["events"].as_array().unwrap().len(), 3, "{name}: create, deposit, transfer only");
+        let (_, ev) = h
+            .call(
+                "GET",
+                "/api/v1/accounts/dave/events",
+                Some(&key),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            ev["events"].as_array().unwrap().len(),
+            3,
+            "{name}: create, deposit, transfer only"
+        );
     }
 }
 
 #[tokio::test]
 async fn demo_book_is_margined_with_siloed_and_unified_figures() {
     let h = harness("demo", None).await;
-    let (s, v) = h.call("GET", "/api/v1/accounts", Some(ADMIN), None, None).await;
+    let (s, v) = h
+        .call("GET", "/api/v1/accounts", Some(ADMIN), None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let id = v["accounts"][0]["id"].as_str().unwrap().to_string();
-    let (s, r) = h.call("GET", &format!("/api/v1/accounts/{id}/margin"), Some(ADMIN), None, None).await;
+    let (s, r) = h
+        .call(
+            "GET",
+            &format!("/api/v1/accounts/{id}/margin"),
+            Some(ADMIN),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert!(r["error"].is_null(), "{r}");
     let siloed = r["siloed_total"].as_f64().unwrap();
     let unified = r["unified"]["initial_margin"].as_f64().unwrap();
     // saving is defined as siloed − unified initial margin.
     assert!((r["saving"].as_f64().unwrap() - (siloed - unified)).abs() < 1e-6);
-    let venue_sum: f64 = r["venues"].as_array().unwrap().iter().map(|v| v["in_quote"]["initial_margin"].as_f64().unwrap()).sum();
-    assert!((venue_sum - siloed).abs() < 1e-6 * siloed.max(1.0), "siloed total is the sum of the venues' own requirements");
-    assert!(["healthy", "margin_call", "liquidation", "bankrupt"].contains(&r["state"].as_str().unwrap()));
+    let venue_sum: f64 = r["venues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["in_quote"]["initial_margin"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (venue_sum - siloed).abs() < 1e-6 * siloed.max(1.0),
+        "siloed total is the sum of the venues' own requirements"
+    );
+    assert!(["healthy", "margin_call", "liquidation", "bankrupt"]
+        .contains(&r["state"].as_str().unwrap()));
 }
 
 #[tokio::test]
@@ -257,6 +491,14 @@ async fn openapi_documents_every_api_route() {
 async fn oversized_bodies_are_refused() {
     let h = harness("size", None).await;
     let big = "x".repeat(intermargin_server::MAX_BODY_BYTES + 10);
-    let (s, _) = h.call("POST", "/api/v1/accounts", Some(ADMIN), Some("big"), Some(json!({"id": big}))).await;
+    let (s, _) = h
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            Some(ADMIN),
+            Some("big"),
+            Some(json!({"id": big})),
+        )
+        .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
 }

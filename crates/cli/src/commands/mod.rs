@@ -2,10 +2,12 @@
 
 pub mod allocate;
 pub mod demo;
+pub mod liquidate;
 pub mod margin;
 pub mod portfolio_margin;
 pub mod pricing;
 pub mod proofs;
-pub mod venues;
-pub mod liquidate;
+pub mod serve;
 pub mod simulate;
+pub mod venues;
+pub mod xchain;

@@ -1,0 +1,70 @@
+//! `serve`: the intermargin service (ledger, API, live monitor, dashboard).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+/// Arguments of `intermargin serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded SQLite ledger and generated plots.
+    #[arg(long, default_value = "intermargin-data")]
+    pub data: PathBuf,
+    /// Database URL (`postgres://user@host/db` for PostgreSQL; default: SQLite in --data).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Price replay file (JSON lines of {"t_ms","key","price"}); default: the bundled demo feed.
+    #[arg(long)]
+    pub feed: Option<PathBuf>,
+    /// Replay speed multiplier (1 = the feed's own pace).
+    #[arg(long, default_value_t = 1.0)]
+    pub feed_speed: f64,
+    /// Requests per second allowed per API key.
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate_limit: f64,
+    /// Do not preload the demo book into an empty ledger.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Preload this many copies of the demo book (for load tests).
+    #[arg(long, default_value_t = 1)]
+    pub demo_copies: usize,
+}
+
+/// Runs `intermargin serve` until interrupted.
+pub fn run(a: ServeArgs) -> Result<()> {
+    if !(a.feed_speed.is_finite() && a.feed_speed > 0.0) {
+        anyhow::bail!(
+            "--feed-speed: must be a positive number, got {}",
+            a.feed_speed
+        );
+    }
+    if !(a.rate_limit.is_finite() && a.rate_limit > 0.0) {
+        anyhow::bail!(
+            "--rate-limit: must be a positive number, got {}",
+            a.rate_limit
+        );
+    }
+    let cfg = intermargin_server::Config {
+        listen: a.listen,
+        data_dir: a.data,
+        database: a.database,
+        admin_key: std::env::var("INTERMARGIN_ADMIN_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+        feed: a.feed,
+        feed_speed: a.feed_speed,
+        rate_limit: a.rate_limit,
+        demo: !a.no_demo,
+        demo_copies: a.demo_copies,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(intermargin_server::serve(cfg))
+}

@@ -1,0 +1,212 @@
+//! Durability: `kill -9` the server while it is acknowledging writes, restart it, and check that
+//! every acknowledged write is there, nothing else is, and a retried in-flight write applies once.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const KEY: &str = "im_crash0000000001_00112233445566778899aabbccddeeff0011223344556677";
+
+fn start(dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("intermargin"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-demo",
+            "--rate-limit",
+            "1000000",
+            "--data",
+        ])
+        .arg(dir)
+        .env("INTERMARGIN_ADMIN_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start intermargin serve");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
+        if let Some(rest) = line.trim().strip_prefix("intermargin listening on http://") {
+            let addr = rest.split_whitespace().next().unwrap().to_string();
+            return (child, addr);
+        }
+    }
+}
+
+/// Minimal HTTP/1.1 client: returns (status, body) or an error if the connection breaks.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    idem: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(k) = idem {
+        req.push_str(&format!("Idempotency-Key: {k}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes())?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status: u16 = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let payload = raw.split("\r\n\r\n").nth(1).unwrap_or("");
+    // Chunked bodies: take the JSON between the first '{' and the last '}'.
+    let json_text = match (payload.find('{'), payload.rfind('}')) {
+        (Some(a), Some(b)) if b >= a => &payload[a..=b],
+        _ => "null",
+    };
+    Ok((
+        status,
+        serde_json::from_str(json_text).unwrap_or(Value::Null),
+    ))
+}
+
+#[test]
+fn kill_dash_nine_loses_no_acknowledged_write_and_invents_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = start(dir.path());
+    let (s, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/accounts",
+        Some("create"),
+        Some(&json!({"id": "crash"})),
+    )
+    .unwrap();
+    assert_eq!(s, 201);
+
+    // A writer acknowledges deposits of 1, 2, 3 … base units until the server dies under it.
+    let writer_addr = addr.clone();
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        let mut in_flight = None;
+        for i in 1..=100_000u64 {
+            let body = json!({"location": "deribit", "asset": "USDC", "amount": i.to_string()});
+            match http(
+                &writer_addr,
+                "POST",
+                "/api/v1/accounts/crash/deposits",
+                Some(&format!("dep-{i}")),
+                Some(&body),
+            ) {
+                Ok((200, _)) => acked.push(i),
+                Ok((status, v)) => panic!("deposit {i}: unexpected {status} {v}"),
+                Err(_) => {
+                    in_flight = Some(i);
+                    break;
+                }
+            }
+        }
+        (acked, in_flight)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // SIGKILL: no shutdown hook, no flush.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (acked, in_flight) = writer.join().unwrap();
+    assert!(
+        acked.len() > 5,
+        "the writer should have been acknowledged a few times first"
+    );
+
+    let (mut server, addr) = start(dir.path());
+    let (s, v) = http(
+        &addr,
+        "GET",
+        "/api/v1/accounts/crash/events?limit=1000",
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(s, 200);
+    let mut stored: Vec<u64> = Vec::new();
+    let mut after = 0i64;
+    let mut page = v;
+    loop {
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        if events.is_empty() {
+            break;
+        }
+        for e in &events {
+            after = e["seq"].as_i64().unwrap();
+            if e["kind"] == "deposit" {
+                stored.push(e["payload"]["amount"].as_str().unwrap().parse().unwrap());
+            }
+        }
+        let (_, next) = http(
+            &addr,
+            "GET",
+            &format!("/api/v1/accounts/crash/events?limit=1000&after={after}"),
+            None,
+            None,
+        )
+        .unwrap();
+        page = next;
+    }
+    // Every acknowledged write survived, in order.
+    assert_eq!(
+        &stored[..acked.len()],
+        &acked[..],
+        "acknowledged deposits must all be stored"
+    );
+    // Nothing else: at most the one in flight at the kill, which may or may not have committed.
+    let extra = &stored[acked.len()..];
+    assert!(
+        extra.is_empty() || (extra.len() == 1 && Some(extra[0]) == in_flight),
+        "unexpected extra writes {extra:?}"
+    );
+    // The balance projection equals the sum of the stored events (the server also checks this at start).
+    let (_, acc) = http(&addr, "GET", "/api/v1/accounts/crash", None, None).unwrap();
+    let balance: u64 = acc["collateral"][0]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(balance, stored.iter().sum::<u64>());
+    // Retrying the in-flight request with its idempotency key applies it exactly once.
+    if let Some(i) = in_flight {
+        let body = json!({"location": "deribit", "asset": "USDC", "amount": i.to_string()});
+        for _ in 0..2 {
+            let (s, _) = http(
+                &addr,
+                "POST",
+                "/api/v1/accounts/crash/deposits",
+                Some(&format!("dep-{i}")),
+                Some(&body),
+            )
+            .unwrap();
+            assert_eq!(s, 200);
+        }
+        let (_, acc) = http(&addr, "GET", "/api/v1/accounts/crash", None, None).unwrap();
+        let after_retry: u64 = acc["collateral"][0]["amount"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = stored.iter().sum::<u64>() + if extra.is_empty() { i } else { 0 };
+        assert_eq!(after_retry, expected);
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -35,5 +35,5 @@ if [ ! -d tests/e2e/node_modules/playwright-core ]; then
 fi
 if [ ! -x .venv-test/bin/schemathesis ] && [ ! -x .venv-test/bin/st ]; then
   python3 -m venv .venv-test
-  .venv-test/bin/pip install -q 'schemathesis>=3.30,<4' >/dev/null
+  .venv-test/bin/pip install -q 'schemathesis>=4.3,<5' >/dev/null
 fi

@@ -21,6 +21,6 @@ ST=.venv-test/bin/schemathesis
 "$ST" run "http://127.0.0.1:$PORT/openapi.json" \
   -H "Authorization: Bearer $KEY" \
   --checks not_a_server_error \
-  --hypothesis-max-examples "${INTERMARGIN_FUZZ_EXAMPLES:-25}" \
-  --hypothesis-derandomize \
+  --max-examples "${INTERMARGIN_FUZZ_EXAMPLES:-25}" \
+  --seed 1 \
   --no-color

@@ -118,7 +118,11 @@ impl Market {
         merge_map(&mut self.mark_ivs, &other.mark_ivs, "market.mark_ivs")?;
         merge_map(&mut self.greeks, &other.greeks, "market.greeks")?;
         merge_map(&mut self.rates, &other.rates, "market.rates")?;
-        merge_map(&mut self.fx, &other.fx, "market.fx")?;
+        // FX rates only convert reports into the quote currency; adapters derive them from each
+        // venue's own index, which differ by cents, so the first snapshot's rate is kept.
+        for (k, v) in &other.fx {
+            self.fx.entry(k.clone()).or_insert(*v);
+        }
         merge_map(
             &mut self.venue_params,
             &other.venue_params,

@@ -121,5 +121,56 @@ pub fn import_values(
             )))
         }
     }
-    b.finish()
+    let mut snap = b.finish()?;
+    complete_fx(&mut snap);
+    Ok(snap)
+}
+
+/// Venues whose index prices are quoted in USD, the canonical quote, in order of preference.
+const USD_INDEX_VENUES: [Venue; 6] = [
+    Venue::Deribit,
+    Venue::Okx,
+    Venue::Bybit,
+    Venue::Dydx,
+    Venue::Hyperliquid,
+    Venue::Aave,
+];
+
+/// USD stablecoins valued at par when no payload prices them; the unified model's stablecoin
+/// basis charge, not this conversion, carries the de-peg risk.
+const PAR_STABLECOINS: [&str; 4] = ["USD", "USDT", "USDC", "DAI"];
+
+/// Fills `market.fx` for every asset the portfolio uses or trades and that has no rate yet, so
+/// that reports convert into USD: from the first USD-quoted venue index for it (Binance's index is
+/// USDT-quoted and is not used), and USD stablecoins at par.
+pub fn complete_fx(snap: &mut Snapshot) {
+    let mut assets: Vec<String> = snap
+        .portfolio
+        .assets
+        .iter()
+        .map(|a| a.symbol.clone())
+        .collect();
+    for acc in &snap.portfolio.accounts {
+        for p in &acc.positions {
+            assets.push(p.instrument.underlying.clone());
+            assets.push(p.instrument.settle.clone());
+        }
+    }
+    let m = &mut snap.market;
+    if m.quote != QUOTE {
+        return;
+    }
+    for asset in assets {
+        if m.fx.contains_key(&asset) {
+            continue;
+        }
+        let from_index = USD_INDEX_VENUES
+            .iter()
+            .find_map(|v| m.index_prices.get(&format!("{v}:{asset}")).copied());
+        if let Some(px) = from_index {
+            m.fx.insert(asset, px);
+        } else if PAR_STABLECOINS.contains(&asset.as_str()) {
+            m.fx.insert(asset, 1.0);
+        }
+    }
 }

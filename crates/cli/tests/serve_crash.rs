@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 
 const KEY: &str = "im_crash0000000001_00112233445566778899aabbccddeeff0011223344556677";
 
+// The child is returned to the caller, which kills and waits for it; clippy cannot follow that.
+#[allow(clippy::zombie_processes)]
 fn start(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("intermargin"))
         .args([
@@ -31,10 +33,11 @@ fn start(dir: &std::path::Path) -> (Child, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server exited before listening");
+        }
         if let Some(rest) = line.trim().strip_prefix("intermargin listening on http://") {
             let addr = rest.split_whitespace().next().unwrap().to_string();
             return (child, addr);

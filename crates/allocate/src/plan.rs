@@ -91,6 +91,10 @@ pub struct Allocation {
     pub lp_worst_ratio: Option<f64>,
     /// Total fees of the plan, valued in the quote currency.
     pub fees_quote: f64,
+    /// Set when the LP solver failed numerically: the plan then makes no transfers and the
+    /// shortfall reports what stays uncovered, so the caller still gets a safe answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solver_note: Option<String>,
 }
 
 /// Haircut value of the holdings that count for a requirement (debt at full price).
@@ -281,8 +285,16 @@ fn integer_plan(
 pub fn allocate(problem: &Problem) -> Result<Allocation, AllocateError> {
     let prep = problem.prepare()?;
     let terms = lp::requirement_terms(&prep);
-    let out = select_and_solve(&prep, &terms)?;
-    let (mut transfers, mut after) = integer_plan(&prep, &out.flows)?;
+    let (flows, lp_worst_ratio, solver_note) = match select_and_solve(&prep, &terms) {
+        Ok(out) => (out.flows, out.worst_ratio, None),
+        Err(AllocateError::Solver(msg)) => (
+            vec![0.0; prep.routes.len()],
+            None,
+            Some(format!("LP solver failed ({msg}); no transfers planned")),
+        ),
+        Err(e) => return Err(e),
+    };
+    let (mut transfers, mut after) = integer_plan(&prep, &flows)?;
     // Route selection is a heuristic when fixed fees or minimums apply: never return a plan
     // whose worst ratio (capped at the target) is below that of doing nothing.
     let cap = prep.target_ratio.unwrap_or(f64::INFINITY);
@@ -352,8 +364,9 @@ pub fn allocate(problem: &Problem) -> Result<Allocation, AllocateError> {
         headroom,
         shortfall,
         worst_ratio,
-        lp_worst_ratio: out.worst_ratio,
+        lp_worst_ratio,
         fees_quote,
+        solver_note,
     })
 }
 

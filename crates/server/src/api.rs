@@ -375,20 +375,23 @@ pub async fn mutate(
     m: Mutation,
 ) -> Result<Response, ApiError> {
     let (key, hash) = idempotency(headers, method, path, body)?;
-    let account = match &m {
-        Mutation::Deposit { account, .. }
-        | Mutation::Withdraw { account, .. }
-        | Mutation::Transfer { account, .. }
-        | Mutation::Positions { account, .. }
-        | Mutation::Record { account, .. } => account.clone(),
-        Mutation::CreateAccount { id, .. } => id.clone(),
-    };
+    let account = m.account().to_string();
     let applied = st.ledger.apply(&p.key_id, &key, &hash, m).await?;
     if !applied.replayed {
         st.reload_book(&account).await?;
         crate::monitor::remargin_accounts(st, std::slice::from_ref(&account)).await;
     }
     Ok(applied_response(applied))
+}
+
+/// Parses and checks the body shared by deposits and withdrawals.
+fn parse_movement(body: &[u8]) -> Result<(Venue, String, Amount), ApiError> {
+    let req: Movement = parse_body(body)?;
+    Ok((
+        parse_venue("body.location", &req.location)?,
+        req.asset,
+        parse_amount("body.amount", &req.amount)?,
+    ))
 }
 
 /// Records a deposit.
@@ -404,12 +407,12 @@ pub async fn deposit(
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
-    let req: Movement = parse_body(&body)?;
+    let (location, asset, amount) = parse_movement(&body)?;
     let m = Mutation::Deposit {
         account: id.clone(),
-        location: parse_venue("body.location", &req.location)?,
-        asset: req.asset,
-        amount: parse_amount("body.amount", &req.amount)?,
+        location,
+        asset,
+        amount,
     };
     mutate(
         &st,
@@ -436,12 +439,12 @@ pub async fn withdraw(
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
-    let req: Movement = parse_body(&body)?;
+    let (location, asset, amount) = parse_movement(&body)?;
     let m = Mutation::Withdraw {
         account: id.clone(),
-        location: parse_venue("body.location", &req.location)?,
-        asset: req.asset,
-        amount: parse_amount("body.amount", &req.amount)?,
+        location,
+        asset,
+        amount,
     };
     mutate(
         &st,

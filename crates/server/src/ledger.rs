@@ -95,7 +95,8 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    fn account(&self) -> &str {
+    /// The account the mutation changes.
+    pub fn account(&self) -> &str {
         match self {
             Mutation::CreateAccount { id, .. } => id,
             Mutation::Deposit { account, .. }

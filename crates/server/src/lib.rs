@@ -11,7 +11,9 @@
 pub mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod engine;
 pub mod error;
+pub mod jobs;
 pub mod ledger;
 pub mod monitor;
 pub mod risk;
@@ -47,10 +49,15 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
         api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
         api::get_market, api::get_margin,
         risk::import_positions, risk::get_liquidation,
+        engine::get_allocation, engine::get_liquidation_plan, engine::start_simulation,
+        engine::get_simulation, engine::start_proof, engine::get_proof, engine::verify_proof,
+        engine::verify_solvency,
     ),
     components(schemas(
         api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::PositionsReq, api::AssetReq,
         ledger::Event, error::ErrorBody, error::ErrorDetail, risk::ImportReq,
+        engine::SimulationReq, engine::ProofReq, engine::VerifyReq, engine::SolvencyVerifyReq,
+        jobs::JobView, jobs::Status,
     )),
     modifiers(&SecurityAddon)
 )]
@@ -95,6 +102,20 @@ pub fn app(state: Shared) -> Router {
             "/api/v1/accounts/{id}/liquidation",
             get(risk::get_liquidation),
         )
+        .route(
+            "/api/v1/accounts/{id}/liquidation/plan",
+            get(engine::get_liquidation_plan),
+        )
+        .route(
+            "/api/v1/accounts/{id}/allocation",
+            get(engine::get_allocation),
+        )
+        .route("/api/v1/accounts/{id}/proofs", post(engine::start_proof))
+        .route("/api/v1/accounts/{id}/proofs/{job}", get(engine::get_proof))
+        .route("/api/v1/simulations", post(engine::start_simulation))
+        .route("/api/v1/simulations/{job}", get(engine::get_simulation))
+        .route("/api/v1/proofs/verify", post(engine::verify_proof))
+        .route("/api/v1/solvency/verify", post(engine::verify_solvency))
         .route("/plots/{name}", get(dashboard::plot))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -121,10 +142,16 @@ pub struct Config {
     pub demo: bool,
     /// Copies of the demo book to preload (load testing); 1 loads it once under its own ids.
     pub demo_copies: usize,
+    /// Routes file for allocation plans; `None` uses the bundled hedged-book routes.
+    pub routes: Option<PathBuf>,
+    /// Run the demo stress simulation and frontier at start so the dashboard has plots.
+    pub demo_plots: bool,
 }
 
 /// The demo book preloaded on first start: a hedged BTC book over several venues.
 pub const DEMO_SNAPSHOT: &str = include_str!("../../../examples/hedged-book/snapshot.json");
+/// The routes (fees, latencies, haircuts) allocation plans use unless `--routes` names a file.
+pub const DEMO_ROUTES: &str = include_str!("../../../examples/routes/hedged-book.json");
 /// The demo price feed replayed by default (JSON lines of ticks).
 pub const DEMO_FEED: &str = include_str!("../../../examples/demo/feed.jsonl");
 
@@ -169,6 +196,13 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         ledger.declare_asset(a).await?;
     }
     let assets: Vec<Asset> = ledger.assets().await?;
+    let routes_text = match &cfg.routes {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| ApiError::bad("--routes", format!("{}: {e}", p.display())))?,
+        None => DEMO_ROUTES.to_string(),
+    };
+    let routes = intermargin_allocate::RoutesFile::from_json(&routes_text)
+        .map_err(|e| ApiError::bad("--routes", e.to_string()))?;
     let (feed, _) = broadcast::channel(1024);
     let st = Arc::new(AppState {
         ledger,
@@ -179,6 +213,8 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         reports: RwLock::new(HashMap::new()),
         feed,
         data_dir: cfg.data_dir.clone(),
+        routes: Arc::new(routes),
+        jobs: Arc::new(jobs::Jobs::new(cfg.data_dir.join("jobs"))),
     });
     let ids: Vec<String> = st
         .ledger
@@ -270,6 +306,40 @@ async fn load_demo_account(
     Ok(())
 }
 
+/// Queues the demo stress run and frontier (unless their plots exist) so the dashboard shows them.
+pub fn start_demo_plots(st: &Shared) {
+    let system = auth::Principal {
+        key_id: "system".into(),
+        scope: auth::Scope::Admin,
+    };
+    let plots = st.data_dir.join("plots");
+    let runs = [
+        (
+            "demo-stress",
+            "simulate",
+            2000,
+            "demo-stress-loss_distribution.svg",
+        ),
+        ("demo", "frontier", 300, "demo-frontier.svg"),
+    ];
+    for (name, kind, paths, file) in runs {
+        if plots.join(file).exists() {
+            continue;
+        }
+        let req = engine::SimulationReq {
+            kind: Some(kind.into()),
+            preset: Some("crash".into()),
+            config: None,
+            paths: Some(paths),
+            seed: None,
+        };
+        match engine::start_simulation_job(st, &system, req, Some(name)) {
+            Ok(v) => tracing::info!("demo {kind} queued as job {}", v.id),
+            Err(e) => tracing::warn!("demo {kind} not started: {e}"),
+        }
+    }
+}
+
 /// Runs the service until interrupted.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (st, admin) = prepare(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -285,6 +355,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!(e))?,
         ),
     };
+    if cfg.demo_plots {
+        start_demo_plots(&st);
+    }
     tokio::spawn(monitor::run(
         st.clone(),
         feed,

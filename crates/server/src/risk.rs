@@ -20,7 +20,8 @@ use crate::api::{parse_body, positions_mutation, principal};
 use crate::error::ApiError;
 use crate::state::Shared;
 
-fn unified_model() -> Result<&'static UnifiedModel, String> {
+/// The unified model over the bundled parameters, built once.
+pub fn unified_model() -> Result<&'static UnifiedModel, String> {
     static MODEL: OnceLock<Result<UnifiedModel, String>> = OnceLock::new();
     MODEL
         .get_or_init(|| {

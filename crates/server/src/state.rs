@@ -30,6 +30,10 @@ pub struct AppState {
     pub feed: broadcast::Sender<Arc<(String, String)>>,
     /// Directory for data the server writes (plots, simulation results).
     pub data_dir: PathBuf,
+    /// Transfer routes, fees and haircuts the allocation plan uses.
+    pub routes: Arc<intermargin_allocate::RoutesFile>,
+    /// Simulation and proof jobs.
+    pub jobs: Arc<crate::jobs::Jobs>,
 }
 
 /// Shared handle used by every handler.

@@ -84,6 +84,8 @@ async fn harness(tag: &str, database: Option<String>) -> Harness {
         rate_limit: 1.0e6,
         demo: true,
         demo_copies: 1,
+        routes: None,
+        demo_plots: false,
     };
     let (st, printed) = prepare(&cfg).await.unwrap();
     assert!(
@@ -187,6 +189,10 @@ async fn one_account_can_never_read_or_change_another() {
             ("POST", "/api/v1/accounts/bob/transfers", Some(transfer)),
             ("POST", "/api/v1/accounts/bob/positions", Some(positions)),
             ("POST", "/api/v1/accounts/bob/import", Some(import)),
+            ("GET", "/api/v1/accounts/bob/allocation", None),
+            ("GET", "/api/v1/accounts/bob/liquidation/plan", None),
+            ("POST", "/api/v1/accounts/bob/proofs", Some(json!({}))),
+            ("GET", "/api/v1/accounts/bob/proofs/0123456789abcdef", None),
         ];
         for (m, uri, body) in routes {
             let (s, v) = h.call(m, uri, Some(&alice), Some("k1"), body).await;
@@ -479,6 +485,14 @@ async fn openapi_documents_every_api_route() {
         "/api/v1/accounts/{id}/import",
         "/api/v1/accounts/{id}/margin",
         "/api/v1/accounts/{id}/liquidation",
+        "/api/v1/accounts/{id}/liquidation/plan",
+        "/api/v1/accounts/{id}/allocation",
+        "/api/v1/accounts/{id}/proofs",
+        "/api/v1/accounts/{id}/proofs/{job}",
+        "/api/v1/simulations",
+        "/api/v1/simulations/{job}",
+        "/api/v1/proofs/verify",
+        "/api/v1/solvency/verify",
         "/api/v1/keys",
         "/api/v1/assets",
         "/api/v1/market",

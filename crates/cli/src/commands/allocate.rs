@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use intermargin_allocate::{allocate, RoutesFile};
-use intermargin_margin::portfolio::{UnifiedModel, UnifiedParams};
+use intermargin_margin::portfolio::{RequirementKind, UnifiedModel, UnifiedParams};
 use intermargin_model::{Account, Snapshot};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,15 @@ pub enum Kind {
     Initial,
     /// Maintenance margin (the liquidation line).
     Maintenance,
+}
+
+impl From<Kind> for RequirementKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Initial => RequirementKind::Initial,
+            Kind::Maintenance => RequirementKind::Maintenance,
+        }
+    }
 }
 
 /// What each venue must hold locally.
@@ -121,25 +130,7 @@ fn modelled_requirements(
     let unified = UnifiedModel::new(params)
         .margin(account, assets, market, &siloed)
         .context("unified margin")?;
-    let mut venues: BTreeMap<String, f64> = BTreeMap::new();
-    if local {
-        for v in &unified.venues {
-            *venues.entry(v.venue.as_str().to_string()).or_default() += v.local_minimum;
-        }
-    } else {
-        for m in &siloed {
-            let figure = match kind {
-                Kind::Initial => m.in_quote.initial_margin,
-                Kind::Maintenance => m.in_quote.maintenance_margin,
-            };
-            *venues.entry(m.venue.as_str().to_string()).or_default() += figure;
-        }
-    }
-    let total = match kind {
-        Kind::Initial => unified.initial_margin,
-        Kind::Maintenance => unified.maintenance_margin,
-    };
-    Ok((venues.into_iter().collect(), total))
+    Ok(unified.location_requirements(&siloed, kind.into(), local))
 }
 
 /// Runs `intermargin allocate`.

@@ -13,8 +13,9 @@ use clap::{Args, Subcommand};
 use intermargin_margin::portfolio::GridParams;
 use intermargin_model::Snapshot;
 use intermargin_proofs::solvency::{self, Ledger, SolvencyRoot, SumTree};
+use intermargin_proofs::zk::export::{export_rule, instruments_of, ExportOptions};
 use intermargin_proofs::zk::groth::{self, MarginProof};
-use intermargin_proofs::zk::rule::{loss_to_fixed, MarginRule, PrivateBook, RULE_VERSION};
+use intermargin_proofs::zk::rule::{MarginRule, PrivateBook};
 
 /// `intermargin rule …`.
 #[derive(Args)]
@@ -213,58 +214,29 @@ pub fn rule(a: RuleArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.snapshot)
         .with_context(|| format!("reading {}", a.snapshot.display()))?;
     let snap = Snapshot::from_json(&text).with_context(|| format!("{}", a.snapshot.display()))?;
-    let mut instruments = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for acc in &snap.portfolio.accounts {
-        for p in &acc.positions {
-            if seen.insert(p.instrument.id()) {
-                instruments.push(p.instrument.clone());
-            }
-        }
-    }
+    let instruments = instruments_of(snap.portfolio.accounts.iter().flat_map(|a| &a.positions));
     if instruments.is_empty() {
         bail!("portfolio.accounts[*].positions: no instruments to export");
     }
     let params = load_params(&a.model)?;
-    let sm = intermargin_margin::scenario_matrix(&snap.market, &instruments, &params)?;
-    // loss per contract in currency → per lot in base units: × 10^(collateral_decimals − quantity_decimals).
-    let unit_shift = a.collateral_decimals as i32 - a.quantity_decimals as i32;
-    let mut losses = Vec::with_capacity(sm.instruments.len());
-    for (i, row) in sm.loss.iter().enumerate() {
-        let mut out = Vec::with_capacity(row.len());
-        for (s, &l) in row.iter().enumerate() {
-            out.push(loss_to_fixed(
-                l * 10f64.powi(unit_shift),
-                a.loss_scale,
-                &format!(
-                    "losses[{i}][{s}] ({} in {})",
-                    sm.instruments[i], sm.scenarios[s]
-                ),
-            )?);
-        }
-        losses.push(out);
-    }
-    let rule = MarginRule {
-        version: RULE_VERSION,
-        description: format!(
-            "scenario matrix of {} ({} model) at {} ms; loss per lot rounded up",
-            a.snapshot.display(),
-            params.name,
-            snap.market.timestamp_ms
-        ),
+    let opts = ExportOptions {
         collateral_asset: a
             .collateral_asset
             .unwrap_or_else(|| snap.market.quote.clone()),
+        collateral_decimals: a.collateral_decimals,
         quantity_decimals: a.quantity_decimals,
         loss_scale: a.loss_scale,
         quantity_bits: a.quantity_bits,
         collateral_bits: a.collateral_bits,
         threshold: a.threshold,
-        instruments: sm.instruments,
-        scenarios: sm.scenarios,
-        losses,
     };
-    rule.validate()?;
+    let rule = export_rule(
+        &snap.market,
+        &instruments,
+        &params,
+        &opts,
+        format!("scenario matrix of {}", a.snapshot.display()),
+    )?;
     write_json(&a.out, &rule)?;
     eprintln!(
         "wrote {} ({} instruments x {} scenarios, digest {})",

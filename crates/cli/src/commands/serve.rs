@@ -33,6 +33,13 @@ pub struct ServeArgs {
     /// Preload this many copies of the demo book (for load tests).
     #[arg(long, default_value_t = 1)]
     pub demo_copies: usize,
+    /// Routes, fees and haircuts for allocation plans (format: crates/allocate/README.md);
+    /// default: the bundled hedged-book routes.
+    #[arg(long)]
+    pub routes: Option<PathBuf>,
+    /// Do not run the demo stress simulation and frontier at start (the dashboard's plots).
+    #[arg(long)]
+    pub no_demo_plots: bool,
 }
 
 /// Runs `intermargin serve` until interrupted.
@@ -61,6 +68,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
         rate_limit: a.rate_limit,
         demo: !a.no_demo,
         demo_copies: a.demo_copies,
+        routes: a.routes,
+        demo_plots: !a.no_demo && !a.no_demo_plots,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

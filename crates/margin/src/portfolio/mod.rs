@@ -20,4 +20,4 @@ pub use params::GridParams;
 pub use scan::{GridMargin, GridModel, PoolMargin, ScanFigures};
 pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMatrix};
 pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
-pub use unified::{UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint};
+pub use unified::{RequirementKind, UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint};

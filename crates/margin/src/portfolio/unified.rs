@@ -188,6 +188,51 @@ pub struct UnifiedMargin {
     pub explain: Explanation,
 }
 
+/// Which requirement collateral must cover: the room to keep trading or the liquidation line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RequirementKind {
+    /// Initial margin.
+    #[default]
+    Initial,
+    /// Maintenance margin.
+    Maintenance,
+}
+
+impl UnifiedMargin {
+    /// What each venue and the unified pool must hold, the input the collateral allocator needs.
+    ///
+    /// With `local_only` each venue must hold only the minimum it still enforces under unified
+    /// margin (the pool holds the rest); otherwise each venue must hold its own siloed figure.
+    /// Venues appear once, in name order; figures are in the quote currency.
+    pub fn location_requirements(
+        &self,
+        siloed: &[VenueMargin],
+        kind: RequirementKind,
+        local_only: bool,
+    ) -> (Vec<(String, f64)>, f64) {
+        let mut venues: BTreeMap<String, f64> = BTreeMap::new();
+        if local_only {
+            for v in &self.venues {
+                *venues.entry(v.venue.as_str().to_string()).or_default() += v.local_minimum;
+            }
+        } else {
+            for m in siloed {
+                let figure = match kind {
+                    RequirementKind::Initial => m.in_quote.initial_margin,
+                    RequirementKind::Maintenance => m.in_quote.maintenance_margin,
+                };
+                *venues.entry(m.venue.as_str().to_string()).or_default() += figure;
+            }
+        }
+        let total = match kind {
+            RequirementKind::Initial => self.initial_margin,
+            RequirementKind::Maintenance => self.maintenance_margin,
+        };
+        (venues.into_iter().collect(), total)
+    }
+}
+
 /// The unified cross-venue model.
 #[derive(Debug, Clone)]
 pub struct UnifiedModel {

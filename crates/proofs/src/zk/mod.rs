@@ -2,6 +2,7 @@
 //! fixed-point scenario matrix.
 
 pub mod circuit;
+pub mod export;
 pub mod groth;
 pub mod poseidon;
 pub mod rule;

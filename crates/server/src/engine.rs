@@ -1,0 +1,700 @@
+//! Routes that run the heavier engines: the allocation plan, the liquidation plan, simulations
+//! and frontiers, zero-knowledge margin proofs and proof-of-solvency checks.
+//!
+//! Every figure comes from an engine crate; this module reads the account's book from memory,
+//! validates the request and shapes the answer. Work that takes seconds runs as a job
+//! ([`crate::jobs`]).
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use intermargin_allocate::{allocate, RoutesFile};
+use intermargin_liquidation::{
+    plan_liquidation, DepthBook, PlannerOptions, RuleBook, VenueMarginsRequirement,
+};
+use intermargin_margin::portfolio::{GridParams, RequirementKind};
+use intermargin_model::{Account, Asset, Market, Portfolio};
+use intermargin_proofs::zk::export::{export_rule, instruments_of, private_book, ExportOptions};
+use intermargin_proofs::zk::groth;
+use intermargin_proofs::{InclusionProof, MarginProof, MarginRule, SolvencyRoot};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::{parse_body, principal};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::jobs::{Job, JobView};
+use crate::state::Shared;
+
+/// Bundled simulation configs a request may name instead of sending TOML.
+const PRESETS: [(&str, &str); 3] = [
+    ("calm", include_str!("../../../examples/stress/calm.toml")),
+    ("crash", include_str!("../../../examples/stress/crash.toml")),
+    (
+        "oracle-failure",
+        include_str!("../../../examples/stress/oracle-failure.toml"),
+    ),
+];
+/// Most paths one simulation request may ask for (bounds the work a key can start).
+pub const MAX_SIM_PATHS: usize = 100_000;
+/// Most paths per frontier point.
+pub const MAX_FRONTIER_PATHS: usize = 20_000;
+
+fn one_of<T: Copy>(
+    field: &str,
+    value: Option<&str>,
+    choices: &[(&str, T)],
+    default: T,
+) -> Result<T, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => choices
+            .iter()
+            .find(|(n, _)| *n == v)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                ApiError::bad(
+                    field,
+                    format!("expected one of {}, got {v:?}", names.join(", ")),
+                )
+            }),
+    }
+}
+
+fn engine<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ApiError {
+    move |e| ApiError::Engine(format!("{what}: {e}"))
+}
+
+async fn book_and_market(
+    st: &Shared,
+    p: &Principal,
+    id: &str,
+) -> Result<(Account, Vec<Asset>, Market), ApiError> {
+    p.check_account(id)?;
+    // current_report proves the account exists (404 otherwise) and warms the book.
+    crate::api::current_report(st, id).await?;
+    let account = st.book(id).await?;
+    let assets = st.assets.read().await.clone();
+    let market = st.market.read().await.clone();
+    Ok((account, assets, market))
+}
+
+/// Options of the allocation plan.
+#[derive(Deserialize, IntoParams)]
+pub struct AllocationQuery {
+    /// `initial` (default) or `maintenance`.
+    pub requirement: Option<String>,
+    /// What each venue must hold: `auto` (default: local minimums when the routes name a hub),
+    /// `siloed` (each venue's own requirement) or `local` (only the local minimum).
+    pub venue_basis: Option<String>,
+}
+
+/// Where the account's collateral should sit and the transfers that put it there.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/allocation", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), AllocationQuery),
+    responses((status = 200, description = "Targets, transfers, headroom and shortfall"), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_allocation(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<AllocationQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    let kind = one_of(
+        "requirement",
+        q.requirement.as_deref(),
+        &[
+            ("initial", RequirementKind::Initial),
+            ("maintenance", RequirementKind::Maintenance),
+        ],
+        RequirementKind::Initial,
+    )?;
+    let basis = one_of(
+        "venue_basis",
+        q.venue_basis.as_deref(),
+        &[
+            ("auto", None),
+            ("siloed", Some(false)),
+            ("local", Some(true)),
+        ],
+        None,
+    )?;
+    let (account, assets, market) = book_and_market(&st, &p, &id).await?;
+    let routes = st.routes.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        allocation(&account, assets, &market, &routes, kind, basis)
+    })
+    .await
+    .map_err(engine("allocation"))??;
+    Ok(Json(out))
+}
+
+/// The allocation plan of one account under `routes` (one source for the API and the dashboard).
+pub fn allocation(
+    account: &Account,
+    assets: Vec<Asset>,
+    market: &Market,
+    routes: &RoutesFile,
+    kind: RequirementKind,
+    local_only: Option<bool>,
+) -> Result<Value, ApiError> {
+    let local = local_only.unwrap_or(routes.unified_location.is_some());
+    let siloed = intermargin_margin::venue_margins(account, &assets, market)
+        .map_err(engine("venue margin"))?;
+    let unified = crate::risk::unified_model()
+        .map_err(ApiError::Engine)?
+        .margin(account, &assets, market, &siloed)
+        .map_err(engine("unified margin"))?;
+    let (venues, total) = unified.location_requirements(&siloed, kind, local);
+    let portfolio = Portfolio {
+        assets,
+        accounts: Vec::new(),
+    };
+    let problem = routes
+        .problem(&portfolio, account, market, &venues, Some(total))
+        .map_err(engine("allocation problem"))?;
+    let plan = allocate(&problem).map_err(engine("allocation"))?;
+    let kind_name = match kind {
+        RequirementKind::Initial => "initial",
+        RequirementKind::Maintenance => "maintenance",
+    };
+    let basis = if local {
+        "local minimums"
+    } else {
+        "siloed venue margin"
+    };
+    let mut out = json!({
+        "account": account.id,
+        "quote": market.quote,
+        "requirements_from": format!("margin models ({kind_name}; venues: {basis})"),
+    });
+    if let (Value::Object(o), Ok(Value::Object(p))) = (&mut out, serde_json::to_value(&plan)) {
+        o.extend(p);
+    }
+    Ok(out)
+}
+
+/// Options of the liquidation plan.
+#[derive(Deserialize, IntoParams)]
+pub struct PlanQuery {
+    /// Target buffer over maintenance after the plan (0.05 = equity ≥ 1.05 × maintenance).
+    pub buffer: Option<String>,
+}
+
+/// The partial-liquidation plan that restores the account with the least closed.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/liquidation/plan", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), PlanQuery),
+    responses((status = 200, description = "State, legs to close, figures after, bad debt"), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_liquidation_plan(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<PlanQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    let buffer = match q.buffer.as_deref() {
+        None => 0.05,
+        Some(s) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|b| b.is_finite() && (0.0..=10.0).contains(b))
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "buffer",
+                    format!("expected a number between 0 and 10, got {s:?}"),
+                )
+            })?,
+    };
+    let (account, assets, market) = book_and_market(&st, &p, &id).await?;
+    let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let rules = RuleBook::bundled().map_err(engine("liquidation rules"))?;
+        let req = VenueMarginsRequirement { assets };
+        let opts = PlannerOptions {
+            buffer,
+            ..Default::default()
+        };
+        let plan = plan_liquidation(&account, &market, &req, &DepthBook::default(), &rules, opts)
+            .map_err(engine("liquidation plan"))?;
+        let mut out = json!({"account": account.id, "quote": market.quote});
+        if let (Value::Object(o), Ok(Value::Object(p))) = (&mut out, serde_json::to_value(&plan)) {
+            o.extend(p);
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(engine("liquidation plan"))??;
+    Ok(Json(out))
+}
+
+/// A simulation to run: a bundled preset or a TOML config, optionally resized.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationReq {
+    /// `simulate` (default: Monte Carlo with and without circuit breakers) or `frontier`
+    /// (solvency–efficiency sweep, siloed vs unified).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Bundled config: `calm`, `crash` or `oracle-failure` (exactly one of `preset` and `config`).
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// A config in TOML, the format of examples/stress/*.toml (bootstrap processes need files and are refused).
+    #[serde(default)]
+    pub config: Option<String>,
+    /// Paths (per frontier point for `frontier`); default: the config's.
+    #[serde(default)]
+    pub paths: Option<usize>,
+    /// Seed; default: the config's.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn plots_dir(st: &Shared) -> PathBuf {
+    st.data_dir.join("plots")
+}
+
+fn plot_urls(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .filter_map(|f| {
+            f.file_name()
+                .map(|n| format!("/plots/{}", n.to_string_lossy()))
+        })
+        .collect()
+}
+
+/// Starts a simulation or frontier job; poll `GET /api/v1/simulations/{job}` for progress.
+#[utoipa::path(post, path = "/api/v1/simulations", request_body = SimulationReq, security(("bearer" = [])),
+    responses((status = 202, description = "Job queued", body = JobView), (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+pub async fn start_simulation(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    let req: SimulationReq = parse_body(&body)?;
+    let view = start_simulation_job(&st, &p, req, None)?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+/// Validates a simulation request and queues it; `name` fixes the plot file prefix (else the job id).
+pub fn start_simulation_job(
+    st: &Shared,
+    p: &Principal,
+    req: SimulationReq,
+    name: Option<&str>,
+) -> Result<JobView, ApiError> {
+    let frontier = one_of(
+        "body.kind",
+        req.kind.as_deref(),
+        &[("simulate", false), ("frontier", true)],
+        false,
+    )?;
+    let text = match (&req.preset, &req.config) {
+        (Some(name), None) => PRESETS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.to_string())
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "body.preset",
+                    format!("expected calm, crash or oracle-failure, got {name:?}"),
+                )
+            })?,
+        (None, Some(t)) => t.clone(),
+        _ => {
+            return Err(ApiError::bad(
+                "body",
+                "give exactly one of preset and config",
+            ))
+        }
+    };
+    let mut c = intermargin_sim::Config::from_toml(&text)
+        .map_err(|e| ApiError::bad("body.config", e.to_string()))?;
+    if matches!(
+        c.process,
+        intermargin_sim::config::Process::Bootstrap { .. }
+    ) {
+        return Err(ApiError::bad(
+            "body.config.process",
+            "bootstrap reads a CSV file; use the CLI for it",
+        ));
+    }
+    if let Some(s) = req.seed {
+        c.seed = s;
+    }
+    let limit = if frontier {
+        MAX_FRONTIER_PATHS
+    } else {
+        MAX_SIM_PATHS
+    };
+    if let Some(n) = req.paths {
+        if n == 0 || n > limit {
+            return Err(ApiError::bad(
+                "body.paths",
+                format!("must be between 1 and {limit}"),
+            ));
+        }
+    }
+    let total = if frontier {
+        let mut fc = c
+            .frontier
+            .clone()
+            .ok_or_else(|| ApiError::bad("body.config.frontier", "missing [frontier] table"))?;
+        if let Some(n) = req.paths {
+            fc.paths = Some(n);
+        }
+        let per = fc.paths.unwrap_or(c.paths);
+        if per > limit {
+            return Err(ApiError::bad(
+                "body.paths",
+                format!("{per} paths per point; at most {limit}"),
+            ));
+        }
+        let total = per * fc.im_multipliers.len() * 2;
+        c.frontier = Some(fc);
+        total
+    } else {
+        if let Some(n) = req.paths {
+            c.paths = n;
+        }
+        if c.paths > limit {
+            return Err(ApiError::bad(
+                "body.paths",
+                format!("{} paths; at most {limit}", c.paths),
+            ));
+        }
+        c.paths * if c.breakers.is_empty() { 1 } else { 2 }
+    };
+    let dir = plots_dir(st);
+    let prefix = name.map(str::to_string);
+    let kind = if frontier { "frontier" } else { "simulation" };
+    let account = match &p.scope {
+        crate::auth::Scope::Account(a) => Some(a.clone()),
+        crate::auth::Scope::Admin => None,
+    };
+    st.jobs
+        .start(p, kind, account, total as u64, move |job: &Job| {
+            let stem = prefix.unwrap_or_else(|| job.id());
+            run_simulation(&c, frontier, &dir, &stem, job)
+        })
+}
+
+fn run_simulation(
+    c: &intermargin_sim::Config,
+    frontier: bool,
+    dir: &FsPath,
+    stem: &str,
+    job: &Job,
+) -> Result<Value, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let progress = |n: u64| job.advance(n);
+    if frontier {
+        let f = intermargin_sim::frontier(c, None, &progress).map_err(|e| e.to_string())?;
+        let files = intermargin_sim::plot::frontier(&dir.join(format!("{stem}-frontier")), &f)
+            .map_err(|e| e.to_string())?;
+        Ok(json!({"summary": f, "plots": plot_urls(&files)}))
+    } else {
+        let out = intermargin_sim::simulate(c, None, &progress).map_err(|e| e.to_string())?;
+        let mut files = intermargin_sim::plot::loss_distribution(
+            &dir.join(format!("{stem}-loss_distribution")),
+            &out.bad_debt,
+            out.bad_debt_breakers.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        files.extend(
+            intermargin_sim::plot::cascade_timeline(
+                &dir.join(format!("{stem}-cascade_timeline")),
+                &out.timeline,
+                out.timeline_breakers.as_deref(),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        Ok(json!({"summary": out.summary, "plots": plot_urls(&files)}))
+    }
+}
+
+/// A simulation job: progress while running, the summary and plot URLs once done.
+#[utoipa::path(get, path = "/api/v1/simulations/{job}", security(("bearer" = [])),
+    params(("job" = String, Path, description = "Job id")),
+    responses((status = 200, description = "Job state", body = JobView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_simulation(
+    State(st): State<Shared>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<JobView>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    let v = st.jobs.get(&p, &job)?;
+    if v.kind == "proof" {
+        return Err(ApiError::NotFound(format!("job {job:?} does not exist")));
+    }
+    Ok(Json(v))
+}
+
+/// What to prove about an account.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofReq {
+    /// Scenario grid: `deribit-pm` (default) or `span`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Collateral that must remain after the worst scenario, in base units of the quote
+    /// currency at 6 decimals (default "0").
+    #[serde(default)]
+    pub threshold: Option<String>,
+}
+
+/// Starts a zero-knowledge proof that the account's collateral covers its worst scenario loss.
+///
+/// The rule is the scenario matrix of the account's instruments at the current market; the
+/// proof reveals the rule and a commitment, not the positions or the collateral.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/proofs", request_body = ProofReq, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 202, description = "Job queued", body = JobView), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+pub async fn start_proof(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    let req: ProofReq = if body.is_empty() {
+        ProofReq {
+            model: None,
+            threshold: None,
+        }
+    } else {
+        parse_body(&body)?
+    };
+    let params = match req.model.as_deref().unwrap_or("deribit-pm") {
+        "deribit-pm" => GridParams::deribit_pm(),
+        "span" => GridParams::span(),
+        other => {
+            return Err(ApiError::bad(
+                "body.model",
+                format!("expected deribit-pm or span, got {other:?}"),
+            ))
+        }
+    }
+    .map_err(engine("scenario grid"))?;
+    let threshold = match req.threshold.as_deref() {
+        None => 0,
+        Some(s) => s.parse::<i128>().ok().filter(|t| *t >= 0).ok_or_else(|| {
+            ApiError::bad(
+                "body.threshold",
+                format!("expected an integer of base units >= 0, got {s:?}"),
+            )
+        })?,
+    };
+    let (account, assets, market) = book_and_market(&st, &p, &id).await?;
+    if account.positions.is_empty() {
+        return Err(ApiError::bad(
+            "account.positions",
+            "the account holds no positions to prove margin for",
+        ));
+    }
+    let mut opts = ExportOptions::for_asset(market.quote.clone());
+    opts.threshold = threshold;
+    let collateral = collateral_base_units(&account, &assets, &market, opts.collateral_decimals)?;
+    let keys_root = st.data_dir.join("zk");
+    let view = st
+        .jobs
+        .start(&p, "proof", Some(id.clone()), 3, move |job: &Job| {
+            prove_account(
+                &account, &market, &params, &opts, collateral, &keys_root, job,
+            )
+        })?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+/// Collateral value at marks in the quote currency, floored to base units of `decimals`.
+fn collateral_base_units(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+    decimals: u32,
+) -> Result<u128, ApiError> {
+    let mut value = 0.0;
+    for (i, c) in account.collateral.iter().enumerate() {
+        let d = assets
+            .iter()
+            .find(|a| a.symbol == c.asset)
+            .map(|a| a.decimals)
+            .ok_or_else(|| {
+                ApiError::Engine(format!(
+                    "collateral[{i}].asset: {:?} is not declared",
+                    c.asset
+                ))
+            })?;
+        let px = market
+            .fx_rate(&c.asset)
+            .ok_or_else(|| ApiError::Engine(format!("market.fx[{:?}]: missing", c.asset)))?;
+        value += c.amount.to_f64(d) * px;
+    }
+    let units = (value * 10f64.powi(decimals as i32)).floor();
+    if !(units.is_finite() && units >= 0.0) {
+        return Err(ApiError::bad(
+            "account.collateral",
+            format!("net collateral value {value} is negative or not finite"),
+        ));
+    }
+    Ok(units as u128)
+}
+
+fn prove_account(
+    account: &Account,
+    market: &Market,
+    params: &GridParams,
+    opts: &ExportOptions,
+    collateral: u128,
+    keys_root: &FsPath,
+    job: &Job,
+) -> Result<Value, String> {
+    let instruments = instruments_of(&account.positions);
+    let rule = export_rule(
+        market,
+        &instruments,
+        params,
+        opts,
+        format!("scenario matrix of account {}", account.id),
+    )
+    .map_err(|e| e.to_string())?;
+    job.advance(1);
+    let digest = hex::encode(rule.digest());
+    let dir = keys_root.join(&digest);
+    let started = std::time::Instant::now();
+    let pk = match groth::read_proving_key(&rule, &dir) {
+        Ok(pk) => pk,
+        Err(_) => {
+            // TEST-ONLY trusted setup (single party): the service holds the toxic waste.
+            let keys = groth::setup(&rule, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
+            keys.write_dir(&rule, &dir).map_err(|e| e.to_string())?;
+            keys.pk
+        }
+    };
+    let setup_ms = started.elapsed().as_millis() as u64;
+    job.advance(1);
+    let book = private_book(&rule, &account.positions, collateral).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let proof =
+        groth::prove(&rule, &pk, &book, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
+    let prove_ms = started.elapsed().as_millis() as u64;
+    Ok(json!({
+        "rule": rule,
+        "proof": proof,
+        "rule_digest": digest,
+        "setup": "TEST-ONLY single-party Groth16 setup held by this service; use a ceremony in production",
+        "timings_ms": {"setup_or_load": setup_ms, "prove": prove_ms},
+    }))
+}
+
+/// A proof job: progress while running; the public rule and the proof once done.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/proofs/{job}", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("job" = String, Path, description = "Job id")),
+    responses((status = 200, description = "Job state", body = JobView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_proof(
+    State(st): State<Shared>,
+    Path((id, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<JobView>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let v = st.jobs.get(&p, &job)?;
+    if v.kind != "proof" || v.account.as_deref() != Some(id.as_str()) {
+        return Err(ApiError::NotFound(format!("job {job:?} does not exist")));
+    }
+    Ok(Json(v))
+}
+
+/// A margin proof to check against its rule.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyReq {
+    /// The public rule (as returned with the proof).
+    #[schema(value_type = Object)]
+    pub rule: MarginRule,
+    /// The proof.
+    #[schema(value_type = Object)]
+    pub proof: MarginProof,
+    /// Require this commitment (hex), e.g. one registered earlier.
+    #[serde(default)]
+    pub commitment: Option<String>,
+}
+
+/// Checks a margin proof with the verifying key this service made for the rule.
+#[utoipa::path(post, path = "/api/v1/proofs/verify", request_body = VerifyReq, security(("bearer" = [])),
+    responses((status = 200, description = "`valid` and, when false, the reason"), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn verify_proof(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal(&st, &headers).await?;
+    let req: VerifyReq = parse_body(&body)?;
+    req.rule
+        .validate()
+        .map_err(|e| ApiError::bad("body.rule", e.to_string()))?;
+    let digest = hex::encode(req.rule.digest());
+    let dir = st.data_dir.join("zk").join(&digest);
+    if !dir.join(groth::VERIFYING_KEY_FILE).exists() {
+        return Err(ApiError::NotFound(format!(
+            "no verifying key for rule digest {digest} on this service"
+        )));
+    }
+    let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let vk = groth::read_verifying_key(&req.rule, &dir).map_err(engine("verifying key"))?;
+        if let Some(c) = &req.commitment {
+            let want = intermargin_proofs::zk::rule::parse_field_hex(c, "body.commitment").map_err(|e| ApiError::bad("body.commitment", e.to_string()))?;
+            let got = intermargin_proofs::zk::rule::parse_field_hex(&req.proof.commitment, "body.proof.commitment")
+                .map_err(|e| ApiError::bad("body.proof.commitment", e.to_string()))?;
+            if want != got {
+                return Ok(json!({"valid": false, "rule_digest": digest, "reason": format!("commitment {} is not the required {c}", req.proof.commitment)}));
+            }
+        }
+        Ok(match groth::verify(&req.rule, &vk, &req.proof) {
+            Ok(()) => json!({"valid": true, "rule_digest": digest, "commitment": req.proof.commitment, "threshold": req.rule.threshold}),
+            Err(e) => json!({"valid": false, "rule_digest": digest, "reason": e.to_string()}),
+        })
+    })
+    .await
+    .map_err(engine("verify"))??;
+    Ok(Json(out))
+}
+
+/// A user's inclusion proof and the venue's published root.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolvencyVerifyReq {
+    /// The published root (`root.json` of `intermargin solvency build`).
+    #[schema(value_type = Object)]
+    pub root: SolvencyRoot,
+    /// The user's proof.
+    #[schema(value_type = Object)]
+    pub proof: InclusionProof,
+}
+
+/// Checks a proof-of-solvency inclusion proof against a published Merkle-sum root.
+#[utoipa::path(post, path = "/api/v1/solvency/verify", request_body = SolvencyVerifyReq, security(("bearer" = [])),
+    responses((status = 200, description = "`valid` and, when false, the reason"), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn verify_solvency(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal(&st, &headers).await?;
+    let req: SolvencyVerifyReq = parse_body(&body)?;
+    Ok(Json(
+        match intermargin_proofs::verify_inclusion(&req.root, &req.proof) {
+            Ok(()) => {
+                json!({"valid": true, "user": req.proof.user, "root_hash": req.root.root_hash})
+            }
+            Err(e) => json!({"valid": false, "reason": e.to_string()}),
+        },
+    ))
+}

@@ -1,0 +1,250 @@
+//! Long-running engine work (simulations, zero-knowledge proofs) as jobs: started by a POST,
+//! polled for progress, their results kept on disk so a restart does not lose them.
+//!
+//! Jobs run one at a time on the blocking pool (the engines use every core through rayon; two
+//! at once would only share the same two cores), and the queue is bounded so a client cannot
+//! pile up unbounded work: a full queue answers 429.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// Jobs waiting or running at once, across all keys.
+pub const MAX_PENDING: usize = 8;
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for the worker.
+    Queued,
+    /// Computing.
+    Running,
+    /// Finished; `result` holds the output.
+    Done,
+    /// Finished with an error; `error` says why.
+    Failed,
+}
+
+/// What a client sees of a job (also its file on disk once finished).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobView {
+    /// Job id.
+    pub id: String,
+    /// `simulation`, `frontier` or `proof`.
+    pub kind: String,
+    /// Scope of the key that started it (`admin` or an account id); only it and admins may read it.
+    pub owner: String,
+    /// Account the job is about, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Where it stands.
+    pub status: Status,
+    /// Units of work done (paths, proving steps).
+    pub done: u64,
+    /// Units of work in all.
+    pub total: u64,
+    /// `done / total`.
+    pub fraction: f64,
+    /// Output once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One job's live state.
+pub struct Job {
+    view: Mutex<JobView>,
+    done: AtomicU64,
+}
+
+impl Job {
+    /// The job's id.
+    pub fn id(&self) -> String {
+        self.snapshot().id
+    }
+
+    /// Adds `n` units of finished work (called from engine progress callbacks).
+    pub fn advance(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> JobView {
+        let mut v = match self.view.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if v.status == Status::Running || v.status == Status::Queued {
+            v.done = self.done.load(Ordering::Relaxed).min(v.total);
+        }
+        v.fraction = if v.total == 0 {
+            0.0
+        } else {
+            v.done as f64 / v.total as f64
+        };
+        v
+    }
+
+    fn update(&self, f: impl FnOnce(&mut JobView)) {
+        match self.view.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+/// The job table, the worker permit and the directory finished jobs are written to.
+pub struct Jobs {
+    table: Mutex<HashMap<String, Arc<Job>>>,
+    worker: Arc<Semaphore>,
+    dir: PathBuf,
+}
+
+fn new_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn valid_job_id(id: &str) -> bool {
+    id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+impl Jobs {
+    /// A job table persisting finished jobs under `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        Jobs {
+            table: Mutex::new(HashMap::new()),
+            worker: Arc::new(Semaphore::new(1)),
+            dir,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
+        match self.table.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Queues `work` (run on the blocking pool once the worker is free) and returns its view.
+    ///
+    /// `work` gets the job to report progress on and returns the result or an error message.
+    pub fn start<F>(
+        self: &Arc<Self>,
+        p: &Principal,
+        kind: &str,
+        account: Option<String>,
+        total: u64,
+        work: F,
+    ) -> Result<JobView, ApiError>
+    where
+        F: FnOnce(&Job) -> Result<Value, String> + Send + 'static,
+    {
+        let job = {
+            let mut table = self.lock();
+            let pending = table
+                .values()
+                .filter(|j| matches!(j.snapshot().status, Status::Queued | Status::Running))
+                .count();
+            if pending >= MAX_PENDING {
+                return Err(ApiError::RateLimited);
+            }
+            let id = new_id();
+            let job = Arc::new(Job {
+                view: Mutex::new(JobView {
+                    id: id.clone(),
+                    kind: kind.to_string(),
+                    owner: p.scope.as_str().to_string(),
+                    account,
+                    status: Status::Queued,
+                    done: 0,
+                    total,
+                    fraction: 0.0,
+                    result: None,
+                    error: None,
+                }),
+                done: AtomicU64::new(0),
+            });
+            table.insert(id, job.clone());
+            job
+        };
+        let view = job.snapshot();
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = me.worker.clone().acquire_owned().await else {
+                return;
+            };
+            job.update(|v| v.status = Status::Running);
+            let j = job.clone();
+            let outcome = tokio::task::spawn_blocking(move || work(&j))
+                .await
+                .unwrap_or_else(|e| Err(format!("job panicked: {e}")));
+            job.update(|v| match outcome {
+                Ok(r) => {
+                    v.status = Status::Done;
+                    v.done = v.total;
+                    v.result = Some(r);
+                }
+                Err(e) => {
+                    v.status = Status::Failed;
+                    v.error = Some(e);
+                }
+            });
+            me.persist(&job.snapshot());
+        });
+        Ok(view)
+    }
+
+    fn persist(&self, v: &JobView) {
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let tmp = self.dir.join(format!("{}.json.tmp", v.id));
+            std::fs::write(&tmp, serde_json::to_vec(v)?)?;
+            std::fs::rename(&tmp, self.dir.join(format!("{}.json", v.id)))
+        };
+        if let Err(e) = write() {
+            tracing::warn!("job {}: result not persisted: {e}", v.id);
+        }
+    }
+
+    /// The job `id` as `p` may see it: another scope's job answers 404, like a missing one.
+    pub fn get(&self, p: &Principal, id: &str) -> Result<JobView, ApiError> {
+        let missing = || ApiError::NotFound(format!("job {id:?} does not exist"));
+        if !valid_job_id(id) {
+            return Err(missing());
+        }
+        let live = self.lock().get(id).cloned();
+        let view = match live {
+            Some(j) => j.snapshot(),
+            None => {
+                let text =
+                    std::fs::read(self.dir.join(format!("{id}.json"))).map_err(|_| missing())?;
+                serde_json::from_slice(&text).map_err(|e| {
+                    ApiError::Storage(format!("job {id}: stored result unreadable: {e}"))
+                })?
+            }
+        };
+        let allowed = match &p.scope {
+            crate::auth::Scope::Admin => true,
+            crate::auth::Scope::Account(a) => view.owner == *a,
+        };
+        if allowed {
+            Ok(view)
+        } else {
+            Err(missing())
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! The engine routes end to end through the router: allocation and liquidation plans on the
+//! demo book, simulation and proof jobs with their progress, isolation of jobs between keys,
+//! and proof verification (valid, tampered, unknown rule).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use intermargin_server::{app, prepare, Config};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// Fresh idempotency keys: every call here is a new request.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+const ADMIN: &str = "im_adm1n0000002_0123456789abcdef0123456789abcdef0123456789abcdef";
+
+struct Harness {
+    router: axum::Router,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn harness(tag: &str) -> Harness {
+    let dir = std::env::temp_dir().join(format!(
+        "im-engines-{tag}-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let cfg = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.clone(),
+        database: None,
+        admin_key: Some(ADMIN.to_string()),
+        feed: None,
+        feed_speed: 1.0,
+        rate_limit: 1.0e6,
+        demo: true,
+        demo_copies: 1,
+        routes: None,
+        demo_plots: false,
+    };
+    let (st, _) = prepare(&cfg).await.unwrap();
+    Harness {
+        router: app(st),
+        dir,
+    }
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {key}"))
+            .header(
+                "idempotency-key",
+                format!("k{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+            );
+        let body = body
+            .map(|b| Body::from(b.to_string()))
+            .unwrap_or_else(Body::empty);
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn raw_get(&self, uri: &str) -> (StatusCode, Option<String>, usize) {
+        let resp = self
+            .router
+            .clone()
+            .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        let n = resp.into_body().collect().await.unwrap().to_bytes().len();
+        (status, ctype, n)
+    }
+
+    async fn account_key(&self, id: &str) -> String {
+        let (s, _) = self
+            .call("POST", "/api/v1/accounts", ADMIN, Some(json!({"id": id})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, v) = self
+            .call("POST", "/api/v1/keys", ADMIN, Some(json!({"scope": id})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        v["key"].as_str().unwrap().to_string()
+    }
+
+    /// Polls a job until it finishes, checking that progress never goes backwards.
+    async fn wait(&self, uri: &str, key: &str) -> Value {
+        let mut last = 0u64;
+        for _ in 0..3000 {
+            let (s, v) = self.call("GET", uri, key, None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let done = v["done"].as_u64().unwrap();
+            assert!(done >= last, "progress went backwards: {last} → {done}");
+            assert!(done <= v["total"].as_u64().unwrap());
+            last = done;
+            match v["status"].as_str().unwrap() {
+                "done" | "failed" => return v,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        panic!("job {uri} did not finish in 300 s");
+    }
+}
+
+fn amount(v: &Value) -> i128 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn allocation_plan_covers_the_margin_report_and_conserves_every_asset() {
+    let h = harness("alloc").await;
+    let (s, margin) = h
+        .call("GET", "/api/v1/accounts/hedged/margin", ADMIN, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, plan) = h
+        .call("GET", "/api/v1/accounts/hedged/allocation", ADMIN, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{plan}");
+    // The bundled routes name the hub, so it must hold the unified initial margin and each venue
+    // only the local minimum the margin report lists for it.
+    let heads = plan["headroom"].as_array().unwrap();
+    let req_at = |loc: &str| {
+        heads
+            .iter()
+            .find(|h| h["location"] == loc)
+            .map(|h| h["requirement"].as_f64().unwrap())
+    };
+    let unified = margin["unified"]["initial_margin"].as_f64().unwrap();
+    let hub = req_at("hub").expect("hub requirement");
+    assert!(
+        (hub - unified).abs() <= 1e-6 * unified,
+        "hub {hub} vs unified {unified}"
+    );
+    for c in margin["constraints"].as_array().unwrap() {
+        let v = c["venue"].as_str().unwrap();
+        let local = c["local_minimum"].as_f64().unwrap();
+        if local > 0.0 {
+            let r = req_at(v).unwrap_or_else(|| panic!("no requirement for {v}: {plan}"));
+            assert!(
+                (r - local).abs() <= 1e-6 * local.max(1.0),
+                "{v}: {r} vs {local}"
+            );
+        }
+    }
+    // Conservation in base units: per asset, holdings before = after + fees (from the ledger's book).
+    let (_, book) = h.call("GET", "/api/v1/accounts/hedged", ADMIN, None).await;
+    let mut before = std::collections::BTreeMap::<String, i128>::new();
+    for c in book["collateral"].as_array().unwrap() {
+        *before
+            .entry(c["asset"].as_str().unwrap().into())
+            .or_default() += amount(&c["amount"]);
+    }
+    let mut after = std::collections::BTreeMap::<String, i128>::new();
+    for t in plan["targets"].as_array().unwrap() {
+        *after
+            .entry(t["asset"].as_str().unwrap().into())
+            .or_default() += amount(&t["target"]);
+    }
+    for t in plan["transfers"].as_array().unwrap() {
+        *after
+            .entry(t["asset"].as_str().unwrap().into())
+            .or_default() += amount(&t["fee"]);
+        assert_eq!(
+            amount(&t["amount"]) - amount(&t["fee"]),
+            amount(&t["received"]),
+            "{t}"
+        );
+    }
+    assert_eq!(before, after, "{plan}");
+    // Options are checked and named.
+    let (s, v) = h
+        .call(
+            "GET",
+            "/api/v1/accounts/hedged/allocation?requirement=peak",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("requirement"))
+    );
+    let (s, siloed) = h
+        .call(
+            "GET",
+            "/api/v1/accounts/hedged/allocation?venue_basis=siloed&requirement=maintenance",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{siloed}");
+    let deribit = margin["venues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["venue"] == "deribit")
+        .unwrap()["in_quote"]["maintenance_margin"]
+        .as_f64()
+        .unwrap();
+    let r = siloed["headroom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["location"] == "deribit")
+        .unwrap()["requirement"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (r - deribit).abs() <= 1e-6 * deribit,
+        "deribit siloed maintenance {r} vs {deribit}"
+    );
+}
+
+#[tokio::test]
+async fn liquidation_plan_of_a_healthy_and_an_underwater_account() {
+    let h = harness("liq").await;
+    let (s, plan) = h
+        .call(
+            "GET",
+            "/api/v1/accounts/hedged/liquidation/plan",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{plan}");
+    assert_eq!(plan["state"], "healthy", "{plan}");
+    assert_eq!(
+        plan["plan"].as_array().unwrap().len(),
+        0,
+        "a healthy account closes nothing"
+    );
+    let (s, v) = h
+        .call(
+            "GET",
+            "/api/v1/accounts/hedged/liquidation/plan?buffer=-1",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("buffer"))
+    );
+
+    // 1 BTC perp long on Binance against 3,000 USDT: at the demo mark (≈ 60k) the loss needed to
+    // breach maintenance is tiny, so move collateral out until it is under water.
+    let key = h.account_key("thin").await;
+    let (_, book) = h.call("GET", "/api/v1/accounts/hedged", ADMIN, None).await;
+    let perp = book["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["instrument"]["venue"] == "binance")
+        .unwrap()
+        .clone();
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/thin/positions",
+            &key,
+            Some(json!({"venue": "binance", "positions": [perp]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/thin/deposits",
+            &key,
+            Some(json!({"location": "binance", "asset": "USDT", "amount": "1000000"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, plan) = h
+        .call("GET", "/api/v1/accounts/thin/liquidation/plan", &key, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{plan}");
+    assert_ne!(plan["state"], "healthy", "{plan}");
+    // Whatever it closes, the plan never reduces a leg beyond its size nor leaves health lower.
+    let size = perp["size"].as_f64().unwrap().abs();
+    for leg in plan["plan"].as_array().unwrap() {
+        assert!(
+            leg["reduce"].as_f64().unwrap().abs() <= size * (1.0 + 1e-12),
+            "{leg}"
+        );
+    }
+    let ratio =
+        |f: &Value| f["equity"].as_f64().unwrap() / f["maintenance"].as_f64().unwrap().max(1e-9);
+    if plan["margin_after"]["maintenance"].as_f64().unwrap() > 0.0 {
+        assert!(
+            ratio(&plan["margin_after"]) >= ratio(&plan["margin_before"]) - 1e-9,
+            "{plan}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn simulation_job_reports_progress_writes_plots_and_stays_with_its_owner() {
+    let h = harness("sim").await;
+    let alice = h.account_key("alice").await;
+    let bob = h.account_key("bob").await;
+    let (s, job) = h
+        .call(
+            "POST",
+            "/api/v1/simulations",
+            &alice,
+            Some(json!({"preset": "calm", "paths": 40, "seed": 7})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["status"], "queued");
+    // calm.toml has circuit breakers, so 40 paths run twice (without and with).
+    assert_eq!(job["total"], 80);
+    let uri = format!("/api/v1/simulations/{}", job["id"].as_str().unwrap());
+    let (s, _) = h.call("GET", &uri, &bob, None).await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "another account's job is invisible"
+    );
+    let done = h.wait(&uri, &alice).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["done"], 80);
+    assert_eq!(done["result"]["summary"]["paths"], 40);
+    let p = done["result"]["summary"]["without_breakers"]["prob_bad_debt"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    let plots = done["result"]["plots"].as_array().unwrap();
+    assert!(
+        plots
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with("loss_distribution.svg")),
+        "{plots:?}"
+    );
+    for p in plots {
+        let (s, ctype, n) = h.raw_get(p.as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert!(ctype.unwrap().starts_with("image/"));
+        assert!(n > 500, "{p} is {n} bytes");
+    }
+    let (s, _) = h.call("GET", &uri, ADMIN, None).await;
+    assert_eq!(s, StatusCode::OK, "admins see every job");
+
+    for (body, field) in [
+        (json!({"preset": "meteor"}), "body.preset"),
+        (json!({"preset": "calm", "paths": 0}), "body.paths"),
+        (json!({"preset": "calm", "paths": 10_000_000}), "body.paths"),
+        (json!({"preset": "calm", "config": "paths = 1"}), "body"),
+        (json!({"config": "paths = \"many\""}), "body.config"),
+        (json!({"preset": "calm", "kind": "forecast"}), "body.kind"),
+    ] {
+        let (s, v) = h
+            .call("POST", "/api/v1/simulations", &alice, Some(body.clone()))
+            .await;
+        assert_eq!(
+            (s, v["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{body}: {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn margin_proof_of_the_demo_account_verifies_and_tampering_fails() {
+    let h = harness("zk").await;
+    let (s, job) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/hedged/proofs",
+            ADMIN,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let uri = format!(
+        "/api/v1/accounts/hedged/proofs/{}",
+        job["id"].as_str().unwrap()
+    );
+    let done = h.wait(&uri, ADMIN).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let rule = done["result"]["rule"].clone();
+    let proof = done["result"]["proof"].clone();
+    // The rule covers the account's three instruments and no position or collateral is disclosed.
+    assert_eq!(rule["instruments"].as_array().unwrap().len(), 3);
+    let text = done["result"].to_string();
+    for private in ["\"salt\"", "\"quantity\"", "\"collateral\""] {
+        assert!(!text.contains(private), "{private} leaked: {text}");
+    }
+    let hex = proof["proof"].as_str().unwrap().trim_start_matches("0x");
+    assert_eq!(hex.len(), 256, "128-byte Groth16 proof in hex");
+
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/proofs/verify",
+            ADMIN,
+            Some(json!({"rule": rule, "proof": proof})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+
+    // A different public commitment must not verify.
+    let mut forged = proof.clone();
+    let c = forged["commitment"].as_str().unwrap().to_string();
+    let last = c.chars().last().unwrap();
+    let flipped = format!(
+        "{}{}",
+        &c[..c.len() - 1],
+        if last == '1' { '2' } else { '1' }
+    );
+    forged["commitment"] = json!(flipped);
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/proofs/verify",
+            ADMIN,
+            Some(json!({"rule": rule, "proof": forged})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["valid"], false, "{v}");
+
+    // A verifier demanding a higher threshold than was proved rejects the proof.
+    let mut stricter = rule.clone();
+    stricter["threshold"] = json!(1);
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/proofs/verify",
+            ADMIN,
+            Some(json!({"rule": stricter, "proof": proof})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["valid"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{v}"
+    );
+
+    // A rule with a different loss matrix is another circuit: this service has no key for it.
+    let mut other = rule.clone();
+    let l = other["losses"][0][0].as_i64().unwrap();
+    other["losses"][0][0] = json!(l + 1);
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/proofs/verify",
+            ADMIN,
+            Some(json!({"rule": other, "proof": proof})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+
+    // Another account's key sees neither the job nor can start one on this account.
+    let mallory = h.account_key("mallory").await;
+    let (s, _) = h.call("GET", &uri, &mallory, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/mallory/proofs",
+            &mallory,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("account.positions"))
+    );
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/hedged/proofs",
+            ADMIN,
+            Some(json!({"model": "black-scholes"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("body.model"))
+    );
+}
+
+#[tokio::test]
+async fn solvency_inclusion_proofs_verify_and_a_changed_balance_fails() {
+    use intermargin_proofs::{Ledger, SumTree};
+    let h = harness("solv").await;
+    let ledger =
+        Ledger::from_csv("user,BTC,USDT\nalice,5,100\nbob,7,0\ncarol,0,2500\n".as_bytes()).unwrap();
+    let tree = SumTree::build(ledger, [9u8; 32]).unwrap();
+    let root = serde_json::to_value(tree.root()).unwrap();
+    // Liabilities are the column sums of the CSV above.
+    assert_eq!(root["liabilities"], json!([12, 2600]));
+    for u in 0..tree.len() {
+        let proof = serde_json::to_value(tree.proof(u)).unwrap();
+        let (s, v) = h
+            .call(
+                "POST",
+                "/api/v1/solvency/verify",
+                ADMIN,
+                Some(json!({"root": root, "proof": proof})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["valid"].as_bool()),
+            (StatusCode::OK, Some(true)),
+            "{v}"
+        );
+    }
+    let mut proof = serde_json::to_value(tree.proof(0)).unwrap();
+    let b = proof["balances"][0].as_u64().unwrap();
+    proof["balances"][0] = json!(b + 1);
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/solvency/verify",
+            ADMIN,
+            Some(json!({"root": root, "proof": proof})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["valid"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{v}"
+    );
+}

@@ -11,11 +11,15 @@ CONNS=${CONNS:-64}
 PORT=${PORT:-18181}
 command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -p intermargin-cli >/dev/null
+BIN="${CARGO_TARGET_DIR:-target}/release/intermargin"
+FEED_ARGS=()
+# FEED=off measures queries alone; by default the live monitor re-margins every account on each price tick meanwhile.
+[ "${FEED:-on}" = off ] && FEED_ARGS=(--feed-speed 0.001)
 DATA=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 KEY="im_load00000001_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # The demo book has one account; copies are named hedged-<n>.
-INTERMARGIN_ADMIN_KEY="$KEY" target/release/intermargin serve --listen "127.0.0.1:$PORT" --data "$DATA" \
-  --demo-copies "$ACCOUNTS" --rate-limit 10000000 --feed-speed 1 >"$DATA/server.log" 2>&1 &
+INTERMARGIN_ADMIN_KEY="$KEY" "$BIN" serve --listen "127.0.0.1:$PORT" --data "$DATA" --no-demo-plots \
+  --demo-copies "$ACCOUNTS" --rate-limit 10000000 "${FEED_ARGS[@]}" >"$DATA/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 echo "loading $ACCOUNTS accounts…" >&2

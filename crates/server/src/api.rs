@@ -590,7 +590,7 @@ pub async fn get_market(
 }
 
 /// The latest margin report of an account, computing it on first use.
-pub async fn current_report(st: &Shared, id: &str) -> Result<Arc<Value>, ApiError> {
+pub async fn current_report(st: &Shared, id: &str) -> Result<Arc<crate::state::Report>, ApiError> {
     if let Some(r) = st.reports.read().await.get(id) {
         return Ok(r.clone());
     }
@@ -612,8 +612,16 @@ pub async fn get_margin(
     State(st): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Arc<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
-    current_report(&st, &id).await.map(Json)
+    let report = current_report(&st, &id).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        report.json.clone(),
+    )
+        .into_response())
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use intermargin_model::Market;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::state::Shared;
+use crate::state::{Report, Shared};
 
 /// One price update: `key` is `fx:ASSET`, `index:venue:UNDERLYING` or `mark:venue:SYMBOL`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,7 +206,7 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
             .map(|(id, book, previous)| {
                 let prev_state = previous.as_ref().and_then(|r| {
                     serde_json::from_value::<intermargin_liquidation::AccountState>(
-                        r["state"].clone(),
+                        r.value["state"].clone(),
                     )
                     .ok()
                 });
@@ -214,7 +214,7 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
                     Ok(r) => r,
                     Err(e) => json!({"account": id, "error": e}),
                 };
-                (id, report, previous)
+                (id, Arc::new(Report::new(report)), previous)
             })
             .collect::<Vec<_>>()
     })
@@ -223,14 +223,19 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
     {
         let mut reports = st.reports.write().await;
         for (id, report, _) in &computed {
-            reports.insert(id.clone(), Arc::new(report.clone()));
+            reports.insert(id.clone(), report.clone());
         }
     }
+    // Nobody listening: skip building the per-account messages.
+    let listening = st.feed.receiver_count() > 0;
     for (id, report, previous) in computed {
-        let new_state = report["state"].as_str().unwrap_or("unknown").to_string();
+        let new_state = report.value["state"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
         let old_state = previous
             .as_ref()
-            .and_then(|r| r["state"].as_str().map(str::to_string));
+            .and_then(|r| r.value["state"].as_str().map(str::to_string));
         if old_state.as_deref() != Some(new_state.as_str())
             && matches!(
                 new_state.as_str(),
@@ -243,11 +248,15 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
                 json!({"type": "alert", "account": id, "state": new_state, "previous": old_state, "timestamp_ms": market.timestamp_ms}),
             );
         }
-        publish(
-            st,
-            &id,
-            json!({"type": "margin", "account": id, "report": report}),
-        );
+        if listening {
+            // The report's JSON text is reused as is, not re-serialised per message.
+            let text = format!(
+                "{{\"type\":\"margin\",\"account\":{},\"report\":{}}}",
+                Value::String(id.clone()),
+                String::from_utf8_lossy(&report.json)
+            );
+            let _ = st.feed.send(Arc::new((id, text)));
+        }
     }
 }
 

@@ -170,7 +170,7 @@ pub async fn get_liquidation(
 ) -> Result<Json<Value>, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
-    let report = crate::api::current_report(&st, &id).await?;
+    let report = &crate::api::current_report(&st, &id).await?.value;
     Ok(Json(json!({
         "account": id,
         "state": report["state"],

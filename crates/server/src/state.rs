@@ -25,7 +25,7 @@ pub struct AppState {
     /// Each account's book as last loaded from the ledger.
     pub books: RwLock<HashMap<String, Account>>,
     /// Each account's latest margin report, recomputed on ticks and writes.
-    pub reports: RwLock<HashMap<String, Arc<Value>>>,
+    pub reports: RwLock<HashMap<String, Arc<Report>>>,
     /// Margin updates and alerts for WebSocket subscribers (JSON text, tagged by account).
     pub feed: broadcast::Sender<Arc<(String, String)>>,
     /// Directory for data the server writes (plots, simulation results).
@@ -34,6 +34,22 @@ pub struct AppState {
     pub routes: Arc<intermargin_allocate::RoutesFile>,
     /// Simulation and proof jobs.
     pub jobs: Arc<crate::jobs::Jobs>,
+}
+
+/// A margin report with its JSON text, serialised once when computed instead of on every query.
+pub struct Report {
+    /// The report.
+    pub value: Value,
+    /// `value` as JSON text.
+    pub json: bytes::Bytes,
+}
+
+impl Report {
+    /// Wraps a report, serialising it once.
+    pub fn new(value: Value) -> Report {
+        let json = bytes::Bytes::from(value.to_string());
+        Report { value, json }
+    }
 }
 
 /// Shared handle used by every handler.

@@ -1,12 +1,11 @@
 //! The API end to end through the router, on SQLite and (when `INTERMARGIN_TEST_POSTGRES` names a
 //! server URL) on PostgreSQL: isolation on every route, idempotency, atomic failures, field errors.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use intermargin_server::{app, prepare, Config};
 use serde_json::{json, Value};
-use tower::ServiceExt;
+
+mod common;
 
 const ADMIN: &str = "im_adm1n0000001_0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -107,26 +106,7 @@ impl Harness {
         idem: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(k) = key {
-            req = req.header("authorization", format!("Bearer {k}"));
-        }
-        if let Some(i) = idem {
-            req = req.header("idempotency-key", i);
-        }
-        let body = body
-            .map(|b| Body::from(b.to_string()))
-            .unwrap_or_else(Body::empty);
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, v)
+        common::call(&self.router, method, uri, key, idem, body).await
     }
 
     async fn new_account_with_key(&self, id: &str) -> String {

@@ -12,6 +12,8 @@ use intermargin_server::{app, prepare, Config};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+mod common;
+
 /// Fresh idempotency keys: every call here is a new request.
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -65,29 +67,8 @@ impl Harness {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {key}"))
-            .header(
-                "idempotency-key",
-                format!("k{}", NEXT.fetch_add(1, Ordering::Relaxed)),
-            );
-        let body = body
-            .map(|b| Body::from(b.to_string()))
-            .unwrap_or_else(Body::empty);
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let idem = format!("k{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        common::call(&self.router, method, uri, Some(key), Some(&idem), body).await
     }
 
     async fn raw_get(&self, uri: &str) -> (StatusCode, Option<String>, usize) {

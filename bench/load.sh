@@ -33,4 +33,22 @@ end
 LUA
 # Warm the report cache once per account (the monitor also keeps it fresh on every tick).
 wrk -t2 -c"$CONNS" -d5s -s "$DATA/margin.lua" "http://127.0.0.1:$PORT" >/dev/null
+echo "== closed loop (wrk, $CONNS connections): the most the service answers" >&2
 wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$DATA/margin.lua" "http://127.0.0.1:$PORT"
+echo "monitor during the run: $(curl -s "http://127.0.0.1:$PORT/health")"
+# Open loop at a fixed rate: latency percentiles at the goal's throughput, corrected for
+# coordinated omission (a late request counts from when it should have been sent).
+RATE=${RATE:-20000}
+TOOLS=${XDG_CACHE_HOME:-$HOME/.cache}/intermargin-bench
+OHA=${OHA:-$(command -v oha || echo "$TOOLS/bin/oha")}
+if [ ! -x "$OHA" ]; then
+  echo "installing oha (once) into $TOOLS…" >&2
+  cargo install oha --locked --version 1.16.0 --root "$TOOLS" >/dev/null 2>&1
+  OHA="$TOOLS/bin/oha"
+fi
+echo "== open loop (oha) at $RATE requests/s" >&2
+# Every account once, in a shuffled order oha walks through.
+seq 0 $((ACCOUNTS - 1)) | shuf --random-source=<(yes) | sed "s|^|http://127.0.0.1:$PORT/api/v1/accounts/hedged-|; s|$|/margin|" >"$DATA/urls.txt"
+"$OHA" -z "$DURATION" -q "$RATE" -c "$CONNS" --latency-correction --no-tui \
+  -H "Authorization: Bearer $KEY" --urls-from-file "$DATA/urls.txt"
+echo "monitor during the run: $(curl -s "http://127.0.0.1:$PORT/health")"

@@ -197,10 +197,20 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Health probe.
+/// Health probe, with what the live monitor has done (batches, accounts and time of the last re-margin).
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "Service is up")))]
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn health(State(st): State<Shared>) -> Json<Value> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &st.monitor;
+    Json(json!({
+        "status": "ok",
+        "monitor": {
+            "batches": m.batches.load(Relaxed),
+            "last_accounts": m.last_accounts.load(Relaxed),
+            "last_remargin_ms": m.last_remargin_us.load(Relaxed) as f64 / 1000.0,
+            "market_time_ms": m.market_time_ms.load(Relaxed),
+        }
+    }))
 }
 
 /// Lists the accounts the key may see.

@@ -215,6 +215,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         data_dir: cfg.data_dir.clone(),
         routes: Arc::new(routes),
         jobs: Arc::new(jobs::Jobs::new(cfg.data_dir.join("jobs"))),
+        monitor: Default::default(),
     });
     let ids: Vec<String> = st
         .ledger

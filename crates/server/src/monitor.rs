@@ -10,7 +10,7 @@ use intermargin_model::Market;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::state::{Report, Shared};
+use crate::state::Shared;
 
 /// One price update: `key` is `fx:ASSET`, `index:venue:UNDERLYING` or `mark:venue:SYMBOL`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,17 +204,10 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
         use rayon::prelude::*;
         work.into_par_iter()
             .map(|(id, book, previous)| {
-                let prev_state = previous.as_ref().and_then(|r| {
-                    serde_json::from_value::<intermargin_liquidation::AccountState>(
-                        r.value["state"].clone(),
-                    )
-                    .ok()
-                });
-                let report = match crate::risk::margin_report(&book, &a, &m, prev_state) {
-                    Ok(r) => r,
-                    Err(e) => json!({"account": id, "error": e}),
-                };
-                (id, Arc::new(Report::new(report)), previous)
+                let prev_state = previous.as_ref().and_then(|r| r.state);
+                let report = crate::risk::margin_report(&book, &a, &m, prev_state)
+                    .unwrap_or_else(|e| crate::risk::failed_report(&id, &e));
+                (id, Arc::new(report), previous)
             })
             .collect::<Vec<_>>()
     })
@@ -229,13 +222,8 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
     // Nobody listening: skip building the per-account messages.
     let listening = st.feed.receiver_count() > 0;
     for (id, report, previous) in computed {
-        let new_state = report.value["state"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_string();
-        let old_state = previous
-            .as_ref()
-            .and_then(|r| r.value["state"].as_str().map(str::to_string));
+        let new_state = state_name(report.state);
+        let old_state = previous.as_ref().map(|r| state_name(r.state));
         if old_state.as_deref() != Some(new_state.as_str())
             && matches!(
                 new_state.as_str(),
@@ -258,6 +246,13 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
             let _ = st.feed.send(Arc::new((id, text)));
         }
     }
+}
+
+/// The wire name of a state (`unknown` when the account could not be margined).
+fn state_name(s: Option<intermargin_liquidation::AccountState>) -> String {
+    s.and_then(|s| serde_json::to_value(s).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// Runs the feed forever: each batch of ticks updates the market and re-margins the accounts it touches.
@@ -300,7 +295,15 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breaker: MoveBrea
             })
             .map(|(id, _)| id.clone())
             .collect();
+        let started = std::time::Instant::now();
         remargin_accounts(&st, &affected).await;
+        let m = &st.monitor;
+        use std::sync::atomic::Ordering::Relaxed;
+        m.batches.fetch_add(1, Relaxed);
+        m.last_accounts.store(affected.len() as u64, Relaxed);
+        m.last_remargin_us
+            .store(started.elapsed().as_micros() as u64, Relaxed);
+        m.market_time_ms.store(clock, Relaxed);
     }
 }
 

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::api::{parse_body, positions_mutation, principal};
 use crate::error::ApiError;
-use crate::state::Shared;
+use crate::state::{Report, Shared};
 
 /// The unified model over the bundled parameters, built once.
 pub fn unified_model() -> Result<&'static UnifiedModel, String> {
@@ -36,12 +36,13 @@ pub fn unified_model() -> Result<&'static UnifiedModel, String> {
 /// Each venue's own margin, the unified requirement and the account state, in the market's quote.
 ///
 /// `previous` is the last reported state, so that leaving liquidation needs the hysteresis buffer.
+/// The report is serialised here, once, straight from the engines' types.
 pub fn margin_report(
     account: &Account,
     assets: &[Asset],
     market: &Market,
     previous: Option<AccountState>,
-) -> Result<Value, String> {
+) -> Result<Report, String> {
     let venues = venue_margins(account, assets, market).map_err(|e| e.to_string())?;
     let unified = unified_model()?
         .margin(account, assets, market, &venues)
@@ -68,19 +69,61 @@ pub fn margin_report(
         &figures,
         Hysteresis::default(),
     );
-    Ok(json!({
-        "account": account.id,
-        "quote": market.quote,
-        "timestamp_ms": market.timestamp_ms,
-        "state": state,
-        "equity": equity,
-        "siloed_total": unified.siloed_total,
-        "unified": {"initial_margin": unified.initial_margin, "maintenance_margin": unified.maintenance_margin},
-        "saving": unified.saving,
-        "venues": venues,
-        "constraints": unified.venues,
-        "explain": unified.explain,
-    }))
+    let body = MarginReport {
+        account: &account.id,
+        quote: &market.quote,
+        timestamp_ms: market.timestamp_ms,
+        state,
+        equity,
+        siloed_total: unified.siloed_total,
+        unified: UnifiedFigures {
+            initial_margin: unified.initial_margin,
+            maintenance_margin: unified.maintenance_margin,
+        },
+        saving: unified.saving,
+        venues: &venues,
+        constraints: &unified.venues,
+        explain: &unified.explain,
+    };
+    let json = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    Ok(Report {
+        state: Some(state),
+        figures: Some(figures),
+        json: json.into(),
+    })
+}
+
+/// The margin report as served by `GET …/margin` and streamed on `/ws`.
+#[derive(Serialize)]
+struct MarginReport<'a> {
+    account: &'a str,
+    quote: &'a str,
+    timestamp_ms: i64,
+    state: AccountState,
+    equity: f64,
+    siloed_total: f64,
+    unified: UnifiedFigures,
+    saving: f64,
+    venues: &'a [intermargin_margin::VenueMargin],
+    constraints: &'a [intermargin_margin::portfolio::VenueConstraint],
+    explain: &'a intermargin_margin::portfolio::Explanation,
+}
+
+#[derive(Serialize)]
+struct UnifiedFigures {
+    initial_margin: f64,
+    maintenance_margin: f64,
+}
+
+/// A report for an account the engines could not margin: the error, in place of the figures.
+pub fn failed_report(account: &str, error: &str) -> Report {
+    Report {
+        state: None,
+        figures: None,
+        json: json!({"account": account, "error": error})
+            .to_string()
+            .into(),
+    }
 }
 
 /// Venue payloads to import as an account's positions on one venue.
@@ -170,12 +213,18 @@ pub async fn get_liquidation(
 ) -> Result<Json<Value>, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
-    let report = &crate::api::current_report(&st, &id).await?.value;
+    let report = crate::api::current_report(&st, &id).await?;
+    let (Some(state), Some(f)) = (report.state, report.figures) else {
+        return Err(ApiError::Engine(format!(
+            "margin for {id:?} could not be computed: {}",
+            String::from_utf8_lossy(&report.json)
+        )));
+    };
     Ok(Json(json!({
         "account": id,
-        "state": report["state"],
-        "equity": report["equity"],
-        "initial_margin": report["unified"]["initial_margin"],
-        "maintenance_margin": report["unified"]["maintenance_margin"],
+        "state": state,
+        "equity": f.equity,
+        "initial_margin": f.initial,
+        "maintenance_margin": f.maintenance,
     })))
 }

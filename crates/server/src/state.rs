@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use intermargin_model::{Account, Asset, Market};
-use serde_json::Value;
 use tokio::sync::{broadcast, RwLock};
 
 use crate::auth::Auth;
@@ -34,22 +33,32 @@ pub struct AppState {
     pub routes: Arc<intermargin_allocate::RoutesFile>,
     /// Simulation and proof jobs.
     pub jobs: Arc<crate::jobs::Jobs>,
+    /// What the live monitor has done, for `/health`.
+    pub monitor: MonitorStats,
 }
 
-/// A margin report with its JSON text, serialised once when computed instead of on every query.
+/// Counters of the live monitor: how far the feed has got and what the last re-margin cost.
+#[derive(Default)]
+pub struct MonitorStats {
+    /// Price batches applied.
+    pub batches: std::sync::atomic::AtomicU64,
+    /// Accounts re-margined in the last batch.
+    pub last_accounts: std::sync::atomic::AtomicU64,
+    /// Wall time of the last batch's re-margin, microseconds.
+    pub last_remargin_us: std::sync::atomic::AtomicU64,
+    /// Market time of the last applied batch (ms).
+    pub market_time_ms: std::sync::atomic::AtomicI64,
+}
+
+/// A margin report: its JSON text, serialised once when computed instead of on every query,
+/// and the figures the service itself reads (state for hysteresis and alerts).
 pub struct Report {
-    /// The report.
-    pub value: Value,
-    /// `value` as JSON text.
+    /// Account state; `None` when the engines could not margin the account.
+    pub state: Option<intermargin_liquidation::AccountState>,
+    /// Equity and the unified requirements; `None` with `state`.
+    pub figures: Option<intermargin_liquidation::Figures>,
+    /// The report as JSON text.
     pub json: bytes::Bytes,
-}
-
-impl Report {
-    /// Wraps a report, serialising it once.
-    pub fn new(value: Value) -> Report {
-        let json = bytes::Bytes::from(value.to_string());
-        Report { value, json }
-    }
 }
 
 /// Shared handle used by every handler.

@@ -27,6 +27,9 @@ pub mod okx;
 mod params;
 pub mod tiers;
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use intermargin_model::{Account, Asset, Market, Venue};
 
 pub use common::{inverse_liquidation_price, linear_liquidation_price, margin_ratio};
@@ -73,7 +76,26 @@ pub fn venue_margins(
         if venue == Venue::Hub {
             continue;
         }
-        out.extend(model_for(venue)?.margin(account, assets, market)?);
+        match cached_model(venue) {
+            Some(m) => out.extend(m.margin(account, assets, market)?),
+            // Not cached means it failed to build: build it again to report why.
+            None => out.extend(model_for(venue)?.margin(account, assets, market)?),
+        }
     }
     Ok(out)
+}
+
+/// Each venue's standard model, built from its embedded parameters once per process: parsing
+/// the TOML on every call cost more than the margin arithmetic itself.
+fn cached_model(venue: Venue) -> Option<&'static dyn MarginModel> {
+    static MODELS: OnceLock<BTreeMap<Venue, Box<dyn MarginModel>>> = OnceLock::new();
+    MODELS
+        .get_or_init(|| {
+            Venue::ALL
+                .iter()
+                .filter_map(|v| model_for(*v).ok().map(|m| (*v, m)))
+                .collect()
+        })
+        .get(&venue)
+        .map(|m| m.as_ref())
 }

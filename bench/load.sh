@@ -36,6 +36,10 @@ wrk -t2 -c"$CONNS" -d5s -s "$DATA/margin.lua" "http://127.0.0.1:$PORT" >/dev/nul
 echo "== closed loop (wrk, $CONNS connections): the most the service answers" >&2
 wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$DATA/margin.lua" "http://127.0.0.1:$PORT"
 echo "monitor during the run: $(curl -s "http://127.0.0.1:$PORT/health")"
+# Peer in the same run: the same server's /health (HTTP stack, no auth, no report) is the ceiling
+# a margin query can approach; the ratio shows what auth + lookup + the report body cost.
+echo "== peer: GET /health, same server, same wrk settings" >&2
+wrk -t2 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$PORT/health" | grep -E "Requests/sec|99%"
 # Open loop at a fixed rate: latency percentiles at the goal's throughput, corrected for
 # coordinated omission (a late request counts from when it should have been sent).
 RATE=${RATE:-20000}

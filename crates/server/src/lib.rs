@@ -146,6 +146,23 @@ pub struct Config {
     pub routes: Option<PathBuf>,
     /// Run the demo stress simulation and frontier at start so the dashboard has plots.
     pub demo_plots: bool,
+    /// Threads for re-margining on price ticks; `None` = one less than the cores (at least 1).
+    pub monitor_threads: Option<usize>,
+}
+
+/// The monitor's thread pool: by default it leaves one core to the API.
+fn monitor_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, ApiError> {
+    let n = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get().saturating_sub(1))
+            .unwrap_or(1)
+            .max(1)
+    });
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n.max(1))
+        .thread_name(|i| format!("remargin-{i}"))
+        .build()
+        .map_err(|e| ApiError::Engine(format!("monitor thread pool: {e}")))
 }
 
 /// The demo book preloaded on first start: a hedged BTC book over several venues.
@@ -216,6 +233,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         routes: Arc::new(routes),
         jobs: Arc::new(jobs::Jobs::new(cfg.data_dir.join("jobs"))),
         monitor: Default::default(),
+        monitor_pool: Arc::new(monitor_pool(cfg.monitor_threads)?),
     });
     let ids: Vec<String> = st
         .ledger

@@ -200,16 +200,19 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
         }
     }
     let (m, a) = (market.clone(), assets.clone());
+    let pool = st.monitor_pool.clone();
     let computed = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
-        work.into_par_iter()
-            .map(|(id, book, previous)| {
-                let prev_state = previous.as_ref().and_then(|r| r.state);
-                let report = crate::risk::margin_report(&book, &a, &m, prev_state)
-                    .unwrap_or_else(|e| crate::risk::failed_report(&id, &e));
-                (id, Arc::new(report), previous)
-            })
-            .collect::<Vec<_>>()
+        pool.install(|| {
+            work.into_par_iter()
+                .map(|(id, book, previous)| {
+                    let prev_state = previous.as_ref().and_then(|r| r.state);
+                    let report = crate::risk::margin_report(&book, &a, &m, prev_state)
+                        .unwrap_or_else(|e| crate::risk::failed_report(&id, &e));
+                    (id, Arc::new(report), previous)
+                })
+                .collect::<Vec<_>>()
+        })
     })
     .await
     .unwrap_or_default();

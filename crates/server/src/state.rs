@@ -35,6 +35,8 @@ pub struct AppState {
     pub jobs: Arc<crate::jobs::Jobs>,
     /// What the live monitor has done, for `/health`.
     pub monitor: MonitorStats,
+    /// Threads the monitor re-margins on: fewer than the cores, so queries always keep one.
+    pub monitor_pool: Arc<rayon::ThreadPool>,
 }
 
 /// Counters of the live monitor: how far the feed has got and what the last re-margin cost.

@@ -85,6 +85,7 @@ async fn harness(tag: &str, database: Option<String>) -> Harness {
         demo_copies: 1,
         routes: None,
         demo_plots: false,
+        monitor_threads: None,
     };
     let (st, printed) = prepare(&cfg).await.unwrap();
     assert!(

@@ -51,6 +51,7 @@ async fn harness(tag: &str) -> Harness {
         demo_copies: 1,
         routes: None,
         demo_plots: false,
+        monitor_threads: None,
     };
     let (st, _) = prepare(&cfg).await.unwrap();
     Harness {

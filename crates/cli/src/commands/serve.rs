@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// Do not run the demo stress simulation and frontier at start (the dashboard's plots).
     #[arg(long)]
     pub no_demo_plots: bool,
+    /// Threads re-margining accounts on price ticks (default: one less than the cores, at least 1).
+    #[arg(long)]
+    pub monitor_threads: Option<usize>,
 }
 
 /// Runs `intermargin serve` until interrupted.
@@ -56,6 +59,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
             a.rate_limit
         );
     }
+    if a.monitor_threads == Some(0) {
+        anyhow::bail!("--monitor-threads: must be at least 1");
+    }
     let cfg = intermargin_server::Config {
         listen: a.listen,
         data_dir: a.data,
@@ -70,6 +76,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         demo_copies: a.demo_copies,
         routes: a.routes,
         demo_plots: !a.no_demo && !a.no_demo_plots,
+        monitor_threads: a.monitor_threads,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -12,4 +12,4 @@ source scripts/deps.sh
 cargo test --workspace --lib --bins --tests --examples --locked
 cargo test --workspace --doc --locked
 cargo build -p intermargin-cli --locked
-INTERMARGIN_BIN=target/debug/intermargin bash tests/e2e/run.sh
+INTERMARGIN_BIN="${CARGO_TARGET_DIR:-target}/debug/intermargin" bash tests/e2e/run.sh

@@ -2,8 +2,8 @@
 # Starts the service on a scratch ledger, then runs the browser test and the API fuzzer against it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN="${INTERMARGIN_BIN:-target/release/intermargin}"
-[ -x "$BIN" ] || BIN=target/debug/intermargin
+BIN="${INTERMARGIN_BIN:-${CARGO_TARGET_DIR:-target}/release/intermargin}"
+[ -x "$BIN" ] || BIN="${CARGO_TARGET_DIR:-target}/debug/intermargin"
 DATA=$(mktemp -d)
 KEY="im_e2e0000000001_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 PORT=${INTERMARGIN_E2E_PORT:-18080}

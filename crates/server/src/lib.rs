@@ -336,10 +336,10 @@ pub fn start_demo_plots(st: &Shared) {
         (
             "demo-stress",
             "simulate",
-            2000,
+            500,
             "demo-stress-loss_distribution.svg",
         ),
-        ("demo", "frontier", 300, "demo-frontier.svg"),
+        ("demo", "frontier", 100, "demo-frontier.svg"),
     ];
     for (name, kind, paths, file) in runs {
         if plots.join(file).exists() {

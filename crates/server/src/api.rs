@@ -374,6 +374,26 @@ pub async fn get_events(
     Ok(Json(json!({ "events": events })))
 }
 
+/// The stored answer when this exact request was already applied (a retry), else `None`.
+///
+/// For writes whose content is computed at request time (a liquidation plan), so that a retry
+/// returns what was applied instead of planning again.
+pub async fn replay(
+    st: &Shared,
+    p: &Principal,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<Response>, ApiError> {
+    let (key, hash) = idempotency(headers, method, path, body)?;
+    Ok(st
+        .ledger
+        .stored_response(&p.key_id, &key, &hash)
+        .await?
+        .map(applied_response))
+}
+
 /// Applies a mutation idempotently, then reloads and re-margins the account.
 pub async fn mutate(
     st: &Shared,

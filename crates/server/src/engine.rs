@@ -9,16 +9,16 @@ use std::path::{Path as FsPath, PathBuf};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use intermargin_allocate::{allocate, RoutesFile};
 use intermargin_liquidation::{
-    plan_liquidation, DepthBook, PlannerOptions, RuleBook, VenueMarginsRequirement,
+    plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook, VenueMarginsRequirement,
 };
 use intermargin_margin::portfolio::{GridParams, RequirementKind};
-use intermargin_model::{Account, Asset, Market, Portfolio};
+use intermargin_model::{Account, Asset, Market, Portfolio, Position, Venue};
 use intermargin_proofs::zk::export::{export_rule, instruments_of, private_book, ExportOptions};
 use intermargin_proofs::zk::groth;
 use intermargin_proofs::{InclusionProof, MarginProof, MarginRule, SolvencyRoot};
@@ -30,6 +30,7 @@ use crate::api::{parse_body, principal};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::jobs::{Job, JobView};
+use crate::ledger::Mutation;
 use crate::state::Shared;
 
 /// Bundled simulation configs a request may name instead of sending TOML.
@@ -200,28 +201,16 @@ pub async fn get_liquidation_plan(
 ) -> Result<Json<Value>, ApiError> {
     let p = principal(&st, &headers).await?;
     let buffer = match q.buffer.as_deref() {
-        None => 0.05,
-        Some(s) => s
-            .parse::<f64>()
-            .ok()
-            .filter(|b| b.is_finite() && (0.0..=10.0).contains(b))
-            .ok_or_else(|| {
-                ApiError::bad(
-                    "buffer",
-                    format!("expected a number between 0 and 10, got {s:?}"),
-                )
-            })?,
+        None => None,
+        Some(t) => Some(
+            t.parse::<f64>()
+                .map_err(|_| ApiError::bad("buffer", format!("expected a number, got {t:?}")))?,
+        ),
     };
+    let buffer = valid_buffer("buffer", buffer)?;
     let (account, assets, market) = book_and_market(&st, &p, &id).await?;
     let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let rules = RuleBook::bundled().map_err(engine("liquidation rules"))?;
-        let req = VenueMarginsRequirement { assets };
-        let opts = PlannerOptions {
-            buffer,
-            ..Default::default()
-        };
-        let plan = plan_liquidation(&account, &market, &req, &DepthBook::default(), &rules, opts)
-            .map_err(engine("liquidation plan"))?;
+        let plan = liquidation_plan(&account, assets, &market, buffer)?;
         let mut out = json!({"account": account.id, "quote": market.quote});
         if let (Value::Object(o), Ok(Value::Object(p))) = (&mut out, serde_json::to_value(&plan)) {
             o.extend(p);
@@ -231,6 +220,137 @@ pub async fn get_liquidation_plan(
     .await
     .map_err(engine("liquidation plan"))??;
     Ok(Json(out))
+}
+
+/// The partial-liquidation plan of one account (one source for the plan and its execution).
+fn liquidation_plan(
+    account: &Account,
+    assets: Vec<Asset>,
+    market: &Market,
+    buffer: f64,
+) -> Result<LiquidationPlan, ApiError> {
+    let rules = RuleBook::bundled().map_err(engine("liquidation rules"))?;
+    let req = VenueMarginsRequirement { assets };
+    let opts = PlannerOptions {
+        buffer,
+        ..Default::default()
+    };
+    plan_liquidation(account, market, &req, &DepthBook::default(), &rules, opts)
+        .map_err(engine("liquidation plan"))
+}
+
+/// The planner's buffer over maintenance: 0.05 by default, else a finite number in [0, 10].
+fn valid_buffer(field: &str, value: Option<f64>) -> Result<f64, ApiError> {
+    match value {
+        None => Ok(0.05),
+        Some(b) if b.is_finite() && (0.0..=10.0).contains(&b) => Ok(b),
+        Some(b) => Err(ApiError::bad(
+            field,
+            format!("expected a number between 0 and 10, got {b}"),
+        )),
+    }
+}
+
+/// Positions after closing the plan's legs: each leg reduces its instrument's positions toward
+/// zero in book order; a position closed entirely is removed. Returns every touched venue.
+pub fn positions_after(
+    account: &Account,
+    plan: &LiquidationPlan,
+) -> Result<Vec<(Venue, Vec<Position>)>, ApiError> {
+    let mut positions = account.positions.clone();
+    let mut touched = std::collections::BTreeSet::new();
+    for (k, leg) in plan.plan.iter().enumerate() {
+        let mut left = leg.reduce;
+        for p in positions
+            .iter_mut()
+            .filter(|p| p.instrument.id() == leg.instrument)
+        {
+            if left <= 0.0 {
+                break;
+            }
+            let cut = left.min(p.size.abs());
+            p.size -= cut * p.size.signum();
+            left -= cut;
+            touched.insert(p.instrument.venue);
+        }
+        // Rounding of the planner's sizes aside, a leg larger than the book is an engine fault.
+        if left > 1e-9 * leg.reduce.max(1.0) {
+            return Err(ApiError::Engine(format!(
+                "plan.plan[{k}]: closes {} of {} but the book holds less",
+                leg.reduce, leg.instrument
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for v in touched {
+        let kept = positions
+            .iter()
+            .filter(|p| p.instrument.venue == v && p.size.abs() > 1e-12)
+            .cloned()
+            .collect();
+        out.push((v, kept));
+    }
+    Ok(out)
+}
+
+/// Options of a liquidation.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidateReq {
+    /// Target buffer over maintenance after the plan (default 0.05).
+    #[serde(default)]
+    pub buffer: Option<f64>,
+}
+
+/// Executes the account's liquidation plan (admin): records the plan and the positions left on
+/// every touched venue in one ledger transaction. Refused when there is nothing to close.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/liquidations", request_body = LiquidateReq, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 200, description = "The stored liquidation event"), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn execute_liquidation(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.require_admin()?;
+    let req: LiquidateReq = if body.is_empty() {
+        LiquidateReq { buffer: None }
+    } else {
+        parse_body(&body)?
+    };
+    let buffer = valid_buffer("body.buffer", req.buffer)?;
+    let path = format!("/api/v1/accounts/{id}/liquidations");
+    // A retry of an applied liquidation must return the stored answer, not plan again.
+    if let Some(done) = crate::api::replay(&st, &p, &headers, &method, &path, &body).await? {
+        return Ok(done);
+    }
+    let (account, assets, market) = book_and_market(&st, &p, &id).await?;
+    let acc = account.clone();
+    let (plan, after) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let plan = liquidation_plan(&acc, assets, &market, buffer)?;
+        let after = positions_after(&acc, &plan)?;
+        Ok((plan, after))
+    })
+    .await
+    .map_err(engine("liquidation"))??;
+    if plan.plan.is_empty() {
+        return Err(ApiError::Conflict {
+            field: "state".into(),
+            reason: format!(
+                "account is {:?} and its plan closes nothing",
+                serde_json::to_value(plan.state).unwrap_or(Value::Null)
+            ),
+        });
+    }
+    let m = Mutation::Liquidation {
+        account: account.id.clone(),
+        plan: serde_json::to_value(&plan).map_err(engine("liquidation plan"))?,
+        positions: after,
+    };
+    crate::api::mutate(&st, &p, &headers, &method, &path, &body, m).await
 }
 
 /// A simulation to run: a bundled preset or a TOML config, optionally resized.

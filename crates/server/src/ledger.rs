@@ -83,6 +83,16 @@ pub enum Mutation {
         /// The venue's positions.
         positions: Vec<Position>,
     },
+    /// A liquidation executed: the plan, and every touched venue's positions after it, in one
+    /// transaction (penalties and fills settle later as the venues report balances).
+    Liquidation {
+        /// Account id.
+        account: String,
+        /// The executed plan (legs, figures before and after, bad debt).
+        plan: Value,
+        /// Positions after the plan, per touched venue.
+        positions: Vec<(Venue, Vec<Position>)>,
+    },
     /// Record an engine event (credit issued, liquidation executed) without changing balances.
     Record {
         /// Account id.
@@ -103,6 +113,7 @@ impl Mutation {
             | Mutation::Withdraw { account, .. }
             | Mutation::Transfer { account, .. }
             | Mutation::Positions { account, .. }
+            | Mutation::Liquidation { account, .. }
             | Mutation::Record { account, .. } => account,
         }
     }
@@ -114,6 +125,7 @@ impl Mutation {
             Mutation::Withdraw { .. } => "withdrawal",
             Mutation::Transfer { .. } => "transfer",
             Mutation::Positions { .. } => "positions",
+            Mutation::Liquidation { .. } => "liquidation",
             Mutation::Record { kind, .. } => kind,
         }
     }
@@ -144,6 +156,15 @@ impl Mutation {
             Mutation::Positions {
                 venue, positions, ..
             } => json!({"venue": venue, "positions": positions}),
+            Mutation::Liquidation {
+                plan, positions, ..
+            } => {
+                let after: Vec<Value> = positions
+                    .iter()
+                    .map(|(v, p)| json!({"venue": v, "positions": p}))
+                    .collect();
+                json!({"plan": plan, "positions_after": after})
+            }
             Mutation::Record { payload, .. } => payload.clone(),
         }
     }
@@ -333,18 +354,14 @@ impl Ledger {
                 venue,
                 positions,
             } => {
-                let text = serde_json::to_string(positions)
-                    .map_err(|e| ApiError::Engine(e.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO positions (account_id, venue, positions, seq) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (account_id, venue) DO UPDATE SET positions = excluded.positions, seq = excluded.seq",
-                )
-                .bind(account)
-                .bind(venue.as_str())
-                .bind(text)
-                .bind(created)
-                .execute(&mut *tx)
-                .await?;
+                put_positions(&mut tx, account, *venue, positions, created).await?;
+            }
+            Mutation::Liquidation {
+                account, positions, ..
+            } => {
+                for (venue, p) in positions {
+                    put_positions(&mut tx, account, *venue, p, created).await?;
+                }
             }
             Mutation::Record { .. } => {}
         }
@@ -383,7 +400,8 @@ impl Ledger {
         })
     }
 
-    async fn stored_response(
+    /// The stored response of an applied request, or a conflict when the key was used for another.
+    pub async fn stored_response(
         &self,
         principal: &str,
         key: &str,
@@ -613,6 +631,28 @@ impl Ledger {
         }
         Ok(rows.len())
     }
+}
+
+/// Replaces one venue's positions of an account (the positions projection).
+async fn put_positions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    venue: Venue,
+    positions: &[Position],
+    seq: i64,
+) -> Result<(), ApiError> {
+    let text = serde_json::to_string(positions).map_err(|e| ApiError::Engine(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO positions (account_id, venue, positions, seq) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_id, venue) DO UPDATE SET positions = excluded.positions, seq = excluded.seq",
+    )
+    .bind(account)
+    .bind(venue.as_str())
+    .bind(text)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn add_balance(

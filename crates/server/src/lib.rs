@@ -49,14 +49,14 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
         api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
         api::get_market, api::get_margin,
         risk::import_positions, risk::get_liquidation,
-        engine::get_allocation, engine::get_liquidation_plan, engine::start_simulation,
+        engine::get_allocation, engine::get_liquidation_plan, engine::execute_liquidation, engine::start_simulation,
         engine::get_simulation, engine::start_proof, engine::get_proof, engine::verify_proof,
         engine::verify_solvency,
     ),
     components(schemas(
         api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::PositionsReq, api::AssetReq,
         ledger::Event, error::ErrorBody, error::ErrorDetail, risk::ImportReq,
-        engine::SimulationReq, engine::ProofReq, engine::VerifyReq, engine::SolvencyVerifyReq,
+        engine::SimulationReq, engine::ProofReq, engine::LiquidateReq, engine::VerifyReq, engine::SolvencyVerifyReq,
         jobs::JobView, jobs::Status,
     )),
     modifiers(&SecurityAddon)
@@ -109,6 +109,10 @@ pub fn app(state: Shared) -> Router {
         .route(
             "/api/v1/accounts/{id}/allocation",
             get(engine::get_allocation),
+        )
+        .route(
+            "/api/v1/accounts/{id}/liquidations",
+            post(engine::execute_liquidation),
         )
         .route("/api/v1/accounts/{id}/proofs", post(engine::start_proof))
         .route("/api/v1/accounts/{id}/proofs/{job}", get(engine::get_proof))

@@ -194,6 +194,16 @@ async fn one_account_can_never_read_or_change_another() {
         let (s, _) = h
             .call(
                 "POST",
+                "/api/v1/accounts/alice/liquidations",
+                Some(&alice),
+                Some("k3"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "liquidating is an admin act");
+        let (s, _) = h
+            .call(
+                "POST",
                 "/api/v1/keys",
                 Some(&alice),
                 None,
@@ -467,6 +477,7 @@ async fn openapi_documents_every_api_route() {
         "/api/v1/accounts/{id}/margin",
         "/api/v1/accounts/{id}/liquidation",
         "/api/v1/accounts/{id}/liquidation/plan",
+        "/api/v1/accounts/{id}/liquidations",
         "/api/v1/accounts/{id}/allocation",
         "/api/v1/accounts/{id}/proofs",
         "/api/v1/accounts/{id}/proofs/{job}",

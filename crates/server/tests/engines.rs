@@ -260,23 +260,27 @@ async fn liquidation_plan_of_a_healthy_and_an_underwater_account() {
         (StatusCode::BAD_REQUEST, Some("buffer"))
     );
 
-    // 1 BTC perp long on Binance against 3,000 USDT: at the demo mark (≈ 60k) the loss needed to
-    // breach maintenance is tiny, so move collateral out until it is under water.
+    // The demo's 16 Deribit calls sold instead of bought, against 3 BTC on Deribit: Deribit's
+    // short-option maintenance (≈ 216k USD here) far exceeds the ≈ 48k USD equity, yet the
+    // account is not bankrupt, so the planner buys back part of the calls.
     let key = h.account_key("thin").await;
     let (_, book) = h.call("GET", "/api/v1/accounts/hedged", ADMIN, None).await;
-    let perp = book["positions"]
+    let mut perp = book["positions"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["instrument"]["venue"] == "binance")
+        .find(|p| p["instrument"]["venue"] == "deribit")
         .unwrap()
         .clone();
+    let bought = perp["size"].as_f64().unwrap();
+    perp["size"] = json!(-bought);
+    let instrument = format!("deribit:{}", perp["instrument"]["symbol"].as_str().unwrap());
     let (s, v) = h
         .call(
             "POST",
             "/api/v1/accounts/thin/positions",
             &key,
-            Some(json!({"venue": "binance", "positions": [perp]})),
+            Some(json!({"venue": "deribit", "positions": [perp]})),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -285,7 +289,7 @@ async fn liquidation_plan_of_a_healthy_and_an_underwater_account() {
             "POST",
             "/api/v1/accounts/thin/deposits",
             &key,
-            Some(json!({"location": "binance", "asset": "USDT", "amount": "1000000"})),
+            Some(json!({"location": "deribit", "asset": "BTC", "amount": "300000000"})),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -293,7 +297,7 @@ async fn liquidation_plan_of_a_healthy_and_an_underwater_account() {
         .call("GET", "/api/v1/accounts/thin/liquidation/plan", &key, None)
         .await;
     assert_eq!(s, StatusCode::OK, "{plan}");
-    assert_ne!(plan["state"], "healthy", "{plan}");
+    assert_eq!(plan["state"], "liquidation", "{plan}");
     // Whatever it closes, the plan never reduces a leg beyond its size nor leaves health lower.
     let size = perp["size"].as_f64().unwrap().abs();
     for leg in plan["plan"].as_array().unwrap() {
@@ -310,6 +314,70 @@ async fn liquidation_plan_of_a_healthy_and_an_underwater_account() {
             "{plan}"
         );
     }
+
+    // Executing it is the operator's act: an account key may not.
+    let (s, _) = h
+        .call("POST", "/api/v1/accounts/thin/liquidations", &key, None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The admin executes it once; a retry with the same key returns the same stored event.
+    let exec = |idem: &'static str| {
+        common::call(
+            &h.router,
+            "POST",
+            "/api/v1/accounts/thin/liquidations",
+            Some(ADMIN),
+            Some(idem),
+            Some(json!({"buffer": 0.05})),
+        )
+    };
+    let (s, ev) = exec("liq-1").await;
+    assert_eq!(s, StatusCode::OK, "{ev}");
+    assert_eq!(ev["kind"], "liquidation");
+    let (s, again) = exec("liq-1").await;
+    assert_eq!(
+        (s, &again),
+        (StatusCode::OK, &ev),
+        "a retry applies nothing new"
+    );
+    // The binance position shrank by exactly the executed leg (|size| − reduce, same sign).
+    let legs = ev["payload"]["plan"]["plan"].as_array().unwrap();
+    let reduce: f64 = legs
+        .iter()
+        .filter(|l| l["instrument"] == instrument.as_str())
+        .map(|l| l["reduce"].as_f64().unwrap())
+        .sum();
+    assert!(reduce > 0.0 && reduce < bought, "a partial buy-back: {ev}");
+    let old = perp["size"].as_f64().unwrap();
+    let want = old.signum() * (old.abs() - reduce);
+    let (_, book) = h.call("GET", "/api/v1/accounts/thin", &key, None).await;
+    let now: f64 = book["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["instrument"]["venue"] == "deribit")
+        .map(|p| p["size"].as_f64().unwrap())
+        .sum();
+    assert!((now - want).abs() < 1e-9, "size {now}, expected {want}");
+    let (_, events) = h
+        .call("GET", "/api/v1/accounts/thin/events", &key, None)
+        .await;
+    let liquidations = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "liquidation")
+        .count();
+    assert_eq!(liquidations, 1);
+    // A healthy account has nothing to close.
+    let (s, v) = h
+        .call("POST", "/api/v1/accounts/hedged/liquidations", ADMIN, None)
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, Some("state")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

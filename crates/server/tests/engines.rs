@@ -21,28 +21,19 @@ const ADMIN: &str = "im_adm1n0000002_0123456789abcdef0123456789abcdef0123456789a
 
 struct Harness {
     router: axum::Router,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _dir: common::tempdir::Dir,
 }
 
 async fn harness(tag: &str) -> Harness {
-    let dir = std::env::temp_dir().join(format!(
-        "im-engines-{tag}-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    harness_on(tag, None).await
+}
+
+async fn harness_on(tag: &str, database: Option<String>) -> Harness {
+    let dir = common::tempdir::Dir::new(&format!("engines-{tag}"));
     let cfg = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.clone(),
-        database: None,
+        data_dir: dir.0.clone(),
+        database,
         admin_key: Some(ADMIN.to_string()),
         feed: None,
         feed_speed: 1.0,
@@ -56,7 +47,7 @@ async fn harness(tag: &str) -> Harness {
     let (st, _) = prepare(&cfg).await.unwrap();
     Harness {
         router: app(st),
-        dir,
+        _dir: dir,
     }
 }
 
@@ -231,7 +222,13 @@ async fn allocation_plan_covers_the_margin_report_and_conserves_every_asset() {
 
 #[tokio::test]
 async fn liquidation_plan_of_a_healthy_and_an_underwater_account() {
-    let h = harness("liq").await;
+    for (name, db) in common::backends("liq").await {
+        eprintln!("backend {name}");
+        liquidation_on(harness_on("liq", db).await).await;
+    }
+}
+
+async fn liquidation_on(h: Harness) {
     let (s, plan) = h
         .call(
             "GET",

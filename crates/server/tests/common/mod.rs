@@ -38,3 +38,61 @@ pub async fn call(
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
+
+/// Scratch directories for a test's data.
+pub mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "im-test-{tag}-{}-{}",
+                std::process::id(),
+                rand_suffix()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    pub fn rand_suffix() -> String {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let n = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!("{:x}", n ^ (std::process::id() as u128) << 20)
+    }
+}
+
+/// Database URLs to run each test on: SQLite always, PostgreSQL when configured (a fresh database per call).
+pub async fn backends(tag: &str) -> Vec<(String, Option<String>)> {
+    let mut out = vec![("sqlite".to_string(), None)];
+    if let Ok(base) = std::env::var("INTERMARGIN_TEST_POSTGRES") {
+        sqlx::any::install_default_drivers();
+        let db = format!("im_{}_{}", tag, tempdir::rand_suffix());
+        let admin = sqlx::AnyPool::connect(&base)
+            .await
+            .expect("connect to INTERMARGIN_TEST_POSTGRES");
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let url = match base.rfind('/') {
+            Some(i)
+                if base[..i].contains("@")
+                    || base[..i].ends_with(':')
+                    || base[..i].contains("//") =>
+            {
+                format!("{}/{db}", &base[..i])
+            }
+            _ => format!("{base}/{db}"),
+        };
+        out.push(("postgres".to_string(), Some(url)));
+    }
+    out
+}

@@ -488,6 +488,92 @@ pub async fn withdraw(
     .await
 }
 
+/// A change to a credit line: hub collateral pledged to (or released from) a venue.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditReq {
+    /// Venue receiving the credit (not `hub`).
+    pub venue: String,
+    /// Asset symbol, held at the hub.
+    pub asset: String,
+    /// Signed integer of base units, as a string: positive pledges, negative releases.
+    pub amount: String,
+}
+
+/// Pledges hub collateral to a venue as a credit line, or releases it; the asset's credit lines
+/// can never exceed the hub balance, and pledged collateral cannot be withdrawn or moved away.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/credits", request_body = CreditReq, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
+    responses((status = 200, description = "The stored event"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn credit(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let req: CreditReq = parse_body(&body)?;
+    let venue = parse_venue("body.venue", &req.venue)?;
+    if venue == Venue::Hub {
+        return Err(ApiError::bad(
+            "body.venue",
+            "credit goes from the hub to a venue",
+        ));
+    }
+    let amount = Amount::from_str(&req.amount)
+        .ok()
+        .filter(|a| a.0 != 0)
+        .ok_or_else(|| {
+            ApiError::bad(
+                "body.amount",
+                format!(
+                    "expected a non-zero integer of base units, got {:?}",
+                    req.amount
+                ),
+            )
+        })?;
+    let m = Mutation::Credit {
+        account: id.clone(),
+        venue,
+        asset: req.asset,
+        amount,
+    };
+    mutate(
+        &st,
+        &p,
+        &headers,
+        &method,
+        &format!("/api/v1/accounts/{id}/credits"),
+        &body,
+        m,
+    )
+    .await
+}
+
+/// The account's credit lines by venue and asset.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/credits", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "Credit lines"), (status = 404, body = ErrorBody)))]
+pub async fn get_credits(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    ensure_exists(&st, &id).await?;
+    let lines: Vec<Value> = st
+        .ledger
+        .credits(&id)
+        .await?
+        .into_iter()
+        .map(|(v, a, n)| json!({"venue": v, "asset": a, "amount": n}))
+        .collect();
+    Ok(Json(json!({"account": id, "credits": lines})))
+}
+
 /// Records a transfer between venues or chains.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/transfers", request_body = TransferReq, security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),

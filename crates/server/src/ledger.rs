@@ -93,6 +93,18 @@ pub enum Mutation {
         /// Positions after the plan, per touched venue.
         positions: Vec<(Venue, Vec<Position>)>,
     },
+    /// Pledge (positive) or release (negative) hub collateral to a venue as a credit line; the
+    /// asset's credits never exceed the account's hub balance of it.
+    Credit {
+        /// Account id.
+        account: String,
+        /// Venue receiving the credit.
+        venue: Venue,
+        /// Asset symbol (held at the hub).
+        asset: String,
+        /// Signed change of the credit line, base units.
+        amount: Amount,
+    },
     /// Record an engine event (credit issued, liquidation executed) without changing balances.
     Record {
         /// Account id.
@@ -114,6 +126,7 @@ impl Mutation {
             | Mutation::Transfer { account, .. }
             | Mutation::Positions { account, .. }
             | Mutation::Liquidation { account, .. }
+            | Mutation::Credit { account, .. }
             | Mutation::Record { account, .. } => account,
         }
     }
@@ -126,6 +139,7 @@ impl Mutation {
             Mutation::Transfer { .. } => "transfer",
             Mutation::Positions { .. } => "positions",
             Mutation::Liquidation { .. } => "liquidation",
+            Mutation::Credit { .. } => "credit",
             Mutation::Record { kind, .. } => kind,
         }
     }
@@ -165,6 +179,12 @@ impl Mutation {
                     .collect();
                 json!({"plan": plan, "positions_after": after})
             }
+            Mutation::Credit {
+                venue,
+                asset,
+                amount,
+                ..
+            } => json!({"venue": venue, "asset": asset, "amount": amount}),
             Mutation::Record { payload, .. } => payload.clone(),
         }
     }
@@ -325,7 +345,7 @@ impl Ledger {
                 asset,
                 amount,
             } => {
-                add_balance(
+                let left = add_balance(
                     &mut tx,
                     account,
                     *location,
@@ -334,6 +354,9 @@ impl Ledger {
                     "amount",
                 )
                 .await?;
+                if *location == Venue::Hub {
+                    covers_credits(&mut tx, account, asset, left, "amount").await?;
+                }
             }
             Mutation::Transfer {
                 account,
@@ -343,7 +366,11 @@ impl Ledger {
                 amount,
                 fee,
             } => {
-                add_balance(&mut tx, account, *from, asset, Amount(-amount.0), "amount").await?;
+                let left = add_balance(&mut tx, account, *from, asset, Amount(-amount.0), "amount")
+                    .await?;
+                if *from == Venue::Hub {
+                    covers_credits(&mut tx, account, asset, left, "amount").await?;
+                }
                 let credited = amount
                     .checked_sub(*fee, "fee")
                     .map_err(|e| ApiError::bad("fee", e.to_string()))?;
@@ -355,6 +382,17 @@ impl Ledger {
                 positions,
             } => {
                 put_positions(&mut tx, account, *venue, positions, created).await?;
+            }
+            Mutation::Credit {
+                account,
+                venue,
+                asset,
+                amount,
+            } => {
+                self.require_asset(&mut tx, asset).await?;
+                put_credit(&mut tx, account, *venue, asset, *amount).await?;
+                let hub = balance_of(&mut tx, account, Venue::Hub, asset).await?;
+                covers_credits(&mut tx, account, asset, hub, "amount").await?;
             }
             Mutation::Liquidation {
                 account, positions, ..
@@ -544,6 +582,24 @@ impl Ledger {
         rows.iter().map(row_to_collateral).collect()
     }
 
+    /// An account's credit lines: (venue, asset, amount), non-zero ones only.
+    pub async fn credits(&self, account: &str) -> Result<Vec<(Venue, String, Amount)>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT venue, asset, amount FROM credits WHERE account_id = $1 ORDER BY venue, asset",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let c = row_to_collateral(r)?;
+            if c.amount.0 != 0 {
+                out.push((c.venue, c.asset, c.amount));
+            }
+        }
+        Ok(out)
+    }
+
     /// An account's latest positions on every venue.
     pub async fn positions(&self, account: &str) -> Result<Vec<Position>, ApiError> {
         let rows =
@@ -587,6 +643,7 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?;
         let mut replayed: BTreeMap<(String, String, String), i128> = BTreeMap::new();
+        let mut credits: BTreeMap<(String, String, String), i128> = BTreeMap::new();
         for r in &rows {
             let e = row_to_event(r)?;
             let p = &e.payload;
@@ -608,8 +665,31 @@ impl Ledger {
                     add(s("from"), s("asset"), -amt("amount"));
                     add(s("to"), s("asset"), amt("amount") - amt("fee"));
                 }
+                "credit" => {
+                    *credits
+                        .entry((e.account_id.clone(), s("venue"), s("asset")))
+                        .or_default() += amt("amount");
+                }
                 _ => {}
             }
+        }
+        let rows = sqlx::query("SELECT account_id, venue, asset, amount FROM credits")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut stored = BTreeMap::new();
+        for r in &rows {
+            let amount: String = r.try_get(3)?;
+            let v: i128 = amount
+                .parse()
+                .map_err(|_| ApiError::Storage("credits.amount: not an integer".into()))?;
+            stored.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), v);
+        }
+        credits.retain(|_, v| *v != 0);
+        stored.retain(|_, v| *v != 0);
+        if credits != stored {
+            return Err(ApiError::Storage(
+                "credit projection disagrees with the event log; refusing to serve".into(),
+            ));
         }
         let rows = sqlx::query("SELECT account_id, location, asset, amount FROM balances")
             .fetch_all(&self.pool)
@@ -631,6 +711,107 @@ impl Ledger {
         }
         Ok(rows.len())
     }
+}
+
+/// One balance, read inside the transaction (zero when there is none).
+async fn balance_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    location: Venue,
+    asset: &str,
+) -> Result<Amount, ApiError> {
+    let row = sqlx::query(
+        "SELECT amount FROM balances WHERE account_id = $1 AND location = $2 AND asset = $3",
+    )
+    .bind(account)
+    .bind(location.as_str())
+    .bind(asset)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?)
+            .map_err(|e| ApiError::Storage(e.to_string())),
+        None => Ok(Amount::ZERO),
+    }
+}
+
+/// Changes one credit line by `delta`, refusing to take it below zero.
+async fn put_credit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    venue: Venue,
+    asset: &str,
+    delta: Amount,
+) -> Result<Amount, ApiError> {
+    let row = sqlx::query(
+        "SELECT amount FROM credits WHERE account_id = $1 AND venue = $2 AND asset = $3",
+    )
+    .bind(account)
+    .bind(venue.as_str())
+    .bind(asset)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let current = match row {
+        Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?)
+            .map_err(|e| ApiError::Storage(e.to_string()))?,
+        None => Amount::ZERO,
+    };
+    let next = current
+        .checked_add(delta, "amount")
+        .map_err(|e| ApiError::bad("amount", e.to_string()))?;
+    if next.0 < 0 {
+        return Err(ApiError::Conflict {
+            field: "amount".into(),
+            reason: format!(
+                "release of {} exceeds the {asset} credit outstanding at {venue} ({} base units)",
+                -delta.0, current.0
+            ),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO credits (account_id, venue, asset, amount) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_id, venue, asset) DO UPDATE SET amount = excluded.amount",
+    )
+    .bind(account)
+    .bind(venue.as_str())
+    .bind(asset)
+    .bind(next.0.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(next)
+}
+
+/// Refuses a state where the account's credit lines in `asset` exceed its hub balance `hub`.
+async fn covers_credits(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    asset: &str,
+    hub: Amount,
+    field: &str,
+) -> Result<(), ApiError> {
+    let rows = sqlx::query("SELECT amount FROM credits WHERE account_id = $1 AND asset = $2")
+        .bind(account)
+        .bind(asset)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut total = Amount::ZERO;
+    for r in &rows {
+        let a = Amount::from_str(&r.try_get::<String, _>(0)?)
+            .map_err(|e| ApiError::Storage(e.to_string()))?;
+        total = total
+            .checked_add(a, "credits")
+            .map_err(|e| ApiError::Storage(e.to_string()))?;
+    }
+    if total > hub {
+        return Err(ApiError::Conflict {
+            field: field.into(),
+            reason: format!(
+                "{asset} credit lines total {} base units but the hub would hold {}: collateral pledged as credit cannot leave the hub",
+                total.0, hub.0
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Replaces one venue's positions of an account (the positions projection).
@@ -663,19 +844,7 @@ async fn add_balance(
     delta: Amount,
     field: &str,
 ) -> Result<Amount, ApiError> {
-    let row = sqlx::query(
-        "SELECT amount FROM balances WHERE account_id = $1 AND location = $2 AND asset = $3",
-    )
-    .bind(account)
-    .bind(location.as_str())
-    .bind(asset)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let current = match row {
-        Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?)
-            .map_err(|e| ApiError::Storage(e.to_string()))?,
-        None => Amount::ZERO,
-    };
+    let current = balance_of(tx, account, location, asset).await?;
     let next = current
         .checked_add(delta, field)
         .map_err(|e| ApiError::bad(field, e.to_string()))?;

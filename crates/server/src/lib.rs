@@ -47,14 +47,14 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
     paths(
         api::health, api::list_accounts, api::create_account, api::create_key, api::declare_asset,
         api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
-        api::get_market, api::get_margin,
+        api::get_market, api::get_margin, api::credit, api::get_credits,
         risk::import_positions, risk::get_liquidation,
         engine::get_allocation, engine::get_liquidation_plan, engine::execute_liquidation, engine::start_simulation,
         engine::get_simulation, engine::start_proof, engine::get_proof, engine::verify_proof,
         engine::verify_solvency,
     ),
     components(schemas(
-        api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::PositionsReq, api::AssetReq,
+        api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::CreditReq, api::PositionsReq, api::AssetReq,
         ledger::Event, error::ErrorBody, error::ErrorDetail, risk::ImportReq,
         engine::SimulationReq, engine::ProofReq, engine::LiquidateReq, engine::VerifyReq, engine::SolvencyVerifyReq,
         jobs::JobView, jobs::Status,
@@ -95,6 +95,10 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v1/accounts/{id}/deposits", post(api::deposit))
         .route("/api/v1/accounts/{id}/withdrawals", post(api::withdraw))
         .route("/api/v1/accounts/{id}/transfers", post(api::transfer))
+        .route(
+            "/api/v1/accounts/{id}/credits",
+            get(api::get_credits).post(api::credit),
+        )
         .route("/api/v1/accounts/{id}/positions", post(api::put_positions))
         .route("/api/v1/accounts/{id}/import", post(risk::import_positions))
         .route("/api/v1/accounts/{id}/margin", get(api::get_margin))

@@ -11,6 +11,7 @@ const ADMIN: &str = "im_adm1n0000001_0123456789abcdef0123456789abcdef0123456789a
 
 struct Harness {
     router: axum::Router,
+    cfg: Config,
     _dir: tempdir::Dir,
 }
 
@@ -33,12 +34,14 @@ async fn harness(tag: &str, database: Option<String>) -> Harness {
         monitor_threads: None,
     };
     let (st, printed) = prepare(&cfg).await.unwrap();
+    let kept = cfg.clone();
     assert!(
         printed.is_none(),
         "a key given by the environment is never printed"
     );
     Harness {
         router: app(st),
+        cfg: kept,
         _dir: dir,
     }
 }
@@ -115,6 +118,12 @@ async fn one_account_can_never_read_or_change_another() {
             ("POST", "/api/v1/accounts/bob/transfers", Some(transfer)),
             ("POST", "/api/v1/accounts/bob/positions", Some(positions)),
             ("POST", "/api/v1/accounts/bob/import", Some(import)),
+            ("GET", "/api/v1/accounts/bob/credits", None),
+            (
+                "POST",
+                "/api/v1/accounts/bob/credits",
+                Some(json!({"venue": "deribit", "asset": "BTC", "amount": "1"})),
+            ),
             ("GET", "/api/v1/accounts/bob/allocation", None),
             ("GET", "/api/v1/accounts/bob/liquidation/plan", None),
             ("POST", "/api/v1/accounts/bob/proofs", Some(json!({}))),
@@ -423,6 +432,7 @@ async fn openapi_documents_every_api_route() {
         "/api/v1/accounts/{id}/liquidation",
         "/api/v1/accounts/{id}/liquidation/plan",
         "/api/v1/accounts/{id}/liquidations",
+        "/api/v1/accounts/{id}/credits",
         "/api/v1/accounts/{id}/allocation",
         "/api/v1/accounts/{id}/proofs",
         "/api/v1/accounts/{id}/proofs/{job}",
@@ -452,4 +462,136 @@ async fn oversized_bodies_are_refused() {
         )
         .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn credit_lines_never_exceed_the_hub_balance_and_pledged_collateral_stays() {
+    for (name, db) in backends("credit").await {
+        let h = harness("credit", db).await;
+        let key = h.new_account_with_key("erin").await;
+        let mut n = 0;
+        let mut post = |uri: &'static str, body: Value| {
+            n += 1;
+            let idem = format!("c{n}");
+            let h = &h;
+            let key = key.clone();
+            async move {
+                h.call("POST", uri, Some(&key), Some(&idem), Some(body))
+                    .await
+            }
+        };
+        const DEP: &str = "/api/v1/accounts/erin/deposits";
+        const WD: &str = "/api/v1/accounts/erin/withdrawals";
+        const TR: &str = "/api/v1/accounts/erin/transfers";
+        const CR: &str = "/api/v1/accounts/erin/credits";
+        let btc = |n: u64| (n * 100_000_000).to_string();
+        let (s, v) = post(
+            DEP,
+            json!({"location": "hub", "asset": "BTC", "amount": btc(10)}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        // 6 BTC pledged to Deribit fits in the 10 at the hub; 5 more to OKX would make 11.
+        let (s, v) = post(
+            CR,
+            json!({"venue": "deribit", "asset": "BTC", "amount": btc(6)}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        assert_eq!(v["kind"], "credit");
+        let (s, v) = post(
+            CR,
+            json!({"venue": "okx", "asset": "BTC", "amount": btc(5)}),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["field"].as_str()),
+            (StatusCode::CONFLICT, Some("amount")),
+            "{name}: {v}"
+        );
+        // Pledged collateral cannot leave the hub: 10 − 5 = 5 < 6 is refused, 10 − 4 = 6 is not.
+        let (s, _) = post(
+            WD,
+            json!({"location": "hub", "asset": "BTC", "amount": btc(5)}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}");
+        let (s, _) = post(
+            TR,
+            json!({"from": "hub", "to": "deribit", "asset": "BTC", "amount": btc(5)}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}");
+        let (s, v) = post(
+            WD,
+            json!({"location": "hub", "asset": "BTC", "amount": btc(4)}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        // Releasing 2 frees 2; releasing more than is outstanding (4) is refused.
+        let (s, _) = post(
+            CR,
+            json!({"venue": "deribit", "asset": "BTC", "amount": format!("-{}", btc(2))}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, _) = post(
+            WD,
+            json!({"location": "hub", "asset": "BTC", "amount": btc(2)}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, v) = post(
+            CR,
+            json!({"venue": "deribit", "asset": "BTC", "amount": format!("-{}", btc(10))}),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["field"].as_str()),
+            (StatusCode::CONFLICT, Some("amount")),
+            "{name}: {v}"
+        );
+        for (body, field) in [
+            (
+                json!({"venue": "hub", "asset": "BTC", "amount": "1"}),
+                "body.venue",
+            ),
+            (
+                json!({"venue": "okx", "asset": "BTC", "amount": "0"}),
+                "body.amount",
+            ),
+            (
+                json!({"venue": "okx", "asset": "BTC", "amount": "1.5"}),
+                "body.amount",
+            ),
+        ] {
+            let (s, v) = post(CR, body).await;
+            assert_eq!(
+                (s, v["error"]["field"].as_str()),
+                (StatusCode::BAD_REQUEST, Some(field)),
+                "{name}: {v}"
+            );
+        }
+        // Hub 10 − 4 − 2 = 4 BTC, Deribit credit 6 − 2 = 4 BTC; a restart re-verifies both projections.
+        let (_, lines) = h.call("GET", CR, Some(&key), None, None).await;
+        assert_eq!(
+            lines["credits"],
+            json!([{"venue": "deribit", "asset": "BTC", "amount": btc(4)}]),
+            "{name}"
+        );
+        let (_, book) = h
+            .call("GET", "/api/v1/accounts/erin", Some(&key), None, None)
+            .await;
+        assert_eq!(
+            book["collateral"],
+            json!([{"venue": "hub", "asset": "BTC", "amount": btc(4)}]),
+            "{name}"
+        );
+        let (st, _) = prepare(&h.cfg)
+            .await
+            .expect("restart verifies the projections");
+        let again = app(st);
+        let (_, lines) = common::call(&again, "GET", CR, Some(&key), None, None).await;
+        assert_eq!(lines["credits"][0]["amount"], btc(4), "{name}");
+    }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine (idempotent; sourced by
 # scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
-# the dashboard test, and a Python virtualenv with schemathesis for the API fuzz run.
+# the dashboard test, node + solc-js for the EVM test of the Solidity verifier, and a Python
+# virtualenv with schemathesis for the API fuzz run.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
@@ -9,6 +10,7 @@ if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 need_pkgs=()
 command -v pg_ctlcluster >/dev/null 2>&1 || [ -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null || need_pkgs+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium chromium-driver)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "deps: installing ${need_pkgs[*]}" >&2
   $SUDO apt-get update -qq >/dev/null
@@ -30,10 +32,13 @@ fi
 export INTERMARGIN_TEST_POSTGRES="postgres://intermargin@127.0.0.1:$PGPORT_TEST/postgres"
 
 # Browser test driver and API fuzzer.
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/solc ]; then
   (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
 fi
 if [ ! -x .venv-test/bin/schemathesis ] && [ ! -x .venv-test/bin/st ]; then
   python3 -m venv .venv-test
   .venv-test/bin/pip install -q 'schemathesis>=4.3,<5' >/dev/null
 fi
+# solc-js for the EVM test of the exported Solidity verifier (crates/proofs/tests/evm.rs).
+export INTERMARGIN_SOLC_JS="$PWD/tests/e2e/node_modules/solc"
+export INTERMARGIN_REQUIRE_EVM=1

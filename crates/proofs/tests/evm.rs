@@ -23,6 +23,9 @@ use revm::primitives::{
 };
 use revm::Evm;
 
+/// A change made to the calldata before it is sent.
+type Tamper = fn(&mut SolidityCalldata);
+
 const SALT: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd";
 
 fn solc_js() -> Option<PathBuf> {
@@ -148,7 +151,7 @@ fn exported_verifier_accepts_the_proof_on_an_evm_and_rejects_tampering() {
     eprintln!("verifyProof: {} gas", valid.2);
 
     // Each change must make the contract answer false (or revert), never true.
-    let tamper: [(&str, fn(&mut SolidityCalldata)); 4] = [
+    let tamper: [(&str, Tamper); 4] = [
         ("threshold input", |c| c.input[2] = "11".into()),
         ("commitment input", |c| {
             c.input[1] =

@@ -2,7 +2,7 @@
 //! server URL) on PostgreSQL: isolation on every route, idempotency, atomic failures, field errors.
 
 use axum::http::StatusCode;
-use intermargin_server::{app, prepare, Config};
+use intermargin_server::{app, prepare};
 use serde_json::{json, Value};
 
 mod common;
@@ -11,7 +11,7 @@ const ADMIN: &str = "im_adm1n0000001_0123456789abcdef0123456789abcdef0123456789a
 
 struct Harness {
     router: axum::Router,
-    cfg: Config,
+    cfg: intermargin_server::Config,
     _dir: tempdir::Dir,
 }
 
@@ -19,20 +19,7 @@ use common::{backends, tempdir};
 
 async fn harness(tag: &str, database: Option<String>) -> Harness {
     let dir = tempdir::Dir::new(tag);
-    let cfg = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.0.clone(),
-        database,
-        admin_key: Some(ADMIN.to_string()),
-        feed: None,
-        feed_speed: 1.0,
-        rate_limit: 1.0e6,
-        demo: true,
-        demo_copies: 1,
-        routes: None,
-        demo_plots: false,
-        monitor_threads: None,
-    };
+    let cfg = common::config(&dir.0, database, ADMIN);
     let (st, printed) = prepare(&cfg).await.unwrap();
     let kept = cfg.clone();
     assert!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use intermargin_server::{app, prepare, Config};
+use intermargin_server::{app, prepare};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -30,20 +30,7 @@ async fn harness(tag: &str) -> Harness {
 
 async fn harness_on(tag: &str, database: Option<String>) -> Harness {
     let dir = common::tempdir::Dir::new(&format!("engines-{tag}"));
-    let cfg = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.0.clone(),
-        database,
-        admin_key: Some(ADMIN.to_string()),
-        feed: None,
-        feed_speed: 1.0,
-        rate_limit: 1.0e6,
-        demo: true,
-        demo_copies: 1,
-        routes: None,
-        demo_plots: false,
-        monitor_threads: None,
-    };
+    let cfg = common::config(&dir.0, database, ADMIN);
     let (st, _) = prepare(&cfg).await.unwrap();
     Harness {
         router: app(st),

@@ -6,6 +6,29 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// A service on the demo book at `dir` (SQLite there, or `database`), with `admin` as its admin
+/// key, no demo plots and no rate limit to speak of.
+pub fn config(
+    dir: &std::path::Path,
+    database: Option<String>,
+    admin: &str,
+) -> intermargin_server::Config {
+    intermargin_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        database,
+        admin_key: Some(admin.to_string()),
+        feed: None,
+        feed_speed: 1.0,
+        rate_limit: 1.0e6,
+        demo: true,
+        demo_copies: 1,
+        routes: None,
+        demo_plots: false,
+        monitor_threads: None,
+    }
+}
+
 /// Sends one request (bearer key and idempotency key when given) and parses the JSON answer
 /// (`Value::Null` when the body is not JSON).
 pub async fn call(

@@ -298,144 +298,160 @@ impl Ledger {
             return Ok(stored);
         }
         let mut tx = self.pool.begin().await?;
-        let created = now_ms();
-        if !matches!(m, Mutation::CreateAccount { .. }) {
-            let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
-                .bind(m.account())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(ApiError::NotFound(format!(
-                    "account {:?} does not exist",
-                    m.account()
-                )));
-            }
-        }
-        match &m {
-            Mutation::CreateAccount { id, name } => {
+        // Every failure rolls back before the write lock is released, so the next writer never
+        // meets this transaction's locks (SQLite answers SQLITE_BUSY to that, not a wait).
+        let outcome = async {
+            let created = now_ms();
+            if !matches!(m, Mutation::CreateAccount { .. }) {
                 let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
-                    .bind(id)
+                    .bind(m.account())
                     .fetch_optional(&mut *tx)
                     .await?;
-                if exists.is_some() {
-                    return Err(ApiError::Conflict {
-                        field: "id".into(),
-                        reason: format!("account {id:?} already exists"),
-                    });
+                if exists.is_none() {
+                    return Err(ApiError::NotFound(format!(
+                        "account {:?} does not exist",
+                        m.account()
+                    )));
                 }
-                sqlx::query("INSERT INTO accounts (id, name, created_ms) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(name)
-                    .bind(created)
-                    .execute(&mut *tx)
-                    .await?;
             }
-            Mutation::Deposit {
-                account,
-                location,
-                asset,
-                amount,
-            } => {
-                self.require_asset(&mut tx, asset).await?;
-                add_balance(&mut tx, account, *location, asset, *amount, "amount").await?;
-            }
-            Mutation::Withdraw {
-                account,
-                location,
-                asset,
-                amount,
-            } => {
-                let left = add_balance(
-                    &mut tx,
+            match &m {
+                Mutation::CreateAccount { id, name } => {
+                    let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if exists.is_some() {
+                        return Err(ApiError::Conflict {
+                            field: "id".into(),
+                            reason: format!("account {id:?} already exists"),
+                        });
+                    }
+                    sqlx::query("INSERT INTO accounts (id, name, created_ms) VALUES ($1, $2, $3)")
+                        .bind(id)
+                        .bind(name)
+                        .bind(created)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Mutation::Deposit {
                     account,
-                    *location,
+                    location,
                     asset,
-                    Amount(-amount.0),
-                    "amount",
-                )
-                .await?;
-                if *location == Venue::Hub {
-                    covers_credits(&mut tx, account, asset, left, "amount").await?;
+                    amount,
+                } => {
+                    self.require_asset(&mut tx, asset).await?;
+                    add_balance(&mut tx, account, *location, asset, *amount, "amount").await?;
                 }
-            }
-            Mutation::Transfer {
-                account,
-                from,
-                to,
-                asset,
-                amount,
-                fee,
-            } => {
-                let left = add_balance(&mut tx, account, *from, asset, Amount(-amount.0), "amount")
+                Mutation::Withdraw {
+                    account,
+                    location,
+                    asset,
+                    amount,
+                } => {
+                    let left = add_balance(
+                        &mut tx,
+                        account,
+                        *location,
+                        asset,
+                        Amount(-amount.0),
+                        "amount",
+                    )
                     .await?;
-                if *from == Venue::Hub {
-                    covers_credits(&mut tx, account, asset, left, "amount").await?;
+                    if *location == Venue::Hub {
+                        covers_credits(&mut tx, account, asset, left, "amount").await?;
+                    }
                 }
-                let credited = amount
-                    .checked_sub(*fee, "fee")
-                    .map_err(|e| ApiError::bad("fee", e.to_string()))?;
-                add_balance(&mut tx, account, *to, asset, credited, "amount").await?;
-            }
-            Mutation::Positions {
-                account,
-                venue,
-                positions,
-            } => {
-                put_positions(&mut tx, account, *venue, positions, created).await?;
-            }
-            Mutation::Credit {
-                account,
-                venue,
-                asset,
-                amount,
-            } => {
-                self.require_asset(&mut tx, asset).await?;
-                put_credit(&mut tx, account, *venue, asset, *amount).await?;
-                let hub = balance_of(&mut tx, account, Venue::Hub, asset).await?;
-                covers_credits(&mut tx, account, asset, hub, "amount").await?;
-            }
-            Mutation::Liquidation {
-                account, positions, ..
-            } => {
-                for (venue, p) in positions {
-                    put_positions(&mut tx, account, *venue, p, created).await?;
+                Mutation::Transfer {
+                    account,
+                    from,
+                    to,
+                    asset,
+                    amount,
+                    fee,
+                } => {
+                    let left = add_balance(&mut tx, account, *from, asset, Amount(-amount.0), "amount")
+                        .await?;
+                    if *from == Venue::Hub {
+                        covers_credits(&mut tx, account, asset, left, "amount").await?;
+                    }
+                    let credited = amount
+                        .checked_sub(*fee, "fee")
+                        .map_err(|e| ApiError::bad("fee", e.to_string()))?;
+                    add_balance(&mut tx, account, *to, asset, credited, "amount").await?;
                 }
+                Mutation::Positions {
+                    account,
+                    venue,
+                    positions,
+                } => {
+                    put_positions(&mut tx, account, *venue, positions, created).await?;
+                }
+                Mutation::Credit {
+                    account,
+                    venue,
+                    asset,
+                    amount,
+                } => {
+                    self.require_asset(&mut tx, asset).await?;
+                    put_credit(&mut tx, account, *venue, asset, *amount).await?;
+                    let hub = balance_of(&mut tx, account, Venue::Hub, asset).await?;
+                    covers_credits(&mut tx, account, asset, hub, "amount").await?;
+                }
+                Mutation::Liquidation {
+                    account, positions, ..
+                } => {
+                    for (venue, p) in positions {
+                        put_positions(&mut tx, account, *venue, p, created).await?;
+                    }
+                }
+                Mutation::Record { .. } => {}
             }
-            Mutation::Record { .. } => {}
+            let payload = m.payload();
+            let row = sqlx::query(
+                "INSERT INTO events (account_id, kind, payload, created_ms) VALUES ($1, $2, $3, $4) RETURNING seq",
+            )
+            .bind(m.account())
+            .bind(m.kind())
+            .bind(payload.to_string())
+            .bind(created)
+            .fetch_one(&mut *tx)
+            .await?;
+            let seq: i64 = row.try_get(0)?;
+            let body = json!({"seq": seq, "account_id": m.account(), "kind": m.kind(), "payload": payload, "created_ms": created});
+            let status: i32 = if matches!(m, Mutation::CreateAccount { .. }) {
+                201
+            } else {
+                200
+            };
+            sqlx::query(
+                "INSERT INTO idempotency (principal, idem_key, request_hash, status, response) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(principal)
+            .bind(idem_key)
+            .bind(request_hash)
+            .bind(status)
+            .bind(body.to_string())
+            .execute(&mut *tx)
+            .await?;
+            Ok(Applied {
+                status: status as u16,
+                body,
+                replayed: false,
+            })
         }
-        let payload = m.payload();
-        let row = sqlx::query(
-            "INSERT INTO events (account_id, kind, payload, created_ms) VALUES ($1, $2, $3, $4) RETURNING seq",
-        )
-        .bind(m.account())
-        .bind(m.kind())
-        .bind(payload.to_string())
-        .bind(created)
-        .fetch_one(&mut *tx)
-        .await?;
-        let seq: i64 = row.try_get(0)?;
-        let body = json!({"seq": seq, "account_id": m.account(), "kind": m.kind(), "payload": payload, "created_ms": created});
-        let status: i32 = if matches!(m, Mutation::CreateAccount { .. }) {
-            201
-        } else {
-            200
-        };
-        sqlx::query(
-            "INSERT INTO idempotency (principal, idem_key, request_hash, status, response) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(principal)
-        .bind(idem_key)
-        .bind(request_hash)
-        .bind(status)
-        .bind(body.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Applied {
-            status: status as u16,
-            body,
-            replayed: false,
-        })
+        .await;
+        match outcome {
+            Ok(applied) => {
+                tx.commit().await?;
+                Ok(applied)
+            }
+            Err(e) => {
+                if let Err(r) = tx.rollback().await {
+                    tracing::warn!("rollback after {e}: {r}");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The stored response of an applied request, or a conflict when the key was used for another.

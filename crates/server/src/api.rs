@@ -103,11 +103,37 @@ fn parse_venue(field: &str, s: &str) -> Result<Venue, ApiError> {
     Venue::from_str(s).map_err(|_| ApiError::bad(field, format!("unknown venue {s:?}")))
 }
 
+/// The venue names the API accepts (for the OpenAPI document; fields hold them as text).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum VenueName {
+    /// Deribit.
+    Deribit,
+    /// Binance USDⓈ-M.
+    Binance,
+    /// OKX.
+    Okx,
+    /// Bybit.
+    Bybit,
+    /// dYdX v4.
+    Dydx,
+    /// Hyperliquid.
+    Hyperliquid,
+    /// Aave v3.
+    Aave,
+    /// CME (SPAN).
+    Cme,
+    /// The intermargin hub (the unified pool).
+    Hub,
+}
+
 /// Request to open an account.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// Account id (1-64 chars of letters, digits, `-`, `_`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "alice")]
     pub id: String,
     /// Display name.
     #[serde(default)]
@@ -127,10 +153,13 @@ pub struct NewKey {
 #[serde(deny_unknown_fields)]
 pub struct Movement {
     /// Venue holding the balance (`deribit`, `binance`, `aave`, `hub` …).
+    #[schema(value_type = VenueName)]
     pub location: String,
     /// Asset symbol.
+    #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]
     pub asset: String,
     /// Integer base units, as a string.
+    #[schema(pattern = "^[0-9]{1,38}$", example = "100000000")]
     pub amount: String,
 }
 
@@ -139,15 +168,20 @@ pub struct Movement {
 #[serde(deny_unknown_fields)]
 pub struct TransferReq {
     /// Source venue.
+    #[schema(value_type = VenueName)]
     pub from: String,
     /// Destination venue.
+    #[schema(value_type = VenueName)]
     pub to: String,
     /// Asset symbol.
+    #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]
     pub asset: String,
     /// Base units debited at the source.
+    #[schema(pattern = "^[0-9]{1,38}$", example = "100000000")]
     pub amount: String,
     /// Base units lost in transit.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{1,38}$", example = "100000000")]
     pub fee: Option<String>,
 }
 
@@ -156,6 +190,7 @@ pub struct TransferReq {
 #[serde(deny_unknown_fields)]
 pub struct PositionsReq {
     /// Venue.
+    #[schema(value_type = VenueName)]
     pub venue: String,
     /// Positions in the canonical format (see `intermargin schema`).
     #[schema(value_type = Vec<Object>)]
@@ -167,6 +202,7 @@ pub struct PositionsReq {
 #[serde(deny_unknown_fields)]
 pub struct AssetReq {
     /// Ticker.
+    #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]
     pub symbol: String,
     /// Decimals of the base unit.
     pub decimals: u32,
@@ -493,10 +529,13 @@ pub async fn withdraw(
 #[serde(deny_unknown_fields)]
 pub struct CreditReq {
     /// Venue receiving the credit (not `hub`).
+    #[schema(value_type = VenueName)]
     pub venue: String,
     /// Asset symbol, held at the hub.
+    #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]
     pub asset: String,
     /// Signed integer of base units, as a string: positive pledges, negative releases.
+    #[schema(pattern = "^-?[0-9]{1,38}$", example = "600000000")]
     pub amount: String,
 }
 

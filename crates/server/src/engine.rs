@@ -91,9 +91,11 @@ async fn book_and_market(
 #[derive(Deserialize, IntoParams)]
 pub struct AllocationQuery {
     /// `initial` (default) or `maintenance`.
+    #[param(pattern = "^(initial|maintenance)$")]
     pub requirement: Option<String>,
     /// What each venue must hold: `auto` (default: local minimums when the routes name a hub),
     /// `siloed` (each venue's own requirement) or `local` (only the local minimum).
+    #[param(pattern = "^(auto|siloed|local)$")]
     pub venue_basis: Option<String>,
 }
 
@@ -186,6 +188,7 @@ pub fn allocation(
 #[derive(Deserialize, IntoParams)]
 pub struct PlanQuery {
     /// Target buffer over maintenance after the plan (0.05 = equity ≥ 1.05 × maintenance).
+    #[param(pattern = "^[0-9]{1,2}(\\.[0-9]{1,6})?$")]
     pub buffer: Option<String>,
 }
 
@@ -299,6 +302,7 @@ pub fn positions_after(
 pub struct LiquidateReq {
     /// Target buffer over maintenance after the plan (default 0.05).
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 10.0)]
     pub buffer: Option<f64>,
 }
 
@@ -360,15 +364,18 @@ pub struct SimulationReq {
     /// `simulate` (default: Monte Carlo with and without circuit breakers) or `frontier`
     /// (solvency–efficiency sweep, siloed vs unified).
     #[serde(default)]
+    #[schema(pattern = "^(simulate|frontier)$")]
     pub kind: Option<String>,
     /// Bundled config: `calm`, `crash` or `oracle-failure` (exactly one of `preset` and `config`).
     #[serde(default)]
+    #[schema(pattern = "^(calm|crash|oracle-failure)$")]
     pub preset: Option<String>,
     /// A config in TOML, the format of examples/stress/*.toml (bootstrap processes need files and are refused).
     #[serde(default)]
     pub config: Option<String>,
     /// Paths (per frontier point for `frontier`); default: the config's.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100000)]
     pub paths: Option<usize>,
     /// Seed; default: the config's.
     #[serde(default)]
@@ -563,10 +570,12 @@ pub async fn get_simulation(
 pub struct ProofReq {
     /// Scenario grid: `deribit-pm` (default) or `span`.
     #[serde(default)]
+    #[schema(pattern = "^(deribit-pm|span)$")]
     pub model: Option<String>,
     /// Collateral that must remain after the worst scenario, in base units of the quote
     /// currency at 6 decimals (default "0").
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{1,38}$", example = "0")]
     pub threshold: Option<String>,
 }
 

@@ -1,4 +1,5 @@
 //! What the API test files share: one request through the router, answered as JSON.
+#![allow(dead_code)] // each test binary uses part of it
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -19,6 +19,8 @@ use crate::error::ApiError;
 
 /// Jobs waiting or running at once, across all keys.
 pub const MAX_PENDING: usize = 8;
+/// Jobs kept in memory; past this, finished ones are dropped from memory (they stay on disk).
+pub const MAX_IN_MEMORY: usize = 256;
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -162,6 +164,11 @@ impl Jobs {
             if pending >= MAX_PENDING {
                 return Err(ApiError::RateLimited);
             }
+            if table.len() >= MAX_IN_MEMORY {
+                // Finished jobs were persisted when they finished; `get` reads them from disk.
+                table
+                    .retain(|_, j| matches!(j.snapshot().status, Status::Queued | Status::Running));
+            }
             let id = new_id();
             let job = Arc::new(Job {
                 view: Mutex::new(JobView {
@@ -192,18 +199,22 @@ impl Jobs {
             let outcome = tokio::task::spawn_blocking(move || work(&j))
                 .await
                 .unwrap_or_else(|e| Err(format!("job panicked: {e}")));
-            job.update(|v| match outcome {
+            // Written to disk before it shows as finished, so dropping it from memory loses nothing.
+            let mut fin = job.snapshot();
+            match outcome {
                 Ok(r) => {
-                    v.status = Status::Done;
-                    v.done = v.total;
-                    v.result = Some(r);
+                    fin.status = Status::Done;
+                    fin.done = fin.total;
+                    fin.fraction = 1.0;
+                    fin.result = Some(r);
                 }
                 Err(e) => {
-                    v.status = Status::Failed;
-                    v.error = Some(e);
+                    fin.status = Status::Failed;
+                    fin.error = Some(e);
                 }
-            });
-            me.persist(&job.snapshot());
+            }
+            me.persist(&fin);
+            job.update(|v| *v = fin);
         });
         Ok(view)
     }
@@ -246,5 +257,68 @@ impl Jobs {
         } else {
             Err(missing())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Scope;
+
+    fn key(scope: Scope) -> Principal {
+        Principal {
+            key_id: "k".into(),
+            scope,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_survives_a_restart_and_stays_with_its_owner() {
+        let dir = std::env::temp_dir().join(format!("im-jobs-{}", std::process::id()));
+        let jobs = Arc::new(Jobs::new(dir.clone()));
+        let alice = key(Scope::Account("alice".into()));
+        let v = jobs
+            .start(&alice, "simulation", None, 3, |j: &Job| {
+                j.advance(3);
+                Ok(serde_json::json!({"answer": 42}))
+            })
+            .unwrap();
+        let done = loop {
+            let now = jobs.get(&alice, &v.id).unwrap();
+            if now.status == Status::Done {
+                break now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert_eq!((done.done, done.fraction), (3, 1.0));
+        // A new table over the same directory (a restart) still answers from disk.
+        let restarted = Jobs::new(dir.clone());
+        let again = restarted.get(&alice, &v.id).unwrap();
+        assert_eq!(again.result, Some(serde_json::json!({"answer": 42})));
+        assert!(restarted
+            .get(&key(Scope::Account("bob".into())), &v.id)
+            .is_err());
+        assert!(restarted.get(&key(Scope::Admin), &v.id).is_ok());
+        assert!(restarted.get(&alice, "../../etc/passwd").is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_reports_its_error() {
+        let dir = std::env::temp_dir().join(format!("im-jobs-f-{}", std::process::id()));
+        let jobs = Arc::new(Jobs::new(dir.clone()));
+        let admin = key(Scope::Admin);
+        let v = jobs
+            .start(&admin, "proof", None, 1, |_: &Job| Err("no keys".into()))
+            .unwrap();
+        let fin = loop {
+            let now = jobs.get(&admin, &v.id).unwrap();
+            if now.status == Status::Failed {
+                break now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert_eq!(fin.error.as_deref(), Some("no keys"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -245,6 +245,7 @@ pub async fn health(State(st): State<Shared>) -> Json<Value> {
             "last_accounts": m.last_accounts.load(Relaxed),
             "last_remargin_ms": m.last_remargin_us.load(Relaxed) as f64 / 1000.0,
             "market_time_ms": m.market_time_ms.load(Relaxed),
+            "liquidations_halted_until_ms": m.halt_until_ms.load(Relaxed).max(0),
         }
     }))
 }

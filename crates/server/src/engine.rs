@@ -326,6 +326,19 @@ pub async fn execute_liquidation(
         parse_body(&body)?
     };
     let buffer = valid_buffer("body.buffer", req.buffer)?;
+    let halted = st
+        .monitor
+        .halt_until_ms
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let now = st.market.read().await.timestamp_ms;
+    if now < halted {
+        return Err(ApiError::Conflict {
+            field: "circuit_breaker".into(),
+            reason: format!(
+                "a circuit breaker halts liquidations until market time {halted} ms (now {now} ms)"
+            ),
+        });
+    }
     let path = format!("/api/v1/accounts/{id}/liquidations");
     // A retry of an applied liquidation must return the stored answer, not plan again.
     if let Some(done) = crate::api::replay(&st, &p, &headers, &method, &path, &body).await? {

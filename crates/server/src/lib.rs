@@ -156,6 +156,8 @@ pub struct Config {
     pub demo_plots: bool,
     /// Threads for re-margining on price ticks; `None` = one less than the cores (at least 1).
     pub monitor_threads: Option<usize>,
+    /// Circuit breakers in the risk lab's format; `None` uses examples/stress/live-breakers.toml.
+    pub breakers: Option<PathBuf>,
 }
 
 /// The monitor's thread pool: by default it leaves one core to the API.
@@ -177,6 +179,8 @@ fn monitor_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, ApiError> {
 pub const DEMO_SNAPSHOT: &str = include_str!("../../../examples/hedged-book/snapshot.json");
 /// The routes (fees, latencies, haircuts) allocation plans use unless `--routes` names a file.
 pub const DEMO_ROUTES: &str = include_str!("../../../examples/routes/hedged-book.json");
+/// The circuit breakers the live monitor applies unless `--breakers` names a file.
+pub const DEMO_BREAKERS: &str = include_str!("../../../examples/stress/live-breakers.toml");
 /// The demo price feed replayed by default (JSON lines of ticks).
 pub const DEMO_FEED: &str = include_str!("../../../examples/demo/feed.jsonl");
 
@@ -385,10 +389,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if cfg.demo_plots {
         start_demo_plots(&st);
     }
+    let breakers = match &cfg.breakers {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| anyhow::anyhow!("--breakers: {}: {e}", p.display()))?,
+        None => DEMO_BREAKERS.to_string(),
+    };
+    let breakers = monitor::BreakerFile::from_toml(&breakers).map_err(|e| anyhow::anyhow!(e))?;
     tokio::spawn(monitor::run(
         st.clone(),
         feed,
-        monitor::MoveBreaker::new(0.05, 60_000, 300_000),
+        monitor::LiveBreakers::new(breakers),
     ));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     println!(

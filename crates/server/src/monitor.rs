@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intermargin_model::Market;
+use intermargin_sim::config::{Action, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -121,57 +122,128 @@ pub fn apply_tick(market: &mut Market, tick: &PriceTick) -> Result<String, Strin
     Ok(underlying)
 }
 
-/// A circuit breaker on one key: a move beyond `max_move` within `window_ms` trips it for `cooldown_ms`.
-pub struct MoveBreaker {
-    max_move: f64,
-    window_ms: i64,
-    cooldown_ms: i64,
-    history: HashMap<String, VecDeque<(i64, f64)>>,
-    tripped_until: HashMap<String, i64>,
+/// The risk lab's circuit breakers (`intermargin_sim::config::Breaker`) applied to a live feed:
+/// one step of the lab is `step_ms` of market time.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerFile {
+    /// Market time per lab step, ms.
+    pub step_ms: i64,
+    /// The breakers, in the risk lab's format.
+    pub breakers: Vec<intermargin_sim::config::Breaker>,
 }
 
-impl MoveBreaker {
-    /// A breaker tripping on a relative move above `max_move` within `window_ms`.
-    pub fn new(max_move: f64, window_ms: i64, cooldown_ms: i64) -> Self {
-        MoveBreaker {
-            max_move,
-            window_ms,
-            cooldown_ms,
+impl BreakerFile {
+    /// Parses a breakers file, naming the field at fault.
+    pub fn from_toml(text: &str) -> Result<BreakerFile, String> {
+        let f: BreakerFile = toml::from_str(text).map_err(|e| format!("breakers: {e}"))?;
+        if f.step_ms <= 0 {
+            return Err("breakers: step_ms: must be > 0".into());
+        }
+        for (i, b) in f.breakers.iter().enumerate() {
+            if let Trigger::PriceMove { pct, window_steps } = b.trigger {
+                if !(pct.is_finite() && pct > 0.0) || window_steps == 0 {
+                    return Err(format!(
+                        "breakers[{i}].trigger: pct must be > 0 and window_steps >= 1"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// A breaker that tripped on a tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trip {
+    /// Index in the breakers file.
+    pub breaker: usize,
+    /// Feed key whose move tripped it.
+    pub key: String,
+    /// Relative move over the window.
+    pub change: f64,
+    /// Market time until which it stays active.
+    pub until_ms: i64,
+}
+
+/// Live state of the breakers: each key's recent prices and each breaker's activity.
+pub struct LiveBreakers {
+    file: BreakerFile,
+    history: HashMap<String, VecDeque<(i64, f64)>>,
+    active_until: Vec<i64>,
+}
+
+impl LiveBreakers {
+    /// Breakers from a parsed file, none active.
+    pub fn new(file: BreakerFile) -> Self {
+        let n = file.breakers.len();
+        LiveBreakers {
+            file,
             history: HashMap::new(),
-            tripped_until: HashMap::new(),
+            active_until: vec![i64::MIN; n],
         }
     }
 
-    /// Records a tick; returns the relative move when this tick trips the breaker.
-    pub fn observe(&mut self, tick: &PriceTick) -> Option<f64> {
+    fn longest_window_ms(&self) -> i64 {
+        self.file
+            .breakers
+            .iter()
+            .filter_map(|b| match b.trigger {
+                Trigger::PriceMove { window_steps, .. } => Some(window_steps as i64),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            * self.file.step_ms
+    }
+
+    /// Records a tick; returns the breakers it trips. Like the lab, a `price_move` compares the
+    /// price now with the price `window_steps` steps ago (the oldest kept when the feed is younger).
+    pub fn observe(&mut self, tick: &PriceTick) -> Vec<Trip> {
+        let keep = self.longest_window_ms();
         let h = self.history.entry(tick.key.clone()).or_default();
-        while h
-            .front()
-            .is_some_and(|(t, _)| tick.t_ms - t > self.window_ms || *t > tick.t_ms)
-        {
+        h.push_back((tick.t_ms, tick.price));
+        // Keep one price at or before the longest window's start, and everything after it.
+        while h.len() > 1 && h[1].0 <= tick.t_ms - keep {
             h.pop_front();
         }
-        h.push_back((tick.t_ms, tick.price));
-        let (lo, hi) = h.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (_, p)| {
-            (lo.min(*p), hi.max(*p))
-        });
-        let mv = (hi - lo) / lo;
-        let until = self
-            .tripped_until
-            .get(&tick.key)
-            .copied()
-            .unwrap_or(i64::MIN);
-        if mv > self.max_move && tick.t_ms >= until {
-            self.tripped_until
-                .insert(tick.key.clone(), tick.t_ms + self.cooldown_ms);
-            return Some(mv);
+        let mut out = Vec::new();
+        for (i, b) in self.file.breakers.iter().enumerate() {
+            let Trigger::PriceMove { window_steps, .. } = b.trigger else {
+                continue;
+            };
+            let start = tick.t_ms - window_steps as i64 * self.file.step_ms;
+            let then = h
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= start)
+                .or(h.front())
+                .map(|(_, p)| *p)
+                .unwrap_or(tick.price);
+            if b.trigger.price_moved(then, tick.price) && self.active_until[i] <= tick.t_ms {
+                let until = tick.t_ms + b.cooldown_steps.max(1) as i64 * self.file.step_ms;
+                self.active_until[i] = until;
+                out.push(Trip {
+                    breaker: i,
+                    key: tick.key.clone(),
+                    change: tick.price / then - 1.0,
+                    until_ms: until,
+                });
+            }
         }
-        None
+        out
     }
 
-    /// True while the key's breaker is cooling down.
-    pub fn is_tripped(&self, key: &str, now_ms: i64) -> bool {
-        self.tripped_until.get(key).is_some_and(|u| now_ms < *u)
+    /// Market time until which liquidations are halted (`i64::MIN` when none is).
+    pub fn halt_until(&self) -> i64 {
+        self.file
+            .breakers
+            .iter()
+            .zip(&self.active_until)
+            .filter(|(b, _)| matches!(b.action, Action::HaltLiquidations))
+            .map(|(_, u)| *u)
+            .max()
+            .unwrap_or(i64::MIN)
     }
 }
 
@@ -259,7 +331,7 @@ fn state_name(s: Option<intermargin_liquidation::AccountState>) -> String {
 }
 
 /// Runs the feed forever: each batch of ticks updates the market and re-margins the accounts it touches.
-pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breaker: MoveBreaker) {
+pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBreakers) {
     let mut clock = st.market.read().await.timestamp_ms;
     let mut last_t = 0i64;
     while let Some(batch) = feed.next_batch().await {
@@ -267,13 +339,19 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breaker: MoveBrea
         for tick in &batch {
             clock += (tick.t_ms - last_t).max(0);
             last_t = tick.t_ms;
-            if let Some(mv) = breaker.observe(tick) {
+            for trip in breakers.observe(tick) {
+                let b = &breakers.file.breakers[trip.breaker];
                 publish(
                     &st,
                     "*",
-                    json!({"type": "alert", "account": "*", "state": "circuit_breaker", "key": tick.key, "move": mv}),
+                    json!({"type": "alert", "account": "*", "state": "circuit_breaker", "key": trip.key,
+                           "move": trip.change, "breaker": trip.breaker, "trigger": b.trigger,
+                           "action": b.action, "until_ms": trip.until_ms}),
                 );
             }
+            st.monitor
+                .halt_until_ms
+                .store(breakers.halt_until(), std::sync::atomic::Ordering::Relaxed);
             let mut m = st.market.write().await;
             m.timestamp_ms = clock;
             match apply_tick(&mut m, tick) {
@@ -333,21 +411,65 @@ mod tests {
         assert!(apply_tick(&mut m, &t("fx", 1.0)).is_err());
     }
 
-    #[test]
-    fn breaker_trips_once_per_cooldown_on_a_fast_move() {
-        let mut b = MoveBreaker::new(0.05, 60_000, 300_000);
-        let t = |t_ms, price| PriceTick {
+    fn live(text: &str) -> LiveBreakers {
+        LiveBreakers::new(BreakerFile::from_toml(text).unwrap())
+    }
+
+    const FIVE_PCT_IN_60S: &str = "step_ms = 1000\n[[breakers]]\n\
+        trigger = { kind = \"price_move\", pct = 0.05, window_steps = 60 }\n\
+        action = { kind = \"halt_liquidations\" }\ncooldown_steps = 300\n";
+
+    fn tick(t_ms: i64, price: f64) -> PriceTick {
+        PriceTick {
             t_ms,
             key: "fx:BTC".into(),
             price,
-        };
-        assert!(b.observe(&t(0, 100.0)).is_none());
-        assert!(b.observe(&t(10_000, 103.0)).is_none()); // 3 % < 5 %
-        let mv = b.observe(&t(20_000, 94.0)).unwrap(); // (103 − 94)/94 ≈ 9.6 %
-        assert!((mv - 9.0 / 94.0).abs() < 1e-12);
-        assert!(b.is_tripped("fx:BTC", 30_000));
-        assert!(b.observe(&t(40_000, 80.0)).is_none(), "still cooling down");
-        assert!(!b.is_tripped("fx:BTC", 400_000));
+        }
+    }
+
+    #[test]
+    fn a_risk_lab_breaker_trips_once_per_cooldown_and_halts_liquidations() {
+        let mut b = live(FIVE_PCT_IN_60S);
+        assert!(b.observe(&tick(0, 100.0)).is_empty());
+        assert!(b.observe(&tick(10_000, 103.0)).is_empty(), "+3 % < 5 %");
+        // 94 against 100 (the oldest price, the feed being younger than the window): −6 %.
+        let trips = b.observe(&tick(20_000, 94.0));
+        assert_eq!(trips.len(), 1);
+        assert!((trips[0].change - (94.0 / 100.0 - 1.0)).abs() < 1e-12);
+        assert_eq!(trips[0].until_ms, 20_000 + 300 * 1_000);
+        assert_eq!(b.halt_until(), 320_000);
+        assert!(
+            b.observe(&tick(40_000, 80.0)).is_empty(),
+            "still cooling down"
+        );
+        // After the cool-down: 100 against 80 (the price 60 s before 400 s is the one at 40 s).
+        let trips = b.observe(&tick(400_000, 100.0));
+        assert_eq!(trips.len(), 1);
+        assert!((trips[0].change - 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_move_spread_over_more_than_the_window_does_not_trip() {
+        let mut b = live(FIVE_PCT_IN_60S);
+        assert!(b.observe(&tick(0, 100.0)).is_empty());
+        assert!(b.observe(&tick(30_000, 104.0)).is_empty());
+        // +9 % since 0 s, but the window starts at 30 s: 109 / 104 − 1 = 4.8 % < 5 %.
+        assert!(b.observe(&tick(90_000, 109.0)).is_empty());
+        assert_eq!(b.halt_until(), i64::MIN);
+    }
+
+    #[test]
+    fn breaker_files_name_the_bad_field() {
+        let e = BreakerFile::from_toml("step_ms = 0\nbreakers = []").unwrap_err();
+        assert!(e.contains("step_ms"), "{e}");
+        let e = BreakerFile::from_toml(
+            "step_ms = 1000\n[[breakers]]\ntrigger = { kind = \"price_move\", pct = 0.0, window_steps = 5 }\n\
+             action = { kind = \"halt_liquidations\" }\ncooldown_steps = 1\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("breakers[0].trigger"), "{e}");
+        // The file the service ships with parses.
+        BreakerFile::from_toml(crate::DEMO_BREAKERS).unwrap();
     }
 
     #[test]

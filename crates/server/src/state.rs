@@ -50,6 +50,8 @@ pub struct MonitorStats {
     pub last_remargin_us: std::sync::atomic::AtomicU64,
     /// Market time of the last applied batch (ms).
     pub market_time_ms: std::sync::atomic::AtomicI64,
+    /// Market time until which a circuit breaker halts liquidations (ms; in the past when none).
+    pub halt_until_ms: std::sync::atomic::AtomicI64,
 }
 
 /// A margin report: its JSON text, serialised once when computed instead of on every query,

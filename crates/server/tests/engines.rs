@@ -21,6 +21,7 @@ const ADMIN: &str = "im_adm1n0000002_0123456789abcdef0123456789abcdef0123456789a
 
 struct Harness {
     router: axum::Router,
+    state: intermargin_server::state::Shared,
     _dir: common::tempdir::Dir,
 }
 
@@ -33,7 +34,8 @@ async fn harness_on(tag: &str, database: Option<String>) -> Harness {
     let cfg = common::config(&dir.0, database, ADMIN);
     let (st, _) = prepare(&cfg).await.unwrap();
     Harness {
-        router: app(st),
+        router: app(st.clone()),
+        state: st,
         _dir: dir,
     }
 }
@@ -304,6 +306,18 @@ async fn liquidation_on(h: Harness) {
         .call("POST", "/api/v1/accounts/thin/liquidations", &key, None)
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // While a circuit breaker halts liquidations, execution is refused and nothing is written.
+    let halt = &h.state.monitor.halt_until_ms;
+    halt.store(i64::MAX, std::sync::atomic::Ordering::Relaxed);
+    let (s, v) = h
+        .call("POST", "/api/v1/accounts/thin/liquidations", ADMIN, None)
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, Some("circuit_breaker")),
+        "{v}"
+    );
+    halt.store(i64::MIN, std::sync::atomic::Ordering::Relaxed);
     // The admin executes it once; a retry with the same key returns the same stored event.
     let exec = |idem: &'static str| {
         common::call(

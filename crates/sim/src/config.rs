@@ -335,6 +335,17 @@ pub enum Trigger {
     },
 }
 
+impl Trigger {
+    /// For a `price_move` trigger: whether a price going from `then` to `now` moved by more than
+    /// its `pct` (either way). The risk lab's engine and the live monitor both ask this.
+    pub fn price_moved(&self, then: f64, now: f64) -> bool {
+        match self {
+            Trigger::PriceMove { pct, .. } => (now / then - 1.0).abs() > *pct,
+            _ => false,
+        }
+    }
+}
+
 /// Breaker actions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

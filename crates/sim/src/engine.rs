@@ -338,9 +338,9 @@ impl Engine {
                 hist[t % (window + 1)] = common.clone();
                 for (bi, b) in self.breakers.iter().enumerate() {
                     let tripped = match b.trigger {
-                        Trigger::PriceMove { pct, window_steps } => {
+                        Trigger::PriceMove { window_steps, .. } => {
                             let old = &hist[(t + window + 1 - window_steps.min(t)) % (window + 1)];
-                            (0..na).any(|a| (common[a] / old[a] - 1.0).abs() > pct)
+                            (0..na).any(|a| b.trigger.price_moved(old[a], common[a]))
                         }
                         Trigger::OracleDivergence { pct } => diverge > pct,
                         Trigger::BadDebtExceedsFund => {

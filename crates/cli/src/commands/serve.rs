@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Threads re-margining accounts on price ticks (default: one less than the cores, at least 1).
     #[arg(long)]
     pub monitor_threads: Option<usize>,
+    /// Circuit breakers for the live monitor, in the risk lab's [[breakers]] format
+    /// (default: examples/stress/live-breakers.toml).
+    #[arg(long)]
+    pub breakers: Option<PathBuf>,
 }
 
 /// Runs `intermargin serve` until interrupted.
@@ -77,6 +81,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         routes: a.routes,
         demo_plots: !a.no_demo && !a.no_demo_plots,
         monitor_threads: a.monitor_threads,
+        breakers: a.breakers,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

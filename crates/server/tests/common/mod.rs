@@ -27,6 +27,7 @@ pub fn config(
         routes: None,
         demo_plots: false,
         monitor_threads: None,
+        breakers: None,
     }
 }
 

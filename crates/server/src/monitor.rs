@@ -197,14 +197,15 @@ impl LiveBreakers {
             * self.file.step_ms
     }
 
-    /// Records a tick; returns the breakers it trips. Like the lab, a `price_move` compares the
-    /// price now with the price `window_steps` steps ago (the oldest kept when the feed is younger).
-    pub fn observe(&mut self, tick: &PriceTick) -> Vec<Trip> {
+    /// Records a tick seen at market time `now_ms`; returns the breakers it trips. Like the lab, a
+    /// `price_move` compares the price now with the price `window_steps` steps ago (the oldest
+    /// kept when the feed is younger). Trips last until a market time, like the halt they cause.
+    pub fn observe(&mut self, now_ms: i64, tick: &PriceTick) -> Vec<Trip> {
         let keep = self.longest_window_ms();
         let h = self.history.entry(tick.key.clone()).or_default();
-        h.push_back((tick.t_ms, tick.price));
+        h.push_back((now_ms, tick.price));
         // Keep one price at or before the longest window's start, and everything after it.
-        while h.len() > 1 && h[1].0 <= tick.t_ms - keep {
+        while h.len() > 1 && h[1].0 <= now_ms - keep {
             h.pop_front();
         }
         let mut out = Vec::new();
@@ -212,7 +213,7 @@ impl LiveBreakers {
             let Trigger::PriceMove { window_steps, .. } = b.trigger else {
                 continue;
             };
-            let start = tick.t_ms - window_steps as i64 * self.file.step_ms;
+            let start = now_ms - window_steps as i64 * self.file.step_ms;
             let then = h
                 .iter()
                 .rev()
@@ -220,8 +221,8 @@ impl LiveBreakers {
                 .or(h.front())
                 .map(|(_, p)| *p)
                 .unwrap_or(tick.price);
-            if b.trigger.price_moved(then, tick.price) && self.active_until[i] <= tick.t_ms {
-                let until = tick.t_ms + b.cooldown_steps.max(1) as i64 * self.file.step_ms;
+            if b.trigger.price_moved(then, tick.price) && self.active_until[i] <= now_ms {
+                let until = now_ms + b.cooldown_steps.max(1) as i64 * self.file.step_ms;
                 self.active_until[i] = until;
                 out.push(Trip {
                     breaker: i,
@@ -339,7 +340,7 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBre
         for tick in &batch {
             clock += (tick.t_ms - last_t).max(0);
             last_t = tick.t_ms;
-            for trip in breakers.observe(tick) {
+            for trip in breakers.observe(clock, tick) {
                 let b = &breakers.file.breakers[trip.breaker];
                 publish(
                     &st,
@@ -430,20 +431,23 @@ mod tests {
     #[test]
     fn a_risk_lab_breaker_trips_once_per_cooldown_and_halts_liquidations() {
         let mut b = live(FIVE_PCT_IN_60S);
-        assert!(b.observe(&tick(0, 100.0)).is_empty());
-        assert!(b.observe(&tick(10_000, 103.0)).is_empty(), "+3 % < 5 %");
+        assert!(b.observe(0, &tick(0, 100.0)).is_empty());
+        assert!(
+            b.observe(10_000, &tick(10_000, 103.0)).is_empty(),
+            "+3 % < 5 %"
+        );
         // 94 against 100 (the oldest price, the feed being younger than the window): −6 %.
-        let trips = b.observe(&tick(20_000, 94.0));
+        let trips = b.observe(20_000, &tick(20_000, 94.0));
         assert_eq!(trips.len(), 1);
         assert!((trips[0].change - (94.0 / 100.0 - 1.0)).abs() < 1e-12);
         assert_eq!(trips[0].until_ms, 20_000 + 300 * 1_000);
         assert_eq!(b.halt_until(), 320_000);
         assert!(
-            b.observe(&tick(40_000, 80.0)).is_empty(),
+            b.observe(40_000, &tick(40_000, 80.0)).is_empty(),
             "still cooling down"
         );
         // After the cool-down: 100 against 80 (the price 60 s before 400 s is the one at 40 s).
-        let trips = b.observe(&tick(400_000, 100.0));
+        let trips = b.observe(400_000, &tick(400_000, 100.0));
         assert_eq!(trips.len(), 1);
         assert!((trips[0].change - 0.25).abs() < 1e-12);
     }
@@ -451,10 +455,10 @@ mod tests {
     #[test]
     fn a_move_spread_over_more_than_the_window_does_not_trip() {
         let mut b = live(FIVE_PCT_IN_60S);
-        assert!(b.observe(&tick(0, 100.0)).is_empty());
-        assert!(b.observe(&tick(30_000, 104.0)).is_empty());
+        assert!(b.observe(0, &tick(0, 100.0)).is_empty());
+        assert!(b.observe(30_000, &tick(30_000, 104.0)).is_empty());
         // +9 % since 0 s, but the window starts at 30 s: 109 / 104 − 1 = 4.8 % < 5 %.
-        assert!(b.observe(&tick(90_000, 109.0)).is_empty());
+        assert!(b.observe(90_000, &tick(90_000, 109.0)).is_empty());
         assert_eq!(b.halt_until(), i64::MIN);
     }
 

@@ -610,3 +610,43 @@ async fn solvency_inclusion_proofs_verify_and_a_changed_balance_fails() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_price_jump_in_the_live_feed_halts_liquidation_execution() {
+    use intermargin_server::monitor::{run, BreakerFile, LiveBreakers, ReplayFeed};
+    let h = harness("halt").await;
+    // BTC +10 % within 2 s of market time: more than the shipped breaker's 5 % in 60 s.
+    let feed = "{\"t_ms\": 0, \"key\": \"fx:BTC\", \"price\": 60000}\n\
+                {\"t_ms\": 1000, \"key\": \"fx:BTC\", \"price\": 60000}\n\
+                {\"t_ms\": 2000, \"key\": \"fx:BTC\", \"price\": 66000}\n";
+    let feed = ReplayFeed::parse(feed, 1000.0).unwrap();
+    let breakers = BreakerFile::from_toml(intermargin_server::DEMO_BREAKERS).unwrap();
+    tokio::spawn(run(
+        h.state.clone(),
+        Box::new(feed),
+        LiveBreakers::new(breakers),
+    ));
+    let mut halted = false;
+    for _ in 0..200 {
+        let (_, health) = h.call("GET", "/health", ADMIN, None).await;
+        let m = &health["monitor"];
+        let until = m["liquidations_halted_until_ms"].as_i64().unwrap();
+        let now = m["market_time_ms"].as_i64().unwrap();
+        if until > now {
+            // Halted for the breaker's cool-down, 300 one-second steps from the trip.
+            assert!(until - now <= 300_000, "{health}");
+            halted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(halted, "the +10 % jump did not trip the breaker");
+    let (s, v) = h
+        .call("POST", "/api/v1/accounts/hedged/liquidations", ADMIN, None)
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, Some("circuit_breaker")),
+        "{v}"
+    );
+}

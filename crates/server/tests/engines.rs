@@ -650,3 +650,40 @@ async fn a_price_jump_in_the_live_feed_halts_liquidation_execution() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_tick_re_margins_only_the_accounts_exposed_to_it() {
+    use intermargin_server::monitor::{run, BreakerFile, LiveBreakers, ReplayFeed};
+    let h = harness("incremental").await;
+    // "cash" holds only USDT; the demo account "hedged" holds BTC options, perps and collateral.
+    let key = h.account_key("cash").await;
+    let (s, _) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/cash/deposits",
+            &key,
+            Some(json!({"location": "binance", "asset": "USDT", "amount": "5000000000"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let feed = "{\"t_ms\": 0, \"key\": \"fx:BTC\", \"price\": 60000}\n\
+                {\"t_ms\": 1000, \"key\": \"fx:BTC\", \"price\": 60100}\n";
+    let breakers = BreakerFile::from_toml(intermargin_server::DEMO_BREAKERS).unwrap();
+    tokio::spawn(run(
+        h.state.clone(),
+        Box::new(ReplayFeed::parse(feed, 100.0).unwrap()),
+        LiveBreakers::new(breakers),
+    ));
+    for _ in 0..200 {
+        let (_, health) = h.call("GET", "/health", ADMIN, None).await;
+        if health["monitor"]["batches"].as_u64().unwrap() >= 1 {
+            assert_eq!(
+                health["monitor"]["last_accounts"], 1,
+                "only the BTC holder is re-margined on a BTC tick: {health}"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no batch was applied");
+}

@@ -103,29 +103,15 @@ fn parse_venue(field: &str, s: &str) -> Result<Venue, ApiError> {
     Venue::from_str(s).map_err(|_| ApiError::bad(field, format!("unknown venue {s:?}")))
 }
 
-/// The venue names the API accepts (for the OpenAPI document; fields hold them as text).
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum VenueName {
-    /// Deribit.
-    Deribit,
-    /// Binance USDⓈ-M.
-    Binance,
-    /// OKX.
-    Okx,
-    /// Bybit.
-    Bybit,
-    /// dYdX v4.
-    Dydx,
-    /// Hyperliquid.
-    Hyperliquid,
-    /// Aave v3.
-    Aave,
-    /// CME (SPAN).
-    Cme,
-    /// The intermargin hub (the unified pool).
-    Hub,
+/// The venue names the API accepts, from the canonical model's own list (for the OpenAPI
+/// document; fields hold them as text and are parsed by [`Venue::from_str`]).
+pub fn venue_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(Venue::ALL.iter().map(|v| v.as_str())))
+        .description(Some("Venue name"))
+        .build()
 }
 
 /// Request to open an account.
@@ -153,7 +139,7 @@ pub struct NewKey {
 #[serde(deny_unknown_fields)]
 pub struct Movement {
     /// Venue holding the balance (`deribit`, `binance`, `aave`, `hub` …).
-    #[schema(value_type = VenueName)]
+    #[schema(schema_with = venue_schema)]
     pub location: String,
     /// Asset symbol.
     #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]
@@ -168,10 +154,10 @@ pub struct Movement {
 #[serde(deny_unknown_fields)]
 pub struct TransferReq {
     /// Source venue.
-    #[schema(value_type = VenueName)]
+    #[schema(schema_with = venue_schema)]
     pub from: String,
     /// Destination venue.
-    #[schema(value_type = VenueName)]
+    #[schema(schema_with = venue_schema)]
     pub to: String,
     /// Asset symbol.
     #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]
@@ -190,7 +176,7 @@ pub struct TransferReq {
 #[serde(deny_unknown_fields)]
 pub struct PositionsReq {
     /// Venue.
-    #[schema(value_type = VenueName)]
+    #[schema(schema_with = venue_schema)]
     pub venue: String,
     /// Positions in the canonical format (see `intermargin schema`).
     #[schema(value_type = Vec<Object>)]
@@ -530,7 +516,7 @@ pub async fn withdraw(
 #[serde(deny_unknown_fields)]
 pub struct CreditReq {
     /// Venue receiving the credit (not `hub`).
-    #[schema(value_type = VenueName)]
+    #[schema(schema_with = venue_schema)]
     pub venue: String,
     /// Asset symbol, held at the hub.
     #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]

@@ -131,7 +131,7 @@ pub fn failed_report(account: &str, error: &str) -> Report {
 #[serde(deny_unknown_fields)]
 pub struct ImportReq {
     /// Venue the payloads come from (`deribit`, `binance`, `okx`, `bybit`, `dydx`, `hyperliquid`, `aave`).
-    #[schema(value_type = crate::api::VenueName)]
+    #[schema(schema_with = crate::api::venue_schema)]
     pub venue: String,
     /// The venue's API responses, as returned (positions, balances, instruments …).
     #[schema(value_type = Vec<Object>)]

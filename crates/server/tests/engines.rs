@@ -99,6 +99,17 @@ impl Harness {
     }
 }
 
+/// Replays `feed` (JSON lines of ticks) into the harness's live monitor with the shipped breakers.
+fn start_feed(h: &Harness, feed: &str, speed: f64) {
+    use intermargin_server::monitor::{run, BreakerFile, LiveBreakers, ReplayFeed};
+    let breakers = BreakerFile::from_toml(intermargin_server::DEMO_BREAKERS).unwrap();
+    tokio::spawn(run(
+        h.state.clone(),
+        Box::new(ReplayFeed::parse(feed, speed).unwrap()),
+        LiveBreakers::new(breakers),
+    ));
+}
+
 fn amount(v: &Value) -> i128 {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -613,19 +624,12 @@ async fn solvency_inclusion_proofs_verify_and_a_changed_balance_fails() {
 
 #[tokio::test]
 async fn a_price_jump_in_the_live_feed_halts_liquidation_execution() {
-    use intermargin_server::monitor::{run, BreakerFile, LiveBreakers, ReplayFeed};
     let h = harness("halt").await;
     // BTC +10 % within 2 s of market time: more than the shipped breaker's 5 % in 60 s.
     let feed = "{\"t_ms\": 0, \"key\": \"fx:BTC\", \"price\": 60000}\n\
                 {\"t_ms\": 1000, \"key\": \"fx:BTC\", \"price\": 60000}\n\
                 {\"t_ms\": 2000, \"key\": \"fx:BTC\", \"price\": 66000}\n";
-    let feed = ReplayFeed::parse(feed, 1000.0).unwrap();
-    let breakers = BreakerFile::from_toml(intermargin_server::DEMO_BREAKERS).unwrap();
-    tokio::spawn(run(
-        h.state.clone(),
-        Box::new(feed),
-        LiveBreakers::new(breakers),
-    ));
+    start_feed(&h, feed, 1000.0);
     let mut halted = false;
     for _ in 0..200 {
         let (_, health) = h.call("GET", "/health", ADMIN, None).await;
@@ -653,7 +657,6 @@ async fn a_price_jump_in_the_live_feed_halts_liquidation_execution() {
 
 #[tokio::test]
 async fn a_tick_re_margins_only_the_accounts_exposed_to_it() {
-    use intermargin_server::monitor::{run, BreakerFile, LiveBreakers, ReplayFeed};
     let h = harness("incremental").await;
     // "cash" holds only USDT; the demo account "hedged" holds BTC options, perps and collateral.
     let key = h.account_key("cash").await;
@@ -668,12 +671,7 @@ async fn a_tick_re_margins_only_the_accounts_exposed_to_it() {
     assert_eq!(s, StatusCode::OK);
     let feed = "{\"t_ms\": 0, \"key\": \"fx:BTC\", \"price\": 60000}\n\
                 {\"t_ms\": 1000, \"key\": \"fx:BTC\", \"price\": 60100}\n";
-    let breakers = BreakerFile::from_toml(intermargin_server::DEMO_BREAKERS).unwrap();
-    tokio::spawn(run(
-        h.state.clone(),
-        Box::new(ReplayFeed::parse(feed, 100.0).unwrap()),
-        LiveBreakers::new(breakers),
-    ));
+    start_feed(&h, feed, 100.0);
     for _ in 0..200 {
         let (_, health) = h.call("GET", "/health", ADMIN, None).await;
         if health["monitor"]["batches"].as_u64().unwrap() >= 1 {

@@ -134,20 +134,34 @@ fn validate(inp: &BatchInputs<'_>, n: usize, second: &'static str) -> Result<(),
             });
         }
     }
-    // Cheap vectorisable scan first; only on failure find the first offender.
-    let positive = |s: &[f64]| s.iter().all(|x| x.is_finite() && *x > 0.0);
-    let finite = |s: &[f64]| s.iter().all(|x| x.is_finite());
-    let second_ok = if second == "vol" {
-        positive(inp.vol_or_price)
-    } else {
-        finite(inp.vol_or_price)
+    // Cheap scan first, branch-free so it vectorises, and split over rayon's pool for large
+    // batches (it reads every input once more); only on failure find the first offender.
+    let positive = |s: &[f64]| {
+        s.iter()
+            .fold(true, |ok, x| ok & (x.is_finite() & (*x > 0.0)))
     };
-    if positive(inp.forward)
-        && positive(inp.strike)
-        && positive(inp.years)
-        && second_ok
-        && finite(inp.rate)
-    {
+    let finite = |s: &[f64]| s.iter().fold(true, |ok, x| ok & x.is_finite());
+    let vol = second == "vol";
+    let range_ok = |a: usize, b: usize| {
+        let second_ok = if vol {
+            positive(&inp.vol_or_price[a..b])
+        } else {
+            finite(&inp.vol_or_price[a..b])
+        };
+        positive(&inp.forward[a..b])
+            & positive(&inp.strike[a..b])
+            & positive(&inp.years[a..b])
+            & second_ok
+            & finite(&inp.rate[a..b])
+    };
+    let all_ok = if n < PARALLEL_THRESHOLD {
+        range_ok(0, n)
+    } else {
+        (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .all(|c| range_ok(c * CHUNK, n.min((c + 1) * CHUNK)))
+    };
+    if all_ok {
         return Ok(());
     }
     for i in 0..n {

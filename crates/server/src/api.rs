@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use intermargin_model::{Amount, Asset, Position, Venue};
@@ -45,6 +45,15 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::bad(field, e.inner().to_string())
     })
+}
+
+/// Parses a JSON body whose fields are all optional: an empty body means the defaults.
+pub fn parse_optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        Ok(T::default())
+    } else {
+        parse_body(body)
+    }
 }
 
 /// The idempotency key of a mutating request and the hash binding it to this exact request.
@@ -367,7 +376,8 @@ pub async fn get_account(
     ))
 }
 
-async fn ensure_exists(st: &Shared, id: &str) -> Result<(), ApiError> {
+/// Answers 404 unless the account exists.
+pub async fn ensure_exists(st: &Shared, id: &str) -> Result<(), ApiError> {
     if st.books.read().await.contains_key(id)
         || st.ledger.accounts().await?.iter().any(|(a, _)| a == id)
     {
@@ -455,6 +465,7 @@ pub async fn deposit(
     State(st): State<Shared>,
     Path(id): Path<String>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -467,16 +478,7 @@ pub async fn deposit(
         asset,
         amount,
     };
-    mutate(
-        &st,
-        &p,
-        &headers,
-        &method,
-        &format!("/api/v1/accounts/{id}/deposits"),
-        &body,
-        m,
-    )
-    .await
+    mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
 
 /// Records a withdrawal; refused when the balance is insufficient.
@@ -487,6 +489,7 @@ pub async fn withdraw(
     State(st): State<Shared>,
     Path(id): Path<String>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -499,16 +502,7 @@ pub async fn withdraw(
         asset,
         amount,
     };
-    mutate(
-        &st,
-        &p,
-        &headers,
-        &method,
-        &format!("/api/v1/accounts/{id}/withdrawals"),
-        &body,
-        m,
-    )
-    .await
+    mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
 
 /// A change to a credit line: hub collateral pledged to (or released from) a venue.
@@ -535,6 +529,7 @@ pub async fn credit(
     State(st): State<Shared>,
     Path(id): Path<String>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -566,16 +561,7 @@ pub async fn credit(
         asset: req.asset,
         amount,
     };
-    mutate(
-        &st,
-        &p,
-        &headers,
-        &method,
-        &format!("/api/v1/accounts/{id}/credits"),
-        &body,
-        m,
-    )
-    .await
+    mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
 
 /// The account's credit lines by venue and asset.
@@ -608,6 +594,7 @@ pub async fn transfer(
     State(st): State<Shared>,
     Path(id): Path<String>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -642,16 +629,7 @@ pub async fn transfer(
         amount,
         fee,
     };
-    mutate(
-        &st,
-        &p,
-        &headers,
-        &method,
-        &format!("/api/v1/accounts/{id}/transfers"),
-        &body,
-        m,
-    )
-    .await
+    mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
 
 /// Replaces the account's positions on one venue with canonical positions.
@@ -662,6 +640,7 @@ pub async fn put_positions(
     State(st): State<Shared>,
     Path(id): Path<String>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -670,16 +649,7 @@ pub async fn put_positions(
     let req: PositionsReq = parse_body(&body)?;
     let venue = parse_venue("body.venue", &req.venue)?;
     let m = positions_mutation(&st, &id, venue, req.positions).await?;
-    mutate(
-        &st,
-        &p,
-        &headers,
-        &method,
-        &format!("/api/v1/accounts/{id}/positions"),
-        &body,
-        m,
-    )
-    .await
+    mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
 
 /// Validates positions for one venue against the current market and wraps them as a mutation.

@@ -9,8 +9,7 @@ use std::path::{Path as FsPath, PathBuf};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use intermargin_allocate::{allocate, RoutesFile};
@@ -26,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{parse_body, principal};
+use crate::api::{parse_body, parse_optional_body, principal};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::jobs::{Job, JobView};
@@ -73,14 +72,14 @@ fn engine<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ApiError {
     move |e| ApiError::Engine(format!("{what}: {e}"))
 }
 
+/// The account's book (404 unless it exists) with the assets and market to run an engine on.
 async fn book_and_market(
     st: &Shared,
     p: &Principal,
     id: &str,
 ) -> Result<(Account, Vec<Asset>, Market), ApiError> {
     p.check_account(id)?;
-    // current_report proves the account exists (404 otherwise) and warms the book.
-    crate::api::current_report(st, id).await?;
+    crate::api::ensure_exists(st, id).await?;
     let account = st.book(id).await?;
     let assets = st.assets.read().await.clone();
     let market = st.market.read().await.clone();
@@ -297,7 +296,7 @@ pub fn positions_after(
 }
 
 /// Options of a liquidation.
-#[derive(Deserialize, Serialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LiquidateReq {
     /// Target buffer over maintenance after the plan (default 0.05).
@@ -315,16 +314,13 @@ pub async fn execute_liquidation(
     State(st): State<Shared>,
     Path(id): Path<String>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.require_admin()?;
-    let req: LiquidateReq = if body.is_empty() {
-        LiquidateReq { buffer: None }
-    } else {
-        parse_body(&body)?
-    };
+    let req: LiquidateReq = parse_optional_body(&body)?;
     let buffer = valid_buffer("body.buffer", req.buffer)?;
     let halted = st
         .monitor
@@ -339,9 +335,8 @@ pub async fn execute_liquidation(
             ),
         });
     }
-    let path = format!("/api/v1/accounts/{id}/liquidations");
     // A retry of an applied liquidation must return the stored answer, not plan again.
-    if let Some(done) = crate::api::replay(&st, &p, &headers, &method, &path, &body).await? {
+    if let Some(done) = crate::api::replay(&st, &p, &headers, &method, uri.path(), &body).await? {
         return Ok(done);
     }
     let (account, assets, market) = book_and_market(&st, &p, &id).await?;
@@ -367,7 +362,7 @@ pub async fn execute_liquidation(
         plan: serde_json::to_value(&plan).map_err(engine("liquidation plan"))?,
         positions: after,
     };
-    crate::api::mutate(&st, &p, &headers, &method, &path, &body, m).await
+    crate::api::mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
 
 /// A simulation to run: a bundled preset or a TOML config, optionally resized.
@@ -542,20 +537,8 @@ fn run_simulation(
         Ok(json!({"summary": f, "plots": plot_urls(&files)}))
     } else {
         let out = intermargin_sim::simulate(c, None, &progress).map_err(|e| e.to_string())?;
-        let mut files = intermargin_sim::plot::loss_distribution(
-            &dir.join(format!("{stem}-loss_distribution")),
-            &out.bad_debt,
-            out.bad_debt_breakers.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
-        files.extend(
-            intermargin_sim::plot::cascade_timeline(
-                &dir.join(format!("{stem}-cascade_timeline")),
-                &out.timeline,
-                out.timeline_breakers.as_deref(),
-            )
-            .map_err(|e| e.to_string())?,
-        );
+        let files = intermargin_sim::plot::run_plots(dir, &format!("{stem}-"), &out)
+            .map_err(|e| e.to_string())?;
         Ok(json!({"summary": out.summary, "plots": plot_urls(&files)}))
     }
 }
@@ -578,7 +561,7 @@ pub async fn get_simulation(
 }
 
 /// What to prove about an account.
-#[derive(Deserialize, Serialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ProofReq {
     /// Scenario grid: `deribit-pm` (default) or `span`.
@@ -606,14 +589,7 @@ pub async fn start_proof(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    let req: ProofReq = if body.is_empty() {
-        ProofReq {
-            model: None,
-            threshold: None,
-        }
-    } else {
-        parse_body(&body)?
-    };
+    let req: ProofReq = parse_optional_body(&body)?;
     let params = match req.model.as_deref().unwrap_or("deribit-pm") {
         "deribit-pm" => GridParams::deribit_pm(),
         "span" => GridParams::span(),
@@ -663,21 +639,8 @@ fn collateral_base_units(
     decimals: u32,
 ) -> Result<u128, ApiError> {
     let mut value = 0.0;
-    for (i, c) in account.collateral.iter().enumerate() {
-        let d = assets
-            .iter()
-            .find(|a| a.symbol == c.asset)
-            .map(|a| a.decimals)
-            .ok_or_else(|| {
-                ApiError::Engine(format!(
-                    "collateral[{i}].asset: {:?} is not declared",
-                    c.asset
-                ))
-            })?;
-        let px = market
-            .fx_rate(&c.asset)
-            .ok_or_else(|| ApiError::Engine(format!("market.fx[{:?}]: missing", c.asset)))?;
-        value += c.amount.to_f64(d) * px;
+    for c in &account.collateral {
+        value += crate::risk::collateral_value(c, assets, market).map_err(ApiError::Engine)?;
     }
     let units = (value * 10f64.powi(decimals as i32)).floor();
     if !(units.is_finite() && units >= 0.0) {

@@ -689,41 +689,43 @@ impl Ledger {
                 _ => {}
             }
         }
-        let rows = sqlx::query("SELECT account_id, venue, asset, amount FROM credits")
-            .fetch_all(&self.pool)
-            .await?;
+        self.check_projection(
+            "credits",
+            "SELECT account_id, venue, asset, amount FROM credits",
+            credits,
+        )
+        .await?;
+        self.check_projection(
+            "balances",
+            "SELECT account_id, location, asset, amount FROM balances",
+            replayed,
+        )
+        .await
+    }
+
+    /// Compares a projection table (`account, place, asset, amount` rows) with the figures
+    /// replayed from the event log, zero entries aside; returns the number of rows checked.
+    async fn check_projection(
+        &self,
+        table: &str,
+        sql: &str,
+        mut replayed: BTreeMap<(String, String, String), i128>,
+    ) -> Result<usize, ApiError> {
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         let mut stored = BTreeMap::new();
         for r in &rows {
             let amount: String = r.try_get(3)?;
             let v: i128 = amount
                 .parse()
-                .map_err(|_| ApiError::Storage("credits.amount: not an integer".into()))?;
+                .map_err(|_| ApiError::Storage(format!("{table}.amount: not an integer")))?;
             stored.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), v);
         }
-        credits.retain(|_, v| *v != 0);
-        stored.retain(|_, v| *v != 0);
-        if credits != stored {
-            return Err(ApiError::Storage(
-                "credit projection disagrees with the event log; refusing to serve".into(),
-            ));
-        }
-        let rows = sqlx::query("SELECT account_id, location, asset, amount FROM balances")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut projected = BTreeMap::new();
-        for r in &rows {
-            let amount: String = r.try_get(3)?;
-            let v: i128 = amount
-                .parse()
-                .map_err(|_| ApiError::Storage("balances.amount: not an integer".into()))?;
-            projected.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), v);
-        }
         replayed.retain(|_, v| *v != 0);
-        projected.retain(|_, v| *v != 0);
-        if replayed != projected {
-            return Err(ApiError::Storage(
-                "balance projection disagrees with the event log; refusing to serve".into(),
-            ));
+        stored.retain(|_, v| *v != 0);
+        if replayed != stored {
+            return Err(ApiError::Storage(format!(
+                "{table} projection disagrees with the event log; refusing to serve"
+            )));
         }
         Ok(rows.len())
     }
@@ -736,14 +738,30 @@ async fn balance_of(
     location: Venue,
     asset: &str,
 ) -> Result<Amount, ApiError> {
-    let row = sqlx::query(
+    read_amount(
+        tx,
         "SELECT amount FROM balances WHERE account_id = $1 AND location = $2 AND asset = $3",
+        account,
+        location,
+        asset,
     )
-    .bind(account)
-    .bind(location.as_str())
-    .bind(asset)
-    .fetch_optional(&mut **tx)
-    .await?;
+    .await
+}
+
+/// The amount of one (account, venue or location, asset) row of a projection, zero when absent.
+async fn read_amount(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sql: &str,
+    account: &str,
+    place: Venue,
+    asset: &str,
+) -> Result<Amount, ApiError> {
+    let row = sqlx::query(sql)
+        .bind(account)
+        .bind(place.as_str())
+        .bind(asset)
+        .fetch_optional(&mut **tx)
+        .await?;
     match row {
         Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?)
             .map_err(|e| ApiError::Storage(e.to_string())),
@@ -759,19 +777,14 @@ async fn put_credit(
     asset: &str,
     delta: Amount,
 ) -> Result<Amount, ApiError> {
-    let row = sqlx::query(
+    let current = read_amount(
+        tx,
         "SELECT amount FROM credits WHERE account_id = $1 AND venue = $2 AND asset = $3",
+        account,
+        venue,
+        asset,
     )
-    .bind(account)
-    .bind(venue.as_str())
-    .bind(asset)
-    .fetch_optional(&mut **tx)
     .await?;
-    let current = match row {
-        Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?)
-            .map_err(|e| ApiError::Storage(e.to_string()))?,
-        None => Amount::ZERO,
-    };
     let next = current
         .checked_add(delta, "amount")
         .map_err(|e| ApiError::bad("amount", e.to_string()))?;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use intermargin_liquidation::AccountState;
 use intermargin_model::Market;
 use intermargin_sim::config::{Action, Trigger};
 use serde::{Deserialize, Serialize};
@@ -298,18 +299,18 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
     // Nobody listening: skip building the per-account messages.
     let listening = st.feed.receiver_count() > 0;
     for (id, report, previous) in computed {
-        let new_state = state_name(report.state);
-        let old_state = previous.as_ref().map(|r| state_name(r.state));
-        if old_state.as_deref() != Some(new_state.as_str())
-            && matches!(
-                new_state.as_str(),
-                "margin_call" | "liquidation" | "bankrupt"
-            )
-        {
+        // Compared as states; named only for the (rare) alert.
+        let changed = previous.as_ref().map(|r| r.state) != Some(report.state);
+        let alarming = matches!(
+            report.state,
+            Some(AccountState::MarginCall | AccountState::Liquidation | AccountState::Bankrupt)
+        );
+        if changed && alarming {
+            let old_state = previous.as_ref().map(|r| state_name(r.state));
             publish(
                 st,
                 &id,
-                json!({"type": "alert", "account": id, "state": new_state, "previous": old_state, "timestamp_ms": market.timestamp_ms}),
+                json!({"type": "alert", "account": id, "state": state_name(report.state), "previous": old_state, "timestamp_ms": market.timestamp_ms}),
             );
         }
         if listening {
@@ -325,7 +326,7 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
 }
 
 /// The wire name of a state (`unknown` when the account could not be margined).
-fn state_name(s: Option<intermargin_liquidation::AccountState>) -> String {
+fn state_name(s: Option<AccountState>) -> String {
     s.and_then(|s| serde_json::to_value(s).ok())
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "unknown".to_string())

@@ -5,13 +5,13 @@ use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::Json;
 use intermargin_liquidation::{next_state, AccountState, Figures, Hysteresis};
 use intermargin_margin::portfolio::{UnifiedModel, UnifiedParams};
 use intermargin_margin::venue_margins;
-use intermargin_model::{Account, Asset, Market, Venue};
+use intermargin_model::{Account, Asset, Collateral, Market, Venue};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -49,15 +49,7 @@ pub fn margin_report(
         .map_err(|e| e.to_string())?;
     let mut equity: f64 = venues.iter().map(|v| v.in_quote.equity).sum();
     for c in account.collateral.iter().filter(|c| c.venue == Venue::Hub) {
-        let decimals = assets
-            .iter()
-            .find(|a| a.symbol == c.asset)
-            .map(|a| a.decimals)
-            .unwrap_or(0);
-        let px = market
-            .fx_rate(&c.asset)
-            .ok_or_else(|| format!("market.fx[{:?}]: missing", c.asset))?;
-        equity += c.amount.to_f64(decimals) * px;
+        equity += collateral_value(c, assets, market)?;
     }
     let figures = Figures {
         equity,
@@ -91,6 +83,21 @@ pub fn margin_report(
         figures: Some(figures),
         json: json.into(),
     })
+}
+
+/// One collateral balance valued at the market's FX rate, in the quote currency.
+///
+/// The asset must be declared (its decimals give the units) and priced; the error names which.
+pub fn collateral_value(c: &Collateral, assets: &[Asset], market: &Market) -> Result<f64, String> {
+    let decimals = assets
+        .iter()
+        .find(|a| a.symbol == c.asset)
+        .map(|a| a.decimals)
+        .ok_or_else(|| format!("collateral asset {:?} is not declared", c.asset))?;
+    let px = market
+        .fx_rate(&c.asset)
+        .ok_or_else(|| format!("market.fx[{:?}]: missing", c.asset))?;
+    Ok(c.amount.to_f64(decimals) * px)
 }
 
 /// The margin report as served by `GET …/margin` and streamed on `/ws`.
@@ -146,6 +153,7 @@ pub async fn import_positions(
     State(st): State<Shared>,
     Path(id): Path<String>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -191,16 +199,7 @@ pub async fn import_positions(
         }
     }
     let m = positions_mutation(&st, &id, venue, positions).await?;
-    crate::api::mutate(
-        &st,
-        &p,
-        &headers,
-        &method,
-        &format!("/api/v1/accounts/{id}/import"),
-        &body,
-        m,
-    )
-    .await
+    crate::api::mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
 
 /// The account's liquidation state from its latest margin report.

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use crate::config::Margining;
 use crate::engine::TimelinePoint;
 use crate::error::SimError;
-use crate::run::Frontier;
+use crate::run::{Frontier, RunOutput};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static INIT: Once = Once::new();
@@ -275,6 +275,22 @@ fn draw_frontier<DB: DrawingBackend>(
             .map_err(se)?;
     }
     Ok(())
+}
+
+/// Every plot of one simulation run: `dir/{prefix}loss_distribution` and
+/// `dir/{prefix}cascade_timeline`, each as SVG and PNG; returns the files written.
+pub fn run_plots(dir: &Path, prefix: &str, out: &RunOutput) -> Result<Vec<PathBuf>, SimError> {
+    let mut files = loss_distribution(
+        &dir.join(format!("{prefix}loss_distribution")),
+        &out.bad_debt,
+        out.bad_debt_breakers.as_deref(),
+    )?;
+    files.extend(cascade_timeline(
+        &dir.join(format!("{prefix}cascade_timeline")),
+        &out.timeline,
+        out.timeline_breakers.as_deref(),
+    )?);
+    Ok(files)
 }
 
 /// The solvency–efficiency frontier, siloed vs unified.

@@ -105,16 +105,7 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
             "with_breakers": out.timeline_breakers,
         }),
     )?;
-    plot::loss_distribution(
-        &a.out.join("loss_distribution"),
-        &out.bad_debt,
-        out.bad_debt_breakers.as_deref(),
-    )?;
-    plot::cascade_timeline(
-        &a.out.join("cascade_timeline"),
-        &out.timeline,
-        out.timeline_breakers.as_deref(),
-    )?;
+    plot::run_plots(&a.out, "", &out)?;
     let s = &out.summary;
     let w = &s.without_breakers;
     println!(

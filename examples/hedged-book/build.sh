@@ -3,6 +3,10 @@
 # Usage: examples/hedged-book/build.sh [path/to/intermargin]   (default: `intermargin` on PATH)
 set -eu
 BIN=${1:-intermargin}
+# A binary path relative to the caller's directory must survive the `cd` below.
+case "$BIN" in
+  */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;;
+esac
 cd "$(dirname "$0")"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -3,7 +3,8 @@
 # Chromium, playwright-core, schemathesis), then runs every test:
 #   1. cargo tests of every crate; the ledger/API suite runs on SQLite and on PostgreSQL
 #      (INTERMARGIN_TEST_POSTGRES, exported by scripts/deps.sh), the crash test kills a live server;
-#   2. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh).
+#   2. every command of the README's tour, as written, in a fresh copy (scripts/readme-tour.sh);
+#   3. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=/dev/null
@@ -12,4 +13,6 @@ source scripts/deps.sh
 cargo test --workspace --lib --bins --tests --examples --locked
 cargo test --workspace --doc --locked
 cargo build -p intermargin-cli --locked
-INTERMARGIN_BIN="${CARGO_TARGET_DIR:-target}/debug/intermargin" bash tests/e2e/run.sh
+BIN="${CARGO_TARGET_DIR:-target}/debug/intermargin"
+INTERMARGIN_BIN="$BIN" bash scripts/readme-tour.sh
+INTERMARGIN_BIN="$BIN" bash tests/e2e/run.sh

@@ -317,3 +317,95 @@ fn missing_flag_is_a_one_line_usage_error_naming_it() {
     ]);
     assert!(msg.contains("--kind"), "{msg}");
 }
+
+#[test]
+fn a_vol_typed_as_a_percentage_is_refused_with_the_fraction_hint() {
+    let (code, msg) = run_err(&[
+        "price",
+        "--forward",
+        "100",
+        "--strike",
+        "100",
+        "--years",
+        "1",
+        "--vol",
+        "50",
+        "--kind",
+        "call",
+    ]);
+    assert_eq!(code, 1);
+    assert!(msg.contains("--vol") && msg.contains("0.5 = 50 %"), "{msg}");
+}
+
+#[test]
+fn an_inverse_option_shows_deribits_coin_delta_and_every_unit() {
+    // The README's inverse example. Deribit's displayed delta is the Black-Scholes delta minus the
+    // premium in coin ("net transaction delta"): N(d1) − C/F, computed here from an independent
+    // normal CDF (Abramowitz–Stegun 26.2.17, |error| < 7.5e-8).
+    let (f, k, t, v) = (90_000.0_f64, 100_000.0_f64, 0.25_f64, 0.55_f64);
+    let n = |x: f64| {
+        let z = x.abs();
+        let tt = 1.0 / (1.0 + 0.231_641_9 * z);
+        let poly = tt
+            * (0.319_381_530
+                + tt * (-0.356_563_782
+                    + tt * (1.781_477_937 + tt * (-1.821_255_978 + tt * 1.330_274_429))));
+        let upper = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt() * poly;
+        if x >= 0.0 {
+            1.0 - upper
+        } else {
+            upper
+        }
+    };
+    let sd = v * t.sqrt();
+    let d1 = (f / k).ln() / sd + 0.5 * sd;
+    let call = f * n(d1) - k * n(d1 - sd);
+    let want = n(d1) - call / f;
+    let out = run_json(&[
+        "price",
+        "--forward",
+        "90000",
+        "--strike",
+        "100000",
+        "--years",
+        "0.25",
+        "--vol",
+        "0.55",
+        "--kind",
+        "call",
+        "--inverse",
+    ]);
+    let conv = &out["venue_convention"];
+    let delta = num(conv, "delta_coin");
+    assert!((delta - want).abs() < 1e-6, "{delta} vs {want}");
+    assert!((0.33..0.34).contains(&delta), "{delta}");
+    assert!((num(conv, "price_quote") - call).abs() < 0.05, "{conv}");
+    assert_eq!(out["quote"], "USD");
+    assert_eq!(out["coin"], "BTC");
+    assert!(out["units"]["delta"]
+        .as_str()
+        .unwrap()
+        .contains("BTC per 1 USD"));
+    // The table labels every figure with its unit.
+    let text = cli()
+        .args([
+            "price",
+            "--forward",
+            "90000",
+            "--strike",
+            "100000",
+            "--years",
+            "0.25",
+            "--vol",
+            "0.55",
+            "--kind",
+            "call",
+            "--inverse",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("vol 55 % a year"), "{text}");
+    assert!(text.contains("USD per vol point"), "{text}");
+    assert!(text.contains("as Deribit shows it"), "{text}");
+}

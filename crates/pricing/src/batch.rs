@@ -142,9 +142,14 @@ fn validate(inp: &BatchInputs<'_>, n: usize, second: &'static str) -> Result<(),
     };
     let finite = |s: &[f64]| s.iter().fold(true, |ok, x| ok & x.is_finite());
     let vol = second == "vol";
+    let vol_ok = |s: &[f64]| {
+        s.iter().fold(true, |ok, x| {
+            ok & (x.is_finite() & (*x > 0.0) & (*x <= crate::black76::MAX_VOL))
+        })
+    };
     let range_ok = |a: usize, b: usize| {
         let second_ok = if vol {
-            positive(&inp.vol_or_price[a..b])
+            vol_ok(&inp.vol_or_price[a..b])
         } else {
             finite(&inp.vol_or_price[a..b])
         };
@@ -177,6 +182,9 @@ fn validate(inp: &BatchInputs<'_>, n: usize, second: &'static str) -> Result<(),
             }
             if must_be_positive && v <= 0.0 {
                 return Err(bad(field, i, "must be > 0", v));
+            }
+            if vol && field == "vol" && v > crate::black76::MAX_VOL {
+                return Err(bad(field, i, crate::black76::VOL_TOO_HIGH, v));
             }
         }
     }
@@ -732,6 +740,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("kind:"), "{e}");
+    }
+
+    #[test]
+    fn a_batch_vol_typed_as_a_percentage_is_refused_at_its_index() {
+        let (kind, f, k, t, mut v, r) = sample(PARALLEL_THRESHOLD + 10);
+        let at = PARALLEL_THRESHOLD + 3;
+        v[at] = 55.0;
+        let inp = BatchInputs {
+            kind: &kind,
+            forward: &f,
+            strike: &k,
+            years: &t,
+            vol_or_price: &v,
+            rate: &r,
+        };
+        let mut out = BatchGreeks::default();
+        let e = price_greeks_batch(&inp, true, &mut out).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("vol[{at}]: must be at most 5")),
+            "{text}"
+        );
+        assert!(text.contains("0.5 = 50 %"), "{text}");
     }
 
     #[test]

@@ -226,6 +226,17 @@ fn check(field: &'static str, value: f64, positive: bool) -> Result<(), PricingE
     Ok(())
 }
 
+/// Largest volatility accepted as an input: 5.0 = 500 % a year.
+///
+/// Vol is a fraction (0.5 = 50 %); a trader typing `50` for 50 % would otherwise price silently
+/// at 5,000 %. No listed crypto option trades near 500 % (Deribit's BTC/ETH marks stay below
+/// 300 % even in crashes), so anything above is refused as a units mistake.
+pub const MAX_VOL: f64 = 5.0;
+
+/// Why a vol above [`MAX_VOL`] is refused, shared by the scalar and batch checks.
+pub(crate) const VOL_TOO_HIGH: &str =
+    "must be at most 5: vol is a fraction of one (0.5 = 50 %), not a percentage";
+
 /// Validates Black-76 inputs, naming the first bad one.
 pub(crate) fn check_inputs(
     forward: f64,
@@ -238,6 +249,13 @@ pub(crate) fn check_inputs(
     check("strike", strike, true)?;
     check("years", years, true)?;
     check("vol", vol, true)?;
+    if vol > MAX_VOL {
+        return Err(PricingError::BadInput {
+            field: "vol",
+            reason: VOL_TOO_HIGH,
+            value: vol,
+        });
+    }
     check("rate", rate, false)
 }
 
@@ -362,6 +380,69 @@ pub fn black76_inverse(
     Ok(to_inverse(&lin, forward))
 }
 
+impl Greeks {
+    /// Vega per vol point (σ + 0.01), the unit venues display; [`Greeks::vega`] is per 1.00 of vol.
+    pub fn vega_per_vol_point(&self) -> f64 {
+        self.vega / 100.0
+    }
+
+    /// Theta per calendar day (365 a year), the unit venues display; [`Greeks::theta`] is per year.
+    pub fn theta_per_day(&self) -> f64 {
+        self.theta / DAYS_PER_YEAR
+    }
+}
+
+/// Calendar days per year for per-day theta (Deribit and OKX quote theta per calendar day).
+pub const DAYS_PER_YEAR: f64 = 365.0;
+
+/// A coin-settled option's Greeks per contract of one coin, as Deribit displays them.
+///
+/// Deribit's option delta is the "net transaction delta": the Black-Scholes delta minus the mark
+/// price in coin, which is `F·Δ_inv` (the coin exposure the position adds to the account, since
+/// the premium paid is itself coin). Gamma, vega and theta are the Black-Scholes ones in the
+/// quote currency (Deribit API `greeks`, support article "Delta Total").
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CoinGreeks {
+    /// Premium in coin per contract (`V_lin / F`).
+    pub price_coin: f64,
+    /// Premium in the quote currency per contract, at the forward (`V_lin`).
+    pub price_quote: f64,
+    /// Net transaction delta, coin per contract: `Δ_lin − V_lin/F = F·Δ_inv`.
+    pub delta_coin: f64,
+    /// Change of the Black-Scholes delta per 1 quote unit of forward (`Γ_lin`).
+    pub gamma: f64,
+    /// Quote-currency change of the premium per vol point (`Vega_lin / 100`).
+    pub vega_per_vol_point: f64,
+    /// Quote-currency change of the premium per calendar day (`Θ_lin / 365`).
+    pub theta_per_day: f64,
+}
+
+/// Greeks of a coin-settled option in the venue's display convention (see [`CoinGreeks`]).
+pub fn coin_greeks(
+    kind: OptionKind,
+    forward: f64,
+    strike: f64,
+    years: f64,
+    vol: f64,
+    rate: f64,
+) -> Result<CoinGreeks, PricingError> {
+    let lin = black76(kind, forward, strike, years, vol, rate)?;
+    Ok(coin_greeks_from_linear(&lin, forward))
+}
+
+/// [`CoinGreeks`] from linear Greeks at forward `f` (one formula for scalar and batch callers).
+#[inline]
+pub fn coin_greeks_from_linear(lin: &Greeks, f: f64) -> CoinGreeks {
+    CoinGreeks {
+        price_coin: lin.price / f,
+        price_quote: lin.price,
+        delta_coin: lin.delta - lin.price / f,
+        gamma: lin.gamma,
+        vega_per_vol_point: lin.vega_per_vol_point(),
+        theta_per_day: lin.theta_per_day(),
+    }
+}
+
 /// Converts linear Greeks at forward `f` into their coin-settled counterparts.
 #[inline]
 pub(crate) fn to_inverse(lin: &Greeks, f: f64) -> Greeks {
@@ -408,5 +489,45 @@ mod tests {
         assert!(e.to_string().starts_with("forward:"), "{e}");
         let e = black76(OptionKind::Call, 100.0, 100.0, 1.0, f64::NAN, 0.0).unwrap_err();
         assert!(e.to_string().starts_with("vol:"), "{e}");
+    }
+
+    #[test]
+    fn a_vol_typed_as_a_percentage_is_refused_with_the_fraction_hint() {
+        let e = black76(OptionKind::Call, 100.0, 100.0, 1.0, 50.0, 0.0).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("vol:"), "{text}");
+        assert!(text.contains("0.5 = 50 %"), "{text}");
+        assert!(black76_inverse(OptionKind::Put, 100.0, 100.0, 1.0, 5.01, 0.0).is_err());
+        assert!(black76(OptionKind::Call, 100.0, 100.0, 1.0, MAX_VOL, 0.0).is_ok());
+    }
+
+    #[test]
+    fn coin_delta_is_the_black_scholes_delta_minus_the_coin_premium() {
+        // Deribit's "net transaction delta" = Black-Scholes delta − mark price in coin. Computed
+        // here by hand from N(d1) (A&S-accurate norm_cdf) and the textbook call price, for the
+        // README's inverse example (F 90,000, K 100,000, T 0.25, σ 0.55).
+        let (f, k, t, v) = (90_000.0_f64, 100_000.0_f64, 0.25_f64, 0.55_f64);
+        let sd = v * t.sqrt();
+        let d1 = (f / k).ln() / sd + 0.5 * sd;
+        let n1 = norm_cdf(d1);
+        let call = f * n1 - k * norm_cdf(d1 - sd);
+        let expected = n1 - call / f;
+        let c = coin_greeks(OptionKind::Call, f, k, t, v, 0.0).unwrap();
+        assert!(
+            (c.delta_coin - expected).abs() < 1e-12,
+            "{c:?} vs {expected}"
+        );
+        assert!((0.33..0.34).contains(&c.delta_coin), "{c:?}");
+        // The same number is F times the derivative of the coin premium.
+        let inv = black76_inverse(OptionKind::Call, f, k, t, v, 0.0).unwrap();
+        assert!((c.delta_coin - f * inv.delta).abs() < 1e-12);
+        assert!((c.price_coin - call / f).abs() < 1e-12);
+        // Vega per vol point is a bump of 0.01 in vol (central difference).
+        let up = black76_price(OptionKind::Call, f, k, t, v + 1e-4, 0.0);
+        let dn = black76_price(OptionKind::Call, f, k, t, v - 1e-4, 0.0);
+        assert!((c.vega_per_vol_point - (up - dn) / 2e-4 / 100.0).abs() < 1e-4);
+        // Theta per day is minus the premium lost over one day of the 365 (theta = −dV/dT).
+        let later = black76_price(OptionKind::Call, f, k, t - 1.0 / 365.0, v, 0.0);
+        assert!((c.theta_per_day + (call - later)).abs() < 0.05 * c.theta_per_day.abs());
     }
 }

@@ -13,9 +13,14 @@
 //! `Δ_inv = dV_inv/dF = Δ_lin/F − V_lin/F²`, `Γ_inv = Γ_lin/F − 2Δ_lin/F² + 2V_lin/F³`;
 //! vega, theta, vanna (in its vol leg), volga are the linear ones divided by F
 //! (vanna: `Vanna_lin/F − Vega_lin/F²`).
-//! Deribit's displayed "delta" for an inverse option is the linear delta (exposure in coin),
-//! which [`Greeks::delta`] of the linear price also gives; the inverse delta here is the
-//! true derivative of the coin premium, needed for coin-denominated P&L.
+//! The inverse delta here is the true derivative of the coin premium (coin per 1 quote unit of
+//! forward), needed for coin-denominated P&L. Deribit displays instead the "net transaction
+//! delta" in coin per contract, `Δ_lin − V_lin/F = F·Δ_inv`, with gamma, vega (per vol point)
+//! and theta (per day) in the quote currency: [`coin_greeks`] gives that convention.
+//!
+//! # Units of the inputs
+//! Vol is a fraction of one (0.5 = 50 %) and is refused above [`MAX_VOL`] (5 = 500 %), where a
+//! percentage typed by mistake would otherwise price silently.
 //!
 //! # Implied volatility
 //! [`implied_vol`] uses Jäckel's "Let's Be Rational" (the maintained `implied-vol` crate), which
@@ -48,7 +53,8 @@ pub use batch::{
     BatchGreeks, BatchInputs, CHUNK, PARALLEL_THRESHOLD,
 };
 pub use black76::{
-    black76, black76_inverse, black76_price, norm_cdf, norm_pdf, Greeks, PricingError,
+    black76, black76_inverse, black76_price, coin_greeks, coin_greeks_from_linear, norm_cdf,
+    norm_pdf, CoinGreeks, Greeks, PricingError, DAYS_PER_YEAR, MAX_VOL,
 };
 pub use implied::{implied_vol, implied_vol_inverse};
 pub use intermargin_model::OptionKind;

@@ -106,6 +106,9 @@ impl VolSurface {
             if !(q.iv.is_finite() && q.iv > 0.0) {
                 return Err(bad(i, "iv", "must be a finite number > 0", q.iv));
             }
+            if q.iv > crate::black76::MAX_VOL {
+                return Err(bad(i, "iv", crate::black76::VOL_TOO_HIGH, q.iv));
+            }
         }
         let mut order: Vec<usize> = (0..quotes.len()).collect();
         order.sort_by(|&a, &b| {

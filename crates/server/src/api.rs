@@ -371,9 +371,11 @@ pub async fn get_account(
     p.check_account(&id)?;
     ensure_exists(&st, &id).await?;
     let book = st.book(&id).await?;
-    Ok(Json(
-        serde_json::to_value(&book).map_err(|e| ApiError::Engine(e.to_string()))?,
-    ))
+    let mut body = serde_json::to_value(&book).map_err(|e| ApiError::Engine(e.to_string()))?;
+    // Decimals of each asset, so that readers can show base-unit amounts in the asset's units.
+    body["assets"] = serde_json::to_value(&*st.assets.read().await)
+        .map_err(|e| ApiError::Engine(e.to_string()))?;
+    Ok(Json(body))
 }
 
 /// Answers 404 unless the account exists.

@@ -61,8 +61,19 @@ pub fn margin_report(
         &figures,
         Hysteresis::default(),
     );
+    let positions: Vec<PositionRow> = account
+        .positions
+        .iter()
+        .map(|p| PositionRow {
+            instrument: p.instrument.id(),
+            size: p.size,
+            entry_price: p.entry_price,
+            risk: intermargin_margin::venues::position_risk(p, market),
+        })
+        .collect();
     let body = MarginReport {
         account: &account.id,
+        positions: &positions,
         quote: &market.quote,
         timestamp_ms: market.timestamp_ms,
         state,
@@ -114,6 +125,19 @@ struct MarginReport<'a> {
     venues: &'a [intermargin_margin::VenueMargin],
     constraints: &'a [intermargin_margin::portfolio::VenueConstraint],
     explain: &'a intermargin_margin::portfolio::Explanation,
+    /// Per position: size, entry, mark, unrealised P&L and Greeks (the dashboard's risk tables).
+    positions: &'a [PositionRow],
+}
+
+/// One position as the risk page shows it; `mark_price`, `unrealised_pnl`, `currency` and
+/// `greeks` are absent when the market has no mark for it.
+#[derive(Serialize)]
+struct PositionRow {
+    instrument: String,
+    size: f64,
+    entry_price: Option<f64>,
+    #[serde(flatten)]
+    risk: Option<intermargin_margin::venues::PositionRisk>,
 }
 
 #[derive(Serialize)]

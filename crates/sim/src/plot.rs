@@ -84,7 +84,7 @@ fn draw_loss<DB: DrawingBackend>(
         .map_err(se)?;
     chart
         .configure_mesh()
-        .x_desc("bad debt (quote currency)")
+        .x_desc("bad debt (USD, the configs' quote currency)")
         .y_desc("P(bad debt > x)")
         .draw()
         .map_err(se)?;
@@ -146,7 +146,10 @@ fn draw_timeline<DB: DrawingBackend>(
         .y_label_area_size(80)
         .build_cartesian_2d(0.0..n, (pmin * 0.98)..(pmax * 1.02).max(pmin * 0.98 + 1e-9))
         .map_err(se)?;
-    c1.configure_mesh().y_desc("price").draw().map_err(se)?;
+    c1.configure_mesh()
+        .y_desc("price (USD)")
+        .draw()
+        .map_err(se)?;
     c1.draw_series(LineSeries::new(
         a.iter().map(|p| (p.step as f64, p.prices[0])),
         RED.stroke_width(2),
@@ -181,8 +184,8 @@ fn draw_timeline<DB: DrawingBackend>(
         .build_cartesian_2d(0.0..n, 0.0..lmax * 1.05)
         .map_err(se)?;
     c2.configure_mesh()
-        .x_desc("step")
-        .y_desc("notional")
+        .x_desc("step (one step = the config's dt_seconds)")
+        .y_desc("liquidated notional (USD)")
         .draw()
         .map_err(se)?;
     c2.draw_series(AreaSeries::new(
@@ -246,7 +249,12 @@ fn draw_frontier<DB: DrawingBackend>(
             .build_cartesian_2d(0.0..xmax, 0.0..ymax)
             .map_err(se)?;
         c.configure_mesh()
-            .x_desc("notional / collateral")
+            .x_desc("capital efficiency: notional / collateral (x)")
+            .y_desc(if title.starts_with("P(") {
+                "probability"
+            } else {
+                "bad debt (USD)"
+            })
             .draw()
             .map_err(se)?;
         for (mode, color) in [(Margining::Siloed, RED), (Margining::Unified, BLUE)] {

@@ -12,10 +12,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use intermargin_allocate::{allocate, RoutesFile};
 use intermargin_margin::portfolio::{RequirementKind, UnifiedModel, UnifiedParams};
-use intermargin_model::{Account, Snapshot};
+use intermargin_model::{Account, Amount, Asset, Snapshot};
 use serde::{Deserialize, Serialize};
 
-use crate::output::{print_json, print_table, read_file};
+use crate::output::{
+    base_units, base_units_decimal, money, percent, print_json, print_table, read_file,
+};
 
 /// Which requirement to cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -191,31 +193,72 @@ pub fn run(a: AllocateArgs) -> Result<()> {
         requirements_from: from,
         allocation,
     };
+    let assets = &snap.portfolio.assets;
     if a.json {
-        return print_json(&out);
+        let mut doc = serde_json::to_value(&out)?;
+        add_decimal_amounts(&mut doc, assets);
+        return print_json(&doc);
     }
-    print_text(&out);
+    print_text(&out, assets);
     Ok(())
 }
 
-fn print_text(out: &Output) {
+/// Decimals of `symbol` in the snapshot's asset table (none: the amount stays in base units).
+fn decimals_of(assets: &[Asset], symbol: &str) -> Option<u32> {
+    assets
+        .iter()
+        .find(|x| x.symbol == symbol)
+        .map(|x| x.decimals)
+}
+
+/// Beside each transfer's base-unit `amount`, `fee` and `received` (kept as they are), adds the
+/// same integers as `*_base` and the exact amounts in the asset's units as `*_decimal`.
+fn add_decimal_amounts(doc: &mut serde_json::Value, assets: &[Asset]) {
+    let Some(transfers) = doc.get_mut("transfers").and_then(|t| t.as_array_mut()) else {
+        return;
+    };
+    for t in transfers {
+        let Some(obj) = t.as_object_mut() else {
+            continue;
+        };
+        let decimals = obj
+            .get("asset")
+            .and_then(|a| a.as_str())
+            .and_then(|a| decimals_of(assets, a));
+        for field in ["amount", "fee", "received"] {
+            let Some(base) = obj.get(field).and_then(|v| v.as_str()).map(str::to_string) else {
+                continue;
+            };
+            if let (Some(d), Ok(n)) = (decimals, base.parse::<i128>()) {
+                obj.insert(
+                    format!("{field}_decimal"),
+                    base_units_decimal(Amount(n), d).into(),
+                );
+            }
+            obj.insert(format!("{field}_base"), base.into());
+        }
+    }
+}
+
+fn print_text(out: &Output, assets: &[Asset]) {
     let al = &out.allocation;
+    let q = out.quote;
     println!(
-        "account {} — requirements from {} — figures in {}",
-        out.account, out.requirements_from, out.quote
+        "account {} — requirements from {} — figures in {q}",
+        out.account, out.requirements_from
     );
     println!();
-    let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.3}"));
+    let ratio = |r: Option<f64>| r.map_or("-".to_string(), percent);
     let rows: Vec<Vec<String>> = al
         .headroom
         .iter()
         .map(|h| {
             vec![
                 h.location.clone(),
-                format!("{:.2}", h.requirement),
-                format!("{:.2}", h.value_before),
+                money(h.requirement, q),
+                money(h.value_before, q),
                 ratio(h.ratio_before),
-                format!("{:.2}", h.value_after),
+                money(h.value_after, q),
                 ratio(h.ratio_after),
             ]
         })
@@ -224,17 +267,24 @@ fn print_text(out: &Output) {
         &[
             "location",
             "requirement",
-            "value now",
-            "ratio now",
-            "value after",
-            "ratio after",
+            "collateral now",
+            "coverage now",
+            "collateral after",
+            "coverage after",
         ],
         &rows,
+    );
+    println!(
+        "collateral after haircuts; coverage = collateral / requirement (100 % = just covered)"
     );
     println!();
     if al.transfers.is_empty() {
         println!("no transfer needed");
     } else {
+        let amount = |a: Amount, asset: &str| match decimals_of(assets, asset) {
+            Some(d) => base_units(a, d, asset),
+            None => format!("{} {asset} base units", a.0),
+        };
         let rows: Vec<Vec<String>> = al
             .transfers
             .iter()
@@ -243,11 +293,10 @@ fn print_text(out: &Output) {
                     t.step.to_string(),
                     t.from.clone(),
                     t.to.clone(),
-                    t.asset.clone(),
-                    t.amount.to_string(),
-                    t.fee.to_string(),
-                    t.received.to_string(),
-                    format!("{:.1}", t.arrives_after_ms as f64 / 60_000.0),
+                    amount(t.amount, &t.asset),
+                    amount(t.fee, &t.asset),
+                    amount(t.received, &t.asset),
+                    format!("{:.1} min", t.arrives_after_ms as f64 / 60_000.0),
                 ]
             })
             .collect();
@@ -256,17 +305,16 @@ fn print_text(out: &Output) {
                 "step",
                 "from",
                 "to",
-                "asset",
                 "amount",
                 "fee",
                 "received",
-                "arrives (min)",
+                "usable after",
             ],
             &rows,
         );
-        println!("fees: {:.2} {}", al.fees_quote, out.quote);
+        println!("fees: {}", money(al.fees_quote, q));
     }
     for s in &al.shortfall {
-        println!("shortfall at {}: {:.2} {}", s.location, s.amount, out.quote);
+        println!("shortfall at {}: {}", s.location, money(s.amount, q));
     }
 }

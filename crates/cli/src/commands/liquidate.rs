@@ -10,7 +10,7 @@ use intermargin_liquidation::{
 use intermargin_model::Snapshot;
 use serde::Serialize;
 
-use crate::output::{print_json, print_table, read_file};
+use crate::output::{money, print_json, print_table, read_file};
 
 /// Arguments of `intermargin liquidate`.
 #[derive(Args)]
@@ -79,18 +79,20 @@ pub fn run(a: LiquidateArgs) -> Result<()> {
         }
         return print_json(&serde_json::json!({ "accounts": out }));
     }
+    let q = snap.market.quote.as_str();
     for p in &out {
+        let (b, f) = (&p.plan.margin_before, &p.plan.margin_after);
         println!(
-            "account {}: {:?} (equity {:.2}, initial {:.2}, maintenance {:.2}) → {:?} (equity {:.2}, maintenance {:.2}), bad debt {:.2}",
+            "account {}: {:?} (equity {}, initial {}, maintenance {}) → {:?} after the plan (equity {}, maintenance {}); bad debt {}",
             p.account,
             p.plan.state,
-            p.plan.margin_before.equity,
-            p.plan.margin_before.initial,
-            p.plan.margin_before.maintenance,
+            money(b.equity, q),
+            money(b.initial, q),
+            money(b.maintenance, q),
             p.plan.state_after,
-            p.plan.margin_after.equity,
-            p.plan.margin_after.maintenance,
-            p.plan.bad_debt
+            money(f.equity, q),
+            money(f.maintenance, q),
+            money(p.plan.bad_debt, q)
         );
         let rows: Vec<Vec<String>> = p
             .plan
@@ -103,7 +105,7 @@ pub fn run(a: LiquidateArgs) -> Result<()> {
                     l.side.clone(),
                     format!("{:.6}", l.reduce),
                     format!("{:.4}", l.expected_price),
-                    format!("{:.2}", l.fee),
+                    money(l.fee, q),
                 ]
             })
             .collect();
@@ -113,8 +115,8 @@ pub fn run(a: LiquidateArgs) -> Result<()> {
                     "venue",
                     "instrument",
                     "side",
-                    "reduce",
-                    "expected_price",
+                    "reduce (contracts)",
+                    "expected price (instrument's quote)",
                     "fee",
                 ],
                 &rows,

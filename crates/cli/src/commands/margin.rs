@@ -13,7 +13,7 @@ use intermargin_margin::{venue_margins, VenueMargin};
 use intermargin_model::Snapshot;
 use serde::Serialize;
 
-use crate::output::{print_json, print_table, read_file};
+use crate::output::{money, percent, pool_amount, print_json, print_table, read_file};
 
 /// Portfolio / unified models `--model` accepts.
 pub const MODELS: [&str; 4] = ["deribit-pm", "span", "sensitivity", "unified"];
@@ -89,31 +89,25 @@ pub fn run(a: MarginArgs) -> Result<()> {
         return print_json(&serde_json::json!({ "quote": snap.market.quote, "venues": venues }));
     }
     let quote = snap.market.quote.as_str();
-    let ratio = |r: f64| {
-        if r.is_finite() {
-            format!("{:.2}%", r * 100.0)
-        } else {
-            "∞".into()
-        }
-    };
     let rows: Vec<Vec<String>> = pools
         .iter()
         .map(|(acc, m)| {
+            let pool = m.settlement.as_str();
             vec![
                 acc.clone(),
                 m.venue.to_string(),
-                m.settlement.clone(),
-                format!("{:.6}", m.equity),
-                format!("{:.6}", m.initial_margin),
-                format!("{:.6}", m.maintenance_margin),
-                ratio(m.margin_ratio),
-                format!("{:.2}", m.in_quote.equity),
-                format!("{:.2}", m.in_quote.initial_margin),
-                format!("{:.2}", m.in_quote.maintenance_margin),
+                pool.to_string(),
+                pool_amount(m.equity, pool),
+                pool_amount(m.initial_margin, pool),
+                pool_amount(m.maintenance_margin, pool),
+                percent(m.margin_ratio),
+                money(m.in_quote.equity, quote),
+                money(m.in_quote.initial_margin, quote),
+                money(m.in_quote.maintenance_margin, quote),
             ]
         })
         .collect();
-    let h = |s: &str| format!("{s} {quote}");
+    let h = |s: &str| format!("{s} ({quote})");
     print_table(
         &[
             "account",
@@ -129,12 +123,13 @@ pub fn run(a: MarginArgs) -> Result<()> {
         ],
         &rows,
     );
+    println!("margin ratio = maintenance / equity; a venue liquidates at 100 %");
     let total = |f: fn(&VenueMargin) -> f64| pools.iter().map(|(_, m)| f(m)).sum::<f64>();
     println!(
-        "siloed total ({quote}): equity {:.2}, initial {:.2}, maintenance {:.2}",
-        total(|m| m.in_quote.equity),
-        total(|m| m.in_quote.initial_margin),
-        total(|m| m.in_quote.maintenance_margin)
+        "siloed total: equity {}, initial {}, maintenance {}",
+        money(total(|m| m.in_quote.equity), quote),
+        money(total(|m| m.in_quote.initial_margin), quote),
+        money(total(|m| m.in_quote.maintenance_margin), quote)
     );
     if a.explain {
         println!();
@@ -142,14 +137,14 @@ pub fn run(a: MarginArgs) -> Result<()> {
             .iter()
             .flat_map(|(acc, m)| {
                 m.positions.iter().map(move |p| {
+                    let pool = m.settlement.as_str();
                     vec![
                         acc.clone(),
                         p.instrument.clone(),
-                        m.settlement.clone(),
-                        format!("{:.6}", p.initial_margin),
-                        format!("{:.6}", p.maintenance_margin),
+                        pool_amount(p.initial_margin, pool),
+                        pool_amount(p.maintenance_margin, pool),
                         p.liquidation_price
-                            .map(|x| format!("{x:.2}"))
+                            .map(|x| money(x, quote))
                             .unwrap_or_else(|| "-".into()),
                     ]
                 })
@@ -159,10 +154,9 @@ pub fn run(a: MarginArgs) -> Result<()> {
             &[
                 "account",
                 "position",
-                "in",
                 "initial",
                 "maintenance",
-                "liquidation price",
+                "liquidation price (underlying)",
             ],
             &rows,
         );

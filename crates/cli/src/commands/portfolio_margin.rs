@@ -12,7 +12,7 @@ use intermargin_model::{Account, Snapshot};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::output::{print_json, print_table};
+use crate::output::{money, percent, pool_amount, print_json, print_table};
 
 /// Which portfolio model to apply to the whole book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -26,6 +26,18 @@ pub enum PmModel {
     Sensitivity,
     /// The unified cross-venue model (basis, haircuts, local minimums).
     Unified,
+}
+
+impl PmModel {
+    /// The model's name as a person reads it (tables, text).
+    pub fn label(self) -> &'static str {
+        match self {
+            PmModel::DeribitPm => "Deribit portfolio margin",
+            PmModel::Span => "SPAN (CME, 16 scenarios)",
+            PmModel::Sensitivity => "Sensitivity margin (SIMM form)",
+            PmModel::Unified => "Unified cross-venue margin",
+        }
+    }
 }
 
 /// One account's verdict under the chosen model.
@@ -154,10 +166,6 @@ pub fn report(snap: &Snapshot, model: PmModel) -> Result<Value> {
     Ok(doc)
 }
 
-fn fmt(v: f64) -> String {
-    format!("{v:.2}")
-}
-
 /// Runs the command: reads the snapshot, prints JSON or tables (`explain` adds the explanation tables).
 pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Result<()> {
     let snap = super::margin::load_snapshot(snapshot)?;
@@ -166,28 +174,37 @@ pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Re
         return print_json(&doc);
     }
     let cur = snap.market.quote.as_str();
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let siloed = num(&doc["siloed_total"]);
+    let saving = num(&doc["saving"]);
+    let label = model.label();
+    println!("{label} — figures in {cur}");
     print_table(
-        &["figure", cur],
+        &["figure", "amount"],
         &[
             vec![
-                "siloed total (sum of venue IM)".into(),
-                fmt(doc["siloed_total"].as_f64().unwrap_or(f64::NAN)),
+                "siloed total (sum of each venue's own initial margin)".into(),
+                money(siloed, cur),
             ],
             vec![
-                format!("{model:?} initial margin"),
-                fmt(doc["unified"]["initial_margin"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN)),
+                format!("{label}: initial margin"),
+                money(num(&doc["unified"]["initial_margin"]), cur),
             ],
             vec![
-                format!("{model:?} maintenance margin"),
-                fmt(doc["unified"]["maintenance_margin"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN)),
+                format!("{label}: maintenance margin"),
+                money(num(&doc["unified"]["maintenance_margin"]), cur),
             ],
             vec![
-                "saving".into(),
-                fmt(doc["saving"].as_f64().unwrap_or(f64::NAN)),
+                "saving (siloed total − initial margin)".into(),
+                if siloed > 0.0 {
+                    format!(
+                        "{} ({} of siloed)",
+                        money(saving, cur),
+                        percent(saving / siloed)
+                    )
+                } else {
+                    money(saving, cur)
+                },
             ],
         ],
     );
@@ -197,42 +214,73 @@ pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Re
     for acc in &snap.portfolio.accounts {
         let r = margin_account(model, acc, &snap)?;
         for ex in &r.explain {
+            let pool = ex.currency.as_str();
             println!();
             println!(
-                "account {} — pool {} — worst scenario: {} (#{})",
-                r.account, ex.currency, ex.worst_scenario, ex.worst_index
+                "account {} — pool {pool} (figures in {pool}) — worst scenario: {} (#{})",
+                r.account, ex.worst_scenario, ex.worst_index
             );
             let rows: Vec<Vec<String>> = ex
                 .components
                 .iter()
-                .map(|c| vec![c.name.clone(), fmt(c.value), c.detail.clone()])
+                .map(|c| {
+                    vec![
+                        c.name.replace('_', " "),
+                        pool_amount(c.value, pool),
+                        c.detail.clone(),
+                    ]
+                })
                 .collect();
-            print_table(&["component", &ex.currency, "how"], &rows);
+            print_table(&["component", "amount", "how"], &rows);
             println!();
             let rows: Vec<Vec<String>> = ex
                 .contributions
                 .iter()
-                .map(|c| vec![c.instrument.clone(), format!("{}", c.size), fmt(c.loss)])
+                .map(|c| {
+                    vec![
+                        c.instrument.clone(),
+                        format!("{}", c.size),
+                        pool_amount(c.loss, pool),
+                    ]
+                })
                 .collect();
-            print_table(&["position", "size", "loss in worst scenario"], &rows);
+            print_table(
+                &[
+                    "position",
+                    "size (contracts or units)",
+                    "loss in the worst scenario",
+                ],
+                &rows,
+            );
         }
         if model == PmModel::Unified {
             println!();
+            println!("where the requirement sits (figures in {cur})");
             let rows: Vec<Vec<String>> = r
                 .venues
                 .iter()
                 .map(|v| {
                     vec![
                         v["venue"].as_str().unwrap_or("?").to_string(),
-                        fmt(v["siloed_initial_margin"].as_f64().unwrap_or(0.0)),
-                        fmt(v["local_minimum"].as_f64().unwrap_or(0.0)),
-                        fmt(v["attributed"].as_f64().unwrap_or(0.0)),
-                        v["binds"].as_bool().unwrap_or(false).to_string(),
+                        money(v["siloed_initial_margin"].as_f64().unwrap_or(0.0), cur),
+                        money(v["local_minimum"].as_f64().unwrap_or(0.0), cur),
+                        money(v["attributed"].as_f64().unwrap_or(0.0), cur),
+                        if v["binds"].as_bool().unwrap_or(false) {
+                            "yes".to_string()
+                        } else {
+                            "no".to_string()
+                        },
                     ]
                 })
                 .collect();
             print_table(
-                &["venue", "own IM", "local minimum", "attributed", "binds"],
+                &[
+                    "venue",
+                    "venue's own IM",
+                    "local minimum",
+                    "attributed",
+                    "local minimum binds",
+                ],
                 &rows,
             );
         }

@@ -9,7 +9,10 @@ use intermargin_sim::config::Process;
 use intermargin_sim::paths::History;
 use intermargin_sim::{plot, Config};
 
-use crate::output::read_file;
+use crate::output::{money, percent, print_table, read_file};
+
+/// Currency of the risk lab's figures: its configs give prices in US dollars.
+const SIM_CURRENCY: &str = "USD";
 
 /// Arguments of `intermargin simulate`.
 #[derive(Args)]
@@ -109,13 +112,23 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
     let s = &out.summary;
     let w = &s.without_breakers;
     println!(
-        "{}: {} paths, {} accounts; P(bad debt) {:.4}, mean bad debt {:.0}, ES99 {:.0}, mean liquidated {:.0}",
-        s.name, s.paths, s.accounts, w.prob_bad_debt, w.mean_bad_debt, w.bad_debt.es_99.value, w.mean_liquidated
+        "{}: {} paths, {} accounts, {} steps of {} s; amounts in {SIM_CURRENCY} (the config's prices)",
+        s.name, s.paths, s.accounts, c.steps, c.dt_seconds
+    );
+    println!(
+        "without breakers: P(bad debt) {}, mean bad debt {}, ES99 of bad debt {}, mean liquidated notional {}",
+        percent(w.prob_bad_debt),
+        money(w.mean_bad_debt, SIM_CURRENCY),
+        money(w.bad_debt.es_99.value, SIM_CURRENCY),
+        money(w.mean_liquidated, SIM_CURRENCY)
     );
     if let Some(b) = &s.with_breakers {
         println!(
-            "with breakers: P(bad debt) {:.4}, mean bad debt {:.0}, ES99 {:.0}, mean liquidated {:.0}",
-            b.prob_bad_debt, b.mean_bad_debt, b.bad_debt.es_99.value, b.mean_liquidated
+            "with breakers:    P(bad debt) {}, mean bad debt {}, ES99 of bad debt {}, mean liquidated notional {}",
+            percent(b.prob_bad_debt),
+            money(b.mean_bad_debt, SIM_CURRENCY),
+            money(b.bad_debt.es_99.value, SIM_CURRENCY),
+            money(b.mean_liquidated, SIM_CURRENCY)
         );
     }
     println!("wrote {}", a.out.join("summary.json").display());
@@ -143,12 +156,29 @@ pub fn frontier(a: FrontierArgs) -> Result<()> {
     pb.finish_and_clear();
     write_json(&a.out.join("summary.json"), &f)?;
     plot::frontier(&a.out.join("frontier"), &f)?;
-    for p in &f.points {
-        println!(
-            "{:?} ×{:<5} efficiency {:>7.2}  P(bad debt) {:.4}  ES99 {:.0}",
-            p.margining, p.im_multiplier, p.capital_efficiency, p.prob_bad_debt, p.es_99_bad_debt
-        );
-    }
+    let rows: Vec<Vec<String>> = f
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{:?}", p.margining).to_lowercase(),
+                format!("×{}", p.im_multiplier),
+                format!("{:.2}×", p.capital_efficiency),
+                percent(p.prob_bad_debt),
+                money(p.es_99_bad_debt, SIM_CURRENCY),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "margining",
+            "IM multiplier",
+            "capital efficiency (notional / collateral)",
+            "P(bad debt)",
+            "ES99 of bad debt",
+        ],
+        &rows,
+    );
     println!("wrote {}", a.out.join("summary.json").display());
     Ok(())
 }

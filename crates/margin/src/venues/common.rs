@@ -232,3 +232,73 @@ mod tests {
         assert!((margin_ratio(1.0, 4.0) - 0.25).abs() < 1e-15);
     }
 }
+
+/// A position's mark, unrealised P&L and Greeks at the market, for display (dashboards, risk
+/// pages); `None` when the market has no mark for it.
+///
+/// P&L is in the settlement currency: futures and perpetuals use [`unrealised_pnl`] (the figure
+/// the venue rules add to equity); options are premium-style, `(mark − entry) × size × contract
+/// size`, premiums being quoted in the settlement currency (coin for Deribit's inverse options).
+/// Greeks follow the venues' display convention: delta in underlying units (coin), gamma per 1
+/// quote unit of the underlying, vega per vol point and theta per day as the venue quotes them.
+/// Options take the venue-published Greeks per contract (`market.greeks`) × size × contract
+/// size (none when the venue published none); futures and perpetuals have delta = their base
+/// quantity at the mark and zero other Greeks.
+pub fn position_risk(p: &Position, market: &Market) -> Option<PositionRisk> {
+    let ins = &p.instrument;
+    let mark = market.mark_prices.get(&ins.id()).copied()?;
+    let (pnl, greeks) = if ins.is_option() {
+        let pnl = match p.entry_price {
+            Some(entry) => (mark - entry) * p.size * ins.contract_size,
+            None => p.unrealized_pnl.unwrap_or(0.0),
+        };
+        let n = p.size * ins.contract_size;
+        let g = market.greeks.get(&ins.id()).map(|g| PositionGreeks {
+            delta: g.delta * n,
+            gamma: g.gamma * n,
+            vega: g.vega * n,
+            theta: g.theta * n,
+        });
+        (pnl, g)
+    } else {
+        let g = PositionGreeks {
+            delta: ins.base_quantity(p.size, mark),
+            gamma: 0.0,
+            vega: 0.0,
+            theta: 0.0,
+        };
+        (unrealised_pnl(p, mark), Some(g))
+    };
+    Some(PositionRisk {
+        mark_price: mark,
+        unrealised_pnl: pnl,
+        currency: ins.settle.clone(),
+        greeks,
+    })
+}
+
+/// Mark, unrealised P&L and Greeks of one position (see [`position_risk`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PositionRisk {
+    /// Mark price in the instrument's quote currency (the premium, for options).
+    pub mark_price: f64,
+    /// Unrealised P&L in `currency`.
+    pub unrealised_pnl: f64,
+    /// Settlement currency of the P&L.
+    pub currency: String,
+    /// Position Greeks in the venue's convention; `None` for an option without published Greeks.
+    pub greeks: Option<PositionGreeks>,
+}
+
+/// A position's Greeks as venues display them (see [`position_risk`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PositionGreeks {
+    /// Exposure in underlying units (coin).
+    pub delta: f64,
+    /// Change of `delta` per 1 quote unit of the underlying.
+    pub gamma: f64,
+    /// Quote currency per vol point, as the venue quotes it.
+    pub vega: f64,
+    /// Quote currency per day, as the venue quotes it.
+    pub theta: f64,
+}

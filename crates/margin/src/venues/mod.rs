@@ -32,7 +32,10 @@ use std::sync::OnceLock;
 
 use intermargin_model::{Account, Asset, Market, Venue};
 
-pub use common::{inverse_liquidation_price, linear_liquidation_price, margin_ratio};
+pub use common::{
+    inverse_liquidation_price, linear_liquidation_price, margin_ratio, position_risk,
+    PositionGreeks, PositionRisk,
+};
 pub use params::Provenance;
 
 use crate::error::MarginError;

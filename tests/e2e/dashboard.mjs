@@ -1,5 +1,9 @@
-// Dashboard end to end: headless Chromium loads the page, logs in with a key,
-// and must see live margin updates arrive over the WebSocket.
+// Dashboard end to end: headless Chromium loads the page at 1,400 px, logs in with a key, lands
+// on the demo book, must see live margin updates arrive over the WebSocket, and checks the risk
+// page: figures with currencies, positions with mark / uPnL / liquidation distance, portfolio
+// Greeks, prices per venue, which venue liquidates first, explained alerts, large plots that
+// enlarge on click, tables that do not overflow. Screenshots are saved next to SCREENSHOT
+// (SCREENSHOT, and -plot.png / -narrow.png variants) as test artifacts.
 // Usage: node dashboard.mjs http://127.0.0.1:PORT KEY SCREENSHOT.png
 import { chromium } from 'playwright-core';
 
@@ -16,7 +20,7 @@ const browser = await chromium.launch({
 });
 let failed = false;
 try {
-  const page = await browser.newPage();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => { console.error('page error:', e.message); failed = true; });
   await page.goto(base, { waitUntil: 'load' });
   await page.fill('#key', key);
@@ -34,6 +38,46 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('#plots img').length >= 3, null, { timeout: 120000 });
   const plotsLoaded = await page.evaluate(() => [...document.querySelectorAll('#plots img')].every((i) => i.complete && i.naturalWidth > 0));
   if (!plotsLoaded) throw new Error('a plot image failed to load');
+  // Admin lands on the demo book.
+  const account = await page.inputValue('#account');
+  if (account !== 'hedged') throw new Error(`admin landed on ${account}, not the demo book "hedged"`);
+  // Figures carry their currency; ratios are percentages; no base-unit integers are shown.
+  for (const id of ['#equity', '#siloed', '#unified', '#unified-mm', '#saving']) {
+    const t = await page.textContent(id);
+    if (!/ USD/.test(t)) throw new Error(`${id} has no currency: ${t}`);
+  }
+  const venueText = await page.textContent('#venues tbody');
+  if (!venueText.includes('%') || !venueText.includes('BTC') || !venueText.includes('USDT')) throw new Error(`venue table lacks % or currencies: ${venueText}`);
+  const bodyText = await page.innerText('main');
+  const longInt = bodyText.match(/\b\d{9,}\b/);
+  if (longInt) throw new Error(`a base-unit integer is shown: ${longInt[0]}`);
+  const collateralText = await page.textContent('#collateral tbody');
+  if (!/USDC/.test(collateralText) || !/\d,\d{3}/.test(collateralText)) throw new Error(`collateral not in asset units: ${collateralText}`);
+  // Positions: mark, uPnL with currency, venue liquidation price and distance in %.
+  await page.waitForFunction(() => document.querySelectorAll('#positions tbody tr').length >= 3, null, { timeout: 20000 });
+  const positions = await page.$$eval('#positions tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  if (!positions.every((r) => r[3] !== '–' && / (BTC|USDT|USD)$/.test(r[4]))) throw new Error(`positions lack mark or uPnL: ${JSON.stringify(positions)}`);
+  if (!positions.some((r) => r[8].endsWith('%'))) throw new Error(`no liquidation distance: ${JSON.stringify(positions)}`);
+  const firstLiq = await page.textContent('#first-liq');
+  if (!firstLiq.startsWith('First to liquidate')) throw new Error(`which venue liquidates first is missing: ${firstLiq}`);
+  const greeks = await page.$$eval('#greeks tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  if (!greeks.length || !greeks[0][1].includes('BTC') || !greeks[0][2].includes('USD')) throw new Error(`portfolio Greeks missing: ${JSON.stringify(greeks)}`);
+  const prices = await page.$$eval('#prices tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  if (prices.length < 2 || !prices.every((r) => /^\d{4}-\d\d-\d\d /.test(r[3]))) throw new Error(`price times per venue missing: ${JSON.stringify(prices)}`);
+  const rules = await page.textContent('#alert-rules');
+  if (!rules.includes('margin call') || !rules.includes('circuit breaker')) throw new Error('alerts are not explained');
+  if ((await page.locator('#alert-history li').count()) < 1) throw new Error('no ledger alert history');
+  // History chart after a few updates.
+  await page.waitForFunction(() => document.querySelectorAll('#history polyline').length === 4, null, { timeout: 30000 });
+  // No table overflows its panel, and the page does not scroll sideways, at 1,400 px.
+  const overflow = await page.evaluate(() => {
+    const bad = [...document.querySelectorAll('main section')].filter((s) => s.scrollWidth > s.clientWidth + 1).map((s) => s.querySelector('h2').textContent);
+    return { bad, page: document.documentElement.scrollWidth };
+  });
+  if (overflow.bad.length || overflow.page > 1400) throw new Error(`overflow at 1,400 px: ${JSON.stringify(overflow)}`);
+  // Plots are large, titled, and enlarge on click.
+  const plotInfo = await page.$$eval('#plots figure', (fs) => fs.map((f) => ({ w: f.querySelector('img').getBoundingClientRect().width, title: f.querySelector('figcaption b').textContent })));
+  if (!plotInfo.every((p) => p.w >= 500 && p.title.length > 10 && !/\.(png|svg)$/.test(p.title))) throw new Error(`plots are small or untitled: ${JSON.stringify(plotInfo)}`);
   const siloed = await page.textContent('#siloed');
   const unified = await page.textContent('#unified');
   const rows = await page.locator('#venues tbody tr').count();
@@ -41,8 +85,19 @@ try {
   const headroom_rows = await page.locator('#headroom tbody tr').count();
   const plots = await page.locator('#plots img').count();
   const liquidation = await page.textContent('#liq-head');
-  console.log(JSON.stringify({ siloed, unified, venue_rows: rows, live_updates: Number(await page.textContent('#updates')), headroom_rows, explanation_components: components, plots, liquidation }));
+  console.log(JSON.stringify({ account, siloed, unified, venue_rows: rows, positions: positions.length, greeks, first_liquidation: firstLiq, live_updates: Number(await page.textContent('#updates')), headroom_rows, explanation_components: components, plots, plot_widths: plotInfo.map((p) => Math.round(p.w)), liquidation }));
   if (shot) await page.screenshot({ path: shot, fullPage: true });
+  await page.click('#plots figure img');
+  await page.waitForSelector('#lightbox.open', { timeout: 5000 });
+  if (shot) await page.screenshot({ path: shot.replace(/\.png$/, '-plot.png') });
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#lightbox.open', { state: 'detached', timeout: 5000 }).catch(() => {});
+  if (await page.isVisible('#lightbox.open')) throw new Error('the enlarged plot does not close');
+  // A narrow (phone) width: tables scroll inside their panels, the page itself does not.
+  await page.setViewportSize({ width: 420, height: 900 });
+  const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (narrow > 421) throw new Error(`page overflows at 420 px: ${narrow}`);
+  if (shot) await page.screenshot({ path: shot.replace(/\.png$/, '-narrow.png'), fullPage: true });
 } catch (e) {
   console.error('dashboard e2e failed:', e.message);
   failed = true;

@@ -204,6 +204,28 @@ def main():
         "reprice (peer)": e_rep_peer,
     }))
 
+    # (d, e) The Python package (python/, PyO3): the same Rust batches called from Python on numpy
+    # arrays, conversions and GIL release included. Its times go in the "rust" columns.
+    try:
+        import intermargin as imp
+    except ImportError:
+        imp = None
+        print("python package intermargin not installed: rows (d) and (e) skipped")
+    if imp is not None:
+        is_call, f, k, t, vol, r = draw(args.greeks_n, 20261125)
+        kind = is_call != 0.0
+        imp.greeks(f[:1000], k[:1000], t[:1000], vol[:1000], kind=kind[:1000], rate=r[:1000])
+        pg_t, pg_c, pg = best_of(lambda: imp.greeks(f, k, t, vol, kind=kind, rate=r), args.repeats)
+        e_py = {nm: errs(pg[nm], npg[i], 1e-12) for i, nm in enumerate(names)}
+        rows.append(("(d) python pkg all Greeks vs numpy 4 Greeks", args.greeks_n, np_t, pg_t,
+                     np_c, pg_c, e_py))
+        is_call, f, k, t, vol, r = draw(args.iv_n, 7)
+        kind = is_call != 0.0
+        pi_t, pi_c, piv = best_of(lambda: imp.implied_vol(f, k, t, price, kind=kind, rate=r),
+                                  args.repeats)
+        rows.append((f"(e) python pkg implied vol vs {peer_name}", args.iv_n, vv_t, pi_t, vv_c,
+                     pi_c, {"iv vs rust binary": errs(piv, riv)}))
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load avg {load:.1f}, "

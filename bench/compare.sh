@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks intermargin-pricing against numpy/scipy, py_vollib_vectorized and QuantLib on the
-# same inputs, and prints times, ratios and max errors. Creates its own virtualenv in bench/.venv.
+# Benchmarks intermargin-pricing (the Rust batch binary, and the Python package of python/) against
+# numpy/scipy, py_vollib_vectorized and QuantLib on the same inputs, and prints times, ratios and
+# max errors. Creates its own virtualenv in bench/.venv.
 #
 #   bench/compare.sh                 # 1e6 Greeks, 1e5 implied vols, 5 repeats
 #   bench/compare.sh --ql-n 200000   # time QuantLib on a subset (scaled to 1e6 in the table)
@@ -26,6 +27,9 @@ if ! "$VENV/bin/python" -c "import py_vollib_vectorized" 2>/dev/null; then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# The Python package (python/, built in release by maturin) is timed in the same run.
+"$VENV/bin/pip" install -q maturin
+PATH="$VENV/bin:$PATH" "$VENV/bin/pip" install -q --no-build-isolation "$ROOT/python"
 (cd "$ROOT" && cargo build -q --release -p intermargin-pricing --example bench_compare)
 BIN="$CARGO_TARGET_DIR/release/examples/bench_compare"
 

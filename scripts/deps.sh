@@ -2,7 +2,7 @@
 # Installs and starts what the test suite needs on a fresh Debian machine (idempotent; sourced by
 # scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
 # the dashboard test, node + solc-js for the EVM test of the Solidity verifier, and a Python
-# virtualenv with schemathesis for the API fuzz run.
+# virtualenv with schemathesis for the API fuzz run and maturin, numpy, pytest for the Python package.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
@@ -38,6 +38,10 @@ fi
 if [ ! -x .venv-test/bin/schemathesis ] && [ ! -x .venv-test/bin/st ]; then
   python3 -m venv .venv-test
   .venv-test/bin/pip install -q 'schemathesis>=4.3,<5' >/dev/null
+fi
+# The Python package's build backend and test runner (python/, scripts/python-test.sh).
+if ! .venv-test/bin/python -c 'import maturin, numpy, pytest' 2>/dev/null; then
+  .venv-test/bin/pip install -q 'maturin>=1.5,<2' numpy pytest >/dev/null
 fi
 # solc-js for the EVM test of the exported Solidity verifier (crates/proofs/tests/evm.rs).
 export INTERMARGIN_SOLC_JS="$PWD/tests/e2e/node_modules/solc"

@@ -4,7 +4,8 @@
 #   1. cargo tests of every crate; the ledger/API suite runs on SQLite and on PostgreSQL
 #      (INTERMARGIN_TEST_POSTGRES, exported by scripts/deps.sh), the crash test kills a live server;
 #   2. every command of the README's tour, as written, in a fresh copy (scripts/readme-tour.sh);
-#   3. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh).
+#   3. the Python package: built with maturin, pytest against the CLI (scripts/python-test.sh);
+#   4. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=/dev/null
@@ -15,4 +16,5 @@ cargo test --workspace --doc --locked
 cargo build -p intermargin-cli --locked
 BIN="${CARGO_TARGET_DIR:-target}/debug/intermargin"
 INTERMARGIN_BIN="$BIN" bash scripts/readme-tour.sh
+INTERMARGIN_BIN="$BIN" bash scripts/python-test.sh
 INTERMARGIN_BIN="$BIN" bash tests/e2e/run.sh

@@ -1,11 +1,15 @@
 #!/bin/sh
 # Rebuilds snapshot.json from each venue's saved API responses: one `import` per venue folder, then `merge`.
 # Usage: examples/hedged-book/build.sh [path/to/intermargin]   (default: `intermargin` on PATH)
+# A relative binary path is taken relative to the directory the script is started from.
 set -eu
 BIN=${1:-intermargin}
-# A binary path relative to the caller's directory must survive the `cd` below.
 case "$BIN" in
-  */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;;
+  */*)
+    DIR=$(cd "$(dirname "$BIN")" 2>/dev/null && pwd) || { echo "build.sh: no directory $(dirname "$BIN")" >&2; exit 1; }
+    BIN=$DIR/$(basename "$BIN")
+    [ -x "$BIN" ] || { echo "build.sh: $BIN is not an executable" >&2; exit 1; }
+    ;;
 esac
 cd "$(dirname "$0")"
 TMP=$(mktemp -d)

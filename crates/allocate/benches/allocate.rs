@@ -56,7 +56,7 @@ fn book(fixed_fees: bool) -> Problem {
                     asset: s.symbol.clone(),
                     fee_fixed: Amount(if fixed_fees { fee_unit } else { 0 }),
                     fee_bps: 2.0 + v as f64,
-                    latency_ms: 60_000 * (1 + v as i64),
+                    latency_s: Some(60 * (1 + v as u64)),
                     min_amount: Amount(if fixed_fees { 10 * fee_unit } else { 0 }),
                     max_amount: Some(Amount(1_000_000 * fee_unit.max(1))),
                     daily_limit: None,

@@ -42,6 +42,8 @@ pub struct Transfer {
     pub fee: Amount,
     /// Amount credited at the destination (`amount - fee`), base units.
     pub received: Amount,
+    /// The route's latency: seconds from sending to the funds being usable at the destination.
+    pub latency_s: u64,
     /// Time the funds are usable at the destination, counted from the start of the plan, if
     /// each transfer starts as soon as the funds it spends have arrived (ms).
     pub arrives_after_ms: i64,
@@ -62,6 +64,9 @@ pub struct Headroom {
     pub ratio_before: Option<f64>,
     /// `value_after / requirement`; `None` when the requirement is zero.
     pub ratio_after: Option<f64>,
+    /// Seconds until the plan covers this location's requirement: 0 when covered now, `None` when
+    /// the plan does not cover it (outgoing transfers count at once, incoming ones on arrival).
+    pub time_to_cure_s: Option<u64>,
 }
 
 /// A requirement that the plan cannot cover, and by how much.
@@ -91,6 +96,9 @@ pub struct Allocation {
     pub lp_worst_ratio: Option<f64>,
     /// Total fees of the plan, valued in the quote currency.
     pub fees_quote: f64,
+    /// Seconds until every location requirement is covered (the largest `headroom[].time_to_cure_s`);
+    /// `None` when some shortfall remains after the plan.
+    pub time_to_cure_s: Option<u64>,
     /// Set when the LP solver failed numerically: the plan then makes no transfers and the
     /// shortfall reports what stays uncovered, so the caller still gets a safe answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,6 +278,7 @@ fn integer_plan(
             amount: Amount(amount),
             fee: Amount(fee),
             received: Amount(received),
+            latency_s: (route.latency_ms / 1000).max(0) as u64,
             arrives_after_ms: arrives,
         });
     }
@@ -342,7 +351,12 @@ pub fn allocate(problem: &Problem) -> Result<Allocation, AllocateError> {
                 amount: req.requirement - value_after,
             });
         }
+        let time_to_cure_s = match req.location {
+            Some(l) => time_to_cure(&prep, l, req.requirement, &transfers, &prep.holdings),
+            None => (value_after >= req.requirement).then_some(0),
+        };
         headroom.push(Headroom {
+            time_to_cure_s,
             location: name,
             requirement: req.requirement,
             value_before: term.base_value,
@@ -358,7 +372,12 @@ pub fn allocate(problem: &Problem) -> Result<Allocation, AllocateError> {
             t.fee.0 as f64 / prep.scale[a] * prep.assets[a].price
         })
         .sum();
+    let time_to_cure_s = headroom
+        .iter()
+        .map(|h| h.time_to_cure_s)
+        .try_fold(0u64, |acc, t| t.map(|t| acc.max(t)));
     Ok(Allocation {
+        time_to_cure_s,
         targets,
         transfers,
         headroom,
@@ -368,6 +387,40 @@ pub fn allocate(problem: &Problem) -> Result<Allocation, AllocateError> {
         fees_quote,
         solver_note,
     })
+}
+
+/// Seconds until location `l` covers `requirement` under the plan: what leaves `l` is gone at once,
+/// what arrives counts from its arrival time; `None` if it is never covered.
+fn time_to_cure(
+    prep: &Prepared,
+    l: usize,
+    requirement: f64,
+    transfers: &[Transfer],
+    start: &[Vec<i128>],
+) -> Option<u64> {
+    let mut bal = start.to_vec();
+    let covered = |b: &[Vec<i128>]| requirement_value(prep, Some(l), b) >= requirement;
+    if covered(&bal) {
+        return Some(0);
+    }
+    let mut incoming: Vec<&Transfer> = Vec::new();
+    for t in transfers {
+        let route = &prep.routes[t.route];
+        if route.from == l {
+            bal[l][route.asset] -= t.amount.0;
+        } else if route.to == l {
+            incoming.push(t);
+        }
+    }
+    incoming.sort_by_key(|t| t.arrives_after_ms);
+    for t in incoming {
+        let route = &prep.routes[t.route];
+        bal[l][route.asset] += t.received.0;
+        if covered(&bal) {
+            return Some((t.arrives_after_ms.max(0) as u64).div_ceil(1000));
+        }
+    }
+    None
 }
 
 /// Worst haircut-value / requirement over location requirements with a positive requirement.

@@ -76,9 +76,10 @@ pub struct Route {
     /// Proportional fee in basis points of the amount sent, in `[0, 10000)`, resolved to 0.0001 bp.
     #[serde(default)]
     pub fee_bps: f64,
-    /// Time from sending to the funds being usable at the destination, ms.
-    #[serde(default)]
-    pub latency_ms: i64,
+    /// Time from sending to the funds being usable at the destination, seconds (required: a
+    /// route without it is rejected, since the close-out horizon and the time to cure depend on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_s: Option<u64>,
     /// Smallest amount one transfer may send (venue withdrawal minimum).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub min_amount: Amount,
@@ -100,9 +101,9 @@ pub struct Options {
     /// book is not churned for ever higher ratios; `None` maximises without a cap.
     #[serde(default)]
     pub target_ratio: Option<f64>,
-    /// Routes slower than this are not used.
+    /// Routes slower than this (seconds) are not used.
     #[serde(default)]
-    pub max_latency_ms: Option<i64>,
+    pub max_latency_s: Option<u64>,
 }
 
 /// Everything the allocator needs, as plain data (no venue or margin knowledge).
@@ -124,6 +125,9 @@ pub struct Problem {
     #[serde(default)]
     pub options: Options,
 }
+
+/// Longest route latency accepted, seconds (30 days): bounds the plan's arrival times.
+pub const MAX_LATENCY_S: u64 = 30 * 86_400;
 
 /// Resolution of proportional fees: fee rates are integers of `1 / FEE_SCALE` of the amount.
 pub(crate) const FEE_SCALE: i128 = 100_000_000;
@@ -348,14 +352,6 @@ impl Problem {
                 });
             }
         }
-        if let Some(m) = self.options.max_latency_ms {
-            if m < 0 {
-                return Err(AllocateError::Negative {
-                    field: "options.max_latency_ms".to_string(),
-                    value: m.to_string(),
-                });
-            }
-        }
 
         // Supply of each asset: no transfer can ever move more than all positive balances.
         let mut supply = vec![0i128; na];
@@ -384,12 +380,20 @@ impl Problem {
                 });
             }
             amount_non_negative(&f("fee_fixed"), r.fee_fixed)?;
-            if r.latency_ms < 0 {
-                return Err(AllocateError::Negative {
-                    field: f("latency_ms"),
-                    value: r.latency_ms.to_string(),
+            let latency_s = r.latency_s.ok_or_else(|| {
+                AllocateError::invalid(
+                    f("latency_s"),
+                    "missing: every route needs the seconds until funds are usable at the destination",
+                )
+            })?;
+            if latency_s > MAX_LATENCY_S {
+                return Err(AllocateError::OutOfRange {
+                    field: f("latency_s"),
+                    reason: format!("must be at most {MAX_LATENCY_S} (30 days)"),
+                    value: latency_s.to_string(),
                 });
             }
+            let latency_ms = latency_s as i64 * 1000;
             amount_non_negative(&f("min_amount"), r.min_amount)?;
             amount_non_negative(&f("used_today"), r.used_today)?;
             let mut cap = supply[asset];
@@ -421,7 +425,7 @@ impl Problem {
                 asset,
                 fee_fixed: r.fee_fixed.0,
                 fee_rate,
-                latency_ms: r.latency_ms,
+                latency_ms,
                 min_amount: r.min_amount.0,
                 cap,
                 lower: 0,
@@ -436,7 +440,7 @@ impl Problem {
             }
             pr.lower = lower.max(pr.min_amount);
             pr.eligible = pr.cap >= pr.lower
-                && !matches!(self.options.max_latency_ms, Some(m) if r.latency_ms > m);
+                && !matches!(self.options.max_latency_s, Some(m) if latency_s > m);
             routes.push(pr);
         }
 
@@ -478,7 +482,7 @@ mod tests {
                 asset: "USDC".into(),
                 fee_fixed: Amount(fee_fixed),
                 fee_bps,
-                latency_ms: 0,
+                latency_s: Some(0),
                 min_amount: Amount(min_amount),
                 max_amount: None,
                 daily_limit: None,

@@ -17,10 +17,10 @@ use crate::problem::{AssetSpec, HaircutOverride, Holding, Options, Problem, Requ
 ///   "haircuts": { "BTC": 0.05, "USDC": 0.0 },
 ///   "location_haircuts": { "aave": { "BTC": 1.0 } },
 ///   "unified_location": "hub",
-///   "options": { "target_ratio": 1.5, "max_latency_ms": 3600000 },
+///   "options": { "target_ratio": 1.5, "max_latency_s": 3600 },
 ///   "routes": [
 ///     { "from": "binance", "to": "deribit", "asset": "USDC", "fee_fixed": "1000000",
-///       "fee_bps": 0, "latency_ms": 600000, "min_amount": "10000000",
+///       "fee_bps": 0, "latency_s": 600, "min_amount": "10000000",
 ///       "max_amount": "1000000000000", "daily_limit": "5000000000000" }
 ///   ]
 /// }
@@ -62,12 +62,36 @@ impl RoutesFile {
         for (sym, h) in &file.haircuts {
             haircut_ok(&format!("haircuts[{sym:?}]"), *h)?;
         }
+        for (i, r) in file.routes.iter().enumerate() {
+            if r.latency_s.is_none() {
+                return Err(AllocateError::invalid(
+                    format!("routes[{i}].latency_s"),
+                    "missing: every route needs the seconds until funds are usable at the destination",
+                ));
+            }
+        }
         for (loc, m) in &file.location_haircuts {
             for (sym, h) in m {
                 haircut_ok(&format!("location_haircuts[{loc:?}][{sym:?}]"), *h)?;
             }
         }
         Ok(file)
+    }
+
+    /// Seconds until collateral can reach the slowest-served location: for every destination other
+    /// than the unified location, its fastest inbound route; the largest of those. `None` without routes.
+    pub fn cure_horizon_s(&self) -> Option<f64> {
+        let mut fastest: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in &self.routes {
+            if Some(&r.to) == self.unified_location.as_ref() {
+                continue;
+            }
+            if let Some(l) = r.latency_s {
+                let e = fastest.entry(r.to.as_str()).or_insert(l);
+                *e = (*e).min(l);
+            }
+        }
+        fastest.values().max().map(|&l| l as f64)
     }
 
     /// Builds the allocation problem for one account of a snapshot.

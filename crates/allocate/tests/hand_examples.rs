@@ -45,7 +45,7 @@ fn route(from: &str, to: &str, asset: &str) -> Route {
         asset: asset.into(),
         fee_fixed: Amount(0),
         fee_bps: 0.0,
-        latency_ms: 0,
+        latency_s: Some(0),
         min_amount: Amount(0),
         max_amount: None,
         daily_limit: None,
@@ -262,11 +262,11 @@ fn a_hop_through_the_hub_is_ordered_source_first() {
         vec![req("a", 100.0), req("b", 300.0)],
         vec![
             Route {
-                latency_ms: 600_000,
+                latency_s: Some(600),
                 ..route("hub", "b", "USDC")
             },
             Route {
-                latency_ms: 60_000,
+                latency_s: Some(60),
                 ..route("a", "hub", "USDC")
             },
         ],
@@ -285,6 +285,16 @@ fn a_hop_through_the_hub_is_ordered_source_first() {
     assert!(a.transfers[1].amount.0 <= a.transfers[0].received.0);
     assert!((a.transfers[1].amount.0 - 300 * USDC).abs() <= 1_000);
     assert_eq!(a.transfers[1].arrives_after_ms, 660_000);
+    // Each transfer carries its route's latency; B is short until the second one lands at 60 + 600 s.
+    assert_eq!(
+        (a.transfers[0].latency_s, a.transfers[1].latency_s),
+        (60, 600)
+    );
+    let b = a.headroom.iter().find(|h| h.location == "b").unwrap();
+    assert_eq!(b.time_to_cure_s, Some(660));
+    let hub_a = a.headroom.iter().find(|h| h.location == "a").unwrap();
+    assert_eq!(hub_a.time_to_cure_s, Some(0), "a was covered all along");
+    assert_eq!(a.time_to_cure_s, Some(660));
     assert!(target(&a, "b", "USDC") >= 300 * USDC);
     assert!(target(&a, "hub", "USDC") >= 0);
 }

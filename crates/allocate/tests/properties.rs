@@ -36,7 +36,7 @@ struct RouteGen {
     min_frac: u32,
     max_frac: Option<u32>,
     daily: Option<(u32, u32)>,
-    latency_ms: i64,
+    latency_s: u64,
 }
 
 fn route_gen(nl: usize) -> impl Strategy<Value = RouteGen> {
@@ -49,7 +49,7 @@ fn route_gen(nl: usize) -> impl Strategy<Value = RouteGen> {
         0u32..50,
         proptest::option::of(1u32..1000),
         proptest::option::of((1u32..1000, 0u32..1000)),
-        0i64..3_600_000,
+        0u64..3_600,
     )
         .prop_map(
             move |(
@@ -61,7 +61,7 @@ fn route_gen(nl: usize) -> impl Strategy<Value = RouteGen> {
                 min_frac,
                 max_frac,
                 daily,
-                latency_ms,
+                latency_s,
             )| RouteGen {
                 from,
                 to: (from + shift) % nl,
@@ -71,7 +71,7 @@ fn route_gen(nl: usize) -> impl Strategy<Value = RouteGen> {
                 min_frac,
                 max_frac,
                 daily,
-                latency_ms,
+                latency_s,
             },
         )
 }
@@ -94,7 +94,7 @@ fn build_route(g: &RouteGen) -> Route {
         // fixed fee up to 1/100 of a unit, minimum up to 1/10 of a unit, max up to 100 units
         fee_fixed: Amount(u * g.fee_fixed_frac as i128 / 10_000),
         fee_bps: g.fee_bps as f64,
-        latency_ms: g.latency_ms,
+        latency_s: Some(g.latency_s),
         min_amount: Amount(u * g.min_frac as i128 / 500),
         max_amount: g
             .max_frac
@@ -149,7 +149,7 @@ fn problem_strategy() -> impl Strategy<Value = Problem> {
                     routes: routes.iter().map(build_route).collect(),
                     options: Options {
                         target_ratio: target,
-                        max_latency_ms: None,
+                        max_latency_s: None,
                     },
                 }
             })
@@ -321,7 +321,7 @@ proptest! {
                     if m != l {
                         routes.push(Route {
                             from: LOCATIONS[l].into(), to: to.to_string(), asset: s.symbol.clone(),
-                            fee_fixed: Amount(0), fee_bps: bps as f64, latency_ms: 0,
+                            fee_fixed: Amount(0), fee_bps: bps as f64, latency_s: Some(0),
                             min_amount: Amount(0), max_amount: None, daily_limit: None, used_today: Amount(0),
                         });
                     }

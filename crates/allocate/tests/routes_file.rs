@@ -111,3 +111,28 @@ fn routes_file_errors_name_the_field() {
         "{e}"
     );
 }
+
+#[test]
+fn a_route_without_latency_is_refused_naming_the_field() {
+    let text = example("hedged-book.json");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut v = v;
+    v["routes"][2].as_object_mut().unwrap().remove("latency_s");
+    let e = RoutesFile::from_json(&v.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("routes[2].latency_s"), "{e}");
+    // The old millisecond key is not silently accepted.
+    v["routes"][2]["latency_ms"] = serde_json::json!(600_000);
+    let e = RoutesFile::from_json(&v.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("latency_ms"), "{e}");
+}
+
+#[test]
+fn the_cure_horizon_is_the_slowest_venues_fastest_inbound_route() {
+    // Hub → deribit 1800 s, → binance 900 s, → okx 1800 s, → aave 900 s (examples/routes/hedged-book.json).
+    let r = RoutesFile::from_json(&example("hedged-book.json")).unwrap();
+    assert_eq!(r.cure_horizon_s(), Some(1800.0));
+}

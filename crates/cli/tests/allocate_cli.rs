@@ -141,7 +141,7 @@ fn a_bad_route_is_an_error_naming_the_field() {
     let routes = tmp(
         "bad-routes.json",
         r#"{"haircuts": {"BTC": 0.05, "USDT": 0.0, "USDC": 0.0},
-            "routes": [{"from": "deribit", "to": "binance", "asset": "BTC", "fee_bps": -3}]}"#,
+            "routes": [{"from": "deribit", "to": "binance", "asset": "BTC", "fee_bps": -3, "latency_s": 60}]}"#,
     );
     let req = tmp("req2.json", r#"{"venues": {"deribit": 1.0}}"#);
     let out = bin()
@@ -158,6 +158,28 @@ fn a_bad_route_is_an_error_naming_the_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("routes[0].fee_bps: must be >= 0, got -3"),
+        "{err}"
+    );
+    // A route without its latency is refused, naming the file and the field.
+    let routes = tmp(
+        "no-latency.json",
+        r#"{"haircuts": {"BTC": 0.05, "USDT": 0.0, "USDC": 0.0},
+            "routes": [{"from": "deribit", "to": "binance", "asset": "BTC"}]}"#,
+    );
+    let out = bin()
+        .arg("allocate")
+        .arg("--snapshot")
+        .arg(repo("examples/demo/snapshot.json"))
+        .arg("--routes")
+        .arg(&routes)
+        .arg("--requirements")
+        .arg(&req)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-latency.json") && err.contains("routes[0].latency_s"),
         "{err}"
     );
 }

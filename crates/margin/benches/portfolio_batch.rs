@@ -1,12 +1,17 @@
 //! Batch portfolio margin: 1,000,000 accounts × 20 positions over 2,000 instruments × 63 scenarios.
 //!
-//! Groups: `matrix_build` (repricing every instrument once), `batch_1m/threads=1|2` (the shared-matrix
-//! scan over every account), `tick_btc` (one underlying's price tick, only its holders re-margined) and
-//! `naive_per_account` (each account repriced on its own through `GridModel`, the straightforward way),
-//! all with element throughput = accounts so that accounts/s compare directly.
+//! Groups: `matrix_build` (repricing every instrument once), `batch_1m/threads=1|2` (the old unified
+//! form: one co-moving grid with a 60 % cross-underlying offset), `unified_1m/threads=1|2` (the
+//! current unified model's pooled requirement: each underlying at its own worst plus basis, funding,
+//! concentration and depeg), `tick_btc` (one underlying's price tick, only its holders re-margined)
+//! and `naive_per_account` (each account repriced on its own through `GridModel`), all with element
+//! throughput = accounts so that accounts/s compare directly. `BENCH_ACCOUNTS` lowers the account
+//! count on a shared machine (default 1,000,000).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use intermargin_margin::portfolio::{BatchBook, BatchEngine, GridModel, GridParams, UnifiedParams};
+use intermargin_margin::portfolio::{
+    BatchBook, BatchEngine, GridModel, GridParams, UnifiedBatch, UnifiedModel, UnifiedParams,
+};
 use intermargin_model::{
     Instrument, InstrumentKind, Market, OptionKind, Position, Settlement, SizeUnit, Venue,
 };
@@ -15,6 +20,7 @@ const NOW: i64 = 1_700_000_000_000;
 const DAY: i64 = 86_400_000;
 const UNDERLYINGS: usize = 10;
 const PER_UNDERLYING: usize = 200;
+/// Default account count (`BENCH_ACCOUNTS` overrides it).
 const ACCOUNTS: usize = 1_000_000;
 const LEGS: usize = 20;
 
@@ -97,12 +103,34 @@ fn market(instruments: &[Instrument], btc: f64) -> Market {
     m
 }
 
-/// 63 scenarios: 21 price points × 3 vol moves, no extended table.
+/// 63 scenarios: 21 price points × 3 vol moves, no extended table; the old unified form, where every
+/// underlying co-moves and gains offset other underlyings' losses at 60 %.
 fn params() -> GridParams {
-    let mut p = UnifiedParams::bundled().expect("bundled params").grid;
+    let mut p = UnifiedParams::bundled()
+        .expect("bundled params")
+        .grid(1.0, "USD");
     p.steps_per_side = 10;
     p.extended.moves.clear();
+    for u in p.underlyings.values_mut() {
+        u.pnl_offset = 0.6;
+    }
     p
+}
+
+/// The current unified model on the same 63-scenario grid.
+fn unified_model() -> UnifiedModel {
+    let mut p = UnifiedParams::bundled().expect("bundled params");
+    p.scenarios.steps_per_side = 10;
+    p.scenarios.extended_moves.clear();
+    UnifiedModel::new(p)
+}
+
+fn n_accounts() -> usize {
+    std::env::var("BENCH_ACCOUNTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=ACCOUNTS).contains(n))
+        .unwrap_or(ACCOUNTS)
 }
 
 /// Deterministic accounts: 16 legs on a primary underlying, 4 on a secondary.
@@ -166,13 +194,16 @@ fn bench(c: &mut Criterion) {
     });
     let mut engine = BatchEngine::new(params(), &mkt, inst.clone()).expect("matrix");
     assert_eq!(engine.matrix.n_scenarios(), 63);
-    let accts = accounts(ACCOUNTS);
-    let mut book = BatchBook::with_capacity(ACCOUNTS, LEGS);
+    let unified = UnifiedBatch::new(&unified_model(), &mkt, inst.clone()).expect("matrix");
+    assert_eq!(unified.engine.matrix.n_scenarios(), 63);
+    let n = n_accounts();
+    let accts = accounts(n);
+    let mut book = BatchBook::with_capacity(n, LEGS);
     for a in &accts {
         book.push(&engine.matrix, a).expect("legs");
     }
     book.index(&engine.matrix);
-    let mut out = vec![0.0; ACCOUNTS];
+    let mut out = vec![0.0; n];
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("SUMMARY load average at start: {}", load.trim());
     for threads in [1usize, 2] {
@@ -180,20 +211,38 @@ fn bench(c: &mut Criterion) {
             .num_threads(threads)
             .build()
             .expect("pool");
-        summary(&format!("batch threads={threads}"), ACCOUNTS, || {
-            pool.install(|| engine.margin_all(&book, &mut out))
-        });
+        summary(
+            &format!("old unified (co-moving) threads={threads}"),
+            n,
+            || pool.install(|| engine.margin_all(&book, &mut out)),
+        );
+        summary(
+            &format!("new unified (pooled) threads={threads}"),
+            n,
+            || pool.install(|| unified.margin_all(&book, &mut out)),
+        );
     }
-    g.throughput(Throughput::Elements(ACCOUNTS as u64));
+    g.throughput(Throughput::Elements(n as u64));
     for threads in [1usize, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .expect("pool");
         g.bench_with_input(
-            BenchmarkId::new("batch_1m_accounts", format!("threads={threads}")),
+            BenchmarkId::new(
+                "batch_old_unified",
+                format!("accounts={n},threads={threads}"),
+            ),
             &threads,
             |b, _| b.iter(|| pool.install(|| engine.margin_all(&book, &mut out))),
+        );
+        g.bench_with_input(
+            BenchmarkId::new(
+                "batch_new_unified",
+                format!("accounts={n},threads={threads}"),
+            ),
+            &threads,
+            |b, _| b.iter(|| pool.install(|| unified.margin_all(&book, &mut out))),
         );
     }
     let holders = book.holders(0).len();

@@ -1,6 +1,9 @@
 //! Batch engine: the same figures as one-account margin, and a price tick that re-margins only holders.
 
-use intermargin_margin::portfolio::{BatchBook, BatchEngine, GridModel, GridParams};
+use intermargin_margin::portfolio::{
+    BatchBook, BatchEngine, GridModel, GridParams, UnifiedBatch, UnifiedModel, UnifiedParams,
+};
+use intermargin_model::Account;
 use intermargin_model::{
     Instrument, InstrumentKind, Market, OptionKind, Position, Settlement, SizeUnit, Venue,
 };
@@ -66,7 +69,7 @@ fn market(btc: f64) -> Market {
 fn unified_grid() -> GridParams {
     intermargin_margin::portfolio::UnifiedParams::bundled()
         .unwrap()
-        .grid
+        .grid(1.0, "USD")
 }
 
 fn accounts() -> Vec<Vec<(u32, f64)>> {
@@ -99,6 +102,35 @@ fn batch_figures_equal_single_account_margin() {
             (single.initial_margin - out[a]).abs() < 1e-6 * single.initial_margin.max(1.0),
             "account {a}: {} vs {}",
             single.initial_margin,
+            out[a]
+        );
+        assert!(out[a] > 0.0);
+    }
+}
+
+#[test]
+fn unified_batch_equals_the_single_account_pooled_requirement() {
+    let inst = instruments();
+    let mkt = market(50_000.0);
+    let model = UnifiedModel::new(UnifiedParams::bundled().unwrap());
+    let eng = UnifiedBatch::new(&model, &mkt, inst.clone()).unwrap();
+    let mut book = BatchBook::with_capacity(4, 3);
+    for a in accounts() {
+        book.push(&eng.engine.matrix, &a).unwrap();
+    }
+    let mut out = vec![0.0; book.len()];
+    eng.margin_all(&book, &mut out);
+    for (a, legs) in accounts().iter().enumerate() {
+        let mut acc = Account::new("a");
+        acc.positions = legs
+            .iter()
+            .map(|&(r, s)| Position::new(inst[r as usize].clone(), s))
+            .collect();
+        let single = model.margin_given(&acc, &[], &mkt, &[], &[]).unwrap();
+        assert!(
+            (single.pooled_requirement - out[a]).abs() < 1e-6 * out[a].max(1.0),
+            "account {a}: {} vs {}",
+            single.pooled_requirement,
             out[a]
         );
         assert!(out[a] > 0.0);

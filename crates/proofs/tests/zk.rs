@@ -202,6 +202,86 @@ fn tampered_public_inputs_fail() {
     assert!(verify(&r, &tiny_keys().vk, &flipped).is_err());
 }
 
+/// A change to one field of a proof file.
+type Alter = Box<dyn Fn(&mut intermargin_proofs::zk::groth::MarginProof)>;
+
+#[test]
+fn every_field_of_the_proof_file_is_checked() {
+    // The calldata a user sends on chain must be the proof the verifier accepted: altering any part
+    // of `solidity_calldata`, or the verifying-key hash, is refused with the field named.
+    let r = tiny_rule();
+    let b = book(&[("x:BTC-PERP", 3), ("x:ETH-PERP", -2)], 100, SALT);
+    let p = prove(&r, &tiny_keys().pk, &b, &mut rng()).unwrap();
+    verify(&r, &tiny_keys().vk, &p).unwrap();
+    let bump = |s: &mut String| *s = (s.parse::<num_bigint_like::Big>().unwrap().inc()).to_string();
+    let cases: Vec<(&str, Alter)> = vec![
+        (
+            "solidity_calldata.a",
+            Box::new(move |q| bump(&mut q.solidity_calldata.a[0])),
+        ),
+        (
+            "solidity_calldata.b",
+            Box::new(move |q| bump(&mut q.solidity_calldata.b[1][0])),
+        ),
+        (
+            "solidity_calldata.c",
+            Box::new(move |q| bump(&mut q.solidity_calldata.c[1])),
+        ),
+        (
+            "solidity_calldata.input",
+            Box::new(move |q| bump(&mut q.solidity_calldata.input[2])),
+        ),
+        (
+            "verifying_key_sha256",
+            Box::new(|q| q.verifying_key_sha256 = "00".repeat(32)),
+        ),
+    ];
+    for (field, alter) in cases {
+        let mut bad = p.clone();
+        alter(&mut bad);
+        let e = verify(&r, &tiny_keys().vk, &bad).unwrap_err().to_string();
+        assert!(e.contains(field), "{field}: {e}");
+    }
+}
+
+/// Decimal strings of 256-bit field elements, incremented by one (test-only arithmetic).
+mod num_bigint_like {
+    /// A non-negative decimal number as digits.
+    pub struct Big(Vec<u8>);
+    impl std::str::FromStr for Big {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            s.bytes()
+                .map(|b| b.checked_sub(b'0').filter(|d| *d < 10).ok_or(s.to_string()))
+                .collect::<Result<Vec<u8>, String>>()
+                .map(Big)
+        }
+    }
+    impl Big {
+        /// The number plus one.
+        pub fn inc(mut self) -> Self {
+            for d in self.0.iter_mut().rev() {
+                if *d == 9 {
+                    *d = 0;
+                } else {
+                    *d += 1;
+                    return self;
+                }
+            }
+            self.0.insert(0, 1);
+            self
+        }
+    }
+    impl std::fmt::Display for Big {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for d in &self.0 {
+                write!(f, "{d}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
 #[test]
 fn grid_32_by_64_proves_and_rejects_insufficient() {
     let r = grid_rule(32, 64);

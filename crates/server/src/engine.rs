@@ -148,13 +148,11 @@ pub fn allocation(
     local_only: Option<bool>,
 ) -> Result<Value, ApiError> {
     let local = local_only.unwrap_or(routes.unified_location.is_some());
-    let siloed = intermargin_margin::venue_margins(account, &assets, market)
-        .map_err(engine("venue margin"))?;
     let unified = crate::risk::unified_model()
         .map_err(ApiError::Engine)?
-        .margin(account, &assets, market, &siloed)
+        .margin(account, &assets, market)
         .map_err(engine("unified margin"))?;
-    let (venues, total) = unified.location_requirements(&siloed, kind, local);
+    let (venues, total) = unified.location_requirements(kind, local);
     let portfolio = Portfolio {
         assets,
         accounts: Vec::new(),
@@ -168,7 +166,7 @@ pub fn allocation(
         RequirementKind::Maintenance => "maintenance",
     };
     let basis = if local {
-        "local minimums"
+        "local floors; pooled requirement at the hub"
     } else {
         "siloed venue margin"
     };

@@ -45,7 +45,7 @@ pub fn margin_report(
 ) -> Result<Report, String> {
     let venues = venue_margins(account, assets, market).map_err(|e| e.to_string())?;
     let unified = unified_model()?
-        .margin(account, assets, market, &venues)
+        .margin(account, assets, market)
         .map_err(|e| e.to_string())?;
     let mut equity: f64 = venues.iter().map(|v| v.in_quote.equity).sum();
     for c in account.collateral.iter().filter(|c| c.venue == Venue::Hub) {
@@ -84,6 +84,9 @@ pub fn margin_report(
             maintenance_margin: unified.maintenance_margin,
         },
         saving: unified.saving,
+        saving_split: unified.saving_split,
+        horizon_s: unified.horizon_s,
+        liquidates_first: unified.liquidates_first,
         venues: &venues,
         constraints: &unified.venues,
         explain: &unified.explain,
@@ -122,6 +125,9 @@ struct MarginReport<'a> {
     siloed_total: f64,
     unified: UnifiedFigures,
     saving: f64,
+    saving_split: intermargin_margin::portfolio::SavingSplit,
+    horizon_s: f64,
+    liquidates_first: Option<Venue>,
     venues: &'a [intermargin_margin::VenueMargin],
     constraints: &'a [intermargin_margin::portfolio::VenueConstraint],
     explain: &'a intermargin_margin::portfolio::Explanation,

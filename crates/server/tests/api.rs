@@ -386,16 +386,22 @@ async fn demo_book_is_margined_with_siloed_and_unified_figures() {
     let unified = r["unified"]["initial_margin"].as_f64().unwrap();
     // saving is defined as siloed − unified initial margin.
     assert!((r["saving"].as_f64().unwrap() - (siloed - unified)).abs() < 1e-6);
-    let venue_sum: f64 = r["venues"]
+    // The siloed total is the sum of each venue's honest siloed baseline (the unified model's
+    // constraints: each venue alone, same scenarios, no transfers).
+    let venue_sum: f64 = r["constraints"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v["in_quote"]["initial_margin"].as_f64().unwrap())
+        .map(|v| v["siloed_initial_margin"].as_f64().unwrap())
         .sum();
     assert!(
         (venue_sum - siloed).abs() < 1e-6 * siloed.max(1.0),
-        "siloed total is the sum of the venues' own requirements"
+        "siloed total is the sum of the venues' siloed baselines"
     );
+    let split = r["saving_split"]["pooled_buffer"].as_f64().unwrap()
+        + r["saving_split"]["credit_netting"].as_f64().unwrap();
+    assert!((split - r["saving"].as_f64().unwrap()).abs() < 1e-6 * siloed.max(1.0));
+    assert!(r["horizon_s"].as_f64().unwrap() > 0.0);
     assert!(["healthy", "margin_call", "liquidation", "bankrupt"]
         .contains(&r["state"].as_str().unwrap()));
 }

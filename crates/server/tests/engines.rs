@@ -125,8 +125,8 @@ async fn allocation_plan_covers_the_margin_report_and_conserves_every_asset() {
         .call("GET", "/api/v1/accounts/hedged/allocation", ADMIN, None)
         .await;
     assert_eq!(s, StatusCode::OK, "{plan}");
-    // The bundled routes name the hub, so it must hold the unified initial margin and each venue
-    // only the local minimum the margin report lists for it.
+    // The bundled routes name the hub, so it must hold the pooled requirement (unified initial margin
+    // less the local floors) and each venue the local floor the margin report lists for it.
     let heads = plan["headroom"].as_array().unwrap();
     let req_at = |loc: &str| {
         heads
@@ -134,7 +134,13 @@ async fn allocation_plan_covers_the_margin_report_and_conserves_every_asset() {
             .find(|h| h["location"] == loc)
             .map(|h| h["requirement"].as_f64().unwrap())
     };
-    let unified = margin["unified"]["initial_margin"].as_f64().unwrap();
+    let floors: f64 = margin["constraints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["local_minimum"].as_f64().unwrap())
+        .sum();
+    let unified = margin["unified"]["initial_margin"].as_f64().unwrap() - floors;
     let hub = req_at("hub").expect("hub requirement");
     assert!(
         (hub - unified).abs() <= 1e-6 * unified,

@@ -56,8 +56,8 @@ pub fn compare<M: RequirementModel>(
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookFile {
-    /// Requirement model.
-    pub model: crate::requirement::NetDeltaModel,
+    /// Requirement model (`{"kind": "unified", …}` or `{"kind": "net_delta", …}`).
+    pub model: crate::unified::SpokeModel,
     /// Price per underlying.
     pub prices: BTreeMap<String, f64>,
     /// Positions per spoke chain id (keys are chain ids as strings in JSON).

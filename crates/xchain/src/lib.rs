@@ -9,19 +9,18 @@
 //! kept by the bound in [`hub`] and checked by the deterministic multi-chain simulation in
 //! [`sim`] under delays, duplicates, reorders, drops, reorgs, replays and forgeries.
 //!
-//! ## Plugging in the margin crate's unified model
-//! Implement [`requirement::RequirementModel`] for an adapter that turns a [`requirement::Book`]
-//! (spoke chain id → underlying → size) into the canonical portfolio (one venue per spoke),
-//! values it on a market at the hub's stress prices, and returns the unified maintenance
-//! requirement rounded up to collateral base units. The one property xchain relies on is
-//! subadditivity up to [`requirement::ROUNDING_GUARD`] (`R(A+B) ≤ R(A) + R(B) + guard`), which
-//! scenario-grid (worst-loss) and net-Greek models have; a model with superlinear add-ons
-//! (concentration charges) would need spokes to charge marginal rather than standalone
-//! requirements. The proptest in `requirement.rs` is the template for checking an adapter.
-//!
+//! ## The margin crate's unified model
+//! The hub's default model is [`unified::UnifiedSpokeModel`]: the margin crate's unified model with
+//! the spokes as credit venues (no local floor; the pooled stress requirement of the union of all
+//! spokes' positions). xchain relies on one property of a model, subadditivity up to
+//! [`requirement::ROUNDING_GUARD`] (`R(A+B) ≤ R(A) + R(B) + guard`), because spokes charge each
+//! order's standalone requirement; the unified model's superlinear concentration charge is
+//! therefore linearised at a per-spoke position cap (`max_gross_notional`), above which the
+//! requirement is refused. [`requirement::NetDeltaModel`] remains available
+//! (`[model] kind = "net_delta"`). The proptests in `requirement.rs` and `unified.rs` check the property.
+
 //! This crate owns transport-level safety (signatures, domains, nonces, expiry, rate limits,
-//! pauses) and refuses pricing: the requirement is a trait, so the margin crate's unified
-//! model plugs in without xchain depending on it.
+//! pauses); the requirement is a trait, priced by the margin crate.
 #![deny(missing_docs)]
 
 pub mod efficiency;
@@ -34,6 +33,7 @@ pub mod requirement;
 pub mod sim;
 pub mod spoke;
 pub mod typed_data;
+pub mod unified;
 
 pub use error::XchainError;
 pub use guardian::{GuardianKey, GuardianSet, Scheme};
@@ -45,3 +45,4 @@ pub use messages::{
 pub use requirement::{Book, NetDeltaModel, Positions, RequirementModel, ROUNDING_GUARD};
 pub use spoke::Spoke;
 pub use typed_data::{hash_typed_data_json, typed_data_hashes, TypedDataHashes};
+pub use unified::{SpokeModel, UnifiedSpokeModel};

@@ -45,7 +45,7 @@ pub enum VenueBasis {
     Auto,
     /// Each venue's own requirement, as if it stood alone.
     Siloed,
-    /// Only the local minimum each venue still enforces under unified margin.
+    /// Only the local floor the unified model requires at each venue (the hub holds the pooled requirement).
     Local,
 }
 
@@ -117,22 +117,27 @@ fn pick_account<'a>(snap: &'a Snapshot, id: Option<&str>) -> Result<&'a Account>
     }
 }
 
-/// Per-venue requirements and the unified one, from the margin models.
+/// Per-venue requirements and the pooled one, from the margin models; the close-out horizon is the
+/// slowest venue's fastest route from the routes file plus the model's close-out time.
 fn modelled_requirements(
     snap: &Snapshot,
     account: &Account,
+    routes: &RoutesFile,
     kind: Kind,
     local: bool,
 ) -> Result<(Vec<(String, f64)>, f64)> {
     let assets = &snap.portfolio.assets;
     let market = &snap.market;
-    let siloed = intermargin_margin::venue_margins(account, assets, market)
-        .context("venue margin (siloed requirements)")?;
     let params = UnifiedParams::bundled().context("unified model parameters")?;
-    let unified = UnifiedModel::new(params)
-        .margin(account, assets, market, &siloed)
+    let close_out = params.horizon.close_out_s;
+    let mut model = UnifiedModel::new(params);
+    if let Some(cure) = routes.cure_horizon_s() {
+        model = model.with_horizon_s(cure + close_out);
+    }
+    let unified = model
+        .margin(account, assets, market)
         .context("unified margin")?;
-    Ok(unified.location_requirements(&siloed, kind.into(), local))
+    Ok(unified.location_requirements(kind.into(), local))
 }
 
 /// Runs `intermargin allocate`.
@@ -165,9 +170,9 @@ pub fn run(a: AllocateArgs) -> Result<()> {
             (f.venues.into_iter().collect(), f.unified, from)
         }
         None => {
-            let (v, u) = modelled_requirements(&snap, account, a.requirement, local)?;
+            let (v, u) = modelled_requirements(&snap, account, &routes, a.requirement, local)?;
             let basis = if local {
-                "local minimums"
+                "local floors; pooled requirement at the hub"
             } else {
                 "siloed venue margin"
             };
@@ -296,6 +301,7 @@ fn print_text(out: &Output, assets: &[Asset]) {
                     amount(t.amount, &t.asset),
                     amount(t.fee, &t.asset),
                     amount(t.received, &t.asset),
+                    format!("{} s", t.latency_s),
                     format!("{:.1} min", t.arrives_after_ms as f64 / 60_000.0),
                 ]
             })
@@ -308,11 +314,15 @@ fn print_text(out: &Output, assets: &[Asset]) {
                 "amount",
                 "fee",
                 "received",
+                "latency",
                 "usable after",
             ],
             &rows,
         );
         println!("fees: {}", money(al.fees_quote, q));
+    }
+    if let Some(t) = al.time_to_cure_s {
+        println!("time to cure: {t} s");
     }
     for s in &al.shortfall {
         println!("shortfall at {}: {}", s.location, money(s.amount, q));

@@ -6,9 +6,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use intermargin_margin::portfolio::{
-    Explanation, GridModel, GridParams, SensitivityModel, SimmParams, UnifiedModel, UnifiedParams,
+    Explanation, GridModel, GridParams, SavingSplit, SensitivityModel, SimmParams, UnifiedModel,
+    UnifiedParams,
 };
-use intermargin_model::{Account, Snapshot};
+use intermargin_model::{Account, Snapshot, Venue};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -24,7 +25,7 @@ pub enum PmModel {
     Span,
     /// Greek netting in the ISDA SIMM form.
     Sensitivity,
-    /// The unified cross-venue model (basis, haircuts, local minimums).
+    /// The unified cross-venue model (local floors at segregated venues + pooled stress at the hub).
     Unified,
 }
 
@@ -50,6 +51,18 @@ struct AccountReport {
     saving: f64,
     venues: Vec<Value>,
     explain: Vec<Explanation>,
+    /// Unified model only: saving split, horizon, first venue to liquidate.
+    unified: Option<UnifiedExtras>,
+}
+
+/// The unified model's account-level figures beyond IM/MM.
+#[derive(Debug, Clone, Serialize)]
+struct UnifiedExtras {
+    saving_split: SavingSplit,
+    horizon_s: f64,
+    liquidates_first: Option<Venue>,
+    pooled_requirement: f64,
+    local_minimum_total: f64,
 }
 
 fn margin_account(model: PmModel, account: &Account, snap: &Snapshot) -> Result<AccountReport> {
@@ -57,7 +70,8 @@ fn margin_account(model: PmModel, account: &Account, snap: &Snapshot) -> Result<
     let assets = &snap.portfolio.assets;
     let siloed = intermargin_margin::venue_margins(account, assets, market)
         .with_context(|| format!("account {:?}: venue margins", account.id))?;
-    let siloed_total: f64 = siloed.iter().map(|v| v.in_quote.initial_margin).sum();
+    let mut siloed_total: f64 = siloed.iter().map(|v| v.in_quote.initial_margin).sum();
+    let mut extras = None;
     let venue_rows = || -> Vec<Value> {
         siloed
             .iter()
@@ -97,13 +111,22 @@ fn margin_account(model: PmModel, account: &Account, snap: &Snapshot) -> Result<
         }
         PmModel::Unified => {
             let r = UnifiedModel::new(UnifiedParams::bundled()?)
-                .margin(account, assets, market, &siloed)
+                .margin(account, assets, market)
                 .with_context(|| format!("account {:?}", account.id))?;
             let venues = r
                 .venues
                 .iter()
                 .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
                 .collect();
+            // The honest siloed baseline: the same scenarios venue by venue at the most favourable leverage.
+            siloed_total = r.siloed_total;
+            extras = Some(UnifiedExtras {
+                saving_split: r.saving_split,
+                horizon_s: r.horizon_s,
+                liquidates_first: r.liquidates_first,
+                pooled_requirement: r.pooled_requirement,
+                local_minimum_total: r.local_minimum_total,
+            });
             (
                 r.initial_margin,
                 r.maintenance_margin,
@@ -120,6 +143,7 @@ fn margin_account(model: PmModel, account: &Account, snap: &Snapshot) -> Result<
         saving: siloed_total - im,
         venues,
         explain,
+        unified: extras,
     })
 }
 
@@ -151,6 +175,25 @@ pub fn report(snap: &Snapshot, model: PmModel) -> Result<Value> {
         "venues": venues,
         "explain": explain,
     });
+    if model == PmModel::Unified {
+        let mut split = SavingSplit::default();
+        let (mut pooled, mut local) = (0.0, 0.0);
+        for e in accounts.iter().filter_map(|a| a.unified.as_ref()) {
+            split.pooled_buffer += e.saving_split.pooled_buffer;
+            split.credit_netting += e.saving_split.credit_netting;
+            pooled += e.pooled_requirement;
+            local += e.local_minimum_total;
+        }
+        doc["saving_split"] = serde_json::to_value(split)?;
+        doc["unified"]["pooled_requirement"] = json!(pooled);
+        doc["unified"]["local_minimum_total"] = json!(local);
+        let first = accounts.iter().find_map(|a| a.unified.as_ref());
+        doc["horizon_s"] = json!(first.map(|e| e.horizon_s));
+        doc["liquidates_first"] = match accounts.as_slice() {
+            [one] => json!(one.unified.as_ref().and_then(|e| e.liquidates_first)),
+            _ => Value::Null,
+        };
+    }
     if accounts.len() > 1 {
         doc["accounts"] = serde_json::to_value(
             accounts
@@ -158,7 +201,9 @@ pub fn report(snap: &Snapshot, model: PmModel) -> Result<Value> {
                 .map(|a| {
                     json!({"account": a.account, "siloed_total": a.siloed_total,
                        "initial_margin": a.initial_margin, "maintenance_margin": a.maintenance_margin,
-                       "saving": a.saving})
+                       "saving": a.saving,
+                       "saving_split": a.unified.as_ref().map(|e| e.saving_split),
+                       "liquidates_first": a.unified.as_ref().and_then(|e| e.liquidates_first)})
                 })
                 .collect::<Vec<_>>(),
         )?;
@@ -183,7 +228,11 @@ pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Re
         &["figure", "amount"],
         &[
             vec![
-                "siloed total (sum of each venue's own initial margin)".into(),
+                if model == PmModel::Unified {
+                    "siloed total (each venue alone, same scenarios, no transfers)".into()
+                } else {
+                    "siloed total (sum of each venue's own initial margin)".into()
+                },
                 money(siloed, cur),
             ],
             vec![
@@ -256,33 +305,58 @@ pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Re
         if model == PmModel::Unified {
             println!();
             println!("where the requirement sits (figures in {cur})");
+            let num = |v: &Value, k: &str| money(v[k].as_f64().unwrap_or(0.0), cur);
             let rows: Vec<Vec<String>> = r
                 .venues
                 .iter()
                 .map(|v| {
                     vec![
                         v["venue"].as_str().unwrap_or("?").to_string(),
-                        money(v["siloed_initial_margin"].as_f64().unwrap_or(0.0), cur),
-                        money(v["local_minimum"].as_f64().unwrap_or(0.0), cur),
-                        money(v["attributed"].as_f64().unwrap_or(0.0), cur),
-                        if v["binds"].as_bool().unwrap_or(false) {
-                            "yes".to_string()
-                        } else {
-                            "no".to_string()
-                        },
+                        v["kind"].as_str().unwrap_or("?").to_string(),
+                        num(v, "siloed_maintenance_margin"),
+                        num(v, "local_minimum"),
+                        num(v, "attributed"),
+                        num(v, "siloed_initial_margin"),
+                        v["liquidation_move"]
+                            .as_f64()
+                            .map_or("-".into(), |m| format!("{:+.1}%", m * 100.0)),
+                        v["binding_scenario"].as_str().unwrap_or("-").to_string(),
                     ]
                 })
                 .collect();
             print_table(
                 &[
                     "venue",
-                    "venue's own IM",
-                    "local minimum",
-                    "attributed",
-                    "local minimum binds",
+                    "kind",
+                    "own MM",
+                    "local floor",
+                    "pooled share",
+                    "siloed",
+                    "liquidates at",
+                    "binding scenario",
                 ],
                 &rows,
             );
+            if let Some(e) = &r.unified {
+                println!();
+                println!(
+                    "horizon {:.0} s; pooled requirement {}; saving split: pooled buffer {}, credit netting {}; liquidates first: {}",
+                    e.horizon_s,
+                    money(e.pooled_requirement, cur),
+                    money(e.saving_split.pooled_buffer, cur),
+                    money(e.saving_split.credit_netting, cur),
+                    e.liquidates_first.map_or("-".to_string(), |v| v.to_string())
+                );
+            }
+            if let Some(ex) = r.explain.first() {
+                println!();
+                let rows: Vec<Vec<String>> = ex
+                    .factors
+                    .iter()
+                    .map(|f| vec![f.factor.clone(), money(f.loss, cur), f.scenario.clone()])
+                    .collect();
+                print_table(&["risk factor", "loss", "scenario"], &rows);
+            }
         }
     }
     Ok(())
@@ -330,19 +404,40 @@ mod tests {
             .map(|c| c["name"].as_str().unwrap())
             .collect();
         for n in [
+            "local_minimum_topup",
             "scenario_loss",
-            "short_option_minimum",
+            "depeg",
             "basis_venue_index",
-            "counterparty_haircut",
-            "collateral_haircut",
+            "funding",
+            "concentration",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
+        // The components add up to the unified initial margin.
+        let sum: f64 = doc["explain"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["value"].as_f64().unwrap())
+            .sum();
+        let im = doc["unified"]["initial_margin"].as_f64().unwrap();
+        assert!((sum - im).abs() < 1e-6 * im, "{sum} vs {im}");
         assert_eq!(
             doc["explain"]["contributions"].as_array().unwrap().len(),
-            7,
-            "3 positions and 4 collateral balances"
+            5,
+            "3 positions and 2 BTC balances (stablecoin balances carry depeg risk, not price legs)"
         );
+        for k in ["saving_split", "horizon_s", "liquidates_first"] {
+            assert!(doc.get(k).is_some(), "{k} missing");
+        }
+        for v in doc["venues"].as_array().unwrap() {
+            assert!(v["kind"] == "segregated" || v["kind"] == "credit");
+            assert!(v.get("liquidation_move").is_some());
+            assert!(
+                v["local_minimum"].as_f64().unwrap()
+                    >= v["siloed_maintenance_margin"].as_f64().unwrap() - 1e-9
+            );
+        }
         assert!(doc["venues"][0].get("binds").is_some());
     }
 }

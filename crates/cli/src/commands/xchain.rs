@@ -142,6 +142,7 @@ pub fn run_xchain(a: XchainArgs) -> Result<()> {
             let text = crate::output::read_file(&e.book)?;
             let file: BookFile = serde_json::from_str(&text)
                 .with_context(|| format!("{}: book file", e.book.display()))?;
+            file.model.validate()?;
             let book = file.book()?;
             let r = compare(&file.model, &book, &file.prices)?;
             if e.json {

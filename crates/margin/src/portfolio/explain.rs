@@ -33,6 +33,17 @@ pub struct ScenarioLoss {
     pub loss: f64,
 }
 
+/// One risk factor's part of a requirement (an underlying, a stablecoin, basis, funding, concentration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactorLoss {
+    /// `underlying:BTC`, `stablecoin:USDC`, `basis`, `funding`, `concentration`, `cross_underlying_credit`.
+    pub factor: String,
+    /// Its loss (credits negative), in the explanation's currency.
+    pub loss: f64,
+    /// The scenario in which it takes that loss.
+    pub scenario: String,
+}
+
 /// The explanation of one pool's requirement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
@@ -52,4 +63,7 @@ pub struct Explanation {
     pub initial_margin: f64,
     /// Maintenance margin of the pool.
     pub maintenance_margin: f64,
+    /// Loss by risk factor (unified model; empty for single-venue grids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<FactorLoss>,
 }

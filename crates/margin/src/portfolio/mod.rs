@@ -3,8 +3,8 @@
 //!
 //! Layers: [`scenario`] reprices every instrument once per snapshot into a risk matrix (loss per unit
 //! per scenario); [`scan`] is the only loop that sums a book over that matrix and adds the
-//! components; [`batch`] runs the same scan over millions of accounts; [`unified`] adds the
-//! cross-venue components (basis, counterparty and collateral haircuts, local minimums).
+//! components; [`batch`] runs the same scan over millions of accounts; [`unified`] is the cross-venue
+//! model (local floors at segregated venues + a pooled stress requirement at the hub).
 
 pub mod batch;
 pub mod explain;
@@ -14,10 +14,13 @@ pub mod scenario;
 pub mod simm;
 pub mod unified;
 
-pub use batch::{BatchBook, BatchEngine};
-pub use explain::{Component, Contribution, Explanation, ScenarioLoss};
+pub use batch::{BatchBook, BatchEngine, UnifiedBatch};
+pub use explain::{Component, Contribution, Explanation, FactorLoss, ScenarioLoss};
 pub use params::GridParams;
 pub use scan::{GridMargin, GridModel, PoolMargin, ScanFigures};
 pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMatrix};
 pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
-pub use unified::{RequirementKind, UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint};
+pub use unified::{
+    net_account, venue_margins_most_favourable, CreditLine, RequirementKind, SavingSplit,
+    UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint, VenueKind, VenueParams,
+};

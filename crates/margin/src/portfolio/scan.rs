@@ -310,6 +310,7 @@ pub(crate) fn margin_pool(
             .collect(),
         initial_margin: fig.initial_margin,
         maintenance_margin: fig.maintenance_margin,
+        factors: Vec::new(),
     };
     Ok(PoolMargin {
         currency: currency.to_string(),

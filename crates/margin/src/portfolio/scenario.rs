@@ -364,6 +364,25 @@ impl NumeraireCtx<'_> {
     }
 }
 
+/// Fraction of a scenario's loss that counts: 1 for standard scenarios, the extended table's cover
+/// (fixed, or `factor x range / |move|` capped at 1) for extended ones.
+pub fn cover(p: &GridParams, s: &Scenario, range: f64) -> f64 {
+    if !s.extended {
+        return 1.0;
+    }
+    match p.extended.cover {
+        Cover::Fixed => p.extended.factor,
+        Cover::RangeOverMove => {
+            let mv = s.price_move(range).abs();
+            if mv == 0.0 {
+                0.0
+            } else {
+                (p.extended.factor * range / mv).min(1.0)
+            }
+        }
+    }
+}
+
 /// Loss of one contract in each scenario plus the component figures, in the numeraire.
 pub(crate) fn price_row(
     pr: &Priced,
@@ -421,20 +440,10 @@ pub(crate) fn price_row(
         if delta_one && s.extended && p.extended.cap_delta_one {
             m = m.clamp(-up.price_range, up.price_range);
         }
-        let cover = if s.extended {
-            match p.extended.cover {
-                Cover::Fixed => p.extended.factor,
-                Cover::RangeOverMove => {
-                    if m == 0.0 {
-                        0.0
-                    } else {
-                        (p.extended.factor * up.price_range / s.price_move(up.price_range).abs())
-                            .min(1.0)
-                    }
-                }
-            }
+        let cover = if m == 0.0 && s.extended {
+            0.0
         } else {
-            1.0
+            cover(p, s, up.price_range)
         };
         let f1 = pr.f0 * (1.0 + m);
         // P&L of one contract in its settlement currency.

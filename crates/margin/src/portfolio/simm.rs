@@ -347,6 +347,7 @@ impl SensitivityModel {
                 scenarios: Vec::new(),
                 initial_margin: im,
                 maintenance_margin: mm,
+                factors: Vec::new(),
             },
             buckets: buckets.into_values().collect(),
         })

@@ -1,187 +1,635 @@
-//! The unified cross-venue model: one requirement for an account's positions and collateral on every venue.
+//! The unified cross-venue model: what an account must hold, and where, when its venues are independent.
 //!
-//! Every position and every collateral balance enters one quote-currency scenario grid, where each
-//! underlying moves by the same fraction of its own range (so ETH collateral loses value in the
-//! scenario where BTC options lose). On top of the scan: (a) basis between each venue's index and the
-//! common underlying, and between each quote asset and the report currency; (b) a counterparty haircut
-//! on collateral held at each venue; (c) a static collateral haircut per asset; (d) the share of its own
-//! maintenance margin that each venue still enforces locally. `IM = max(risk, Σ local minimums)`.
+//! Venues are **segregated** (an independent exchange or protocol that liquidates on its own rules) or
+//! **credit** (a venue that counts a credit line backed by the pooled collateral: a hub spoke). Each
+//! segregated venue's own maintenance margin plus a buffer is a **local floor** held at that venue;
+//! netting across venues never lowers it. On top of the floors the hub holds the **pooled requirement**:
+//! the whole book's stress loss over the close-out horizon, on net positions:
+//!
+//! * each underlying is scanned alone over its own grid (price x vol, plus the extended table applied in
+//!   full to every leg, coin collateral included); underlyings combine SPAN-style: each at its own worst,
+//!   less an inter-commodity credit only where one is published (none by default), and never below the
+//!   loss of any single-underlying, opposite-pair or co-moving scenario;
+//! * a depeg scenario per stablecoin on net long exposure;
+//! * venue-index basis and funding divergence over the horizon, per venue and underlying;
+//! * a concentration charge per venue and underlying that grows as size^1.5 against that venue's depth.
+//!
+//! The siloed baseline is the same scenarios venue by venue with no transfers (local floor + that
+//! venue's stress, at least the venue's own initial margin at its most favourable leverage); a venue
+//! with nothing open and nothing borrowed requires 0. Every number is explained by venue, by risk
+//! factor and by scenario.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use intermargin_model::{
-    Account, Asset, Instrument, InstrumentKind, Market, Settlement, SizeUnit, Venue,
+    Account, Amount, Asset, Collateral, Instrument, InstrumentKind, Market, Position, Settlement,
+    SizeUnit, Venue,
 };
 use serde::{Deserialize, Serialize};
 
-use super::explain::{Component, Explanation};
-use super::params::{GridParams, UNIFIED_TOML};
-use super::scan::{margin_pool, Leg};
-use super::scenario::risk_matrix;
+use super::explain::{Component, Contribution, Explanation, FactorLoss, ScenarioLoss};
+use super::params::{
+    Cover, DeltaShockParams, ExtendedParams, GridParams, MinimumMode, Numeraire, Order, RollMode,
+    RollParams, UnderlyingParams, VolMove, VolParams, UNIFIED_TOML,
+};
+use super::scenario::{price_row, resolve, risk_matrix, NumeraireCtx, Priced, Scenario};
 use crate::error::MarginError;
 use crate::report::VenueMargin;
 
-/// Rates keyed by venue with a default.
-#[derive(Debug, Clone, Deserialize)]
-pub struct VenueRates {
-    /// Documentation of the rates.
-    pub source: String,
-    /// Rate for venues not listed.
-    pub default: f64,
-    /// Rate per venue.
-    #[serde(default)]
-    pub venue: BTreeMap<Venue, f64>,
+/// File name errors about the bundled parameters refer to.
+pub const UNIFIED_FILE: &str = "crates/margin/params/unified.toml";
+
+/// Funding intervals are quoted per 8 hours by every venue listed.
+const FUNDING_INTERVAL_S: f64 = 8.0 * 3600.0;
+
+/// How a venue relates to the pooled collateral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueKind {
+    /// Independent venue that liquidates on its own rules: its own maintenance margin + buffer is held there.
+    Segregated,
+    /// Venue that counts a credit line backed by the pooled collateral (a hub spoke, tri-party settlement).
+    Credit,
 }
 
-impl VenueRates {
-    fn get(&self, v: Venue) -> f64 {
-        self.venue.get(&v).copied().unwrap_or(self.default)
+/// Close-out horizon parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HorizonParams {
+    /// Documentation of the figures.
+    pub source: String,
+    /// Default transfer time into a segregated venue, seconds.
+    pub transfer_s: f64,
+    /// Time to close out once collateral is missing, seconds.
+    pub close_out_s: f64,
+    /// Horizon the price ranges are calibrated for, seconds.
+    pub reference_s: f64,
+    /// Lowest multiple of the ranges the horizon scaling may produce.
+    pub min_scale: f64,
+}
+
+/// The per-underlying scenario grid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioParams {
+    /// Documentation.
+    pub source: String,
+    /// Standard price points per side.
+    pub steps_per_side: u32,
+    /// Vol moves at every price point.
+    pub vol_moves: Vec<VolMove>,
+    /// Extended price moves (fractions).
+    pub extended_moves: Vec<f64>,
+    /// Vol move of the extended scenarios.
+    pub extended_vol: VolMove,
+    /// Extended losses count at `min(1, factor x range / |move|)`.
+    pub extended_factor: f64,
+}
+
+/// Shock sizes of one underlying.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnifiedUnderlying {
+    /// Documentation.
+    pub source: String,
+    /// Largest standard price move at the reference horizon.
+    pub price_range: f64,
+    /// Vol-up shock size.
+    pub vol_up: f64,
+    /// Vol-down shock size.
+    pub vol_down: f64,
+    /// Daily volatility used by the market-impact (concentration) charge.
+    pub daily_vol: f64,
+}
+
+/// One published inter-commodity credit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditPair {
+    /// First underlying.
+    pub a: String,
+    /// Second underlying.
+    pub b: String,
+    /// Credit rate in [0, 1].
+    pub rate: f64,
+}
+
+/// Cross-underlying credit table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossCredit {
+    /// Documentation.
+    pub source: String,
+    /// Rate for pairs not listed.
+    pub default: f64,
+    /// Listed pairs.
+    #[serde(default)]
+    pub pairs: Vec<CreditPair>,
+}
+
+/// Depeg calibration of one stablecoin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stablecoin {
+    /// The episode the figure comes from.
+    pub source: String,
+    /// Fraction of value lost in the scenario.
+    pub depeg: f64,
+}
+
+/// Market-impact law parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidityParams {
+    /// Documentation.
+    pub source: String,
+    /// Prefactor of the square-root law.
+    pub y: f64,
+}
+
+/// A venue's declaration as written in the file (every field checked by [`UnifiedParams::from_toml`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVenue {
+    kind: Option<VenueKind>,
+    source: Option<String>,
+    buffer: Option<f64>,
+    basis: Option<f64>,
+    funding_per_8h: Option<f64>,
+    depth_source: Option<String>,
+    depth: Option<BTreeMap<String, f64>>,
+}
+
+/// One venue's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VenueParams {
+    /// Segregated or credit.
+    pub kind: VenueKind,
+    /// Why this kind.
+    pub source: String,
+    /// Buffer held on top of the venue's own maintenance margin, as a multiple of it (0.1 = +10 %).
+    pub buffer: f64,
+    /// Divergence of the venue's index from the common underlying over the reference horizon.
+    pub basis: f64,
+    /// Stressed funding rate of its perpetuals per 8 hours.
+    pub funding_per_8h: f64,
+    /// Where the depth figures come from.
+    pub depth_source: String,
+    /// Depth (24h traded notional, quote currency) per underlying; `"*"` for the rest.
+    pub depth: BTreeMap<String, f64>,
+}
+
+impl VenueParams {
+    /// Depth for `underlying`, falling back to `"*"` (present by validation).
+    pub fn depth_of(&self, underlying: &str) -> f64 {
+        self.depth
+            .get(underlying)
+            .or_else(|| self.depth.get("*"))
+            .copied()
+            .unwrap_or(f64::NAN)
     }
 }
 
-/// Collateral haircuts per asset.
 #[derive(Debug, Clone, Deserialize)]
-pub struct AssetRates {
-    /// Documentation.
-    pub source: String,
-    /// Rate for assets not listed.
-    pub default: f64,
-    /// Rate per asset.
-    #[serde(default)]
-    pub asset: BTreeMap<String, f64>,
+#[serde(deny_unknown_fields)]
+struct RawParams {
+    name: String,
+    source: String,
+    as_of: String,
+    maintenance_fraction: f64,
+    horizon: HorizonParams,
+    scenarios: ScenarioParams,
+    vol: VolParams,
+    underlyings: BTreeMap<String, UnifiedUnderlying>,
+    cross_credit: CrossCredit,
+    stablecoins: BTreeMap<String, Stablecoin>,
+    liquidity: LiquidityParams,
+    venues: BTreeMap<Venue, RawVenue>,
 }
 
-/// Basis-risk rates.
-#[derive(Debug, Clone, Deserialize)]
-pub struct BasisParams {
-    /// Documentation.
-    pub source: String,
-    /// Venue-index basis for venues not listed.
-    pub default_venue: f64,
-    /// Quote-asset basis for assets not listed.
-    pub quote_default: f64,
-    /// Venue index vs common underlying.
-    #[serde(default)]
-    pub venue: BTreeMap<Venue, f64>,
-    /// Quote asset vs report currency.
-    #[serde(default)]
-    pub quote: BTreeMap<String, f64>,
-}
-
-/// The unified model's parameters: a quote-currency grid plus the cross-venue components.
-#[derive(Debug, Clone, Deserialize)]
+/// The unified model's parameters (`params/unified.toml`).
+#[derive(Debug, Clone)]
 pub struct UnifiedParams {
-    /// The scenario grid.
-    #[serde(flatten)]
-    pub grid: GridParams,
-    /// (a) Basis.
-    pub basis: BasisParams,
-    /// (b) Counterparty haircut per venue.
-    pub counterparty: VenueRates,
-    /// (c) Collateral haircut per asset.
-    pub collateral: AssetRates,
-    /// (d) Fraction of each venue's own maintenance margin enforced locally.
-    pub local_minimum: VenueRates,
+    /// Model name.
+    pub name: String,
+    /// Documentation of the structure.
+    pub source: String,
+    /// Date the figures were checked.
+    pub as_of: String,
+    /// Unified maintenance = Σ own maintenance + this x pooled requirement.
+    pub maintenance_fraction: f64,
+    /// Close-out horizon.
+    pub horizon: HorizonParams,
+    /// Scenario grid.
+    pub scenarios: ScenarioParams,
+    /// Vol-shock form.
+    pub vol: VolParams,
+    /// Per-underlying shocks; `"*"` for the rest.
+    pub underlyings: BTreeMap<String, UnifiedUnderlying>,
+    /// Inter-commodity credit.
+    pub cross_credit: CrossCredit,
+    /// Stablecoins and their depeg calibration.
+    pub stablecoins: BTreeMap<String, Stablecoin>,
+    /// Market-impact law.
+    pub liquidity: LiquidityParams,
+    /// Every venue's declaration.
+    pub venues: BTreeMap<Venue, VenueParams>,
+}
+
+fn bad(file: &str, field: impl Into<String>, reason: impl Into<String>) -> MarginError {
+    MarginError::Params {
+        file: file.to_string(),
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn check_range(file: &str, field: &str, v: f64, lo: f64, hi: f64) -> Result<(), MarginError> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(bad(file, field, format!("{v} is outside [{lo}, {hi}]")))
+    }
 }
 
 impl UnifiedParams {
-    /// Parses and validates.
+    /// Parses and validates; errors name the file and the key.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, MarginError> {
-        let p: UnifiedParams = toml::from_str(text).map_err(|e| MarginError::Params {
-            file: file.to_string(),
-            field: "(document)".into(),
-            reason: e.to_string(),
+        let raw: RawParams = toml::from_str(text).map_err(|e| {
+            let msg = e.to_string();
+            // toml names the key in its message; keep it whole on one line.
+            bad(file, "(document)", msg.replace('\n', " "))
         })?;
-        p.grid.validate(file)?;
-        let rates = [
-            ("basis.default_venue", p.basis.default_venue),
-            ("basis.quote_default", p.basis.quote_default),
-            ("counterparty.default", p.counterparty.default),
-            ("collateral.default", p.collateral.default),
-            ("local_minimum.default", p.local_minimum.default),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .chain(
-            p.basis
-                .venue
-                .iter()
-                .map(|(v, r)| (format!("basis.venue.{v}"), *r)),
-        )
-        .chain(
-            p.basis
-                .quote
-                .iter()
-                .map(|(a, r)| (format!("basis.quote.{a}"), *r)),
-        )
-        .chain(
-            p.counterparty
-                .venue
-                .iter()
-                .map(|(v, r)| (format!("counterparty.venue.{v}"), *r)),
-        )
-        .chain(
-            p.collateral
-                .asset
-                .iter()
-                .map(|(a, r)| (format!("collateral.asset.{a}"), *r)),
-        )
-        .chain(
-            p.local_minimum
-                .venue
-                .iter()
-                .map(|(v, r)| (format!("local_minimum.venue.{v}"), *r)),
-        );
-        for (k, v) in rates {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(MarginError::Params {
-                    file: file.to_string(),
-                    field: k,
-                    reason: format!("{v} is not a fraction in [0, 1]"),
-                });
+        check_range(
+            file,
+            "maintenance_fraction",
+            raw.maintenance_fraction,
+            0.0,
+            1.0,
+        )?;
+        let h = &raw.horizon;
+        check_range(
+            file,
+            "horizon.transfer_s",
+            h.transfer_s,
+            0.0,
+            30.0 * 86400.0,
+        )?;
+        check_range(
+            file,
+            "horizon.close_out_s",
+            h.close_out_s,
+            0.0,
+            30.0 * 86400.0,
+        )?;
+        check_range(
+            file,
+            "horizon.reference_s",
+            h.reference_s,
+            1.0,
+            365.0 * 86400.0,
+        )?;
+        check_range(file, "horizon.min_scale", h.min_scale, 0.01, 10.0)?;
+        let s = &raw.scenarios;
+        if !(1..=50).contains(&s.steps_per_side) {
+            return Err(bad(file, "scenarios.steps_per_side", "must be in 1..=50"));
+        }
+        if s.vol_moves.is_empty() || s.vol_moves.len() > 3 {
+            return Err(bad(
+                file,
+                "scenarios.vol_moves",
+                "must list 1 to 3 vol moves",
+            ));
+        }
+        if s.extended_moves.len() > 32 {
+            return Err(bad(file, "scenarios.extended_moves", "at most 32 moves"));
+        }
+        for (i, m) in s.extended_moves.iter().enumerate() {
+            if !m.is_finite() || *m <= -1.0 || *m == 0.0 || *m > 20.0 {
+                return Err(bad(
+                    file,
+                    format!("scenarios.extended_moves[{i}]"),
+                    "must be finite, non-zero, above -100% and at most +2000%",
+                ));
             }
         }
-        Ok(p)
+        check_range(
+            file,
+            "scenarios.extended_factor",
+            s.extended_factor,
+            0.0,
+            10.0,
+        )?;
+        if !raw.underlyings.contains_key("*") {
+            return Err(bad(
+                file,
+                "underlyings.\"*\"",
+                "a fallback table for unlisted underlyings is required",
+            ));
+        }
+        for (u, p) in &raw.underlyings {
+            let f = |k: &str| format!("underlyings.{u}.{k}");
+            if !(p.price_range > 0.0 && p.price_range < 1.0) {
+                return Err(bad(file, f("price_range"), "must be in (0, 1)"));
+            }
+            check_range(file, &f("vol_up"), p.vol_up, 0.0, 10.0)?;
+            check_range(file, &f("vol_down"), p.vol_down, 0.0, 1.0)?;
+            check_range(file, &f("daily_vol"), p.daily_vol, 0.0, 1.0)?;
+        }
+        check_range(
+            file,
+            "cross_credit.default",
+            raw.cross_credit.default,
+            0.0,
+            1.0,
+        )?;
+        for (i, c) in raw.cross_credit.pairs.iter().enumerate() {
+            check_range(
+                file,
+                &format!("cross_credit.pairs[{i}].rate"),
+                c.rate,
+                0.0,
+                1.0,
+            )?;
+        }
+        for (a, c) in &raw.stablecoins {
+            check_range(file, &format!("stablecoins.{a}.depeg"), c.depeg, 0.0, 1.0)?;
+        }
+        check_range(file, "liquidity.y", raw.liquidity.y, 0.0, 100.0)?;
+        let mut venues = BTreeMap::new();
+        for v in Venue::ALL {
+            let Some(r) = raw.venues.get(&v) else {
+                return Err(bad(
+                    file,
+                    format!("venues.{v}.kind"),
+                    "venue not declared: every venue needs a kind (segregated | credit) and a source",
+                ));
+            };
+            let f = |k: &str| format!("venues.{v}.{k}");
+            let missing = |k: &str| bad(file, f(k), "missing");
+            let kind = r.kind.ok_or_else(|| {
+                bad(
+                    file,
+                    f("kind"),
+                    "missing: declare segregated or credit, with a source",
+                )
+            })?;
+            let source = r
+                .source
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| missing("source"))?;
+            let buffer = r.buffer.ok_or_else(|| missing("buffer"))?;
+            check_range(file, &f("buffer"), buffer, 0.0, 10.0)?;
+            let basis = r.basis.ok_or_else(|| missing("basis"))?;
+            check_range(file, &f("basis"), basis, 0.0, 1.0)?;
+            let funding = r.funding_per_8h.ok_or_else(|| missing("funding_per_8h"))?;
+            check_range(file, &f("funding_per_8h"), funding, 0.0, 1.0)?;
+            let depth_source = r
+                .depth_source
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| missing("depth_source"))?;
+            let depth = r.depth.clone().ok_or_else(|| missing("depth"))?;
+            if !depth.contains_key("*") {
+                return Err(bad(
+                    file,
+                    f("depth.\"*\""),
+                    "missing: a depth for underlyings not listed is required",
+                ));
+            }
+            for (u, d) in &depth {
+                if !(d.is_finite() && *d > 0.0) {
+                    return Err(bad(
+                        file,
+                        f(&format!("depth.{u}")),
+                        format!("{d} is not > 0"),
+                    ));
+                }
+            }
+            venues.insert(
+                v,
+                VenueParams {
+                    kind,
+                    source,
+                    buffer,
+                    basis,
+                    funding_per_8h: funding,
+                    depth_source,
+                    depth,
+                },
+            );
+        }
+        Ok(UnifiedParams {
+            name: raw.name,
+            source: raw.source,
+            as_of: raw.as_of,
+            maintenance_fraction: raw.maintenance_fraction,
+            horizon: raw.horizon,
+            scenarios: raw.scenarios,
+            vol: raw.vol,
+            underlyings: raw.underlyings,
+            cross_credit: raw.cross_credit,
+            stablecoins: raw.stablecoins,
+            liquidity: raw.liquidity,
+            venues,
+        })
     }
 
     /// The bundled parameter set.
     pub fn bundled() -> Result<Self, MarginError> {
-        Self::from_toml(UNIFIED_TOML, "params/unified.toml")
+        Self::from_toml(UNIFIED_TOML, UNIFIED_FILE)
+    }
+
+    /// Shocks of `underlying`, falling back to `"*"`.
+    pub fn underlying(&self, underlying: &str) -> &UnifiedUnderlying {
+        self.underlyings
+            .get(underlying)
+            .or_else(|| self.underlyings.get("*"))
+            .expect("validated: the \"*\" table exists")
+    }
+
+    /// The default close-out horizon (seconds): default transfer time plus close-out time.
+    pub fn default_horizon_s(&self) -> f64 {
+        self.horizon.transfer_s + self.horizon.close_out_s
+    }
+
+    /// Multiple of the ranges at horizon `h` seconds: `max(min_scale, sqrt(h / reference_s))`.
+    pub fn range_scale(&self, horizon_s: f64) -> f64 {
+        (horizon_s / self.horizon.reference_s)
+            .sqrt()
+            .max(self.horizon.min_scale)
+    }
+
+    /// True when `asset` is a stablecoin of the table (or the report currency).
+    pub fn is_stable(&self, asset: &str, quote: &str) -> bool {
+        asset == quote || self.stablecoins.contains_key(asset)
+    }
+
+    /// Inter-commodity credit rate between two underlyings.
+    pub fn credit_rate(&self, a: &str, b: &str) -> f64 {
+        self.cross_credit
+            .pairs
+            .iter()
+            .find(|p| (p.a == a && p.b == b) || (p.a == b && p.b == a))
+            .map(|p| p.rate)
+            .unwrap_or(self.cross_credit.default)
+    }
+
+    /// The per-underlying scenario grid at a range multiple, in the form the risk matrix reads.
+    pub fn grid(&self, scale: f64, quote: &str) -> GridParams {
+        let s = &self.scenarios;
+        let mut stable: Vec<String> = self.stablecoins.keys().cloned().collect();
+        stable.push(quote.to_string());
+        GridParams {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            numeraire: Numeraire::Quote,
+            initial_multiplier: 1.0,
+            maintenance_fraction: 1.0,
+            look_ahead_days: 0.0,
+            steps_per_side: s.steps_per_side,
+            vol_moves: s.vol_moves.clone(),
+            order: Order::PriceMajor,
+            stable_assets: stable,
+            short_option_minimum_mode: MinimumMode::Add,
+            extended: ExtendedParams {
+                source: s.source.clone(),
+                moves: s.extended_moves.clone(),
+                moves_in_ranges: false,
+                vol: s.extended_vol,
+                cover: Cover::RangeOverMove,
+                factor: s.extended_factor,
+                cap_delta_one: false,
+            },
+            vol: self.vol.clone(),
+            delta_shock: DeltaShockParams {
+                max_delta_shock: 0.0,
+                threshold_notional: 0.0,
+            },
+            roll: RollParams {
+                mode: RollMode::PerPosition,
+                spread_rate: 0.0,
+            },
+            underlyings: self
+                .underlyings
+                .iter()
+                .map(|(k, u)| {
+                    (
+                        k.clone(),
+                        UnderlyingParams {
+                            source: u.source.clone(),
+                            price_range: (u.price_range * scale).min(0.95),
+                            vol_up: u.vol_up,
+                            vol_down: u.vol_down,
+                            annualised_move_risk: 0.0,
+                            min_annualised_move: 0.0,
+                            short_option_minimum: 0.0,
+                            pnl_offset: 0.0,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// A venue's declaration, or an error naming the missing key.
+    pub fn venue(&self, v: Venue) -> Result<&VenueParams, MarginError> {
+        self.venues.get(&v).ok_or_else(|| {
+            bad(
+                UNIFIED_FILE,
+                format!("venues.{v}.kind"),
+                "venue not declared",
+            )
+        })
     }
 }
 
-/// One venue's own requirement next to its share of the unified one.
+/// A credit line a venue accepts as collateral, backed by the pooled collateral at the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditLine {
+    /// Venue that accepts it.
+    pub venue: Venue,
+    /// Asset it is denominated in.
+    pub asset: String,
+    /// Base units.
+    pub amount: Amount,
+}
+
+/// One venue's own requirement next to what the unified model requires there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VenueConstraint {
     /// Venue.
     pub venue: Venue,
-    /// The venue's own initial margin, quote currency (its siloed requirement).
+    /// Segregated or credit.
+    pub kind: VenueKind,
+    /// Honest siloed baseline: what this venue alone needs to survive the same scenarios with no
+    /// transfers (own maintenance + buffer + stress), at least its own initial margin at the most
+    /// favourable leverage; 0 when nothing is open or borrowed there.
     pub siloed_initial_margin: f64,
-    /// The venue's own maintenance margin, quote currency.
+    /// The venue's own maintenance margin (its liquidation line), quote currency; 0 where nothing can
+    /// be liquidated (no debt, no position the venue charges maintenance for).
     pub siloed_maintenance_margin: f64,
-    /// Part of its maintenance margin the venue still enforces locally.
+    /// The venue's own initial margin at the most favourable leverage it allows for this size.
+    pub own_initial_margin: f64,
+    /// Stress loss of this venue's slice alone over the horizon (the siloed buffer).
+    pub stress: f64,
+    /// The local floor the unified model requires held at this venue (own maintenance + buffer;
+    /// 0 at a credit venue).
     pub local_minimum: f64,
-    /// The venue's positions' and collateral's share of the unified requirement (≥ 0).
+    /// The buffer part of the floor.
+    pub buffer: f64,
+    /// This venue's share of the pooled requirement (negative when its legs hedge the pool).
     pub attributed: f64,
-    /// True when the local minimum exceeds the attributed share: collateral must sit there for the venue's sake.
+    /// True when the local floor exceeds the attributed share.
     pub binds: bool,
+    /// Collateral held at the venue plus credit lines it accepts, quote currency.
+    pub held: f64,
+    /// Credit lines at the venue, quote currency.
+    pub credit: f64,
+    /// Part of the local floor not covered by what is held there.
+    pub floor_shortfall: f64,
+    /// Scenario that sets this venue's stress.
+    pub binding_scenario: Option<String>,
+    /// Underlying whose move `liquidation_move` refers to.
+    pub liquidation_underlying: Option<String>,
+    /// Move of that underlying (fraction, signed) at which the venue starts liquidating; `None` when
+    /// no move up to -99 % / +500 % reaches its maintenance margin, or nothing can be liquidated.
+    pub liquidation_move: Option<f64>,
+}
+
+/// Where the saving comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct SavingSplit {
+    /// Stress buffers pooled once at the hub instead of held at every segregated venue.
+    pub pooled_buffer: f64,
+    /// Requirements of credit venues replaced by their share of the pool (cross-venue netting).
+    pub credit_netting: f64,
 }
 
 /// The unified verdict on one account, quote currency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnifiedMargin {
-    /// Σ of each venue's own initial margin.
+    /// Σ of each venue's honest siloed baseline.
     pub siloed_total: f64,
-    /// Unified initial margin = max(risk requirement, Σ local minimums).
+    /// Unified initial requirement = Σ local floors + pooled requirement.
     pub initial_margin: f64,
-    /// Unified maintenance margin.
+    /// Σ segregated venues' own maintenance + maintenance fraction x pooled requirement.
     pub maintenance_margin: f64,
-    /// Scan + add-ons + basis + haircuts.
-    pub risk_requirement: f64,
-    /// Σ of the venues' local minimums.
+    /// Pooled requirement held at the hub.
+    pub pooled_requirement: f64,
+    /// Σ of the local floors.
     pub local_minimum_total: f64,
     /// `siloed_total − initial_margin`.
     pub saving: f64,
+    /// The saving by source.
+    pub saving_split: SavingSplit,
+    /// Close-out horizon the scenarios cover, seconds.
+    pub horizon_s: f64,
+    /// Multiple of the calibrated ranges at that horizon.
+    pub range_scale: f64,
+    /// The segregated venue whose liquidation move is smallest.
+    pub liquidates_first: Option<Venue>,
     /// Per venue.
     pub venues: Vec<VenueConstraint>,
     /// Why.
@@ -200,44 +648,1046 @@ pub enum RequirementKind {
 }
 
 impl UnifiedMargin {
-    /// What each venue and the unified pool must hold, the input the collateral allocator needs.
+    /// What each venue and the hub must hold, the input the collateral allocator needs.
     ///
-    /// With `local_only` each venue must hold only the minimum it still enforces under unified
-    /// margin (the pool holds the rest); otherwise each venue must hold its own siloed figure.
-    /// Venues appear once, in name order; figures are in the quote currency.
+    /// With `local_only` each segregated venue holds its local floor (initial) or its own maintenance
+    /// margin (maintenance) and the hub the pooled requirement; otherwise each venue holds its siloed
+    /// baseline (or own maintenance) and the hub nothing. Venues appear once, in name order; the hub
+    /// is never among them (it is where the pooled figure sits).
     pub fn location_requirements(
         &self,
-        siloed: &[VenueMargin],
         kind: RequirementKind,
         local_only: bool,
     ) -> (Vec<(String, f64)>, f64) {
         let mut venues: BTreeMap<String, f64> = BTreeMap::new();
-        if local_only {
-            for v in &self.venues {
-                *venues.entry(v.venue.as_str().to_string()).or_default() += v.local_minimum;
-            }
-        } else {
-            for m in siloed {
-                let figure = match kind {
-                    RequirementKind::Initial => m.in_quote.initial_margin,
-                    RequirementKind::Maintenance => m.in_quote.maintenance_margin,
-                };
-                *venues.entry(m.venue.as_str().to_string()).or_default() += figure;
-            }
+        for v in self.venues.iter().filter(|v| v.venue != Venue::Hub) {
+            let figure = match (local_only, kind) {
+                (true, RequirementKind::Initial) => v.local_minimum,
+                (true, RequirementKind::Maintenance) => {
+                    if v.local_minimum > 0.0 {
+                        v.siloed_maintenance_margin
+                    } else {
+                        0.0
+                    }
+                }
+                (false, RequirementKind::Initial) => v.siloed_initial_margin,
+                (false, RequirementKind::Maintenance) => v.siloed_maintenance_margin,
+            };
+            *venues.entry(v.venue.as_str().to_string()).or_default() += figure;
         }
-        let total = match kind {
-            RequirementKind::Initial => self.initial_margin,
-            RequirementKind::Maintenance => self.maintenance_margin,
+        let pooled = if !local_only {
+            0.0
+        } else {
+            match kind {
+                RequirementKind::Initial => self.pooled_requirement,
+                RequirementKind::Maintenance => {
+                    self.maintenance_margin
+                        - self
+                            .venues
+                            .iter()
+                            .filter(|v| v.local_minimum > 0.0)
+                            .map(|v| v.siloed_maintenance_margin)
+                            .sum::<f64>()
+                }
+            }
         };
-        (venues.into_iter().collect(), total)
+        (venues.into_iter().collect(), pooled.max(0.0))
     }
 }
 
-/// The unified cross-venue model.
+/// Nets identical contracts of one venue account (same instrument, sub-account and margin mode) and
+/// identical balances (same venue, asset, sub-account, chain), as a venue itself holds them.
+pub fn net_account(account: &Account) -> Result<Account, MarginError> {
+    let mut out = Account::new(account.id.clone());
+    let mut pos_index: BTreeMap<(String, Option<String>, bool), usize> = BTreeMap::new();
+    let mut gross: Vec<f64> = Vec::new();
+    for p in &account.positions {
+        let key = (p.instrument.id(), p.sub_account.clone(), p.isolated);
+        match pos_index.get(&key) {
+            Some(&i) => {
+                let q: &mut Position = &mut out.positions[i];
+                let (s0, s1) = (q.size, p.size);
+                let s = s0 + s1;
+                q.entry_price = match (q.entry_price, p.entry_price) {
+                    (Some(a), Some(b)) if s0.signum() == s1.signum() => Some((a * s0 + b * s1) / s),
+                    (a, b) => {
+                        if s.signum() == s0.signum() {
+                            a
+                        } else {
+                            b
+                        }
+                    }
+                };
+                q.unrealized_pnl = match (q.unrealized_pnl, p.unrealized_pnl) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
+                q.isolated_margin = match (q.isolated_margin, p.isolated_margin) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                q.size = s;
+                gross[i] += s1.abs();
+            }
+            None => {
+                pos_index.insert(key, out.positions.len());
+                gross.push(p.size.abs());
+                out.positions.push(p.clone());
+            }
+        }
+    }
+    let mut keep = gross.iter();
+    out.positions.retain(|p| {
+        let g = keep.next().copied().unwrap_or(0.0);
+        p.size.abs() > 1e-12 * g
+    });
+    let mut coll_index: BTreeMap<(Venue, String, Option<String>, Option<u64>), usize> =
+        BTreeMap::new();
+    for (ci, c) in account.collateral.iter().enumerate() {
+        let key = (c.venue, c.asset.clone(), c.sub_account.clone(), c.chain_id);
+        match coll_index.get(&key) {
+            Some(&i) => {
+                let field = format!("account.collateral[{ci}].amount");
+                out.collateral[i].amount =
+                    out.collateral[i].amount.checked_add(c.amount, &field)?;
+            }
+            None => {
+                coll_index.insert(key, out.collateral.len());
+                out.collateral.push(c.clone());
+            }
+        }
+    }
+    out.collateral.retain(|c: &Collateral| c.amount.0 != 0);
+    Ok(out)
+}
+
+/// Each venue's own verdict on the netted account at the most favourable leverage the venue allows
+/// for that size (the book's leverage setting is ignored). Venue by venue: only a venue whose
+/// parameters publish no maximum leverage falls back to the book's setting.
+pub fn venue_margins_most_favourable(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+) -> Result<Vec<VenueMargin>, MarginError> {
+    let netted = net_account(account)?;
+    let mut out = Vec::new();
+    for v in netted.venues() {
+        if v == Venue::Hub {
+            continue;
+        }
+        let slice = Account {
+            id: netted.id.clone(),
+            collateral: netted
+                .collateral
+                .iter()
+                .filter(|c| c.venue == v)
+                .cloned()
+                .collect(),
+            positions: netted
+                .positions
+                .iter()
+                .filter(|p| p.instrument.venue == v)
+                .cloned()
+                .collect(),
+        };
+        let mut cleared = slice.clone();
+        for p in &mut cleared.positions {
+            p.leverage = None;
+        }
+        match crate::venues::venue_margins(&cleared, assets, market) {
+            Ok(m) => out.extend(m),
+            Err(_) => out.extend(crate::venues::venue_margins(&slice, assets, market)?),
+        }
+    }
+    Ok(out)
+}
+
+/// The unified cross-venue model at one close-out horizon.
 #[derive(Debug, Clone)]
 pub struct UnifiedModel {
     /// Parameters.
     pub params: UnifiedParams,
+    /// Close-out horizon, seconds.
+    pub horizon_s: f64,
+}
+
+/// A position or non-stable balance in the scan.
+struct Leg {
+    venue: Venue,
+    group: usize,
+    row: usize,
+    size: f64,
+    label: String,
+    position: bool,
+    perpetual: bool,
+    delta_notional: f64,
+    gross: f64,
+}
+
+/// Losses of one (underlying, venue) over the grid, and the combined per-underlying vectors.
+struct Scan {
+    /// Names of the grid scenarios.
+    names: Vec<String>,
+    /// Grid scenarios.
+    scenarios: Vec<Scenario>,
+    /// `(group, venue)` → loss per scenario.
+    by_venue: BTreeMap<(usize, Venue), Vec<f64>>,
+    /// group → loss per scenario (Σ over venues).
+    total: Vec<Vec<f64>>,
+}
+
+impl Scan {
+    fn mirror(&self, s: usize) -> Option<usize> {
+        let sc = &self.scenarios[s];
+        if sc.extended || sc.price <= 0.0 {
+            return None;
+        }
+        self.scenarios
+            .iter()
+            .position(|t| !t.extended && t.vol == sc.vol && (t.price + sc.price).abs() < 1e-12)
+    }
+}
+
+/// Worst loss of one vector: (loss ≥ 0, scenario index).
+fn worst(v: &[f64], zero: usize) -> (f64, usize) {
+    let mut best = (0.0, zero);
+    for (i, &l) in v.iter().enumerate() {
+        if l > best.0 {
+            best = (l, i);
+        }
+    }
+    best
+}
+
+/// Signed net delta per group of a set of legs.
+fn group_deltas(legs: &[&Leg], groups: usize) -> Vec<f64> {
+    let mut d = vec![0.0; groups];
+    for l in legs {
+        d[l.group] += l.delta_notional;
+    }
+    d
+}
+
+/// SPAN-style combination: Σ each underlying at its own worst, less published inter-commodity credit.
+fn independent_worst(
+    p: &UnifiedParams,
+    groups: &[String],
+    worsts: &[(f64, usize)],
+    deltas: &[f64],
+) -> (f64, f64) {
+    let sum: f64 = worsts.iter().map(|w| w.0).sum();
+    let mut credit = 0.0;
+    for g in 0..groups.len() {
+        for h in g + 1..groups.len() {
+            let rate = p.credit_rate(&groups[g], &groups[h]);
+            if rate > 0.0 && deltas[g] * deltas[h] < 0.0 {
+                credit += rate * worsts[g].0.min(worsts[h].0);
+            }
+        }
+    }
+    (sum, credit.min(sum))
+}
+
+/// Additive per-(venue, underlying) charges.
+#[derive(Default, Clone, Copy)]
+struct AddOns {
+    basis: f64,
+    funding: f64,
+    concentration: f64,
+}
+
+impl UnifiedModel {
+    /// A model at the default horizon of `params`.
+    pub fn new(params: UnifiedParams) -> Self {
+        let horizon_s = params.default_horizon_s();
+        UnifiedModel { params, horizon_s }
+    }
+
+    /// The same model at another close-out horizon (seconds), e.g. the slowest route's latency plus
+    /// the close-out time.
+    pub fn with_horizon_s(mut self, horizon_s: f64) -> Self {
+        if horizon_s.is_finite() && horizon_s >= 0.0 {
+            self.horizon_s = horizon_s;
+        }
+        self
+    }
+
+    /// Worst loss of one unit of delta-one exposure to `underlying`, as a fraction of its notional, over
+    /// this model's scenarios at its horizon (the largest `cover x |move|`): the pooled scan of a
+    /// delta-one book is `Σ_u |net notional_u| x this`, with no cross-underlying credit by default.
+    pub fn delta_one_stress(&self, underlying: &str) -> f64 {
+        let scale = self.params.range_scale(self.horizon_s);
+        let grid = self.params.grid(scale, "USD");
+        let range = (self.params.underlying(underlying).price_range * scale).min(0.95);
+        super::scenario::scenarios(&grid)
+            .iter()
+            .map(|s| super::scenario::cover(&grid, s, range) * s.price_move(range).abs())
+            .fold(0.0, f64::max)
+    }
+
+    /// Concentration charge per unit of gross notional of `underlying` on `venue` for any size up to
+    /// `cap` (quote currency): `y x daily vol x sqrt(cap / depth)`. Charging gross x this is linear
+    /// (so subadditive) and never below the square-root-law charge for sizes within the cap.
+    pub fn linear_concentration_rate(
+        &self,
+        venue: Venue,
+        underlying: &str,
+        cap: f64,
+    ) -> Result<f64, MarginError> {
+        let p = &self.params;
+        let vp = p.venue(venue)?;
+        Ok(p.liquidity.y
+            * p.underlying(underlying).daily_vol
+            * (cap / vp.depth_of(underlying)).sqrt())
+    }
+
+    /// Basis charge per unit of net delta notional on `venue` at this horizon.
+    pub fn basis_rate(&self, venue: Venue) -> Result<f64, MarginError> {
+        Ok(self.params.venue(venue)?.basis * self.params.range_scale(self.horizon_s))
+    }
+
+    /// Unified requirement of `account`, with each venue's own rules evaluated here on the netted
+    /// book at the most favourable leverage.
+    pub fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<UnifiedMargin, MarginError> {
+        self.margin_with_credits(account, assets, market, &[])
+    }
+
+    /// As [`UnifiedModel::margin`], counting credit lines as collateral at the venues that accept them.
+    pub fn margin_with_credits(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+        credits: &[CreditLine],
+    ) -> Result<UnifiedMargin, MarginError> {
+        let venues = venue_margins_most_favourable(account, assets, market)?;
+        self.margin_given(account, assets, market, &venues, credits)
+    }
+
+    /// The unified requirement given each venue's own verdict (`venue_margins`, in the quote currency
+    /// under `in_quote`, computed on the netted book).
+    pub fn margin_given(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+        venue_margins: &[VenueMargin],
+        credits: &[CreditLine],
+    ) -> Result<UnifiedMargin, MarginError> {
+        let p = &self.params;
+        let acct = net_account(account)?;
+        let quote = market.quote.as_str();
+        let scale = p.range_scale(self.horizon_s);
+        let grid = p.grid(scale, quote);
+        let mut touched: BTreeSet<Venue> = acct.venues();
+        touched.extend(venue_margins.iter().map(|v| v.venue));
+        touched.extend(credits.iter().map(|c| c.venue));
+        for v in &touched {
+            p.venue(*v)?;
+        }
+
+        // Legs: positions and non-stable balances; stable balances only carry depeg exposure.
+        let mut instruments: Vec<Instrument> = Vec::new();
+        let mut inst_index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut groups: Vec<String> = Vec::new();
+        let mut pending: Vec<(Instrument, f64, String, bool)> = Vec::new();
+        let mut exposure: BTreeMap<String, BTreeMap<Venue, f64>> = BTreeMap::new();
+        let mut held: BTreeMap<Venue, f64> = BTreeMap::new();
+        let mut debt_at: BTreeSet<Venue> = BTreeSet::new();
+        for (ci, c) in acct.collateral.iter().enumerate() {
+            let a = find_asset(assets, &c.asset, &format!("account.collateral[{ci}].asset"))?;
+            let units = c.amount.to_f64(a.decimals);
+            let px = market
+                .fx_rate(&c.asset)
+                .ok_or_else(|| MarginError::MissingMarket {
+                    field: format!("market.fx[{:?}]", c.asset),
+                    reason: format!("valuing collateral account.collateral[{ci}]"),
+                })?;
+            *held.entry(c.venue).or_default() += units * px;
+            if c.amount.0 < 0 {
+                debt_at.insert(c.venue);
+            }
+            if p.is_stable(&c.asset, quote) {
+                if c.asset != quote {
+                    *exposure
+                        .entry(c.asset.clone())
+                        .or_default()
+                        .entry(c.venue)
+                        .or_default() += units * px;
+                }
+                continue;
+            }
+            pending.push((
+                collateral_instrument(c.venue, &c.asset, quote),
+                units,
+                format!("{}:{} collateral", c.venue, c.asset),
+                false,
+            ));
+        }
+        for pos in &acct.positions {
+            pending.push((pos.instrument.clone(), pos.size, pos.instrument.id(), true));
+        }
+        let mut credit_at: BTreeMap<Venue, f64> = BTreeMap::new();
+        for (i, c) in credits.iter().enumerate() {
+            let a = find_asset(assets, &c.asset, &format!("credits[{i}].asset"))?;
+            let px = market
+                .fx_rate(&c.asset)
+                .ok_or_else(|| MarginError::MissingMarket {
+                    field: format!("market.fx[{:?}]", c.asset),
+                    reason: format!("valuing credit line credits[{i}]"),
+                })?;
+            *credit_at.entry(c.venue).or_default() += c.amount.to_f64(a.decimals) * px;
+        }
+        for (inst, _, _, _) in &pending {
+            let id = inst.id();
+            if let std::collections::btree_map::Entry::Vacant(e) = inst_index.entry(id) {
+                e.insert(instruments.len());
+                instruments.push(inst.clone());
+            }
+        }
+        let m = risk_matrix(market, &instruments, &grid, quote)?;
+        let n = m.scenarios.len();
+        let mut legs: Vec<Leg> = Vec::with_capacity(pending.len());
+        for (inst, size, label, position) in pending {
+            let row = inst_index[&inst.id()];
+            let group = match groups.iter().position(|g| *g == inst.underlying) {
+                Some(g) => g,
+                None => {
+                    groups.push(inst.underlying.clone());
+                    groups.len() - 1
+                }
+            };
+            let u = &m.unit[row];
+            let delta_notional = size * u.delta_notional;
+            let gross = if position {
+                let pr = resolve(&inst, market)?;
+                let q0 = match inst.size_unit {
+                    SizeUnit::Base => inst.contract_size,
+                    SizeUnit::Quote => inst.contract_size / pr.f0,
+                };
+                size.abs() * q0 * pr.f0 * pr.quote_fx
+            } else {
+                0.0
+            };
+            if position
+                && p.is_stable(&inst.settle, quote)
+                && inst.settle != quote
+                && inst.settlement == Settlement::Linear
+            {
+                // A short BTCUSDT is long USDT for its notional.
+                *exposure
+                    .entry(inst.settle.clone())
+                    .or_default()
+                    .entry(inst.venue)
+                    .or_default() -= delta_notional;
+            }
+            legs.push(Leg {
+                venue: inst.venue,
+                group,
+                row,
+                size,
+                label,
+                position,
+                perpetual: matches!(inst.kind, InstrumentKind::Perpetual),
+                delta_notional,
+                gross,
+            });
+        }
+        let ng = groups.len();
+        let mut by_venue: BTreeMap<(usize, Venue), Vec<f64>> = BTreeMap::new();
+        let mut total = vec![vec![0.0; n]; ng];
+        for l in &legs {
+            let row = m.row(l.row);
+            let v = by_venue
+                .entry((l.group, l.venue))
+                .or_insert_with(|| vec![0.0; n]);
+            for s in 0..n {
+                let x = l.size * row[s];
+                v[s] += x;
+                total[l.group][s] += x;
+            }
+        }
+        let zero = m
+            .scenarios
+            .iter()
+            .position(|s| !s.extended && s.price == 0.0 && s.vol == VolMove::None)
+            .unwrap_or(0);
+        let scan = Scan {
+            names: m.scenarios.iter().map(|s| s.name.clone()).collect(),
+            scenarios: m.scenarios.clone(),
+            by_venue,
+            total,
+        };
+
+        // Pool: worst per underlying, enumerated scenarios, SPAN combination.
+        let worsts: Vec<(f64, usize)> = scan.total.iter().map(|v| worst(v, zero)).collect();
+        let all_legs: Vec<&Leg> = legs.iter().collect();
+        let deltas = group_deltas(&all_legs, ng);
+        let (sum_w, credit) = independent_worst(p, &groups, &worsts, &deltas);
+        let mut listed: Vec<ScenarioLoss> = Vec::new();
+        // (loss, name, assignment: scenario per group or None for unmoved)
+        let mut best: (f64, String, Vec<Option<usize>>) = (0.0, "no loss".into(), vec![None; ng]);
+        let mut consider = |loss: f64, name: String, assign: Vec<Option<usize>>, list: bool| {
+            if list {
+                listed.push(ScenarioLoss {
+                    scenario: name.clone(),
+                    loss,
+                });
+            }
+            if loss > best.0 + 1e-9 * best.0.abs().max(1.0) {
+                best = (loss, name, assign);
+            }
+        };
+        for g in 0..ng {
+            for s in 0..n {
+                let mut a = vec![None; ng];
+                a[g] = Some(s);
+                consider(
+                    scan.total[g][s],
+                    format!("{} alone: {}", groups[g], scan.names[s]),
+                    a,
+                    true,
+                );
+            }
+        }
+        if ng > 1 {
+            for s in 0..n {
+                let loss: f64 = (0..ng).map(|g| scan.total[g][s]).sum();
+                consider(
+                    loss,
+                    format!("all underlyings together: {}", scan.names[s]),
+                    vec![Some(s); ng],
+                    true,
+                );
+            }
+            for g in 0..ng {
+                for h in 0..ng {
+                    if g == h {
+                        continue;
+                    }
+                    // The worst opposite pair for (g up, h down), listed once.
+                    let mut pair_best: Option<(f64, usize, usize)> = None;
+                    for s in 0..n {
+                        if let Some(t) = scan.mirror(s) {
+                            let loss = scan.total[g][s] + scan.total[h][t];
+                            if pair_best.is_none_or(|b| loss > b.0) {
+                                pair_best = Some((loss, s, t));
+                            }
+                        }
+                    }
+                    if let Some((loss, s, t)) = pair_best {
+                        let mut a = vec![None; ng];
+                        a[g] = Some(s);
+                        a[h] = Some(t);
+                        consider(
+                            loss,
+                            format!(
+                                "{} up, {} down: {} / {}",
+                                groups[g], groups[h], scan.names[s], scan.names[t]
+                            ),
+                            a,
+                            true,
+                        );
+                    }
+                }
+            }
+        }
+        let indep = sum_w - credit;
+        let indep_assign: Vec<Option<usize>> =
+            worsts.iter().map(|w| (w.0 > 0.0).then_some(w.1)).collect();
+        let indep_name = if ng > 1 {
+            format!(
+                "each underlying at its own worst ({}; cross-underlying credit {:.2})",
+                groups
+                    .iter()
+                    .zip(&worsts)
+                    .map(|(g, w)| format!("{g}: {}", scan.names[w.1]))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                credit
+            )
+        } else {
+            "each underlying at its own worst".to_string()
+        };
+        consider(indep, indep_name, indep_assign, ng > 1);
+        let (scan_loss, binding_name, assign) = best;
+        let scan_loss = scan_loss.max(0.0);
+
+        // Attribution of the scan loss to venues and legs, at the binding assignment.
+        let raw_venue = |v: Venue| -> f64 {
+            (0..ng)
+                .filter_map(|g| {
+                    let s = assign[g]?;
+                    scan.by_venue.get(&(g, v)).map(|x| x[s])
+                })
+                .sum()
+        };
+        let raw_total: f64 = (0..ng)
+            .filter_map(|g| assign[g].map(|s| scan.total[g][s]))
+            .sum();
+        let factor = if raw_total.abs() > 1e-12 {
+            scan_loss / raw_total
+        } else {
+            0.0
+        };
+        let contributions: Vec<Contribution> = legs
+            .iter()
+            .map(|l| Contribution {
+                instrument: l.label.clone(),
+                size: l.size,
+                loss: assign[l.group]
+                    .map(|s| factor * l.size * m.row(l.row)[s])
+                    .unwrap_or(0.0),
+            })
+            .collect();
+
+        // Add-ons per (venue, underlying).
+        let mut addons: BTreeMap<Venue, AddOns> = BTreeMap::new();
+        for v in &touched {
+            let vp = p.venue(*v)?;
+            let mut a = AddOns::default();
+            for (g, gname) in groups.iter().enumerate() {
+                let vl: Vec<&Leg> = legs
+                    .iter()
+                    .filter(|l| l.venue == *v && l.group == g && l.position)
+                    .collect();
+                if vl.is_empty() {
+                    continue;
+                }
+                let net: f64 = vl.iter().map(|l| l.delta_notional).sum();
+                let perp: f64 = vl
+                    .iter()
+                    .filter(|l| l.perpetual)
+                    .map(|l| l.delta_notional)
+                    .sum();
+                let gross: f64 = vl.iter().map(|l| l.gross).sum();
+                a.basis += vp.basis * scale * net.abs();
+                a.funding += vp.funding_per_8h * (self.horizon_s / FUNDING_INTERVAL_S) * perp.abs();
+                let depth = vp.depth_of(gname);
+                a.concentration +=
+                    p.liquidity.y * p.underlying(gname).daily_vol * gross * (gross / depth).sqrt();
+            }
+            addons.insert(*v, a);
+        }
+        let basis: f64 = addons.values().map(|a| a.basis).sum();
+        let funding: f64 = addons.values().map(|a| a.funding).sum();
+        let concentration: f64 = addons.values().map(|a| a.concentration).sum();
+
+        // Depeg per stablecoin on net long exposure.
+        let mut depeg_total = 0.0;
+        let mut depeg_share: BTreeMap<Venue, f64> = BTreeMap::new();
+        let mut factors: Vec<FactorLoss> = Vec::new();
+        for (g, w) in groups.iter().zip(&worsts) {
+            factors.push(FactorLoss {
+                factor: format!("underlying:{g}"),
+                loss: w.0,
+                scenario: format!("{g} alone: {}", scan.names[w.1]),
+            });
+        }
+        for (asset, per) in &exposure {
+            let rate = p.stablecoins.get(asset).map(|s| s.depeg).unwrap_or(0.0);
+            let e: f64 = per.values().sum();
+            let loss = rate * e.max(0.0);
+            let name = format!("{asset} depeg -{:.0}%", rate * 100.0);
+            listed.push(ScenarioLoss {
+                scenario: name.clone(),
+                loss,
+            });
+            factors.push(FactorLoss {
+                factor: format!("stablecoin:{asset}"),
+                loss,
+                scenario: name,
+            });
+            if e > 0.0 {
+                depeg_total += loss;
+                for (v, x) in per {
+                    *depeg_share.entry(*v).or_default() += rate * x;
+                }
+            }
+        }
+        listed.push(ScenarioLoss {
+            scenario: format!(
+                "venue-index basis and funding divergence over {:.0} s",
+                self.horizon_s
+            ),
+            loss: basis + funding,
+        });
+        factors.push(FactorLoss {
+            factor: "basis".into(),
+            loss: basis,
+            scenario: "every venue index diverges adversely".into(),
+        });
+        factors.push(FactorLoss {
+            factor: "funding".into(),
+            loss: funding,
+            scenario: format!("stressed funding for {:.0} s", self.horizon_s),
+        });
+        factors.push(FactorLoss {
+            factor: "concentration".into(),
+            loss: concentration,
+            scenario: "closing each venue's gross size against its depth".into(),
+        });
+        if credit > 0.0 {
+            factors.push(FactorLoss {
+                factor: "cross_underlying_credit".into(),
+                loss: -credit,
+                scenario: "published inter-commodity credit".into(),
+            });
+        }
+        let pooled = scan_loss + depeg_total + basis + funding + concentration;
+
+        // Venue rows.
+        let mut own: BTreeMap<Venue, (f64, f64, f64)> = BTreeMap::new();
+        for vm in venue_margins {
+            let e = own.entry(vm.venue).or_default();
+            e.0 += vm.in_quote.initial_margin;
+            e.1 += vm.in_quote.maintenance_margin;
+            e.2 += vm.in_quote.equity;
+        }
+        let mut rows: Vec<VenueConstraint> = Vec::new();
+        for v in &touched {
+            let vp = p.venue(*v)?;
+            let (own_im, own_mm, equity) = own.get(v).copied().unwrap_or_default();
+            // Something the venue can liquidate: a debt, or positions it charges maintenance for (a
+            // credit venue's positions always count: they draw on the pool). Long options alone, or a
+            // deposit with no debt, can never be liquidated: the venue requires nothing there.
+            let has_positions = legs.iter().any(|l| l.venue == *v && l.position);
+            let active = debt_at.contains(v)
+                || (has_positions && (own_mm > 0.0 || vp.kind == VenueKind::Credit));
+            let own_mm = if active { own_mm } else { 0.0 };
+            // Nothing open and nothing borrowed: nothing to liquidate, nothing to hold.
+            let floor_siloed = if active {
+                own_mm * (1.0 + vp.buffer)
+            } else {
+                0.0
+            };
+            let local = if vp.kind == VenueKind::Segregated {
+                floor_siloed
+            } else {
+                0.0
+            };
+            // The venue alone: same scenarios, same horizon, no transfers.
+            let vlegs: Vec<&Leg> = legs.iter().filter(|l| l.venue == *v).collect();
+            let vworsts: Vec<(f64, usize)> = (0..ng)
+                .map(|g| {
+                    scan.by_venue
+                        .get(&(g, *v))
+                        .map(|x| worst(x, zero))
+                        .unwrap_or((0.0, zero))
+                })
+                .collect();
+            let vdeltas = group_deltas(&vlegs, ng);
+            let (vsum, vcredit) = independent_worst(p, &groups, &vworsts, &vdeltas);
+            let vdepeg: f64 = exposure
+                .iter()
+                .map(|(asset, per)| {
+                    p.stablecoins.get(asset).map(|s| s.depeg).unwrap_or(0.0)
+                        * per.get(v).copied().unwrap_or(0.0).max(0.0)
+                })
+                .sum();
+            let a = addons.get(v).copied().unwrap_or_default();
+            let stress = if active {
+                vsum - vcredit + vdepeg + a.basis + a.funding + a.concentration
+            } else {
+                0.0
+            };
+            let siloed = if active {
+                own_im.max(floor_siloed + stress)
+            } else {
+                0.0
+            };
+            let binding = vworsts
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.0 > 0.0)
+                .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
+                .map(|(g, w)| format!("{} alone: {}", groups[g], scan.names[w.1]));
+            let attributed = factor * raw_venue(*v)
+                + depeg_share.get(v).copied().unwrap_or(0.0)
+                + a.basis
+                + a.funding
+                + a.concentration;
+            let credit_v = credit_at.get(v).copied().unwrap_or(0.0);
+            let held_v = held.get(v).copied().unwrap_or(0.0) + credit_v;
+            let (liq_u, liq) = if vp.kind == VenueKind::Segregated && active {
+                self.liquidation_move(&acct, assets, market, *v, &legs, &groups, equity, own_mm)?
+            } else {
+                (None, None)
+            };
+            rows.push(VenueConstraint {
+                venue: *v,
+                kind: vp.kind,
+                siloed_initial_margin: siloed,
+                siloed_maintenance_margin: own_mm,
+                own_initial_margin: own_im,
+                stress,
+                local_minimum: local,
+                buffer: if local > 0.0 { local - own_mm } else { 0.0 },
+                attributed,
+                binds: local > attributed,
+                held: held_v,
+                credit: credit_v,
+                floor_shortfall: (local - held_v).max(0.0),
+                binding_scenario: if active { binding } else { None },
+                liquidation_underlying: liq_u,
+                liquidation_move: liq,
+            });
+        }
+        let local_total: f64 = rows.iter().map(|r| r.local_minimum).sum();
+        // Venues' own maintenance where a floor is held (segregated, something open or borrowed).
+        let own_mm_seg: f64 = rows
+            .iter()
+            .filter(|r| r.local_minimum > 0.0)
+            .map(|r| r.siloed_maintenance_margin)
+            .sum();
+        let im = local_total + pooled;
+        let mm = own_mm_seg + p.maintenance_fraction * pooled;
+        let siloed_total: f64 = rows.iter().map(|r| r.siloed_initial_margin).sum();
+        let mut split = SavingSplit::default();
+        for r in &rows {
+            match r.kind {
+                VenueKind::Segregated => {
+                    split.pooled_buffer += r.siloed_initial_margin - r.local_minimum - r.attributed
+                }
+                VenueKind::Credit => split.credit_netting += r.siloed_initial_margin - r.attributed,
+            }
+        }
+        let liquidates_first = rows
+            .iter()
+            .filter_map(|r| r.liquidation_move.map(|m| (r.venue, m.abs())))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(v, _)| v);
+        let components = vec![
+            Component {
+                name: "local_minimum_topup".into(),
+                value: local_total,
+                detail: "Σ local floors held at segregated venues: each venue's own maintenance margin + buffer".into(),
+            },
+            Component {
+                name: "scenario_loss".into(),
+                value: scan_loss,
+                detail: format!(
+                    "pooled scan over {:.0} s (ranges x {scale:.2}): {binding_name}",
+                    self.horizon_s
+                ),
+            },
+            Component {
+                name: "depeg".into(),
+                value: depeg_total,
+                detail: "per stablecoin: depeg x net long exposure (balances + linear contracts settled in it)".into(),
+            },
+            Component {
+                name: "basis_venue_index".into(),
+                value: basis,
+                detail: "per (venue, underlying): basis rate x range scale x |net delta notional|".into(),
+            },
+            Component {
+                name: "funding".into(),
+                value: funding,
+                detail: "per (venue, underlying): stressed funding per 8h x horizon / 8h x |net perpetual notional|".into(),
+            },
+            Component {
+                name: "concentration".into(),
+                value: concentration,
+                detail: "per (venue, underlying): y x daily vol x gross x sqrt(gross / depth)".into(),
+            },
+        ];
+        let worst_index = listed
+            .iter()
+            .position(|s| s.scenario == binding_name)
+            .unwrap_or(0);
+        let explain = Explanation {
+            currency: quote.to_string(),
+            worst_scenario: binding_name,
+            worst_index,
+            contributions,
+            components,
+            scenarios: listed,
+            initial_margin: im,
+            maintenance_margin: mm,
+            factors,
+        };
+        Ok(UnifiedMargin {
+            siloed_total,
+            initial_margin: im,
+            maintenance_margin: mm,
+            pooled_requirement: pooled,
+            local_minimum_total: local_total,
+            saving: siloed_total - im,
+            saving_split: split,
+            horizon_s: self.horizon_s,
+            range_scale: scale,
+            liquidates_first,
+            venues: rows,
+            explain,
+        })
+    }
+
+    /// Move of the venue's main underlying at which its equity (repriced) meets its own maintenance
+    /// margin (re-evaluated by the venue's rules at the moved prices).
+    #[allow(clippy::too_many_arguments)]
+    fn liquidation_move(
+        &self,
+        acct: &Account,
+        assets: &[Asset],
+        market: &Market,
+        v: Venue,
+        legs: &[Leg],
+        groups: &[String],
+        equity: f64,
+        own_mm: f64,
+    ) -> Result<(Option<String>, Option<f64>), MarginError> {
+        let mut by_group = vec![0.0f64; groups.len()];
+        for l in legs.iter().filter(|l| l.venue == v) {
+            by_group[l.group] += l.delta_notional.abs();
+        }
+        let Some(g) = (0..groups.len())
+            .filter(|&g| by_group[g] > 0.0)
+            .max_by(|&a, &b| by_group[a].total_cmp(&by_group[b]))
+        else {
+            return Ok((None, None));
+        };
+        let u = groups[g].clone();
+        let quote = market.quote.as_str();
+        let grid = self.params.grid(1.0, quote);
+        let ctx = NumeraireCtx {
+            params: &grid,
+            market,
+            currency: quote.to_string(),
+        };
+        // The venue's legs on this underlying, priced once.
+        let mut priced: Vec<(Priced, f64)> = Vec::new();
+        for pos in acct.positions.iter().filter(|p| p.instrument.venue == v) {
+            if pos.instrument.underlying == u {
+                priced.push((resolve(&pos.instrument, market)?, pos.size));
+            }
+        }
+        for c in acct
+            .collateral
+            .iter()
+            .filter(|c| c.venue == v && c.asset == u)
+        {
+            let a = find_asset(assets, &c.asset, "account.collateral.asset")?;
+            priced.push((
+                resolve(&collateral_instrument(v, &c.asset, quote), market)?,
+                c.amount.to_f64(a.decimals),
+            ));
+        }
+        let slice = Account {
+            id: acct.id.clone(),
+            collateral: acct
+                .collateral
+                .iter()
+                .filter(|c| c.venue == v)
+                .cloned()
+                .collect(),
+            positions: acct
+                .positions
+                .iter()
+                .filter(|p| p.instrument.venue == v)
+                .map(|p| {
+                    let mut q = p.clone();
+                    q.leverage = None;
+                    q
+                })
+                .collect(),
+        };
+        let surplus = |mv: f64| -> Result<f64, MarginError> {
+            let sc = [Scenario {
+                name: String::new(),
+                price: mv,
+                in_ranges: false,
+                vol: VolMove::None,
+                extended: false,
+            }];
+            let mut pnl = 0.0;
+            for (pr, size) in &priced {
+                let mut out = [0.0];
+                price_row(pr, &ctx, &sc, &mut out)?;
+                pnl -= size * out[0];
+            }
+            let moved = shift_market(market, &u, mv, &slice);
+            let mm: f64 = crate::venues::venue_margins(&slice, assets, &moved)
+                .map(|vs| vs.iter().map(|x| x.in_quote.maintenance_margin).sum())
+                .unwrap_or(own_mm * (1.0 + mv.abs()));
+            Ok(equity + pnl - mm)
+        };
+        if surplus(0.0)? <= 0.0 {
+            return Ok((Some(u), Some(0.0)));
+        }
+        let find = |steps: &[f64]| -> Result<Option<f64>, MarginError> {
+            let mut prev = 0.0;
+            for &mv in steps {
+                if surplus(mv)? <= 0.0 {
+                    let (mut lo, mut hi) = (prev, mv);
+                    for _ in 0..14 {
+                        let mid = 0.5 * (lo + hi);
+                        if surplus(mid)? <= 0.0 {
+                            hi = mid;
+                        } else {
+                            lo = mid;
+                        }
+                    }
+                    return Ok(Some(hi));
+                }
+                prev = mv;
+            }
+            Ok(None)
+        };
+        let down = find(&[
+            -0.01, -0.02, -0.05, -0.1, -0.15, -0.2, -0.3, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9, -0.99,
+        ])?;
+        let up = find(&[
+            0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+        ])?;
+        let m = match (down, up) {
+            (Some(d), Some(x)) => Some(if d.abs() <= x { d } else { x }),
+            (d, x) => d.or(x),
+        };
+        Ok((Some(u), m))
+    }
+}
+
+/// The market with `underlying` moved by `mv`: its FX rate, every venue index on it and the marks of
+/// the slice's delta-one contracts on it (option marks are left to the repricing of equity).
+fn shift_market(market: &Market, underlying: &str, mv: f64, slice: &Account) -> Market {
+    let mut m = market.clone();
+    let k = 1.0 + mv;
+    if let Some(x) = m.fx.get_mut(underlying) {
+        *x *= k;
+    }
+    let suffix = format!(":{underlying}");
+    for (key, x) in m.index_prices.iter_mut() {
+        if key.ends_with(&suffix) {
+            *x *= k;
+        }
+    }
+    for p in &slice.positions {
+        if p.instrument.underlying == underlying && !p.instrument.is_option() {
+            if let Some(x) = m.mark_prices.get_mut(&p.instrument.id()) {
+                *x *= k;
+            }
+        }
+    }
+    m
+}
+
+fn find_asset<'a>(
+    assets: &'a [Asset],
+    symbol: &str,
+    field: &str,
+) -> Result<&'a Asset, MarginError> {
+    assets.iter().find(|a| a.symbol == symbol).ok_or_else(|| {
+        MarginError::Model(intermargin_model::ModelError::UnknownAsset {
+            field: field.to_string(),
+            asset: symbol.to_string(),
+        })
+    })
 }
 
 /// A collateral balance as a spot instrument of its venue, so it moves with its underlying.
@@ -253,226 +1703,4 @@ fn collateral_instrument(venue: Venue, asset: &str, quote: &str) -> Instrument {
         contract_size: 1.0,
         size_unit: SizeUnit::Base,
     }
-}
-
-impl UnifiedModel {
-    /// A model over `params`.
-    pub fn new(params: UnifiedParams) -> Self {
-        UnifiedModel { params }
-    }
-
-    /// Unified requirement of `account`, given each venue's own verdict (`siloed`, from the venue rules).
-    pub fn margin(
-        &self,
-        account: &Account,
-        assets: &[Asset],
-        market: &Market,
-        siloed: &[VenueMargin],
-    ) -> Result<UnifiedMargin, MarginError> {
-        let p = &self.params;
-        let g = &p.grid;
-        let quote = market.quote.as_str();
-        let mut legs: Vec<Leg> = Vec::new();
-        for pos in &account.positions {
-            legs.push(Leg {
-                label: pos.instrument.id(),
-                instrument: pos.instrument.clone(),
-                size: pos.size,
-            });
-        }
-        // Collateral lines: value in quote, per venue, per asset.
-        let mut coll_by_venue: BTreeMap<Venue, f64> = BTreeMap::new();
-        let mut stable_exposure: BTreeMap<String, f64> = BTreeMap::new();
-        let mut collateral_haircut = 0.0;
-        for (ci, c) in account.collateral.iter().enumerate() {
-            let a = assets.iter().find(|a| a.symbol == c.asset).ok_or_else(|| {
-                MarginError::Model(intermargin_model::ModelError::UnknownAsset {
-                    field: format!("account.collateral[{ci}].asset"),
-                    asset: c.asset.clone(),
-                })
-            })?;
-            let units = c.amount.to_f64(a.decimals);
-            let px = market
-                .fx_rate(&c.asset)
-                .ok_or_else(|| MarginError::MissingMarket {
-                    field: format!("market.fx[{:?}]", c.asset),
-                    reason: format!("valuing collateral account.collateral[{ci}]"),
-                })?;
-            let value = units * px;
-            *coll_by_venue.entry(c.venue).or_default() += value;
-            if g.is_stable(&c.asset) && c.asset != quote {
-                *stable_exposure.entry(c.asset.clone()).or_default() += value;
-            }
-            if value > 0.0 {
-                collateral_haircut += p
-                    .collateral
-                    .asset
-                    .get(&c.asset)
-                    .copied()
-                    .unwrap_or(p.collateral.default)
-                    * value;
-            }
-            legs.push(Leg {
-                label: format!("{}:{} collateral", c.venue, c.asset),
-                instrument: collateral_instrument(c.venue, &c.asset, quote),
-                size: units,
-            });
-        }
-        let mut pool = margin_pool(&legs, market, g, quote)?;
-        // Basis: per (venue, underlying) net delta of positions; quote assets: net stable exposure.
-        let pos_insts: Vec<Instrument> = account
-            .positions
-            .iter()
-            .map(|x| x.instrument.clone())
-            .collect();
-        let m = risk_matrix(market, &pos_insts, g, quote)?;
-        let mut venue_delta: BTreeMap<(Venue, String), f64> = BTreeMap::new();
-        for (i, pos) in account.positions.iter().enumerate() {
-            let dn = pos.size * m.unit[i].delta_notional;
-            *venue_delta
-                .entry((pos.instrument.venue, pos.instrument.underlying.clone()))
-                .or_default() += dn;
-            let s = &pos.instrument.settle;
-            if g.is_stable(s) && s != quote {
-                // A short linear contract settled in USDT is long USDT for its notional.
-                *stable_exposure.entry(s.clone()).or_default() -= dn;
-            }
-        }
-        let mut basis_by_venue: BTreeMap<Venue, f64> = BTreeMap::new();
-        for ((v, _), d) in &venue_delta {
-            let r = p
-                .basis
-                .venue
-                .get(v)
-                .copied()
-                .unwrap_or(p.basis.default_venue);
-            *basis_by_venue.entry(*v).or_default() += r * d.abs();
-        }
-        let venue_basis: f64 = basis_by_venue.values().sum();
-        let quote_basis: f64 = stable_exposure
-            .iter()
-            .map(|(a, e)| {
-                p.basis
-                    .quote
-                    .get(a)
-                    .copied()
-                    .unwrap_or(p.basis.quote_default)
-                    * e.abs()
-            })
-            .sum();
-        let counterparty_by_venue: BTreeMap<Venue, f64> = coll_by_venue
-            .iter()
-            .map(|(v, val)| (*v, p.counterparty.get(*v) * val.max(0.0)))
-            .collect();
-        let counterparty: f64 = counterparty_by_venue.values().sum();
-        // Venues' own requirements and local minimums.
-        let mut venues: BTreeMap<Venue, VenueConstraint> = BTreeMap::new();
-        for vm in siloed {
-            let e = venues.entry(vm.venue).or_insert_with(|| VenueConstraint {
-                venue: vm.venue,
-                siloed_initial_margin: 0.0,
-                siloed_maintenance_margin: 0.0,
-                local_minimum: 0.0,
-                attributed: 0.0,
-                binds: false,
-            });
-            e.siloed_initial_margin += vm.in_quote.initial_margin;
-            e.siloed_maintenance_margin += vm.in_quote.maintenance_margin;
-        }
-        for v in account.venues() {
-            venues.entry(v).or_insert_with(|| VenueConstraint {
-                venue: v,
-                siloed_initial_margin: 0.0,
-                siloed_maintenance_margin: 0.0,
-                local_minimum: 0.0,
-                attributed: 0.0,
-                binds: false,
-            });
-        }
-        // Attribution: the worst scenario's per-leg losses (from the scan's own explanation) plus the
-        // venue's basis and counterparty charges.
-        let mut by_venue_loss: BTreeMap<Venue, f64> = BTreeMap::new();
-        for (leg, c) in legs.iter().zip(sorted_contributions(&legs, &pool.explain)) {
-            *by_venue_loss.entry(leg.instrument.venue).or_default() += c;
-        }
-        let mut local_total = 0.0;
-        for (v, e) in venues.iter_mut() {
-            e.local_minimum = p.local_minimum.get(*v) * e.siloed_maintenance_margin;
-            e.attributed = (by_venue_loss.get(v).copied().unwrap_or(0.0)
-                + basis_by_venue.get(v).copied().unwrap_or(0.0)
-                + counterparty_by_venue.get(v).copied().unwrap_or(0.0))
-            .max(0.0);
-            e.binds = e.local_minimum > e.attributed;
-            local_total += e.local_minimum;
-        }
-        let scan_im = pool.figures.initial_margin;
-        let risk = scan_im + venue_basis + quote_basis + counterparty + collateral_haircut;
-        let im = risk.max(local_total);
-        let mm = g.maintenance_fraction * im;
-        let siloed_total: f64 = venues.values().map(|v| v.siloed_initial_margin).sum();
-        let ex = &mut pool.explain;
-        ex.components.extend([
-            Component {
-                name: "basis_venue_index".into(),
-                value: venue_basis,
-                detail: "per (venue, underlying): rate x |net delta notional|".into(),
-            },
-            Component {
-                name: "basis_quote_asset".into(),
-                value: quote_basis,
-                detail: "per stablecoin: depeg rate x |net exposure| (collateral + linear contracts)".into(),
-            },
-            Component {
-                name: "counterparty_haircut".into(),
-                value: counterparty,
-                detail: "per venue: haircut x collateral held there".into(),
-            },
-            Component {
-                name: "collateral_haircut".into(),
-                value: collateral_haircut,
-                detail: "per asset: haircut x collateral value (price moves are in the scan)".into(),
-            },
-            Component {
-                name: "local_minimum_topup".into(),
-                value: (local_total - risk).max(0.0),
-                detail: format!(
-                    "venues enforce {local_total:.2} locally; requirement = max(risk {risk:.2}, that)"
-                ),
-            },
-        ]);
-        ex.initial_margin = im;
-        ex.maintenance_margin = mm;
-        Ok(UnifiedMargin {
-            siloed_total,
-            initial_margin: im,
-            maintenance_margin: mm,
-            risk_requirement: risk,
-            local_minimum_total: local_total,
-            saving: siloed_total - im,
-            venues: venues.into_values().collect(),
-            explain: pool.explain,
-        })
-    }
-}
-
-/// Contributions re-ordered to `legs` order (the scan sorts legs by underlying; labels are unique per leg
-/// position in the sorted list, so match them in order).
-fn sorted_contributions(legs: &[Leg], ex: &Explanation) -> Vec<f64> {
-    let mut used = vec![false; ex.contributions.len()];
-    legs.iter()
-        .map(|l| {
-            match ex
-                .contributions
-                .iter()
-                .enumerate()
-                .find(|(i, c)| !used[*i] && c.instrument == l.label && c.size == l.size)
-            {
-                Some((i, c)) => {
-                    used[i] = true;
-                    c.loss
-                }
-                None => 0.0,
-            }
-        })
-        .collect()
 }

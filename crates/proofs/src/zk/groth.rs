@@ -296,8 +296,33 @@ pub fn verify(rule: &MarginRule, vk: &VerifyingKey<Bn254>, proof: &MarginProof) 
         )));
     }
     let commitment = parse_field_hex(&proof.commitment, "commitment")?;
+    let vk_hash = vk_sha256(vk)?;
+    if proof.verifying_key_sha256 != vk_hash {
+        return Err(ProofError::Rejected(format!(
+            "verifying_key_sha256: proof was made for key {}, this key is {vk_hash}",
+            proof.verifying_key_sha256
+        )));
+    }
     let p = decode_proof(proof)?;
-    verify_raw(vk, &p, &public_inputs(rule, commitment))
+    let inputs = public_inputs(rule, commitment);
+    verify_raw(vk, &p, &inputs)?;
+    // The calldata a user sends on chain must be this very proof and these inputs, field by field.
+    let want = crate::zk::solidity::calldata(&p, &inputs);
+    let got = &proof.solidity_calldata;
+    let fields: [(&str, bool); 4] = [
+        ("solidity_calldata.a", got.a == want.a),
+        ("solidity_calldata.b", got.b == want.b),
+        ("solidity_calldata.c", got.c == want.c),
+        ("solidity_calldata.input", got.input == want.input),
+    ];
+    for (field, same) in fields {
+        if !same {
+            return Err(ProofError::Rejected(format!(
+                "{field} differs from the proof and public inputs it accompanies"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Groth16 pairing check on explicit public inputs.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::XchainError;
 use crate::guardian::Scheme;
-use crate::requirement::NetDeltaModel;
+use crate::unified::SpokeModel;
 
 /// A whole simulation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub struct SimConfig {
     /// Guardian set.
     pub guardians: GuardianConfig,
     /// Requirement model.
-    pub model: NetDeltaModel,
+    pub model: SpokeModel,
     /// Per-underlying prices.
     pub prices: BTreeMap<String, PriceConfig>,
     /// Spoke chains.

@@ -13,8 +13,9 @@ use crate::error::XchainError;
 use crate::guardian::{GuardianKey, GuardianSet};
 use crate::hub::{attest, effective, Endpoint, Hub, HubParams};
 use crate::messages::{Envelope, MarginCredit, Payload, PositionReport};
-use crate::requirement::{Book, NetDeltaModel, RequirementModel};
+use crate::requirement::{Book, RequirementModel};
 use crate::spoke::{Spoke, SpokeState};
+use crate::unified::SpokeModel;
 
 /// Rejections by reason, as the CLI prints them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -132,7 +133,7 @@ struct Block {
 }
 
 struct SpokeSim {
-    spoke: Spoke<NetDeltaModel>,
+    spoke: Spoke<SpokeModel>,
     cfg: SpokeConfig,
     blocks: Vec<Block>,
     pending_credits: Vec<Envelope>,
@@ -157,7 +158,7 @@ struct Sim<'a> {
     now: u64,
     seq: u64,
     queue: BinaryHeap<Item>,
-    hub: Hub<NetDeltaModel>,
+    hub: Hub<SpokeModel>,
     spokes: Vec<SpokeSim>,
     signers: Vec<GuardianKey>,
     compromised: Vec<GuardianKey>,
@@ -289,8 +290,8 @@ impl<'a> Sim<'a> {
                     set.clone(),
                     cfg.model,
                     stress.clone(),
-                    cfg.model.size_decimals,
-                    cfg.model.collateral_decimals,
+                    cfg.model.size_decimals(),
+                    cfg.model.collateral_decimals(),
                 ),
                 cfg: sc.clone(),
                 blocks: vec![Block {

@@ -12,7 +12,7 @@ use super::config::{
     FaultConfig, GuardianConfig, HubConfig, PriceConfig, SimConfig, SpokeConfig, TestingConfig,
 };
 use crate::guardian::Scheme;
-use crate::requirement::NetDeltaModel;
+use crate::unified::{SpokeModel, UnifiedSpokeModel};
 
 /// A random short schedule (fault phase `faults_end_ms`) drawn from `seed`.
 pub fn random_schedule(seed: u64, scheme: Scheme, faults_end_ms: u64) -> SimConfig {
@@ -109,12 +109,12 @@ pub fn random_schedule(seed: u64, scheme: Scheme, faults_end_ms: u64) -> SimConf
             threshold,
             scheme,
         },
-        model: NetDeltaModel {
-            maintenance_rate: rng.gen_range(0.01..0.2),
-            gross_rate: rng.gen_range(0.0..0.02),
+        model: SpokeModel::Unified(UnifiedSpokeModel {
             size_decimals: 8,
             collateral_decimals: 6,
-        },
+            max_gross_notional: rng.gen_range(1.0e7..1.0e9),
+            horizon_s: Some(rng.gen_range(60.0..7_200.0)),
+        }),
         prices,
         spokes,
         faults,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use intermargin_allocate::{allocate as solve_allocation, RoutesFile};
 use intermargin_margin::portfolio::{
     Explanation, GridModel, GridParams, RequirementKind, SensitivityModel, SimmParams,
-    UnifiedModel, UnifiedParams,
+    UnifiedMargin, UnifiedModel, UnifiedParams,
 };
 use intermargin_model::{Account, Amount, Snapshot, Venue};
 use intermargin_pricing::{
@@ -330,6 +330,8 @@ struct AccountReport {
     maintenance_margin: f64,
     venues: Vec<Value>,
     explain: Vec<Explanation>,
+    /// Unified model only: its account-level figures beyond IM/MM.
+    unified: Option<UnifiedMargin>,
 }
 
 fn margin_account(
@@ -341,7 +343,8 @@ fn margin_account(
     let assets = &snap.portfolio.assets;
     let ctx = |e: &dyn std::fmt::Display| format!("account {:?}: {e}", account.id);
     let siloed = intermargin_margin::venue_margins(account, assets, market).map_err(|e| ctx(&e))?;
-    let siloed_total: f64 = siloed.iter().map(|v| v.in_quote.initial_margin).sum();
+    let mut siloed_total: f64 = siloed.iter().map(|v| v.in_quote.initial_margin).sum();
+    let mut extras = None;
     let venue_rows = || -> Vec<Value> {
         siloed
             .iter()
@@ -382,19 +385,23 @@ fn margin_account(
         }
         Model::Unified => {
             let r = UnifiedModel::new(UnifiedParams::bundled().map_err(|e| ctx(&e))?)
-                .margin(account, assets, market, &siloed)
+                .margin(account, assets, market)
                 .map_err(|e| ctx(&e))?;
             let venues = r
                 .venues
                 .iter()
                 .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
                 .collect();
-            (
+            // The honest siloed baseline: the same scenarios venue by venue (as the CLI reports).
+            siloed_total = r.siloed_total;
+            let out = (
                 r.initial_margin,
                 r.maintenance_margin,
                 venues,
-                vec![r.explain],
-            )
+                vec![r.explain.clone()],
+            );
+            extras = Some(r);
+            out
         }
     };
     Ok(AccountReport {
@@ -404,6 +411,7 @@ fn margin_account(
         maintenance_margin: mm,
         venues,
         explain,
+        unified: extras,
     })
 }
 
@@ -441,6 +449,24 @@ fn model_document(snap: &Snapshot, model: Model) -> Result<Value, String> {
         "venues": venues,
         "explain": explain,
     });
+    if model == Model::Unified {
+        let (mut buffer, mut netting, mut pooled, mut local) = (0.0, 0.0, 0.0, 0.0);
+        for e in accounts.iter().filter_map(|a| a.unified.as_ref()) {
+            buffer += e.saving_split.pooled_buffer;
+            netting += e.saving_split.credit_netting;
+            pooled += e.pooled_requirement;
+            local += e.local_minimum_total;
+        }
+        doc["saving_split"] = json!({"pooled_buffer": buffer, "credit_netting": netting});
+        doc["unified"]["pooled_requirement"] = json!(pooled);
+        doc["unified"]["local_minimum_total"] = json!(local);
+        let first = accounts.iter().find_map(|a| a.unified.as_ref());
+        doc["horizon_s"] = json!(first.map(|e| e.horizon_s));
+        doc["liquidates_first"] = match accounts.as_slice() {
+            [one] => json!(one.unified.as_ref().and_then(|e| e.liquidates_first)),
+            _ => Value::Null,
+        };
+    }
     if accounts.len() > 1 {
         doc["accounts"] = Value::Array(
             accounts
@@ -448,7 +474,9 @@ fn model_document(snap: &Snapshot, model: Model) -> Result<Value, String> {
                 .map(|a| {
                     json!({"account": a.account, "siloed_total": a.siloed_total,
                        "initial_margin": a.initial_margin, "maintenance_margin": a.maintenance_margin,
-                       "saving": a.siloed_total - a.initial_margin})
+                       "saving": a.siloed_total - a.initial_margin,
+                       "saving_split": a.unified.as_ref().map(|e| e.saving_split),
+                       "liquidates_first": a.unified.as_ref().and_then(|e| e.liquidates_first)})
                 })
                 .collect(),
         );
@@ -519,20 +547,23 @@ fn allocate(
     let doc = py
         .allow_threads(|| -> Result<Value, String> {
             let assets = &snap.portfolio.assets;
-            let siloed = intermargin_margin::venue_margins(acc, assets, &snap.market)
-                .map_err(|e| format!("venue margin (siloed requirements): {e}"))?;
             let params =
                 UnifiedParams::bundled().map_err(|e| format!("unified model parameters: {e}"))?;
-            let unified = UnifiedModel::new(params)
-                .margin(acc, assets, &snap.market, &siloed)
+            let close_out = params.horizon.close_out_s;
+            let mut model = UnifiedModel::new(params);
+            if let Some(cure) = routes.cure_horizon_s() {
+                model = model.with_horizon_s(cure + close_out);
+            }
+            let unified = model
+                .margin(acc, assets, &snap.market)
                 .map_err(|e| format!("unified margin: {e}"))?;
-            let (venues, total) = unified.location_requirements(&siloed, kind, local);
+            let (venues, total) = unified.location_requirements(kind, local);
             let problem = routes
                 .problem(&snap.portfolio, acc, &snap.market, &venues, Some(total))
                 .map_err(|e| format!("routes: {e}"))?;
             let allocation = solve_allocation(&problem).map_err(|e| e.to_string())?;
             let basis = if local {
-                "local minimums"
+                "local floors; pooled requirement at the hub"
             } else {
                 "siloed venue margin"
             };

@@ -290,5 +290,25 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// One account's full unified explanation: the hedged book of `examples/hedged-book` (4 venues, venue rules,
+/// scenario table, liquidation-move search per segregated venue).
+fn single(c: &mut Criterion) {
+    let text = include_str!("../../../examples/hedged-book/snapshot.json");
+    let snap = intermargin_model::Snapshot::from_json(text).expect("snapshot");
+    let acc = &snap.portfolio.accounts[0];
+    let model = UnifiedModel::new(UnifiedParams::bundled().expect("params"));
+    let mut g = c.benchmark_group("unified_single");
+    g.sample_size(20);
+    g.bench_function("hedged_book_full_explanation", |b| {
+        b.iter(|| {
+            model
+                .margin(acc, &snap.portfolio.assets, &snap.market)
+                .expect("margin")
+                .initial_margin
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, single);
 criterion_main!(benches);

@@ -93,10 +93,7 @@ fn emit(snap: &Snapshot, json: bool) -> Result<()> {
                 c.venue.to_string(),
                 "balance".to_string(),
                 c.asset.clone(),
-                c.amount
-                    .to_decimal(decimals(&c.asset))
-                    .normalize()
-                    .to_string(),
+                crate::output::base_units(c.amount, decimals(&c.asset), &c.asset),
                 String::new(),
                 c.sub_account.clone().unwrap_or_default(),
             ]);

@@ -36,6 +36,18 @@ pub const SOLVENCY_SCHEME: &str = "merkle-sum-sha256-v1";
 pub const MAX_USERS: usize = 1 << 32;
 /// Longest accepted user id (ids become file names).
 pub const MAX_USER_LEN: usize = 128;
+/// Most asset columns a ledger may have (every tree node carries one sum per asset).
+pub const MAX_ASSETS: usize = 64;
+/// Most memory a tree may take, bytes ([`tree_bytes`]); checked before anything is allocated.
+pub const MAX_TREE_BYTES: u128 = 16 << 30;
+
+/// Memory a tree over `users` users and `assets` assets takes: every level's hashes (32 bytes)
+/// and sums (16 bytes per asset), about twice the padded leaf level, plus the per-user rows.
+pub fn tree_bytes(users: usize, assets: usize) -> u128 {
+    let width = (users.max(2) as u128).next_power_of_two();
+    let node = 32 + 16 * assets as u128;
+    2 * width * node + users as u128 * (8 * assets as u128 + 16 + 8 + MAX_USER_LEN as u128)
+}
 
 /// A 32-byte SHA-256 output.
 pub type Hash = [u8; 32];
@@ -105,6 +117,15 @@ impl Ledger {
                 ));
             }
         }
+        if assets.len() > MAX_ASSETS {
+            return Err(ProofError::field(
+                "header",
+                format!(
+                    "{} asset columns exceed the limit of {MAX_ASSETS}",
+                    assets.len()
+                ),
+            ));
+        }
         let k = assets.len();
         let mut users = Vec::new();
         let mut balances = Vec::new();
@@ -134,6 +155,16 @@ impl Ledger {
                 )?);
             }
             users.push(user);
+            if tree_bytes(users.len(), k) > MAX_TREE_BYTES || users.len() > MAX_USERS {
+                return Err(ProofError::field(
+                    format!("row {line}"),
+                    format!(
+                        "{} users × {k} assets would need more than {} GiB for the tree",
+                        users.len(),
+                        MAX_TREE_BYTES >> 30
+                    ),
+                ));
+            }
         }
         if users.is_empty() {
             return Err(ProofError::field("rows", "no users"));
@@ -248,6 +279,15 @@ impl SumTree {
             return Err(ProofError::field(
                 "balances",
                 "empty ledger or wrong dimensions",
+            ));
+        }
+        if k > MAX_ASSETS || n > MAX_USERS || tree_bytes(n, k) > MAX_TREE_BYTES {
+            return Err(ProofError::field(
+                "balances",
+                format!(
+                    "{n} users × {k} assets exceed the tree limits ({MAX_ASSETS} assets, {} GiB)",
+                    MAX_TREE_BYTES >> 30
+                ),
             ));
         }
         let width = n.next_power_of_two().max(2);

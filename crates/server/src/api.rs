@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{generate_key, Principal, Scope};
+use crate::auth::{random_key, Principal, Scope};
 use crate::error::{ApiError, ErrorBody};
 use crate::ledger::{Event, Mutation};
 use crate::state::Shared;
@@ -79,7 +79,12 @@ fn idempotency(
     h.update(b" ");
     h.update(path);
     h.update(b"\n");
-    h.update(body);
+    // The same JSON with other whitespace or key order is the same request: hash its canonical
+    // form (keys sorted, no whitespace); a body that is not JSON is hashed as sent.
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => h.update(v.to_string()),
+        Err(_) => h.update(body),
+    }
     Ok((key.to_string(), hex::encode(h.finalize())))
 }
 
@@ -139,7 +144,9 @@ pub struct NewAccount {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    /// `admin` or an account id.
+    /// `admin`, `operator` (records deposits, credits and positions observed on venues and
+    /// chains, executes liquidations), `read-only`, or an account id (reads that account,
+    /// requests its withdrawals and transfers).
     pub scope: String,
 }
 
@@ -218,12 +225,12 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok && id != "admin" {
+    if ok && !["admin", "operator", "read-only"].contains(&id) {
         Ok(())
     } else {
         Err(ApiError::bad(
             "body.id",
-            "1-64 characters of letters, digits, '-' or '_' (and not 'admin')",
+            "1-64 characters of letters, digits, '-' or '_' (and not a role name: admin, operator, read-only)",
         ))
     }
 }
@@ -304,30 +311,142 @@ pub async fn create_key(
     let p = principal(&st, &headers).await?;
     p.require_admin()?;
     let req: NewKey = parse_body(&body)?;
-    let scope = if req.scope == "admin" {
-        Scope::Admin
-    } else {
-        if !st
-            .ledger
-            .accounts()
-            .await?
-            .iter()
-            .any(|(id, _)| *id == req.scope)
-        {
-            return Err(ApiError::bad(
-                "body.scope",
-                format!("no account {:?}", req.scope),
-            ));
+    let scope = match req.scope.as_str() {
+        "admin" => Scope::Admin,
+        "operator" => Scope::Operator,
+        "read-only" => Scope::ReadOnly,
+        other => {
+            if !st
+                .ledger
+                .accounts()
+                .await?
+                .iter()
+                .any(|(id, _)| id == other)
+            {
+                return Err(ApiError::bad(
+                    "body.scope",
+                    format!("expected admin, operator, read-only or an account id; no account {other:?}"),
+                ));
+            }
+            Scope::Account(other.to_string())
         }
-        Scope::Account(req.scope.clone())
     };
-    let (full, id, hash) = generate_key()?;
-    st.ledger.insert_key(&id, &hash, scope.as_str()).await?;
+    issue_key(&st, scope).await
+}
+
+/// Makes a key for `scope`, stores its keyed hash, and answers it (shown once).
+async fn issue_key(st: &Shared, scope: Scope) -> Result<Response, ApiError> {
+    let (full, id, secret) = random_key();
+    st.ledger
+        .insert_key(&id, &st.auth.hash_secret(&secret), scope.as_str())
+        .await?;
+    let out = json!({"key": full, "key_id": id, "scope": scope.label(), "role": scope.role()});
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+/// Every key (admin): id, scope, role, when created and revoked; never a secret or hash.
+#[utoipa::path(get, path = "/api/v1/keys", security(("bearer" = [])),
+    responses((status = 200, description = "Keys"), (status = 403, body = ErrorBody)))]
+pub async fn list_keys(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.require_admin()?;
+    Ok(Json(json!({"keys": st.ledger.keys().await?})))
+}
+
+/// The keys a principal may manage: every key for an admin, its own for anyone else.
+fn may_manage(p: &Principal, key_id: &str) -> Result<(), ApiError> {
+    if p.scope == Scope::Admin || p.key_id == key_id {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("key {key_id:?} does not exist")))
+    }
+}
+
+/// Revokes a key (admin, or the key itself): from now on it answers 401 on every route and its
+/// WebSockets are closed. The last active admin key cannot be revoked (rotate it instead).
+#[utoipa::path(delete, path = "/api/v1/keys/{key_id}", security(("bearer" = [])),
+    params(("key_id" = String, Path, description = "Key id (the part after im_)")),
+    responses((status = 200, description = "Revoked"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn revoke_key(
+    State(st): State<Shared>,
+    Path(key_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    may_manage(&p, &key_id)?;
+    let changed = st.ledger.revoke_key(&key_id, None).await?;
+    st.auth.forget(&key_id);
+    Ok(Json(
+        json!({"key_id": key_id, "revoked": true, "changed": changed}),
+    ))
+}
+
+/// Rotates a key (admin, or the key itself, admin keys included): issues a new key with the same
+/// scope and revokes the old one in the same step; the new key is shown once.
+#[utoipa::path(post, path = "/api/v1/keys/{key_id}/rotate", security(("bearer" = [])),
+    params(("key_id" = String, Path, description = "Key id (the part after im_)")),
+    responses((status = 201, description = "The new key, shown once"), (status = 404, body = ErrorBody)))]
+pub async fn rotate_key(
+    State(st): State<Shared>,
+    Path(key_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = principal(&st, &headers).await?;
+    may_manage(&p, &key_id)?;
+    let Some((_, scope, revoked)) = st.ledger.key(&key_id).await? else {
+        return Err(ApiError::NotFound(format!("key {key_id:?} does not exist")));
+    };
+    if revoked {
+        return Err(ApiError::Conflict {
+            field: "key_id".into(),
+            reason: "the key is already revoked".into(),
+        });
+    }
+    let scope = Scope::parse(&scope);
+    let (full, id, secret) = random_key();
+    st.ledger
+        .insert_key(&id, &st.auth.hash_secret(&secret), scope.as_str())
+        .await?;
+    st.ledger.revoke_key(&key_id, Some(&id)).await?;
+    st.auth.forget(&key_id);
     Ok((
         StatusCode::CREATED,
-        Json(json!({"key": full, "key_id": id, "scope": scope.as_str()})),
+        Json(json!({"key": full, "key_id": id, "scope": scope.label(), "role": scope.role(), "replaces": key_id})),
     )
         .into_response())
+}
+
+/// The ledger's system accounts and its invariant, checked now against the whole event log
+/// (admin, operator, read-only).
+#[utoipa::path(get, path = "/api/v1/ledger", security(("bearer" = [])),
+    responses((status = 200, description = "Insurance fund, bad debt, fees, settlements per asset; invariant holds"), (status = 503, body = ErrorBody)))]
+pub async fn get_ledger(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    if !p.scope.sees_all() {
+        return Err(ApiError::Forbidden(
+            "the ledger totals need an admin, operator or read-only key".into(),
+        ));
+    }
+    let checked = st.ledger.verify_projections().await?;
+    let system: Vec<Value> = st
+        .ledger
+        .system_balances()
+        .await?
+        .into_iter()
+        .map(|(n, a, v)| json!({"name": n, "asset": a, "amount": v}))
+        .collect();
+    Ok(Json(json!({
+        "invariant": "sum(balances) + insurance_fund + bad_debt = deposits - withdrawals - fees + settlements, per asset",
+        "holds": true,
+        "balances_checked": checked,
+        "system": system,
+    })))
 }
 
 /// Declares an asset and its decimals (admin).
@@ -472,8 +591,9 @@ pub async fn deposit(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    p.check_account(&id)?;
+    p.check_operator(&id)?;
     let (location, asset, amount) = parse_movement(&body)?;
+    check_value(&st, &id, "body.amount", location, &asset, amount).await?;
     let m = Mutation::Deposit {
         account: id.clone(),
         location,
@@ -496,7 +616,7 @@ pub async fn withdraw(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    p.check_account(&id)?;
+    p.check_request(&id)?;
     let (location, asset, amount) = parse_movement(&body)?;
     let m = Mutation::Withdraw {
         account: id.clone(),
@@ -536,7 +656,7 @@ pub async fn credit(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    p.check_account(&id)?;
+    p.check_operator(&id)?;
     let req: CreditReq = parse_body(&body)?;
     let venue = parse_venue("body.venue", &req.venue)?;
     if venue == Venue::Hub {
@@ -601,7 +721,7 @@ pub async fn transfer(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    p.check_account(&id)?;
+    p.check_request(&id)?;
     let req: TransferReq = parse_body(&body)?;
     let amount = parse_amount("body.amount", &req.amount)?;
     let fee = match &req.fee {
@@ -613,8 +733,11 @@ pub async fn transfer(
         })?,
         None => Amount::ZERO,
     };
-    if fee.0 < 0 || fee > amount {
-        return Err(ApiError::bad("body.fee", "must be between 0 and amount"));
+    if fee.0 < 0 || fee >= amount {
+        return Err(ApiError::bad(
+            "body.fee",
+            "must be at least 0 and below amount (a transfer must deliver something)",
+        ));
     }
     let (from, to) = (
         parse_venue("body.from", &req.from)?,
@@ -647,11 +770,72 @@ pub async fn put_positions(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    p.check_account(&id)?;
+    p.check_operator(&id)?;
     let req: PositionsReq = parse_body(&body)?;
     let venue = parse_venue("body.venue", &req.venue)?;
     let m = positions_mutation(&st, &id, venue, req.positions).await?;
     mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
+}
+
+/// Most positions one venue's snapshot may hold (each is margined on every price tick).
+pub const MAX_POSITIONS_PER_VENUE: usize = 1_000;
+/// Largest value in the quote currency a balance, an amount or a position's notional may have:
+/// far above any real book, far below where f64 margin figures lose their meaning.
+pub const MAX_VALUE: f64 = 1e15;
+/// Highest leverage a position may declare (venues offer at most 125×; 1000× leaves room).
+pub const MAX_LEVERAGE: f64 = 1_000.0;
+
+/// Refuses an amount, or the balance it would make, whose value would overflow a margin figure:
+/// above [`MAX_VALUE`] units of the asset, or above [`MAX_VALUE`] in the quote currency when priced.
+pub async fn check_value(
+    st: &Shared,
+    account: &str,
+    field: &str,
+    location: Venue,
+    asset: &str,
+    amount: Amount,
+) -> Result<(), ApiError> {
+    let decimals = st
+        .assets
+        .read()
+        .await
+        .iter()
+        .find(|a| a.symbol == asset)
+        .map(|a| a.decimals);
+    let Some(decimals) = decimals else {
+        return Ok(()); // the ledger refuses the undeclared asset, naming it
+    };
+    let held = st
+        .book(account)
+        .await
+        .map(|b| {
+            b.collateral
+                .iter()
+                .filter(|c| c.venue == location && c.asset == asset)
+                .map(|c| c.amount.to_f64(decimals))
+                .sum::<f64>()
+        })
+        .unwrap_or(0.0);
+    let units = amount.to_f64(decimals);
+    let px = st
+        .market
+        .read()
+        .await
+        .fx_rate(asset)
+        .unwrap_or(1.0)
+        .max(1.0);
+    for (what, n) in [("amount", units), ("resulting balance", units + held)] {
+        if !(n.is_finite() && n * px <= MAX_VALUE) {
+            return Err(ApiError::bad(
+                field,
+                format!(
+                    "the {what} ({n:e} {asset}) would be worth more than {MAX_VALUE:e} in the quote currency, \
+                     beyond what margin figures can represent"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Validates positions for one venue against the current market and wraps them as a mutation.
@@ -661,7 +845,17 @@ pub async fn positions_mutation(
     venue: Venue,
     positions: Vec<Position>,
 ) -> Result<Mutation, ApiError> {
-    let now = st.market.read().await.timestamp_ms;
+    if positions.len() > MAX_POSITIONS_PER_VENUE {
+        return Err(ApiError::bad(
+            "body.positions",
+            format!(
+                "{} positions exceed the limit of {MAX_POSITIONS_PER_VENUE} per venue",
+                positions.len()
+            ),
+        ));
+    }
+    let market = st.market.read().await.clone();
+    let now = market.timestamp_ms;
     let mut check = intermargin_model::Portfolio::default();
     let mut acc = intermargin_model::Account::new(id);
     for (i, pos) in positions.iter().enumerate() {
@@ -670,6 +864,46 @@ pub async fn positions_mutation(
                 format!("body.positions[{i}].instrument.venue"),
                 format!("must be {venue}"),
             ));
+        }
+        if let Some(l) = pos.leverage {
+            if !(l.is_finite() && l > 0.0 && l <= MAX_LEVERAGE) {
+                return Err(ApiError::bad(
+                    format!("body.positions[{i}].leverage"),
+                    format!("must be within (0, {MAX_LEVERAGE}], got {l}"),
+                ));
+            }
+        }
+        let price = market
+            .mark_prices
+            .get(&pos.instrument.id())
+            .copied()
+            .or_else(|| market.index_price(venue.as_str(), &pos.instrument.underlying))
+            .unwrap_or(1.0)
+            .abs()
+            .max(1.0);
+        let size = pos.size.abs() * pos.instrument.contract_size.abs().max(1.0);
+        if !(size.is_finite() && size * price <= MAX_VALUE && size <= MAX_VALUE) {
+            return Err(ApiError::bad(
+                format!("body.positions[{i}].size"),
+                format!(
+                    "{} contracts are worth more than {MAX_VALUE:e} in the quote currency, beyond what margin figures can represent",
+                    pos.size
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("entry_price", pos.entry_price),
+            ("unrealized_pnl", pos.unrealized_pnl),
+            ("isolated_margin", pos.isolated_margin),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v.abs() <= MAX_VALUE) {
+                    return Err(ApiError::bad(
+                        format!("body.positions[{i}].{name}"),
+                        format!("must be finite and at most {MAX_VALUE:e} in magnitude"),
+                    ));
+                }
+            }
         }
     }
     acc.positions = positions;
@@ -730,6 +964,15 @@ pub async fn get_margin(
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     let report = current_report(&st, &id).await?;
+    if report.state.is_none() {
+        return Err(ApiError::Engine(format!(
+            "margin for {id:?} could not be computed: {}",
+            serde_json::from_slice::<Value>(&report.json)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_default()
+        )));
+    }
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use intermargin_allocate::{allocate, RoutesFile};
 use intermargin_liquidation::{
-    plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook, VenueMarginsRequirement,
+    plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook,
 };
 use intermargin_margin::portfolio::{GridParams, RequirementKind};
 use intermargin_model::{Account, Asset, Market, Portfolio, Position, Venue};
@@ -152,7 +152,12 @@ pub fn allocation(
         .map_err(ApiError::Engine)?
         .margin(account, &assets, market)
         .map_err(engine("unified margin"))?;
-    let (venues, total) = unified.location_requirements(kind, local);
+    let (mut venues, total) = unified.location_requirements(kind, local);
+    // The unified pool sits at the unified location (the hub): collateral held there is the
+    // pool, whose requirement is `total`, not a venue requirement of its own beside it.
+    if let Some(hub) = &routes.unified_location {
+        venues.retain(|(loc, _)| loc != hub);
+    }
     let portfolio = Portfolio {
         assets,
         accounts: Vec::new(),
@@ -208,10 +213,14 @@ pub async fn get_liquidation_plan(
         ),
     };
     let buffer = valid_buffer("buffer", buffer)?;
-    let (account, assets, market) = book_and_market(&st, &p, &id).await?;
+    p.check_account(&id)?;
+    crate::api::ensure_exists(&st, &id).await?;
+    let (version, account) = versioned_book(&st, &id).await?;
+    let assets = st.assets.read().await.clone();
+    let market = st.market.read().await.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let plan = liquidation_plan(&account, assets, &market, buffer)?;
-        let mut out = json!({"account": account.id, "quote": market.quote});
+        let mut out = json!({"account": account.id, "quote": market.quote, "version": version});
         if let (Value::Object(o), Ok(Value::Object(p))) = (&mut out, serde_json::to_value(&plan)) {
             o.extend(p);
         }
@@ -230,13 +239,29 @@ fn liquidation_plan(
     buffer: f64,
 ) -> Result<LiquidationPlan, ApiError> {
     let rules = RuleBook::bundled().map_err(engine("liquidation rules"))?;
-    let req = VenueMarginsRequirement { assets };
+    let req = crate::risk::AssessedRequirement { assets };
     let opts = PlannerOptions {
         buffer,
         ..Default::default()
     };
     plan_liquidation(account, market, &req, &DepthBook::default(), &rules, opts)
         .map_err(engine("liquidation plan"))
+}
+
+/// The account's book as stored, with the version (last event sequence number) it is at: read
+/// twice around the book so a write in between is noticed and the read repeated.
+pub async fn versioned_book(st: &Shared, id: &str) -> Result<(i64, Account), ApiError> {
+    for _ in 0..5 {
+        let before = st.ledger.account_version(id).await?;
+        let account = st.reload_book(id).await?;
+        if st.ledger.account_version(id).await? == before {
+            return Ok((before, account));
+        }
+    }
+    Err(ApiError::Conflict {
+        field: "version".into(),
+        reason: "the account kept changing while it was read; retry".into(),
+    })
 }
 
 /// The planner's buffer over maintenance: 0.05 by default, else a finite number in [0, 10].
@@ -269,7 +294,11 @@ pub fn positions_after(
                 break;
             }
             let cut = left.min(p.size.abs());
+            let kept = (p.size.abs() - cut) / p.size.abs();
             p.size -= cut * p.size.signum();
+            // Venue-reported figures belong to the whole position: the part left keeps its share.
+            p.unrealized_pnl = p.unrealized_pnl.map(|u| u * kept);
+            p.isolated_margin = p.isolated_margin.map(|m| m * kept);
             left -= cut;
             touched.insert(p.instrument.venue);
         }
@@ -301,10 +330,17 @@ pub struct LiquidateReq {
     #[serde(default)]
     #[schema(minimum = 0.0, maximum = 10.0)]
     pub buffer: Option<f64>,
+    /// The `version` of the plan the caller reviewed (from `GET …/liquidation/plan`); when the
+    /// account has changed since, the execution is refused instead of re-planned.
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
-/// Executes the account's liquidation plan (admin): records the plan and the positions left on
-/// every touched venue in one ledger transaction. Refused when there is nothing to close.
+/// Executes the account's liquidation plan (operator or admin), exactly once per account state:
+/// executions on one account run one at a time, each plans on the stored book at a version and
+/// applies only if the account is still at that version (else it plans again, or is refused
+/// when the caller named the version). The positions left, the realised P&L, the penalty to the
+/// insurance fund, execution costs and any bad debt are booked in one ledger transaction.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/liquidations", request_body = LiquidateReq, security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id"), ("Idempotency-Key" = String, Header, description = "Makes retries safe")),
     responses((status = 200, description = "The stored liquidation event"), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
@@ -317,7 +353,7 @@ pub async fn execute_liquidation(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    p.require_admin()?;
+    p.check_operator(&id)?;
     let req: LiquidateReq = parse_optional_body(&body)?;
     let buffer = valid_buffer("body.buffer", req.buffer)?;
     let halted = st
@@ -333,34 +369,256 @@ pub async fn execute_liquidation(
             ),
         });
     }
+    crate::api::ensure_exists(&st, &id).await?;
+    let lock = st.account_lock(&id);
+    let _serial = lock.lock().await;
     // A retry of an applied liquidation must return the stored answer, not plan again.
     if let Some(done) = crate::api::replay(&st, &p, &headers, &method, uri.path(), &body).await? {
         return Ok(done);
     }
-    let (account, assets, market) = book_and_market(&st, &p, &id).await?;
-    let acc = account.clone();
-    let (plan, after) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let plan = liquidation_plan(&acc, assets, &market, buffer)?;
-        let after = positions_after(&acc, &plan)?;
-        Ok((plan, after))
-    })
-    .await
-    .map_err(engine("liquidation"))??;
-    if plan.plan.is_empty() {
-        return Err(ApiError::Conflict {
-            field: "state".into(),
-            reason: format!(
-                "account is {:?} and its plan closes nothing",
-                serde_json::to_value(plan.state).unwrap_or(Value::Null)
-            ),
-        });
+    for _attempt in 0..3 {
+        let (version, account) = versioned_book(&st, &id).await?;
+        if let Some(want) = req.version {
+            if want != version {
+                return Err(ApiError::Conflict {
+                    field: "body.version".into(),
+                    reason: format!(
+                        "the plan was reviewed at version {want} but the account is at version {version}; review the new plan"
+                    ),
+                });
+            }
+        }
+        let credits = st.ledger.credits(&id).await?;
+        let assets = st.assets.read().await.clone();
+        let market = st.market.read().await.clone();
+        let acc = account.clone();
+        let (plan, after, booking) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+            let plan = liquidation_plan(&acc, assets.clone(), &market, buffer)?;
+            let after = positions_after(&acc, &plan)?;
+            let booking = book_liquidation(&acc, &credits, &after, &plan, &assets, &market)?;
+            Ok((plan, after, booking))
+        })
+        .await
+        .map_err(engine("liquidation"))??;
+        if plan.plan.is_empty() {
+            return Err(ApiError::Conflict {
+                field: "state".into(),
+                reason: format!(
+                    "account is {} and its plan closes nothing",
+                    serde_json::to_value(plan.state).unwrap_or(Value::Null)
+                ),
+            });
+        }
+        let m = Mutation::Liquidation {
+            account: account.id.clone(),
+            plan: serde_json::to_value(&plan).map_err(engine("liquidation plan"))?,
+            positions: after,
+            booking,
+            expected_seq: version,
+        };
+        match crate::api::mutate(&st, &p, &headers, &method, uri.path(), &body, m).await {
+            // Another writer (a deposit, a position report) got in between: plan again.
+            Err(ApiError::Conflict { field, .. }) if field == "version" => continue,
+            other => return other,
+        }
     }
-    let m = Mutation::Liquidation {
-        account: account.id.clone(),
-        plan: serde_json::to_value(&plan).map_err(engine("liquidation plan"))?,
-        positions: after,
+    Err(ApiError::Conflict {
+        field: "version".into(),
+        reason: "the account kept changing while the liquidation was planned; retry".into(),
+    })
+}
+
+/// The money a liquidation moves, in integer base units, from the plan and the book.
+///
+/// Closing at the mark realises the closed positions' value: the drop in [`crate::risk::assess`]
+/// equity when they are removed. The account then owes the penalty (liquidator and insurance
+/// shares) and the execution cost (impact) and receives the realised P&L, all booked in one
+/// settlement asset: the largest balance at a touched venue, else at the hub, else anywhere.
+/// What it owes is paid from that asset first (touched venues, the hub, other venues), then from
+/// its other balances at market FX (sold to the counterparty); what is left is bad debt. Credit
+/// lines the hub can no longer back shrink with it. Per asset the entries keep the invariant
+/// Σ balances + insurance fund + bad debt = deposits − withdrawals − fees + settlements exactly.
+pub fn book_liquidation(
+    account: &Account,
+    credits: &[(Venue, String, intermargin_model::Amount)],
+    after: &[(Venue, Vec<Position>)],
+    plan: &LiquidationPlan,
+    assets: &[Asset],
+    market: &Market,
+) -> Result<crate::ledger::Booking, ApiError> {
+    use crate::ledger::{Booking, BAD_DEBT, FEES, INSURANCE_FUND, SETTLEMENTS};
+    use intermargin_model::Amount;
+    use std::collections::BTreeMap;
+    let touched: std::collections::BTreeSet<Venue> = after.iter().map(|(v, _)| *v).collect();
+    let mut closed = account.clone();
+    closed
+        .positions
+        .retain(|p| !touched.contains(&p.instrument.venue));
+    for (_, ps) in after {
+        closed.positions.extend(ps.iter().cloned());
+    }
+    let equity = |a: &Account| {
+        crate::risk::assess(a, assets, market)
+            .map(|x| x.figures.equity)
+            .map_err(ApiError::Engine)
     };
-    crate::api::mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
+    let realised = equity(account)? - equity(&closed)?;
+    let to_insurance: f64 = plan.plan.iter().map(|l| l.fee_to_insurance).sum();
+    let costs: f64 = plan
+        .plan
+        .iter()
+        .map(|l| l.fee_to_liquidator + l.impact_cost)
+        .sum();
+    let decimals = |a: &str| {
+        assets
+            .iter()
+            .find(|x| x.symbol == a)
+            .map(|x| x.decimals)
+            .ok_or_else(|| ApiError::Engine(format!("asset {a:?} is not declared")))
+    };
+    let price = |a: &str| {
+        market
+            .fx_rate(a)
+            .filter(|p| p.is_finite() && *p > 0.0)
+            .ok_or_else(|| ApiError::Engine(format!("market.fx[{a:?}]: missing")))
+    };
+    // Quote value → base units of `a`, rounded to nearest (bounded so i128 cannot overflow).
+    let units = |value: f64, a: &str, round: fn(f64) -> f64| -> Result<i128, ApiError> {
+        let u = round(value / price(a)? * 10f64.powi(decimals(a)? as i32));
+        if !u.is_finite() || u.abs() > 1e36 {
+            return Err(ApiError::Engine(format!(
+                "liquidation amount {value} in {a} is out of range"
+            )));
+        }
+        Ok(u as i128)
+    };
+    let value_of = |n: i128, a: &str| -> Result<f64, ApiError> {
+        Ok(n as f64 / 10f64.powi(decimals(a)? as i32) * price(a)?)
+    };
+    // Balances in paying order: touched venues, the hub, the rest; larger values first.
+    let rank = |v: Venue| {
+        if touched.contains(&v) {
+            0
+        } else if v == Venue::Hub {
+            1
+        } else {
+            2
+        }
+    };
+    let mut held: Vec<(usize, f64, Venue, String, i128)> = Vec::new();
+    for c in &account.collateral {
+        if c.amount.0 > 0 {
+            if let Ok(v) = value_of(c.amount.0, &c.asset) {
+                held.push((rank(c.venue), -v, c.venue, c.asset.clone(), c.amount.0));
+            }
+        }
+    }
+    held.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
+    let settle = match held.first() {
+        Some(h) => h.3.clone(),
+        None => assets
+            .iter()
+            .filter(|a| market.fx_rate(&a.symbol).is_some())
+            .min_by(|a, b| {
+                let d = |x: &Asset| (market.fx_rate(&x.symbol).unwrap_or(0.0) - 1.0).abs();
+                d(a).total_cmp(&d(b)).then(a.symbol.cmp(&b.symbol))
+            })
+            .map(|a| a.symbol.clone())
+            .ok_or_else(|| ApiError::Engine("no priced asset to book the liquidation in".into()))?,
+    };
+    let r_u = units(realised, &settle, f64::round)?;
+    let cost_u = units(costs, &settle, f64::round)?;
+    let ins_u = units(to_insurance, &settle, f64::round)?;
+    let mut bal: BTreeMap<(Venue, String), i128> = BTreeMap::new();
+    let mut sys: BTreeMap<(&'static str, String), i128> = BTreeMap::new();
+    *sys.entry((SETTLEMENTS, settle.clone())).or_default() += r_u;
+    *sys.entry((FEES, settle.clone())).or_default() += cost_u;
+    *sys.entry((INSURANCE_FUND, settle.clone())).or_default() += ins_u;
+    let owed = ins_u + cost_u - r_u;
+    if owed <= 0 {
+        let at = held
+            .iter()
+            .find(|h| h.3 == settle)
+            .map(|h| h.2)
+            .or_else(|| touched.iter().next().copied())
+            .unwrap_or(Venue::Hub);
+        *bal.entry((at, settle.clone())).or_default() -= owed;
+    } else {
+        let mut left = owed;
+        for h in held.iter().filter(|h| h.3 == settle) {
+            let take = h.4.min(left);
+            *bal.entry((h.2, settle.clone())).or_default() -= take;
+            left -= take;
+            if left == 0 {
+                break;
+            }
+        }
+        for h in held.iter().filter(|h| h.3 != settle) {
+            if left == 0 {
+                break;
+            }
+            let need = units(value_of(left, &settle)?, &h.3, f64::ceil)?.max(1);
+            let take = h.4.min(need);
+            let paid = if take == need {
+                left
+            } else {
+                units(value_of(take, &h.3)?, &settle, f64::floor)?.clamp(0, left)
+            };
+            *bal.entry((h.2, h.3.clone())).or_default() -= take;
+            *sys.entry((SETTLEMENTS, h.3.clone())).or_default() -= take;
+            *sys.entry((SETTLEMENTS, settle.clone())).or_default() += paid;
+            left -= paid;
+        }
+        if left > 0 {
+            *sys.entry((BAD_DEBT, settle.clone())).or_default() -= left;
+        }
+    }
+    // Credit lines the hub no longer backs shrink, touched venues' first.
+    let mut credit_changes = Vec::new();
+    let mut by_asset: BTreeMap<&str, Vec<(Venue, i128)>> = BTreeMap::new();
+    for (v, a, n) in credits {
+        by_asset.entry(a.as_str()).or_default().push((*v, n.0));
+    }
+    for (asset, mut lines) in by_asset {
+        let hub: i128 = account
+            .collateral
+            .iter()
+            .filter(|c| c.venue == Venue::Hub && c.asset == asset)
+            .map(|c| c.amount.0)
+            .sum::<i128>()
+            + bal
+                .get(&(Venue::Hub, asset.to_string()))
+                .copied()
+                .unwrap_or(0);
+        let mut excess = lines.iter().map(|l| l.1).sum::<i128>() - hub;
+        lines.sort_by_key(|l| (!touched.contains(&l.0), l.0));
+        for (v, n) in lines {
+            if excess <= 0 {
+                break;
+            }
+            let cut = n.min(excess);
+            credit_changes.push((v, asset.to_string(), Amount(-cut)));
+            excess -= cut;
+        }
+    }
+    Ok(Booking {
+        balances: bal
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((v, a), n)| (v, a, Amount(n)))
+            .collect(),
+        credits: credit_changes,
+        system: sys
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((k, a), n)| (k, a, Amount(n)))
+            .collect(),
+    })
 }
 
 /// A simulation to run: a bundled preset or a TOML config, optionally resized.
@@ -411,6 +669,7 @@ pub async fn start_simulation(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
+    p.require_writer()?;
     let req: SimulationReq = parse_body(&body)?;
     let view = start_simulation_job(&st, &p, req, None)?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
@@ -448,8 +707,7 @@ pub fn start_simulation_job(
             ))
         }
     };
-    let mut c = intermargin_sim::Config::from_toml(&text)
-        .map_err(|e| ApiError::bad("body.config", e.to_string()))?;
+    let mut c = intermargin_sim::Config::from_toml(&text).map_err(sim_config_error)?;
     if matches!(
         c.process,
         intermargin_sim::config::Process::Bootstrap { .. }
@@ -505,18 +763,32 @@ pub fn start_simulation_job(
         }
         c.paths * if c.breakers.is_empty() { 1 } else { 2 }
     };
+    // The work a request may start is bounded by the engine's own budget check, before any
+    // allocation: the attack of issue 16 (a billion accounts) is a 400 naming the key.
+    c.check_budget(&intermargin_sim::config::Budget::service(), frontier)
+        .map_err(sim_config_error)?;
     let dir = plots_dir(st);
     let prefix = name.map(str::to_string);
     let kind = if frontier { "frontier" } else { "simulation" };
     let account = match &p.scope {
         crate::auth::Scope::Account(a) => Some(a.clone()),
-        crate::auth::Scope::Admin => None,
+        _ => None,
     };
     st.jobs
         .start(p, kind, account, total as u64, move |job: &Job| {
             let stem = prefix.unwrap_or_else(|| job.id());
             run_simulation(&c, frontier, &dir, &stem, job)
         })
+}
+
+/// A config error as a 400 naming the key inside the request's config.
+fn sim_config_error(e: intermargin_sim::SimError) -> ApiError {
+    match e {
+        intermargin_sim::SimError::Config { key, reason } => {
+            ApiError::bad(format!("body.config.{key}"), reason)
+        }
+        other => ApiError::bad("body.config", other.to_string()),
+    }
 }
 
 fn run_simulation(
@@ -587,6 +859,8 @@ pub async fn start_proof(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    p.require_writer()?;
     let req: ProofReq = parse_optional_body(&body)?;
     let params = match req.model.as_deref().unwrap_or("deribit-pm") {
         "deribit-pm" => GridParams::deribit_pm(),
@@ -613,6 +887,16 @@ pub async fn start_proof(
         return Err(ApiError::bad(
             "account.positions",
             "the account holds no positions to prove margin for",
+        ));
+    }
+    let n = instruments_of(&account.positions).len();
+    if n > intermargin_proofs::zk::rule::MAX_INSTRUMENTS {
+        return Err(ApiError::bad(
+            "account.positions",
+            format!(
+                "{n} instruments exceed the proof limit of {}",
+                intermargin_proofs::zk::rule::MAX_INSTRUMENTS
+            ),
         ));
     }
     let mut opts = ExportOptions::for_asset(market.quote.clone());

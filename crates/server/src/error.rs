@@ -34,9 +34,9 @@ pub enum ApiError {
         /// Why.
         reason: String,
     },
-    /// Too many requests for this key.
-    #[error("rate limit exceeded for this API key; retry later")]
-    RateLimited,
+    /// Too many requests (or failed attempts); retry after this many seconds.
+    #[error("rate limit exceeded; retry after {0} s")]
+    RateLimited(u64),
     /// Storage failed; nothing was applied.
     #[error("storage: {0}")]
     Storage(String),
@@ -81,7 +81,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Conflict { .. } => "conflict",
-            ApiError::RateLimited => "rate_limited",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Storage(_) => "storage_error",
             ApiError::Engine(_) => "engine_error",
         }
@@ -94,7 +94,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -126,6 +126,73 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.body())).into_response()
+        let mut resp = (self.status(), Json(self.body())).into_response();
+        if let ApiError::RateLimited(secs) = self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
+        resp
     }
+}
+
+/// Rewrites error answers the framework makes itself (413 body too large, 400 bad query string,
+/// 404 unknown route, 405 method) into the JSON error format every route uses, and gives any
+/// 429 without one a `Retry-After`.
+pub async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let mut resp = if is_json {
+        resp
+    } else {
+        let (parts, body) = resp.into_parts();
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+            StatusCode::REQUEST_TIMEOUT => "timeout",
+            s if s.is_server_error() => "server_error",
+            _ => "bad_request",
+        };
+        let mut message = String::from_utf8_lossy(&text).trim().to_string();
+        if message.is_empty() {
+            message = status.canonical_reason().unwrap_or("error").to_string();
+        }
+        let field =
+            (code == "bad_request" && message.contains("query")).then(|| "query".to_string());
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message,
+                field,
+            },
+        };
+        let mut r = (status, Json(body)).into_response();
+        for (k, v) in parts.headers.iter() {
+            if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
+                r.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        r
+    };
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && !resp.headers().contains_key(axum::http::header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    resp
 }

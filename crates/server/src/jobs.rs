@@ -1,26 +1,32 @@
 //! Long-running engine work (simulations, zero-knowledge proofs) as jobs: started by a POST,
 //! polled for progress, their results kept on disk so a restart does not lose them.
 //!
-//! Jobs run one at a time on the blocking pool (the engines use every core through rayon; two
-//! at once would only share the same two cores), and the queue is bounded so a client cannot
-//! pile up unbounded work: a full queue answers 429.
+//! Jobs run one at a time (the engines use every core through rayon; two at once would only
+//! share the same cores), taken from a fair queue: one queue per owner (an account, or any
+//! other key), served round-robin, so a caller with many jobs waits behind itself, not others.
+//! Each owner may have [`MAX_PER_OWNER`] jobs waiting or running and the service
+//! [`MAX_PENDING`] in all; past either, a start answers 429 with `Retry-After`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 
-/// Jobs waiting or running at once, across all keys.
-pub const MAX_PENDING: usize = 8;
+/// Jobs waiting or running at once, across all owners.
+pub const MAX_PENDING: usize = 32;
+/// Jobs one owner (an account, or a non-account key) may have waiting or running.
+pub const MAX_PER_OWNER: usize = 2;
 /// Jobs kept in memory; past this, finished ones are dropped from memory (they stay on disk).
 pub const MAX_IN_MEMORY: usize = 256;
+/// Seconds a refused start is told to wait.
+const RETRY_SECS: u64 = 10;
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -69,6 +75,7 @@ pub struct JobView {
 pub struct Job {
     view: Mutex<JobView>,
     done: AtomicU64,
+    quota: String,
 }
 
 impl Job {
@@ -106,10 +113,44 @@ impl Job {
     }
 }
 
-/// The job table, the worker permit and the directory finished jobs are written to.
+/// Work queued for the worker.
+type Work = Box<dyn FnOnce(&Job) -> Result<Value, String> + Send>;
+
+/// Per-owner queues served round-robin.
+#[derive(Default)]
+struct FairQueue {
+    queues: BTreeMap<String, VecDeque<(Arc<Job>, Work)>>,
+    /// Owner served last; the next pick is the first owner after it.
+    last: Option<String>,
+}
+
+impl FairQueue {
+    fn pop(&mut self) -> Option<(Arc<Job>, Work)> {
+        let owner = match &self.last {
+            Some(l) => self
+                .queues
+                .range::<String, _>((std::ops::Bound::Excluded(l), std::ops::Bound::Unbounded))
+                .next()
+                .or_else(|| self.queues.iter().next())
+                .map(|(k, _)| k.clone()),
+            None => self.queues.keys().next().cloned(),
+        }?;
+        let q = self.queues.get_mut(&owner)?;
+        let item = q.pop_front();
+        if q.is_empty() {
+            self.queues.remove(&owner);
+        }
+        self.last = Some(owner);
+        item
+    }
+}
+
+/// The job table, the fair queue and the directory finished jobs are written to.
 pub struct Jobs {
     table: Mutex<HashMap<String, Arc<Job>>>,
-    worker: Arc<Semaphore>,
+    queue: Mutex<FairQueue>,
+    ready: Notify,
+    worker: std::sync::Once,
     dir: PathBuf,
 }
 
@@ -124,12 +165,22 @@ fn valid_job_id(id: &str) -> bool {
     id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// Whose quota a job counts against: the account for account keys, else the key itself.
+fn quota_owner(p: &Principal) -> String {
+    match &p.scope {
+        crate::auth::Scope::Account(a) => format!("account:{a}"),
+        _ => format!("key:{}", p.key_id),
+    }
+}
+
 impl Jobs {
     /// A job table persisting finished jobs under `dir`.
     pub fn new(dir: PathBuf) -> Self {
         Jobs {
             table: Mutex::new(HashMap::new()),
-            worker: Arc::new(Semaphore::new(1)),
+            queue: Mutex::new(FairQueue::default()),
+            ready: Notify::new(),
+            worker: std::sync::Once::new(),
             dir,
         }
     }
@@ -141,7 +192,14 @@ impl Jobs {
         }
     }
 
-    /// Queues `work` (run on the blocking pool once the worker is free) and returns its view.
+    fn queue(&self) -> std::sync::MutexGuard<'_, FairQueue> {
+        match self.queue.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Queues `work` (run on the blocking pool when its turn comes) and returns its view.
     ///
     /// `work` gets the job to report progress on and returns the result or an error message.
     pub fn start<F>(
@@ -155,14 +213,18 @@ impl Jobs {
     where
         F: FnOnce(&Job) -> Result<Value, String> + Send + 'static,
     {
+        let quota = quota_owner(p);
         let job = {
             let mut table = self.lock();
-            let pending = table
+            let live: Vec<&Arc<Job>> = table
                 .values()
                 .filter(|j| matches!(j.snapshot().status, Status::Queued | Status::Running))
-                .count();
-            if pending >= MAX_PENDING {
-                return Err(ApiError::RateLimited);
+                .collect();
+            if live.iter().filter(|j| j.quota == quota).count() >= MAX_PER_OWNER {
+                return Err(ApiError::RateLimited(RETRY_SECS));
+            }
+            if live.len() >= MAX_PENDING {
+                return Err(ApiError::RateLimited(RETRY_SECS));
             }
             if table.len() >= MAX_IN_MEMORY {
                 // Finished jobs were persisted when they finished; `get` reads them from disk.
@@ -184,15 +246,32 @@ impl Jobs {
                     error: None,
                 }),
                 done: AtomicU64::new(0),
+                quota: quota.clone(),
             });
             table.insert(id, job.clone());
             job
         };
         let view = job.snapshot();
+        self.queue()
+            .queues
+            .entry(quota)
+            .or_default()
+            .push_back((job, Box::new(work)));
         let me = self.clone();
-        tokio::spawn(async move {
-            let Ok(_permit) = me.worker.clone().acquire_owned().await else {
-                return;
+        self.worker.call_once(|| {
+            tokio::spawn(async move { me.run_worker().await });
+        });
+        self.ready.notify_one();
+        Ok(view)
+    }
+
+    /// Runs queued jobs one at a time, in fair order, for as long as the service lives.
+    async fn run_worker(self: Arc<Self>) {
+        loop {
+            let next = self.queue().pop();
+            let Some((job, work)) = next else {
+                self.ready.notified().await;
+                continue;
             };
             job.update(|v| v.status = Status::Running);
             let j = job.clone();
@@ -213,10 +292,9 @@ impl Jobs {
                     fin.error = Some(e);
                 }
             }
-            me.persist(&fin);
+            self.persist(&fin);
             job.update(|v| *v = fin);
-        });
-        Ok(view)
+        }
     }
 
     fn persist(&self, v: &JobView) {
@@ -250,7 +328,7 @@ impl Jobs {
         };
         let allowed = match &p.scope {
             crate::auth::Scope::Admin => true,
-            crate::auth::Scope::Account(a) => view.owner == *a,
+            other => view.owner == other.as_str(),
         };
         if allowed {
             Ok(view)

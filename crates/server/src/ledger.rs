@@ -83,8 +83,21 @@ pub enum Mutation {
         /// The venue's positions.
         positions: Vec<Position>,
     },
-    /// A liquidation executed: the plan, and every touched venue's positions after it, in one
-    /// transaction (penalties and fills settle later as the venues report balances).
+    /// Positions imported from a venue's own API payloads: the venue's report, as relayed.
+    VenueReport {
+        /// Account id.
+        account: String,
+        /// The reporting venue.
+        venue: Venue,
+        /// The positions it reports.
+        positions: Vec<Position>,
+        /// Key id that relayed the payloads.
+        relayed_by: String,
+    },
+    /// A liquidation executed: the plan, every touched venue's positions after it, and the
+    /// booking of its money (realised P&L, penalty to the insurance fund, execution costs, bad
+    /// debt) in one transaction, applied only if the account is still at the version it was
+    /// planned on.
     Liquidation {
         /// Account id.
         account: String,
@@ -92,6 +105,10 @@ pub enum Mutation {
         plan: Value,
         /// Positions after the plan, per touched venue.
         positions: Vec<(Venue, Vec<Position>)>,
+        /// The money it moves.
+        booking: Booking,
+        /// The account's last event sequence number when the plan was made.
+        expected_seq: i64,
     },
     /// Pledge (positive) or release (negative) hub collateral to a venue as a credit line; the
     /// asset's credits never exceed the account's hub balance of it.
@@ -125,6 +142,7 @@ impl Mutation {
             | Mutation::Withdraw { account, .. }
             | Mutation::Transfer { account, .. }
             | Mutation::Positions { account, .. }
+            | Mutation::VenueReport { account, .. }
             | Mutation::Liquidation { account, .. }
             | Mutation::Credit { account, .. }
             | Mutation::Record { account, .. } => account,
@@ -138,6 +156,7 @@ impl Mutation {
             Mutation::Withdraw { .. } => "withdrawal",
             Mutation::Transfer { .. } => "transfer",
             Mutation::Positions { .. } => "positions",
+            Mutation::VenueReport { .. } => "venue_report",
             Mutation::Liquidation { .. } => "liquidation",
             Mutation::Credit { .. } => "credit",
             Mutation::Record { kind, .. } => kind,
@@ -170,14 +189,26 @@ impl Mutation {
             Mutation::Positions {
                 venue, positions, ..
             } => json!({"venue": venue, "positions": positions}),
+            Mutation::VenueReport {
+                venue,
+                positions,
+                relayed_by,
+                ..
+            } => {
+                json!({"venue": venue, "positions": positions, "source": "venue_report", "reported_by": venue, "relayed_by": relayed_by})
+            }
             Mutation::Liquidation {
-                plan, positions, ..
+                plan,
+                positions,
+                booking,
+                expected_seq,
+                ..
             } => {
                 let after: Vec<Value> = positions
                     .iter()
                     .map(|(v, p)| json!({"venue": v, "positions": p}))
                     .collect();
-                json!({"plan": plan, "positions_after": after})
+                json!({"plan": plan, "positions_after": after, "booking": booking.to_json(), "planned_at_seq": expected_seq})
             }
             Mutation::Credit {
                 venue,
@@ -187,6 +218,57 @@ impl Mutation {
             } => json!({"venue": venue, "asset": asset, "amount": amount}),
             Mutation::Record { payload, .. } => payload.clone(),
         }
+    }
+}
+
+/// Name of the system ledger account holding liquidation penalties.
+pub const INSURANCE_FUND: &str = "insurance_fund";
+/// Name of the system ledger account holding unpaid losses (never positive).
+pub const BAD_DEBT: &str = "bad_debt";
+/// Name of the system ledger account counting money paid out of the system.
+pub const FEES: &str = "fees";
+/// Name of the system ledger account counting realised P&L received from counterparties.
+pub const SETTLEMENTS: &str = "settlements";
+
+/// The money a liquidation moves, in integer base units: changes to the account's balances, to
+/// its credit lines, and to the system accounts; per asset they keep the ledger invariant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Booking {
+    /// (location, asset, signed change) of the account's balances.
+    pub balances: Vec<(Venue, String, Amount)>,
+    /// (venue, asset, signed change) of the account's credit lines.
+    pub credits: Vec<(Venue, String, Amount)>,
+    /// (system account, asset, signed change).
+    pub system: Vec<(&'static str, String, Amount)>,
+}
+
+impl Booking {
+    fn to_json(&self) -> Value {
+        let rows = |v: &[(String, String, Amount)], k: &str| -> Vec<Value> {
+            v.iter()
+                .map(|(a, b, c)| json!({k: a, "asset": b, "amount": c}))
+                .collect()
+        };
+        let bal: Vec<_> = self
+            .balances
+            .iter()
+            .map(|(v, a, n)| (v.to_string(), a.clone(), *n))
+            .collect();
+        let cr: Vec<_> = self
+            .credits
+            .iter()
+            .map(|(v, a, n)| (v.to_string(), a.clone(), *n))
+            .collect();
+        let sys: Vec<_> = self
+            .system
+            .iter()
+            .map(|(v, a, n)| (v.to_string(), a.clone(), *n))
+            .collect();
+        json!({
+            "balances": rows(&bal, "location"),
+            "credits": rows(&cr, "venue"),
+            "system": rows(&sys, "name"),
+        })
     }
 }
 
@@ -383,6 +465,12 @@ impl Ledger {
                     account,
                     venue,
                     positions,
+                }
+                | Mutation::VenueReport {
+                    account,
+                    venue,
+                    positions,
+                    ..
                 } => {
                     put_positions(&mut tx, account, *venue, positions, created).await?;
                 }
@@ -398,10 +486,32 @@ impl Ledger {
                     covers_credits(&mut tx, account, asset, hub, "amount").await?;
                 }
                 Mutation::Liquidation {
-                    account, positions, ..
+                    account,
+                    positions,
+                    booking,
+                    expected_seq,
+                    ..
                 } => {
+                    let now = last_seq(&mut tx, account).await?;
+                    if now != *expected_seq {
+                        return Err(ApiError::Conflict {
+                            field: "version".into(),
+                            reason: format!(
+                                "the plan was made at event {expected_seq} but the account is now at event {now}; plan again"
+                            ),
+                        });
+                    }
                     for (venue, p) in positions {
                         put_positions(&mut tx, account, *venue, p, created).await?;
+                    }
+                    for (loc, asset, delta) in &booking.balances {
+                        add_balance(&mut tx, account, *loc, asset, *delta, "booking").await?;
+                    }
+                    for (venue, asset, delta) in &booking.credits {
+                        put_credit(&mut tx, account, *venue, asset, *delta).await?;
+                    }
+                    for (name, asset, delta) in &booking.system {
+                        add_system(&mut tx, name, asset, *delta).await?;
                     }
                 }
                 Mutation::Record { .. } => {}
@@ -559,24 +669,160 @@ impl Ledger {
         Ok(())
     }
 
-    /// Hash and scope of a key id.
-    pub async fn key(&self, key_id: &str) -> Result<Option<(String, String)>, ApiError> {
-        let row = sqlx::query("SELECT secret_hash, scope FROM api_keys WHERE key_id = $1")
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// Hash and scope of a key id that has not been revoked.
+    pub async fn active_key(&self, key_id: &str) -> Result<Option<(String, String)>, ApiError> {
+        let row = sqlx::query(
+            "SELECT secret_hash, scope FROM api_keys WHERE key_id = $1 AND revoked_ms IS NULL",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match row {
             Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
             None => None,
         })
     }
 
-    /// True once any admin key exists.
-    pub async fn has_admin_key(&self) -> Result<bool, ApiError> {
-        let row = sqlx::query("SELECT key_id FROM api_keys WHERE scope = 'admin'")
-            .fetch_optional(&self.pool)
+    /// Hash, scope and whether it is revoked, of any key id.
+    pub async fn key(&self, key_id: &str) -> Result<Option<(String, String, bool)>, ApiError> {
+        let row =
+            sqlx::query("SELECT secret_hash, scope, revoked_ms FROM api_keys WHERE key_id = $1")
+                .bind(key_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => Some((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get::<Option<i64>, _>(2)?.is_some(),
+            )),
+            None => None,
+        })
+    }
+
+    /// Replaces a key's stored hash (an argon2 hash upgraded to the keyed hash).
+    pub async fn rehash_key(&self, key_id: &str, hash: &str) -> Result<(), ApiError> {
+        sqlx::query("UPDATE api_keys SET secret_hash = $1 WHERE key_id = $2")
+            .bind(hash)
+            .bind(key_id)
+            .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Every key: (key id, scope, created ms, revoked ms, replaced by).
+    pub async fn keys(&self) -> Result<Vec<Value>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT key_id, scope, created_ms, revoked_ms, replaced_by FROM api_keys ORDER BY created_ms, key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let scope: String = r.try_get(1)?;
+                let scope = crate::auth::Scope::parse(&scope);
+                Ok(json!({
+                    "key_id": r.try_get::<String, _>(0)?,
+                    "scope": scope.label(),
+                    "role": scope.role(),
+                    "created_ms": r.try_get::<i64, _>(2)?,
+                    "revoked_ms": r.try_get::<Option<i64>, _>(3)?,
+                    "replaced_by": r.try_get::<Option<String>, _>(4)?,
+                }))
+            })
+            .collect()
+    }
+
+    /// Revokes a key (and records its replacement when rotated); refuses to revoke the last
+    /// active admin key. Returns false when the key was already revoked.
+    pub async fn revoke_key(
+        &self,
+        key_id: &str,
+        replaced_by: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let outcome = async {
+            let row = sqlx::query("SELECT scope, revoked_ms FROM api_keys WHERE key_id = $1")
+                .bind(key_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Err(ApiError::NotFound(format!("key {key_id:?} does not exist")));
+            };
+            if row.try_get::<Option<i64>, _>(1)?.is_some() {
+                return Ok(false);
+            }
+            let scope: String = row.try_get(0)?;
+            if scope == "admin" {
+                let others = sqlx::query(
+                    "SELECT COUNT(*) FROM api_keys WHERE scope = 'admin' AND revoked_ms IS NULL AND key_id <> $1",
+                )
+                .bind(key_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if others.try_get::<i64, _>(0)? == 0 {
+                    return Err(ApiError::Conflict {
+                        field: "key_id".into(),
+                        reason: "this is the last active admin key; rotate it instead".into(),
+                    });
+                }
+            }
+            sqlx::query("UPDATE api_keys SET revoked_ms = $1, replaced_by = $2 WHERE key_id = $3")
+                .bind(now_ms())
+                .bind(replaced_by)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(true)
+        }
+        .await;
+        match outcome {
+            Ok(v) => {
+                tx.commit().await?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// True once any active admin key exists.
+    pub async fn has_admin_key(&self) -> Result<bool, ApiError> {
+        let row =
+            sqlx::query("SELECT key_id FROM api_keys WHERE scope = 'admin' AND revoked_ms IS NULL")
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.is_some())
+    }
+
+    /// The account's last event sequence number (0 before any): the version a plan is made at.
+    pub async fn account_version(&self, account: &str) -> Result<i64, ApiError> {
+        let row = sqlx::query("SELECT MAX(seq) FROM events WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+    }
+
+    /// The system accounts (insurance fund, bad debt, fees, settlements) per asset.
+    pub async fn system_balances(&self) -> Result<Vec<(String, String, Amount)>, ApiError> {
+        let rows =
+            sqlx::query("SELECT name, asset, amount FROM system_balances ORDER BY name, asset")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let a: String = r.try_get(2)?;
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    Amount::from_str(&a).map_err(|e| ApiError::Storage(e.to_string()))?,
+                ))
+            })
+            .collect()
     }
 
     /// Every account id with its name.
@@ -651,7 +897,9 @@ impl Ledger {
         rows.iter().map(row_to_event).collect()
     }
 
-    /// Replays the whole event log and checks that the balance projection matches it.
+    /// Replays the whole event log, checks that the projections (balances, credit lines, system
+    /// accounts) match it, and checks the ledger invariant per asset:
+    /// Σ balances + insurance fund + bad debt = Σ deposits − Σ withdrawals − fees + settlements.
     pub async fn verify_projections(&self) -> Result<usize, ApiError> {
         let rows = sqlx::query(
             "SELECT seq, account_id, kind, payload, created_ms FROM events ORDER BY seq",
@@ -660,6 +908,8 @@ impl Ledger {
         .await?;
         let mut replayed: BTreeMap<(String, String, String), i128> = BTreeMap::new();
         let mut credits: BTreeMap<(String, String, String), i128> = BTreeMap::new();
+        let mut system: BTreeMap<(String, String, String), i128> = BTreeMap::new();
+        let mut flows: BTreeMap<String, i128> = BTreeMap::new();
         for r in &rows {
             let e = row_to_event(r)?;
             let p = &e.payload;
@@ -686,9 +936,73 @@ impl Ledger {
                         .entry((e.account_id.clone(), s("venue"), s("asset")))
                         .or_default() += amt("amount");
                 }
+                "liquidation" => {
+                    let rows = |k: &str| p["booking"][k].as_array().cloned().unwrap_or_default();
+                    let n = |r: &Value| {
+                        r["amount"]
+                            .as_str()
+                            .and_then(|s| s.parse::<i128>().ok())
+                            .unwrap_or(0)
+                    };
+                    let t = |r: &Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
+                    for r in rows("balances") {
+                        add(t(&r, "location"), t(&r, "asset"), n(&r));
+                    }
+                    for r in rows("credits") {
+                        *credits
+                            .entry((e.account_id.clone(), t(&r, "venue"), t(&r, "asset")))
+                            .or_default() += n(&r);
+                    }
+                    for r in rows("system") {
+                        *system
+                            .entry(("system".into(), t(&r, "name"), t(&r, "asset")))
+                            .or_default() += n(&r);
+                    }
+                }
+                _ => {}
+            }
+            // Money entering or leaving the system, per asset, for the invariant.
+            match e.kind.as_str() {
+                "deposit" => *flows.entry(s("asset")).or_default() += amt("amount"),
+                "withdrawal" => *flows.entry(s("asset")).or_default() -= amt("amount"),
+                "transfer" => *flows.entry(s("asset")).or_default() -= amt("fee"),
                 _ => {}
             }
         }
+        for ((_, name, asset), v) in &system {
+            match name.as_str() {
+                FEES => *flows.entry(asset.clone()).or_default() -= v,
+                SETTLEMENTS => *flows.entry(asset.clone()).or_default() += v,
+                _ => {}
+            }
+        }
+        let mut held: BTreeMap<String, i128> = BTreeMap::new();
+        for ((_, _, asset), v) in &replayed {
+            *held.entry(asset.clone()).or_default() += v;
+        }
+        for ((_, name, asset), v) in &system {
+            if name == INSURANCE_FUND || name == BAD_DEBT {
+                *held.entry(asset.clone()).or_default() += v;
+            }
+        }
+        for asset in held.keys().chain(flows.keys()) {
+            let (h, f) = (
+                held.get(asset).copied().unwrap_or(0),
+                flows.get(asset).copied().unwrap_or(0),
+            );
+            if h != f {
+                return Err(ApiError::Storage(format!(
+                    "ledger invariant broken for {asset}: balances + insurance fund + bad debt = {h} \
+                     but deposits - withdrawals - fees + settlements = {f}; refusing to serve"
+                )));
+            }
+        }
+        self.check_projection(
+            "system_balances",
+            "SELECT CAST('system' AS TEXT), name, asset, amount FROM system_balances",
+            system,
+        )
+        .await?;
         self.check_projection(
             "credits",
             "SELECT account_id, venue, asset, amount FROM credits",
@@ -840,6 +1154,50 @@ async fn covers_credits(
             ),
         });
     }
+    Ok(())
+}
+
+/// The account's last event sequence number (0 before any).
+async fn last_seq(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+) -> Result<i64, ApiError> {
+    let row = sqlx::query("SELECT MAX(seq) FROM events WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+}
+
+/// Changes one system account (insurance fund, bad debt, fees, settlements) by `delta`.
+async fn add_system(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    asset: &str,
+    delta: Amount,
+) -> Result<(), ApiError> {
+    let row = sqlx::query("SELECT amount FROM system_balances WHERE name = $1 AND asset = $2")
+        .bind(name)
+        .bind(asset)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let current = match row {
+        Some(r) => Amount::from_str(&r.try_get::<String, _>(0)?)
+            .map_err(|e| ApiError::Storage(e.to_string()))?,
+        None => Amount::ZERO,
+    };
+    let next = current
+        .checked_add(delta, name)
+        .map_err(|e| ApiError::Storage(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO system_balances (name, asset, amount) VALUES ($1, $2, $3) \
+         ON CONFLICT (name, asset) DO UPDATE SET amount = excluded.amount",
+    )
+    .bind(name)
+    .bind(asset)
+    .bind(next.0.to_string())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -26,13 +26,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use intermargin_model::{Asset, Snapshot};
 use tokio::sync::{broadcast, RwLock};
 use utoipa::OpenApi;
 
-use crate::auth::{generate_key, Auth};
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::ledger::{Ledger, Mutation};
 use crate::state::{AppState, Shared};
@@ -45,7 +45,8 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 #[openapi(
     info(title = "intermargin", description = "Interoperable margin across venues: ledger, margin, allocation, liquidation, simulation, proofs."),
     paths(
-        api::health, api::list_accounts, api::create_account, api::create_key, api::declare_asset,
+        api::health, api::list_accounts, api::create_account, api::create_key, api::list_keys,
+        api::revoke_key, api::rotate_key, api::get_ledger, api::declare_asset,
         api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
         api::get_market, api::get_margin, api::credit, api::get_credits,
         risk::import_positions, risk::get_liquidation,
@@ -87,7 +88,10 @@ pub fn app(state: Shared) -> Router {
             "/api/v1/accounts",
             get(api::list_accounts).post(api::create_account),
         )
-        .route("/api/v1/keys", post(api::create_key))
+        .route("/api/v1/keys", get(api::list_keys).post(api::create_key))
+        .route("/api/v1/keys/{key_id}", delete(api::revoke_key))
+        .route("/api/v1/keys/{key_id}/rotate", post(api::rotate_key))
+        .route("/api/v1/ledger", get(api::get_ledger))
         .route("/api/v1/assets", post(api::declare_asset))
         .route("/api/v1/market", get(api::get_market))
         .route("/api/v1/accounts/{id}", get(api::get_account))
@@ -126,7 +130,35 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v1/solvency/verify", post(engine::verify_solvency))
         .route("/plots/{name}", get(dashboard::plot))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_failures_per_address,
+        ))
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
+}
+
+/// Counts every 401 against the client's address; past the allowance the answer becomes 429
+/// with `Retry-After` (the address is known when served with connect info, as `serve` does).
+async fn limit_failures_per_address(
+    axum::extract::State(st): axum::extract::State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let addr = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::UNAUTHORIZED {
+        if let Some(ip) = addr {
+            if let Err(wait) = st.auth.fail(&format!("addr:{ip}")) {
+                return ApiError::RateLimited(wait).into_response();
+            }
+        }
+    }
+    resp
 }
 
 /// How to start the service.
@@ -199,25 +231,12 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
     tracing::info!("ledger projections verified against the event log ({checked} balances)");
     let demo: Snapshot = Snapshot::from_json(DEMO_SNAPSHOT)
         .map_err(|e| ApiError::Engine(format!("demo snapshot: {e}")))?;
-    let mut new_admin = None;
-    if !ledger.has_admin_key().await? {
-        let (full, id, hash) = match &cfg.admin_key {
-            Some(k) => {
-                let (id, secret) = auth::split_key(k).ok_or_else(|| {
-                    ApiError::bad(
-                        "INTERMARGIN_ADMIN_KEY",
-                        "expected the form im_<id>_<secret>",
-                    )
-                })?;
-                (k.clone(), id.to_string(), auth::hash_secret(secret)?)
-            }
-            None => generate_key()?,
-        };
-        ledger.insert_key(&id, &hash, "admin").await?;
-        if cfg.admin_key.is_none() {
-            new_admin = Some(full);
-        }
-    }
+    let auth = Auth::new(
+        auth::load_pepper(&cfg.data_dir)?,
+        cfg.rate_limit,
+        cfg.rate_limit * 2.0,
+    );
+    let new_admin = install_admin_key(&ledger, &auth, cfg.admin_key.as_deref()).await?;
     if cfg.demo && ledger.accounts().await?.is_empty() {
         load_demo(&ledger, &demo, cfg.demo_copies.max(1)).await?;
     }
@@ -235,7 +254,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
     let (feed, _) = broadcast::channel(1024);
     let st = Arc::new(AppState {
         ledger,
-        auth: Auth::new(cfg.rate_limit, cfg.rate_limit * 2.0),
+        auth,
         market: RwLock::new(demo.market.clone()),
         assets: RwLock::new(assets),
         books: RwLock::new(HashMap::new()),
@@ -246,6 +265,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         jobs: Arc::new(jobs::Jobs::new(cfg.data_dir.join("jobs"))),
         monitor: Default::default(),
         monitor_pool: Arc::new(monitor_pool(cfg.monitor_threads)?),
+        account_locks: Default::default(),
     });
     let ids: Vec<String> = st
         .ledger
@@ -259,6 +279,80 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
     }
     monitor::remargin_accounts(&st, &ids).await;
     Ok((st, new_admin))
+}
+
+/// Installs the admin key at start and returns it when it was generated (to print once).
+///
+/// Without `INTERMARGIN_ADMIN_KEY` a key is generated on a ledger that has no active admin key.
+/// With it, the key must be strong; a new key id is installed as an admin key (earlier admin
+/// keys stay valid until revoked, and the log says so); a key id the ledger already holds must
+/// carry the same secret and be an active admin key, or the service refuses to start rather than
+/// silently ignore the variable.
+pub async fn install_admin_key(
+    ledger: &Ledger,
+    auth: &Auth,
+    key: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    const VAR: &str = "INTERMARGIN_ADMIN_KEY";
+    let Some(key) = key else {
+        if ledger.has_admin_key().await? {
+            return Ok(None);
+        }
+        let (full, id, secret) = auth::random_key();
+        ledger
+            .insert_key(&id, &auth.hash_secret(&secret), "admin")
+            .await?;
+        return Ok(Some(full));
+    };
+    auth::check_strong(VAR, key)?;
+    let (id, secret) = auth::split_key(key)
+        .ok_or_else(|| ApiError::bad(VAR, "expected the form im_<id>_<secret>"))?;
+    match ledger.key(id).await? {
+        None => {
+            let had = ledger.has_admin_key().await?;
+            ledger
+                .insert_key(id, &auth.hash_secret(secret), "admin")
+                .await?;
+            if had {
+                let others: Vec<String> = ledger
+                    .keys()
+                    .await?
+                    .into_iter()
+                    .filter(|k| {
+                        k["role"] == "admin" && k["revoked_ms"].is_null() && k["key_id"] != id
+                    })
+                    .filter_map(|k| k["key_id"].as_str().map(str::to_string))
+                    .collect();
+                eprintln!(
+                    "{VAR}: installed key id {id} as an admin key; the ledger's other admin keys ({}) stay valid until revoked with DELETE /api/v1/keys/{{key_id}}",
+                    others.join(", ")
+                );
+            }
+            Ok(None)
+        }
+        Some((_, _, true)) => Err(ApiError::bad(
+            VAR,
+            format!("key id {id} was revoked; give the new admin key a new key id"),
+        )),
+        Some((_, scope, false)) if scope != "admin" => Err(ApiError::bad(
+            VAR,
+            format!("key id {id} belongs to a non-admin key"),
+        )),
+        Some((hash, _, false)) => {
+            if auth.verifies(secret, &hash)? {
+                Ok(None)
+            } else {
+                Err(ApiError::bad(
+                    VAR,
+                    format!(
+                        "key id {id} is stored with another secret: the variable changed on an existing ledger. \
+                         Rotate the key through POST /api/v1/keys/{id}/rotate, or give the new key a new key id \
+                         (it is then added as an admin key)"
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 async fn load_demo(ledger: &Ledger, demo: &Snapshot, copies: usize) -> Result<(), ApiError> {
@@ -406,6 +500,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         st.ledger.backend()
     );
-    axum::serve(listener, app(st)).await?;
+    axum::serve(
+        listener,
+        app(st).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }

@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::Json;
-use intermargin_liquidation::{next_state, AccountState, Figures, Hysteresis};
+use intermargin_liquidation::{
+    classify, AccountState, Figures, LiquidationError, Requirement, RequirementFn,
+};
 use intermargin_margin::portfolio::{UnifiedModel, UnifiedParams};
 use intermargin_margin::venue_margins;
 use intermargin_model::{Account, Asset, Collateral, Market, Venue};
@@ -18,6 +20,7 @@ use utoipa::ToSchema;
 
 use crate::api::{parse_body, positions_mutation, principal};
 use crate::error::ApiError;
+use crate::ledger::Mutation;
 use crate::state::{Report, Shared};
 
 /// The unified model over the bundled parameters, built once.
@@ -33,16 +36,20 @@ pub fn unified_model() -> Result<&'static UnifiedModel, String> {
         .map_err(Clone::clone)
 }
 
-/// Each venue's own margin, the unified requirement and the account state, in the market's quote.
-///
-/// `previous` is the last reported state, so that leaving liquidation needs the hysteresis buffer.
-/// The report is serialised here, once, straight from the engines' types.
-pub fn margin_report(
-    account: &Account,
-    assets: &[Asset],
-    market: &Market,
-    previous: Option<AccountState>,
-) -> Result<Report, String> {
+/// The one computation of an account's margin that every route, panel and the liquidation
+/// planner read: each venue's own figures, the unified model's, and the figures (equity over
+/// every venue and the hub; unified initial and maintenance) that decide its state.
+pub struct Assessment {
+    /// Each venue's own verdict.
+    pub venues: Vec<intermargin_margin::VenueMargin>,
+    /// The unified requirement and its explanation.
+    pub unified: intermargin_margin::portfolio::UnifiedMargin,
+    /// Equity and the unified requirements, in the quote currency.
+    pub figures: Figures,
+}
+
+/// Assesses an account; a figure that cannot be computed (or is not finite) is an error naming why.
+pub fn assess(account: &Account, assets: &[Asset], market: &Market) -> Result<Assessment, String> {
     let venues = venue_margins(account, assets, market).map_err(|e| e.to_string())?;
     let unified = unified_model()?
         .margin(account, assets, market)
@@ -56,11 +63,81 @@ pub fn margin_report(
         initial: unified.initial_margin,
         maintenance: unified.maintenance_margin,
     };
-    let state = next_state(
-        previous.unwrap_or(AccountState::Healthy),
-        &figures,
-        Hysteresis::default(),
-    );
+    for (name, v) in [
+        ("equity", figures.equity),
+        ("initial_margin", figures.initial),
+        ("maintenance_margin", figures.maintenance),
+    ] {
+        if !v.is_finite() {
+            return Err(format!(
+                "{name} of account {:?} is not finite ({v}): a position or balance is out of range",
+                account.id
+            ));
+        }
+    }
+    Ok(Assessment {
+        venues,
+        unified,
+        figures,
+    })
+}
+
+/// The account's state from its figures: the one rule every route and the planner apply.
+pub fn state_of(figures: &Figures) -> AccountState {
+    classify(figures)
+}
+
+/// The requirement the liquidation planner works on: the same [`assess`] every route reads,
+/// so a plan never contradicts `/margin`.
+pub struct AssessedRequirement {
+    /// Declared assets (decimals of collateral).
+    pub assets: Vec<Asset>,
+}
+
+impl RequirementFn for AssessedRequirement {
+    fn requirement(
+        &self,
+        account: &Account,
+        market: &Market,
+    ) -> Result<Requirement, LiquidationError> {
+        let a =
+            assess(account, &self.assets, market).map_err(|reason| LiquidationError::Param {
+                field: format!("accounts[{:?}]", account.id),
+                reason,
+            })?;
+        let mut driver: Option<(String, f64)> = None;
+        for v in &a.venues {
+            let fx = market.fx_rate(&v.settlement).unwrap_or(1.0);
+            for p in &v.positions {
+                let mm = p.maintenance_margin * fx;
+                if driver.as_ref().is_none_or(|(_, d)| mm > *d) {
+                    driver = Some((p.instrument.clone(), mm));
+                }
+            }
+        }
+        Ok(Requirement {
+            figures: a.figures,
+            driver: driver.map(|d| d.0),
+        })
+    }
+}
+
+/// Each venue's own margin, the unified requirement and the account state, in the market's quote.
+///
+/// The state is [`state_of`] the figures of [`assess`]; the report is serialised here, once,
+/// straight from the engines' types.
+pub fn margin_report(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+    _previous: Option<AccountState>,
+) -> Result<Report, String> {
+    let Assessment {
+        venues,
+        unified,
+        figures,
+    } = assess(account, assets, market)?;
+    let state = state_of(&figures);
     let positions: Vec<PositionRow> = account
         .positions
         .iter()
@@ -77,7 +154,7 @@ pub fn margin_report(
         quote: &market.quote,
         timestamp_ms: market.timestamp_ms,
         state,
-        equity,
+        equity: figures.equity,
         siloed_total: unified.siloed_total,
         unified: UnifiedFigures {
             initial_margin: unified.initial_margin,
@@ -188,8 +265,17 @@ pub async fn import_positions(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
-    p.check_account(&id)?;
+    p.check_operator(&id)?;
     let req: ImportReq = parse_body(&body)?;
+    if req.payloads.len() > MAX_PAYLOADS {
+        return Err(ApiError::bad(
+            "body.payloads",
+            format!(
+                "{} payloads exceed the limit of {MAX_PAYLOADS}",
+                req.payloads.len()
+            ),
+        ));
+    }
     let venue = Venue::from_str(&req.venue)
         .map_err(|_| ApiError::bad("body.venue", format!("unknown venue {:?}", req.venue)))?;
     if req.payloads.is_empty() {
@@ -229,8 +315,28 @@ pub async fn import_positions(
         }
     }
     let m = positions_mutation(&st, &id, venue, positions).await?;
+    let Mutation::Positions {
+        account,
+        venue,
+        positions,
+    } = m
+    else {
+        return Err(ApiError::Engine(
+            "import: expected a positions snapshot".into(),
+        ));
+    };
+    // Stored as what it is: the venue's report, relayed by this key, not a fact the service checked.
+    let m = Mutation::VenueReport {
+        account,
+        venue,
+        positions,
+        relayed_by: p.key_id.clone(),
+    };
     crate::api::mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
 }
+
+/// Most venue payloads one import may carry.
+pub const MAX_PAYLOADS: usize = 64;
 
 /// The account's liquidation state from its latest margin report.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/liquidation", security(("bearer" = [])),

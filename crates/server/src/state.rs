@@ -37,6 +37,8 @@ pub struct AppState {
     pub monitor: MonitorStats,
     /// Threads the monitor re-margins on: fewer than the cores, so queries always keep one.
     pub monitor_pool: Arc<rayon::ThreadPool>,
+    /// One lock per account that liquidations hold from planning to booking.
+    pub account_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Counters of the live monitor: how far the feed has got and what the last re-margin cost.
@@ -57,7 +59,7 @@ pub struct MonitorStats {
 /// A margin report: its JSON text, serialised once when computed instead of on every query,
 /// and the figures the service itself reads (state for hysteresis and alerts).
 pub struct Report {
-    /// Account state; `None` when the engines could not margin the account.
+    /// Account state ([`crate::risk::state_of`]); `None` when the engines could not margin the account.
     pub state: Option<intermargin_liquidation::AccountState>,
     /// Equity and the unified requirements; `None` with `state`.
     pub figures: Option<intermargin_liquidation::Figures>,
@@ -79,6 +81,15 @@ impl AppState {
             .await
             .insert(account.to_string(), acc.clone());
         Ok(acc)
+    }
+
+    /// The lock serialising liquidations of one account.
+    pub fn account_lock(&self, account: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = match self.account_locks.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        m.entry(account.to_string()).or_default().clone()
     }
 
     /// The in-memory book of an account (loading it on first use).

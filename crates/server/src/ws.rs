@@ -47,7 +47,9 @@ async fn serve(st: Shared, mut socket: WebSocket) {
         }
     };
     let mut rx = st.feed.subscribe();
-    let hello = json!({"type":"ready","scope":principal.scope.as_str()});
+    let mut revoked = st.auth.revocations();
+    let hello =
+        json!({"type":"ready","scope":principal.scope.label(),"role":principal.scope.role()});
     if socket
         .send(Message::Text(hello.to_string().into()))
         .await
@@ -64,8 +66,25 @@ async fn serve(st: Shared, mut socket: WebSocket) {
                     Err(_) => return,
                 };
                 let (account, text) = (&msg.0, &msg.1);
-                let visible = account == "*" || match &principal.scope { Scope::Admin => true, Scope::Account(a) => a == account };
+                let visible = account == "*" || match &principal.scope { Scope::Account(a) => a == account, _ => true };
                 if visible && socket.send(Message::Text(text.clone().into())).await.is_err() {
+                    return;
+                }
+            }
+            gone = revoked.recv() => {
+                // A revoked key is closed at once; a lagged notice list is checked against the ledger.
+                let ours = match gone {
+                    Ok(id) => id == principal.key_id,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        !matches!(st.ledger.active_key(&principal.key_id).await, Ok(Some(_)))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if ours {
+                    let _ = socket
+                        .send(Message::Text(json!({"type":"error","message":"API key revoked"}).to_string().into()))
+                        .await;
+                    let _ = socket.send(Message::Close(None)).await;
                     return;
                 }
             }

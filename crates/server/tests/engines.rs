@@ -52,11 +52,15 @@ impl Harness {
         common::call(&self.router, method, uri, Some(key), Some(&idem), body).await
     }
 
-    async fn raw_get(&self, uri: &str) -> (StatusCode, Option<String>, usize) {
+    async fn raw_get(&self, uri: &str, key: Option<&str>) -> (StatusCode, Option<String>, usize) {
+        let mut req = Request::builder().uri(uri);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
         let resp = self
             .router
             .clone()
-            .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+            .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap();
         let status = resp.status();
@@ -282,7 +286,7 @@ async fn liquidation_on(h: Harness) {
         .call(
             "POST",
             "/api/v1/accounts/thin/positions",
-            &key,
+            ADMIN,
             Some(json!({"venue": "deribit", "positions": [perp]})),
         )
         .await;
@@ -291,7 +295,7 @@ async fn liquidation_on(h: Harness) {
         .call(
             "POST",
             "/api/v1/accounts/thin/deposits",
-            &key,
+            ADMIN,
             Some(json!({"location": "deribit", "asset": "BTC", "amount": "300000000"})),
         )
         .await;
@@ -435,11 +439,18 @@ async fn simulation_job_reports_progress_writes_plots_and_stays_with_its_owner()
         "{plots:?}"
     );
     for p in plots {
-        let (s, ctype, n) = h.raw_get(p.as_str().unwrap()).await;
+        let (s, ctype, n) = h.raw_get(p.as_str().unwrap(), Some(&alice)).await;
         assert_eq!(s, StatusCode::OK, "{p}");
         assert!(ctype.unwrap().starts_with("image/"));
         assert!(n > 500, "{p} is {n} bytes");
+        // Another account's key, or none, does not get the plot of alice's job.
+        let (s, _, _) = h.raw_get(p.as_str().unwrap(), Some(&bob)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+        let (s, _, _) = h.raw_get(p.as_str().unwrap(), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{p}");
     }
+    let (_, listed) = h.call("GET", "/plots/index.json", &bob, None).await;
+    assert_eq!(listed, json!([]), "bob lists none of alice's plots");
     let (s, _) = h.call("GET", &uri, ADMIN, None).await;
     assert_eq!(s, StatusCode::OK, "admins see every job");
 
@@ -448,7 +459,7 @@ async fn simulation_job_reports_progress_writes_plots_and_stays_with_its_owner()
         (json!({"preset": "calm", "paths": 0}), "body.paths"),
         (json!({"preset": "calm", "paths": 10_000_000}), "body.paths"),
         (json!({"preset": "calm", "config": "paths = 1"}), "body"),
-        (json!({"config": "paths = \"many\""}), "body.config"),
+        (json!({"config": "paths = \"many\""}), "body.config.paths"),
         (json!({"preset": "calm", "kind": "forecast"}), "body.kind"),
     ] {
         let (s, v) = h
@@ -665,12 +676,12 @@ async fn a_price_jump_in_the_live_feed_halts_liquidation_execution() {
 async fn a_tick_re_margins_only_the_accounts_exposed_to_it() {
     let h = harness("incremental").await;
     // "cash" holds only USDT; the demo account "hedged" holds BTC options, perps and collateral.
-    let key = h.account_key("cash").await;
+    let _key = h.account_key("cash").await;
     let (s, _) = h
         .call(
             "POST",
             "/api/v1/accounts/cash/deposits",
-            &key,
+            ADMIN,
             Some(json!({"location": "binance", "asset": "USDT", "amount": "5000000000"})),
         )
         .await;

@@ -74,16 +74,19 @@ async fn each_key_streams_only_the_accounts_it_may_see() {
         keys.push(v["key"].as_str().unwrap().to_string());
     }
     let (mut alice, hello) = open(addr, &keys[0]).await;
-    assert_eq!(hello, json!({"type": "ready", "scope": "alice"}));
+    assert_eq!(
+        hello,
+        json!({"type": "ready", "scope": "alice", "role": "account"})
+    );
     let (mut admin, hello) = open(addr, ADMIN).await;
     assert_eq!(hello["scope"], "admin");
 
     // A deposit re-margins that account and publishes its report. Bob's first, then Alice's:
     // by the time Alice's arrives on her socket, Bob's would have arrived before it.
     let dep = json!({"location": "binance", "asset": "USDT", "amount": "1000000"});
-    let (s, _) = post(addr, "/api/v1/accounts/bob/deposits", &keys[1], dep.clone()).await;
+    let (s, _) = post(addr, "/api/v1/accounts/bob/deposits", ADMIN, dep.clone()).await;
     assert_eq!(s, 200);
-    let (s, _) = post(addr, "/api/v1/accounts/alice/deposits", &keys[0], dep).await;
+    let (s, _) = post(addr, "/api/v1/accounts/alice/deposits", ADMIN, dep).await;
     assert_eq!(s, 200);
     let seen = accounts_seen(&mut alice, "alice").await;
     assert!(seen.contains(&"alice".to_string()), "{seen:?}");

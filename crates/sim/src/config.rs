@@ -372,7 +372,149 @@ pub struct FrontierConfig {
     pub paths: Option<usize>,
 }
 
+/// Hard limits every config must respect, in the CLI as in the service: past them a run
+/// cannot fit in a machine's memory, whatever budget the caller allows.
+pub const MAX_ACCOUNTS: usize = 10_000_000;
+/// Hard limit on steps per path.
+pub const MAX_STEPS: usize = 1_000_000;
+/// Hard limit on Monte Carlo paths (and paths per frontier point).
+pub const MAX_PATHS: usize = 10_000_000;
+/// Hard limit on frontier points (`frontier.im_multipliers`).
+pub const MAX_FRONTIER_POINTS: usize = 64;
+/// Hard limit on each list of events (shocks, oracle failures, breakers).
+pub const MAX_EVENTS: usize = 1_024;
+
+/// Bytes one account costs a run: its pools (two at most, 48 bytes each plus their legs), its
+/// entries in the per-venue liquidation lists and the per-path cursors (measured order of
+/// magnitude, rounded up).
+const BYTES_PER_ACCOUNT: u128 = 512;
+/// Bytes per (step, asset, venue) cell: shock table, oracle prices and the worst-path timeline.
+const BYTES_PER_STEP_CELL: u128 = 64;
+
+/// What a run of a config will cost, estimated from the config alone before anything is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Estimate {
+    /// Paths run in all (both breaker settings; every frontier point, siloed and unified).
+    pub paths: u128,
+    /// Work units: paths × (steps × assets × venues + accounts).
+    pub work: u128,
+    /// Peak memory, bytes.
+    pub memory_bytes: u128,
+}
+
+/// The largest run a caller accepts; [`Config::check_budget`] refuses configs beyond it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Most accounts.
+    pub max_accounts: usize,
+    /// Most steps per path.
+    pub max_steps: usize,
+    /// Most paths per run (per frontier point for a frontier).
+    pub max_paths: usize,
+    /// Most work units ([`Estimate::work`]).
+    pub max_work: u128,
+    /// Most memory, bytes ([`Estimate::memory_bytes`]).
+    pub max_memory_bytes: u128,
+}
+
+impl Budget {
+    /// The hard limits alone (the CLI: the operator runs on their own machine).
+    pub const fn unlimited() -> Budget {
+        Budget {
+            max_accounts: MAX_ACCOUNTS,
+            max_steps: MAX_STEPS,
+            max_paths: MAX_PATHS,
+            max_work: u128::MAX,
+            max_memory_bytes: 64 << 30,
+        }
+    }
+
+    /// What one request to a shared service may start: about 50× the bundled presets' work and
+    /// at most 1 GiB, so one caller cannot take the machine.
+    pub const fn service() -> Budget {
+        Budget {
+            max_accounts: 100_000,
+            max_steps: 20_000,
+            max_paths: 100_000,
+            max_work: 2_000_000_000,
+            max_memory_bytes: 1 << 30,
+        }
+    }
+}
+
 impl Config {
+    /// The cost of running this config (as `simulate`, or as `frontier` when `frontier`).
+    pub fn estimate(&self, frontier: bool) -> Estimate {
+        let (a, v, s) = (
+            self.assets.len() as u128,
+            self.venues.len() as u128,
+            self.steps as u128,
+        );
+        let accounts = self.population.accounts as u128;
+        let paths = match (&self.frontier, frontier) {
+            (Some(f), true) => {
+                f.paths.unwrap_or(self.paths) as u128 * f.im_multipliers.len() as u128 * 2
+            }
+            _ => self.paths as u128 * if self.breakers.is_empty() { 1 } else { 2 },
+        };
+        let per_path = s.saturating_mul(a * v).saturating_add(accounts);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get() as u128)
+            .unwrap_or(1);
+        Estimate {
+            paths,
+            work: paths.saturating_mul(per_path),
+            memory_bytes: accounts
+                .saturating_mul(BYTES_PER_ACCOUNT)
+                .saturating_mul(1 + threads)
+                .saturating_add(s.saturating_mul(a * v).saturating_mul(BYTES_PER_STEP_CELL)),
+        }
+    }
+
+    /// Refuses a config whose size or estimated cost exceeds `budget`, naming the key to lower;
+    /// call it before running anything (nothing is allocated by the check).
+    pub fn check_budget(&self, budget: &Budget, frontier: bool) -> Result<Estimate, SimError> {
+        let over = |key: &str, got: usize, max: usize| {
+            if got > max {
+                Err(cfg(key, format!("{got} exceeds the limit of {max}")))
+            } else {
+                Ok(())
+            }
+        };
+        over(
+            "population.accounts",
+            self.population.accounts,
+            budget.max_accounts,
+        )?;
+        over("steps", self.steps, budget.max_steps)?;
+        over("paths", self.paths, budget.max_paths)?;
+        if let Some(n) = self.frontier.as_ref().and_then(|f| f.paths) {
+            over("frontier.paths", n, budget.max_paths)?;
+        }
+        let e = self.estimate(frontier);
+        if e.work > budget.max_work {
+            return Err(cfg(
+                "paths",
+                format!(
+                    "the run would cost {} work units (paths × (steps × assets × venues + accounts)), \
+                     over the budget of {}; lower paths, steps or population.accounts",
+                    e.work, budget.max_work
+                ),
+            ));
+        }
+        if e.memory_bytes > budget.max_memory_bytes {
+            return Err(cfg(
+                "population.accounts",
+                format!(
+                    "the run would need about {} MiB, over the budget of {} MiB; lower population.accounts or steps",
+                    e.memory_bytes >> 20,
+                    budget.max_memory_bytes >> 20
+                ),
+            ));
+        }
+        Ok(e)
+    }
+
     /// Parses TOML; an unknown or mistyped key is reported with its path.
     pub fn from_toml(text: &str) -> Result<Config, SimError> {
         let de = toml::Deserializer::new(text);
@@ -431,6 +573,30 @@ impl Config {
         if self.steps == 0 {
             return Err(cfg("steps", "must be >= 1"));
         }
+        self.check_budget(&Budget::unlimited(), self.frontier.is_some())?;
+        for (key, n) in [
+            ("shocks", self.shocks.len()),
+            ("oracle_failures", self.oracle_failures.len()),
+            ("breakers", self.breakers.len()),
+        ] {
+            if n > MAX_EVENTS {
+                return Err(cfg(
+                    key,
+                    format!("{n} entries exceed the limit of {MAX_EVENTS}"),
+                ));
+            }
+        }
+        if let Some(f) = &self.frontier {
+            if f.im_multipliers.len() > MAX_FRONTIER_POINTS {
+                return Err(cfg(
+                    "frontier.im_multipliers",
+                    format!(
+                        "{} points exceed the limit of {MAX_FRONTIER_POINTS}",
+                        f.im_multipliers.len()
+                    ),
+                ));
+            }
+        }
         pos("dt_seconds".into(), self.dt_seconds)?;
         if self.assets.is_empty() {
             return Err(cfg("assets", "at least one asset is needed"));
@@ -473,8 +639,17 @@ impl Config {
                     format!("unknown asset {:?}", s.asset),
                 ));
             }
-            if s.steps == 0 {
-                return Err(cfg(format!("shocks[{i}].steps"), "must be >= 1"));
+            if s.steps == 0 || s.steps > self.steps {
+                return Err(cfg(
+                    format!("shocks[{i}].steps"),
+                    format!("must be within 1..={} (the path's steps)", self.steps),
+                ));
+            }
+            if s.start_step >= self.steps {
+                return Err(cfg(
+                    format!("shocks[{i}].start_step"),
+                    format!("must be below steps ({})", self.steps),
+                ));
             }
             if !(s.total_return > -1.0 && s.total_return.is_finite()) {
                 return Err(cfg(format!("shocks[{i}].total_return"), "must be > -1"));
@@ -541,6 +716,12 @@ impl Config {
                 return Err(cfg(
                     format!("oracle_failures[{i}].asset"),
                     format!("unknown asset {:?}", o.asset),
+                ));
+            }
+            if o.steps > self.steps || o.start_step >= self.steps {
+                return Err(cfg(
+                    format!("oracle_failures[{i}].start_step"),
+                    format!("the window must lie within the path's {} steps", self.steps),
                 ));
             }
             if o.offset <= -1.0 || !o.offset.is_finite() {

@@ -29,6 +29,13 @@ pub const MAX_LOSS_SCALE: u32 = 18;
 /// Largest accepted slack width: keeps native i128 arithmetic exact and is far below the
 /// 253 bits at which a negative slack could wrap around the BN254 scalar field into range.
 pub const MAX_SLACK_BITS: u32 = 126;
+/// Most instruments one rule may carry (each adds a private input and a range check).
+pub const MAX_INSTRUMENTS: usize = 256;
+/// Most scenarios one rule may carry (each adds a range-checked slack).
+pub const MAX_SCENARIOS: usize = 4_096;
+/// Most loss-matrix cells (instruments × scenarios): the circuit has about one constraint per
+/// cell, and the trusted setup and proving cost grow with them.
+pub const MAX_CELLS: usize = 1 << 16;
 
 fn default_quantity_bits() -> u32 {
     48
@@ -161,6 +168,29 @@ impl MarginRule {
         }
         if self.scenarios.is_empty() {
             return Err(ProofError::field("scenarios", "must not be empty"));
+        }
+        if self.n() > MAX_INSTRUMENTS {
+            return Err(ProofError::field(
+                "instruments",
+                format!("{} exceed the limit of {MAX_INSTRUMENTS}", self.n()),
+            ));
+        }
+        if self.m() > MAX_SCENARIOS {
+            return Err(ProofError::field(
+                "scenarios",
+                format!("{} exceed the limit of {MAX_SCENARIOS}", self.m()),
+            ));
+        }
+        if self.n() * self.m() > MAX_CELLS {
+            return Err(ProofError::field(
+                "scenarios",
+                format!(
+                    "{} instruments × {} scenarios = {} loss cells exceed the limit of {MAX_CELLS}",
+                    self.n(),
+                    self.m(),
+                    self.n() * self.m()
+                ),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, id) in self.instruments.iter().enumerate() {

@@ -1620,35 +1620,34 @@ impl UnifiedModel {
         if surplus(0.0)? <= 0.0 {
             return Ok((Some(u), Some(0.0)));
         }
-        let find = |steps: &[f64]| -> Result<Option<f64>, MarginError> {
-            let mut prev = 0.0;
-            for &mv in steps {
-                if surplus(mv)? <= 0.0 {
-                    let (mut lo, mut hi) = (prev, mv);
-                    for _ in 0..14 {
-                        let mid = 0.5 * (lo + hi);
-                        if surplus(mid)? <= 0.0 {
-                            hi = mid;
-                        } else {
-                            lo = mid;
-                        }
+        // Moves in increasing size, alternating sides: the first side to cross is the nearer one, so only
+        // its bracket is bisected and the other side is never searched further than needed.
+        const STEPS: [f64; 29] = [
+            0.01, -0.01, 0.02, -0.02, 0.05, -0.05, 0.1, -0.1, 0.15, -0.15, 0.2, -0.2, 0.3, -0.3,
+            0.4, -0.4, 0.5, -0.5, -0.6, -0.7, 0.75, -0.8, -0.9, -0.99, 1.0, 1.5, 2.0, 3.0, 5.0,
+        ];
+        let (mut prev_up, mut prev_down) = (0.0f64, 0.0f64);
+        let mut m = None;
+        for &mv in &STEPS {
+            if surplus(mv)? <= 0.0 {
+                let (mut lo, mut hi) = (if mv > 0.0 { prev_up } else { prev_down }, mv);
+                for _ in 0..12 {
+                    let mid = 0.5 * (lo + hi);
+                    if surplus(mid)? <= 0.0 {
+                        hi = mid;
+                    } else {
+                        lo = mid;
                     }
-                    return Ok(Some(hi));
                 }
-                prev = mv;
+                m = Some(hi);
+                break;
             }
-            Ok(None)
-        };
-        let down = find(&[
-            -0.01, -0.02, -0.05, -0.1, -0.15, -0.2, -0.3, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9, -0.99,
-        ])?;
-        let up = find(&[
-            0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
-        ])?;
-        let m = match (down, up) {
-            (Some(d), Some(x)) => Some(if d.abs() <= x { d } else { x }),
-            (d, x) => d.or(x),
-        };
+            if mv > 0.0 {
+                prev_up = mv;
+            } else {
+                prev_down = mv;
+            }
+        }
         Ok((Some(u), m))
     }
 }

@@ -53,9 +53,31 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Each venue's own margin of a snapshot (equity, initial, maintenance, liquidation prices).
     Margin(commands::margin::MarginArgs),
+    /// The venues' own reported figures beside intermargin's, with differences explained.
+    Reconcile(commands::reconcile::ReconcileArgs),
 }
 
+/// A reader that stops reading (`| head -1`) closes the pipe: the conventional Unix answer is to
+/// end quietly, as `cat` does. Rust ignores SIGPIPE, so every `println!` would instead panic
+/// with "failed printing to stdout: Broken pipe" (exit 101); restoring the default disposition
+/// ends the process silently at the first write into the closed pipe.
+#[cfg(unix)]
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: called first thing in `main`, before any thread exists; `signal` with `SIG_DFL`
+    // only resets the disposition of SIGPIPE and touches no Rust-managed state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn exit_quietly_on_closed_pipe() {}
+
 fn main() {
+    // `serve` keeps SIGPIPE ignored: a client hanging up must not end the service.
+    if std::env::args().nth(1).as_deref() != Some("serve") {
+        exit_quietly_on_closed_pipe();
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -101,6 +123,7 @@ fn main() {
         Command::Xchain(a) => commands::xchain::run_xchain(a),
         Command::Serve(a) => commands::serve::run(a),
         Command::Margin(a) => commands::margin::run(a),
+        Command::Reconcile(a) => commands::reconcile::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

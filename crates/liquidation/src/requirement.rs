@@ -12,6 +12,31 @@ use crate::error::{param, LiquidationError};
 use crate::state::Figures;
 use crate::valuation::leg_value;
 
+/// One margin pool's figures: a venue liquidates each pool on its own (a dYdX subaccount, an
+/// isolated position, a settlement currency), so states are decided pool by pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolFigures {
+    /// Venue.
+    pub venue: String,
+    /// Settlement currency of the pool.
+    pub settlement: String,
+    /// Pool label (`cross`, `isolated:<id>:<side>`, `subaccount:<n>`).
+    pub pool: String,
+    /// Figures in the market's quote currency.
+    pub figures: Figures,
+}
+
+impl PoolFigures {
+    /// `(venue, settlement, pool)`, the key positions map to.
+    pub fn key(&self) -> (String, String, String) {
+        (
+            self.venue.clone(),
+            self.settlement.clone(),
+            self.pool.clone(),
+        )
+    }
+}
+
 /// A requirement with the leg that contributes most to maintenance (the "driving leg").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Requirement {
@@ -19,6 +44,29 @@ pub struct Requirement {
     pub figures: Figures,
     /// Instrument id of the largest maintenance contributor, when the model reports legs.
     pub driver: Option<String>,
+    /// Per-pool figures when the model has pools (venue rules); empty means one pool: the
+    /// whole account (a unified or rate model).
+    pub pools: Vec<PoolFigures>,
+}
+
+impl Requirement {
+    /// Figures of the pool `key`, or of the whole account when `key` is `None`; a pool that
+    /// no longer exists (every position closed, no collateral) is empty.
+    pub fn pool(&self, key: Option<&(String, String, String)>) -> Figures {
+        match key {
+            None => self.figures,
+            Some(k) => self
+                .pools
+                .iter()
+                .find(|p| &p.key() == k)
+                .map(|p| p.figures)
+                .unwrap_or(Figures {
+                    equity: 0.0,
+                    initial: 0.0,
+                    maintenance: 0.0,
+                }),
+        }
+    }
 }
 
 /// Any margin model seen from the liquidation side; implemented by venue models and by the
@@ -63,7 +111,7 @@ impl RequirementFn for ModelRequirement<'_> {
                 pools.extend(m.margin(account, &self.assets, market)?);
             }
         }
-        Ok(sum_pools(pools, market))
+        sum_pools(pools, market)
     }
 }
 
@@ -84,22 +132,37 @@ impl RequirementFn for VenueMarginsRequirement {
         market: &Market,
     ) -> Result<Requirement, LiquidationError> {
         let pools = intermargin_margin::venue_margins(account, &self.assets, market)?;
-        Ok(sum_pools(pools, market))
+        sum_pools(pools, market)
     }
 }
 
 #[cfg(feature = "margin-models")]
-fn sum_pools(pools: Vec<intermargin_margin::VenueMargin>, market: &Market) -> Requirement {
+fn sum_pools(
+    pools: Vec<intermargin_margin::VenueMargin>,
+    market: &Market,
+) -> Result<Requirement, LiquidationError> {
     let mut f = Figures {
         equity: 0.0,
         initial: 0.0,
         maintenance: 0.0,
     };
     let mut driver: Option<(String, f64)> = None;
+    let mut out = Vec::with_capacity(pools.len());
     for pool in pools {
-        f.equity += pool.in_quote.equity;
-        f.initial += pool.in_quote.initial_margin;
-        f.maintenance += pool.in_quote.maintenance_margin;
+        let q = pool.quote()?;
+        f.equity += q.equity;
+        f.initial += q.initial_margin;
+        f.maintenance += q.maintenance_margin;
+        out.push(PoolFigures {
+            venue: pool.venue.to_string(),
+            settlement: pool.settlement.clone(),
+            pool: pool.pool.clone(),
+            figures: Figures {
+                equity: q.equity,
+                initial: q.initial_margin,
+                maintenance: q.maintenance_margin,
+            },
+        });
         let fx = market.fx_rate(&pool.settlement).unwrap_or(1.0);
         for p in pool.positions {
             let mm = p.maintenance_margin * fx;
@@ -108,10 +171,11 @@ fn sum_pools(pools: Vec<intermargin_margin::VenueMargin>, market: &Market) -> Re
             }
         }
     }
-    Requirement {
+    Ok(Requirement {
         figures: f,
         driver: driver.map(|d| d.0),
-    }
+        pools: out,
+    })
 }
 
 /// Initial and maintenance fractions of notional for one instrument (dYdX's IMF / MMF).
@@ -220,6 +284,7 @@ impl RequirementFn for RateRequirement {
         Ok(Requirement {
             figures: f,
             driver: driver.map(|d| d.0),
+            pools: Vec::new(),
         })
     }
 }

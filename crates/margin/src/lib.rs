@@ -15,4 +15,4 @@ pub mod venues;
 pub use error::MarginError;
 pub use portfolio::{scenario_matrix, ScenarioMatrix};
 pub use report::{MarginModel, PositionMargin, QuoteFigures, Requirement, VenueMargin};
-pub use venues::{model_for, venue_margins};
+pub use venues::{model_for, pool_of, venue_margins};

@@ -44,6 +44,10 @@ pub struct VenueMargin {
     pub venue: Venue,
     /// Currency the pool is margined in (`BTC` for Deribit inverse, `USDT` on Binance, `USD` for Aave base currency).
     pub settlement: String,
+    /// Which pool of the venue this is: `cross`, `isolated:<instrument id>` or
+    /// `subaccount:<n>`; each pool is liquidated on its own, so states are decided per pool.
+    #[serde(default)]
+    pub pool: String,
     /// Collateral value plus unrealised P&L, in `settlement`.
     pub equity: f64,
     /// Initial requirement, in `settlement`.
@@ -52,10 +56,27 @@ pub struct VenueMargin {
     pub maintenance_margin: f64,
     /// Maintenance margin / equity (the venues' "margin ratio"; ≥ 1 means liquidatable); infinite when equity ≤ 0.
     pub margin_ratio: f64,
-    /// Equity and requirements converted to the snapshot's quote currency.
-    pub in_quote: QuoteFigures,
+    /// Equity and requirements converted to the snapshot's quote currency; `None` (JSON `null`)
+    /// when the market has no rate for `settlement`: the own-currency figures stand regardless.
+    pub in_quote: Option<QuoteFigures>,
     /// Per-position breakdown.
     pub positions: Vec<PositionMargin>,
+}
+
+impl VenueMargin {
+    /// The quote-currency figures, or an error naming the missing FX rate: callers that add
+    /// pools across currencies need them and must not read an unavailable conversion as zero.
+    pub fn quote(&self) -> Result<&QuoteFigures, MarginError> {
+        self.in_quote
+            .as_ref()
+            .ok_or_else(|| MarginError::MissingMarket {
+                field: format!("market.fx[{:?}]", self.settlement),
+                reason: format!(
+                    "{} pool {:?} figures are in {}; no rate converts them",
+                    self.venue, self.pool, self.settlement
+                ),
+            })
+    }
 }
 
 /// A venue's margin rules: one pure function from an account and a market to its requirement.

@@ -202,7 +202,7 @@ fn own_mm(acc: &Account) -> f64 {
         .unwrap()
         .iter()
         .filter(|v| p.venues[&v.venue].kind == VenueKind::Segregated)
-        .map(|v| v.in_quote.maintenance_margin)
+        .map(|v| v.in_quote.as_ref().unwrap().maintenance_margin)
         .sum()
 }
 
@@ -290,7 +290,7 @@ fn basis_trade_holds_each_venues_own_maintenance_margin_locally() {
     let mm = |v: Venue| -> f64 {
         own.iter()
             .filter(|x| x.venue == v)
-            .map(|x| x.in_quote.maintenance_margin)
+            .map(|x| x.in_quote.as_ref().unwrap().maintenance_margin)
             .sum()
     };
     let (deribit, binance) = (mm(Venue::Deribit), mm(Venue::Binance));
@@ -623,7 +623,7 @@ proptest! {
         let p = params();
         let mut sum = 0.0;
         for v in &r.venues {
-            let mm: f64 = own.iter().filter(|x| x.venue == v.venue).map(|x| x.in_quote.maintenance_margin).sum();
+            let mm: f64 = own.iter().filter(|x| x.venue == v.venue).map(|x| x.in_quote.as_ref().unwrap().maintenance_margin).sum();
             prop_assert!(v.local_minimum + tol(mm) >= mm, "{}: floor {} < own MM {}", v.venue, v.local_minimum, mm);
             if p.venues[&v.venue].kind == VenueKind::Segregated {
                 sum += mm;

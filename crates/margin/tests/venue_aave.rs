@@ -61,13 +61,18 @@ fn health_factor_hand_calculation_and_mapping() {
 
 /// Liquidation worked example (3rd-party explanation of Aave's rules, reference §7): collateral
 /// 1,000 USD of ETH, debt 900 USDC, HF fallen to 0.95, bonus 5 %: the liquidator repays 450 (50 %)
-/// and receives 472.5 of ETH, a 22.5 profit. That is the v3.0–3.2 rule (100 % only strictly below
-/// 0.95). Under v3.3 the same account may be closed fully: HF ≤ 0.95 (inclusive) and the debt is
-/// under 2,000 USD.
+/// and receives 472.5 of ETH, a 22.5 profit. aave-v3-core's `LiquidationLogic` takes 50 % only
+/// when `healthFactor > CLOSE_FACTOR_HF_THRESHOLD` (0.95): the example's 50 % holds just above
+/// 0.95 and at exactly 0.95 the protocol allows 100 %. Under v3.3 the same account may be closed
+/// fully: HF ≤ 0.95 (inclusive) and the debt is under 2,000 USD.
 #[test]
 fn close_factor_example() {
     let p = AaveParams::embedded().unwrap().liquidation;
-    let cf = close_factor(0.95, 900.0, 1_000.0, AaveVersion::V3_0, &p);
+    assert_eq!(
+        close_factor(0.95, 900.0, 1_000.0, AaveVersion::V3_0, &p),
+        1.0
+    );
+    let cf = close_factor(0.951, 900.0, 1_000.0, AaveVersion::V3_0, &p);
     close(cf, 0.5, 0.0, "v3.0 close factor");
     close(cf * 900.0, 450.0, 1e-12, "repaid");
     close(collateral_seized(450.0, 0.05), 472.5, 1e-9, "seized");

@@ -134,10 +134,21 @@ fn isolated_short_uses_its_own_wallet() {
     p.isolated = true;
     p.isolated_margin = Some(5_000.0);
     let acc = account(vec![coll(Venue::Binance, "USDT", 20_000.0, 6)], vec![p]);
-    let out = BinanceUsdm::new()
+    let all = BinanceUsdm::new()
         .unwrap()
         .margin(&acc, &assets(), &m)
         .unwrap();
+    // The isolated position is a pool of its own; the cross pool keeps the other 15,000.
+    let out: Vec<_> = all
+        .iter()
+        .filter(|v| v.pool == "isolated:binance:BTCUSDT:short")
+        .collect();
+    close(
+        all.iter().find(|v| v.pool == "cross").unwrap().equity,
+        15_000.0,
+        1e-9,
+        "cross",
+    );
     close(
         out[0].positions[0].liquidation_price.unwrap(),
         105_050.0 / 2.01,

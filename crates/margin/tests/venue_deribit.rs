@@ -109,7 +109,12 @@ fn inverse_perpetual_margin_is_in_coin() {
     close(out[0].initial_margin, 0.10125, 1e-12, "IM");
     close(out[0].maintenance_margin, 0.05125, 1e-12, "MM");
     close(out[0].equity, 2.25, 1e-12, "equity");
-    close(out[0].in_quote.equity, 112_500.0, 1e-6, "equity USD");
+    close(
+        out[0].in_quote.as_ref().unwrap().equity,
+        112_500.0,
+        1e-6,
+        "equity USD",
+    );
     close(out[0].margin_ratio, 0.05125 / 2.25, 1e-15, "ratio");
     // Liquidation price, all else fixed: with x = 1/P, equity 2.25 + 5 − 250,000·x equals
     // q·(1 % + q·0.005 %) with q = 250,000·x, i.e. 3,125,000·x² + 252,500·x − 7.25 = 0 →

@@ -33,7 +33,12 @@ fn demo_book_margins_by_hand() {
     close(d.initial_margin, 0.595, 1e-12, "deribit IM");
     close(d.maintenance_margin, 0.47, 1e-12, "deribit MM");
     close(d.equity, 2.706, 1e-12, "deribit equity");
-    close(d.in_quote.equity, 243_540.0, 1e-6, "deribit equity USD");
+    close(
+        d.in_quote.as_ref().unwrap().equity,
+        243_540.0,
+        1e-6,
+        "deribit equity USD",
+    );
     close(d.margin_ratio, 0.47 / 2.706, 1e-12, "deribit ratio");
 
     let b = &out[1];
@@ -41,7 +46,12 @@ fn demo_book_margins_by_hand() {
     close(b.maintenance_margin, 2_301.6, 1e-6, "binance MM");
     close(b.initial_margin, 36_016.0, 1e-6, "binance IM");
     close(b.equity, 63_840.0, 1e-6, "binance equity");
-    close(b.in_quote.equity, 63_865.536, 1e-6, "binance equity USD");
+    close(
+        b.in_quote.as_ref().unwrap().equity,
+        63_865.536,
+        1e-6,
+        "binance equity USD",
+    );
     let lp = b.positions[0].liquidation_price.unwrap();
     assert_eq!((lp * 100.0).round() / 100.0, 105_272.28);
 

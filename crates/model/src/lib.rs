@@ -26,7 +26,7 @@ pub use amount::{Amount, Asset};
 pub use error::ModelError;
 pub use instrument::{Instrument, InstrumentKind, OptionKind, Settlement, SizeUnit, Venue};
 pub use market::{Greeks, Market, VolQuote};
-pub use portfolio::{Account, Collateral, Portfolio, Position};
+pub use portfolio::{Account, Collateral, Portfolio, Position, Reported};
 pub use snapshot::{schema_json, Snapshot, FORMAT_VERSION};
 
 /// Milliseconds in a (365-day) year: the year fraction used for option time to expiry.

@@ -90,6 +90,31 @@ pub struct Collateral {
     pub chain_id: Option<u64>,
 }
 
+/// A figure a venue itself reported for the account (its own margin, liquidation price, health
+/// factor…), kept beside the book so that `reconcile` can set intermargin's figure against it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reported {
+    /// Venue that reported it.
+    pub venue: Venue,
+    /// Margin pool: `cross`, `isolated:<instrument id>:<long|short>`, `subaccount:<n>`, or
+    /// absent for the venue's whole account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Instrument id (`venue:symbol`) when the figure is one position's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<String>,
+    /// Settlement currency of the figure (prices are in the instrument's quote currency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// `initial_margin`, `maintenance_margin`, `liquidation_price`, `equity`,
+    /// `free_collateral`, `health_factor` or `margin_used`.
+    pub field: String,
+    /// The venue's number.
+    pub value: f64,
+    /// The payload field it was read from (`liqPx`, `maintMargin`…).
+    pub source: String,
+}
+
 /// One owner's book across venues: the unit that unified margin covers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Account {
@@ -101,6 +126,9 @@ pub struct Account {
     /// Positions at every venue.
     #[serde(default)]
     pub positions: Vec<Position>,
+    /// Figures the venues reported in the payloads the account was imported from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported: Vec<Reported>,
 }
 
 impl Account {
@@ -110,6 +138,7 @@ impl Account {
             id: id.into(),
             collateral: Vec::new(),
             positions: Vec::new(),
+            reported: Vec::new(),
         }
     }
 
@@ -178,6 +207,7 @@ impl Portfolio {
             let mine = self.account_mut(&acc.id);
             mine.collateral.extend(acc.collateral.iter().cloned());
             mine.positions.extend(acc.positions.iter().cloned());
+            mine.reported.extend(acc.reported.iter().cloned());
         }
         Ok(())
     }
@@ -230,6 +260,15 @@ impl Portfolio {
             }
             for (pi, p) in acc.positions.iter().enumerate() {
                 p.validate(&format!("{path}.positions[{pi}]"), now_ms)?;
+            }
+            for (ri, r) in acc.reported.iter().enumerate() {
+                finite(&format!("{path}.reported[{ri}].value"), r.value)?;
+                if r.field.trim().is_empty() {
+                    return Err(ModelError::invalid(
+                        format!("{path}.reported[{ri}].field"),
+                        "must not be empty",
+                    ));
+                }
             }
         }
         Ok(())

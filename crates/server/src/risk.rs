@@ -54,7 +54,10 @@ pub fn assess(account: &Account, assets: &[Asset], market: &Market) -> Result<As
     let unified = unified_model()?
         .margin(account, assets, market)
         .map_err(|e| e.to_string())?;
-    let mut equity: f64 = venues.iter().map(|v| v.in_quote.equity).sum();
+    let mut equity = 0.0;
+    for v in &venues {
+        equity += v.quote().map_err(|e| e.to_string())?.equity;
+    }
     for c in account.collateral.iter().filter(|c| c.venue == Venue::Hub) {
         equity += collateral_value(c, assets, market)?;
     }

@@ -161,7 +161,16 @@ fn user_account(
             .map(str::to_string)
             .unwrap_or(hf.v.to_string());
     if hf_text.len() < 39 {
-        m.insert("health_factor".into(), json!(scaled(&hf, 18)?));
+        let v = scaled(&hf, 18)?;
+        m.insert("health_factor".into(), json!(v));
+        b.report(
+            Some("cross".into()),
+            None,
+            None,
+            "health_factor",
+            Some(v),
+            "healthFactor",
+        );
     } else if !hf_text.chars().all(|c| c.is_ascii_digit()) {
         return Err(hf.err(format!(
             "expected an unsigned integer string, got {hf_text:?}"

@@ -118,19 +118,21 @@ fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
     };
     let ins = symbols::binance(symbol, margin_asset)
         .ok_or_else(|| sym_node.err(format!("cannot parse Binance symbol {symbol:?}")))?;
-    let side = match n.opt("positionSide")? {
-        Some(s) => s.str()?.to_string(),
-        None => "BOTH".to_string(),
-    };
+    let side = n
+        .opt_enum("positionSide", &["BOTH", "LONG", "SHORT"])?
+        .unwrap_or("BOTH");
+    let settle = ins.settle.clone();
     let mut p = Position::new(ins, amt);
     p.entry_price = n.opt_num("entryPrice")?.filter(|x| *x > 0.0);
-    p.leverage = n.opt_num("leverage")?.filter(|x| *x > 0.0);
     p.unrealized_pnl = match n.opt_num("unRealizedProfit")? {
         Some(u) => Some(u),
         None => n.opt_num("unrealizedProfit")?,
     };
-    p.isolated = match (n.opt("marginType")?, n.opt("isolated")?) {
-        (Some(m), _) => m.str()? == "isolated",
+    p.isolated = match (
+        n.opt_enum("marginType", &["cross", "isolated"])?,
+        n.opt("isolated")?,
+    ) {
+        (Some(m), _) => m == "isolated",
         (None, Some(i)) => i.bool()?,
         (None, None) => n.opt_num("isolatedWallet")?.is_some_and(|w| w != 0.0),
     };
@@ -140,10 +142,74 @@ fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
             None => n.opt_num("isolatedMargin")?,
         };
     }
-    if let Some(m) = n.opt_num("markPrice")? {
+    let mark = n.opt_num("markPrice")?;
+    if let Some(m) = mark {
         b.mark(symbol, m)?;
     }
+    // Leverage: the payload's field (v2); v3 dropped it, so it is the position's notional over
+    // the venue's own `positionInitialMargin` (`initialMargin`), which is what sets IM there.
+    let position_im = match n.opt_num("positionInitialMargin")? {
+        Some(x) => Some(x),
+        None => n.opt_num("initialMargin")?,
+    };
+    p.leverage = match n.opt_positive("leverage")? {
+        Some(l) => Some(l),
+        None => {
+            let notional = match n.opt_num("notional")? {
+                Some(x) => Some(x.abs()),
+                None => mark.map(|m| (amt * m).abs()),
+            };
+            match (notional, position_im) {
+                (Some(x), Some(im)) if im > 0.0 && x > 0.0 => Some(whole_leverage(x / im)),
+                _ => None,
+            }
+        }
+    };
+    let pool = if p.isolated {
+        format!(
+            "isolated:binance:{symbol}:{}",
+            if amt > 0.0 { "long" } else { "short" }
+        )
+    } else {
+        "cross".to_string()
+    };
+    let cur = Some(settle.as_str());
+    b.report(
+        Some(pool.clone()),
+        Some(symbol),
+        None,
+        "liquidation_price",
+        n.opt_num("liquidationPrice")?,
+        "liquidationPrice",
+    );
+    b.report(
+        Some(pool.clone()),
+        Some(symbol),
+        cur,
+        "initial_margin",
+        position_im,
+        "positionInitialMargin",
+    );
+    b.report(
+        Some(pool),
+        Some(symbol),
+        cur,
+        "maintenance_margin",
+        n.opt_num("maintMargin")?,
+        "maintMargin",
+    );
     b.position(format!("{symbol}/{side}"), p)
+}
+
+/// Binance leverage is a whole number (1–125×): a ratio within 0.1 % of one is that number
+/// (the venue rounds `initialMargin` to 8 decimals), anything else is kept as computed.
+fn whole_leverage(x: f64) -> f64 {
+    let r = x.round();
+    if r >= 1.0 && ((x - r) / r).abs() < 1e-3 {
+        r
+    } else {
+        x
+    }
 }
 
 fn brackets(n: &Node, b: &mut Builder) -> Result<(), VenueError> {

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use intermargin_model::{
-    Account, Amount, Asset, Collateral, Greeks, Market, Portfolio, Position, Snapshot, Venue,
+    Account, Amount, Asset, Collateral, Greeks, Market, Portfolio, Position, Reported, Snapshot,
+    Venue,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -69,6 +70,7 @@ pub(crate) struct Builder {
     assets: Vec<Asset>,
     collateral: Vec<(String, Collateral)>,
     positions: Vec<(String, Position)>,
+    reported: Vec<Reported>,
     market: Market,
     timestamp: Option<i64>,
 }
@@ -85,6 +87,7 @@ impl Builder {
             assets: Vec::new(),
             collateral: Vec::new(),
             positions: Vec::new(),
+            reported: Vec::new(),
             market: Market::new(0, QUOTE),
             timestamp: None,
         }
@@ -301,12 +304,50 @@ impl Builder {
         Ok(())
     }
 
+    /// Keeps a figure the venue reported (`symbol` names the position it belongs to); venues
+    /// send `0` or `""` for "not applicable", so zero liquidation prices are skipped, and a repeat
+    /// of the same figure from another payload is kept once.
+    pub fn report(
+        &mut self,
+        pool: Option<String>,
+        symbol: Option<&str>,
+        currency: Option<&str>,
+        field: &str,
+        value: Option<f64>,
+        source: &str,
+    ) {
+        let Some(value) = value.filter(|v| v.is_finite()) else {
+            return;
+        };
+        if field == "liquidation_price" && value <= 0.0 {
+            return;
+        }
+        let instrument = symbol.map(|s| format!("{}:{s}", self.venue));
+        if self
+            .reported
+            .iter()
+            .any(|r| r.pool == pool && r.instrument == instrument && r.field == field)
+        {
+            return;
+        }
+        self.reported.push(Reported {
+            venue: self.venue,
+            pool,
+            instrument,
+            currency: currency.map(str::to_string),
+            field: field.to_string(),
+            value,
+            source: source.to_string(),
+        });
+    }
+
     /// The validated snapshot.
     pub fn finish(mut self) -> Result<Snapshot, VenueError> {
         self.market.timestamp_ms = self.timestamp.unwrap_or(0);
         let mut account = Account::new(self.account.clone());
         account.collateral = self.collateral.into_iter().map(|(_, c)| c).collect();
         account.positions = self.positions.into_iter().map(|(_, p)| p).collect();
+        account.reported = self.reported;
         let portfolio = Portfolio {
             assets: self.assets,
             accounts: vec![account],

@@ -189,11 +189,53 @@ fn position(
     }
     let ins = symbols::bybit(symbol, cat, expiries.get(symbol).copied())
         .ok_or_else(|| sym_node.err(format!("cannot parse Bybit symbol {symbol:?}")))?;
+    let settle = ins.settle.clone();
     let mut p = Position::new(ins, size);
     p.entry_price = n.opt_num("avgPrice")?.filter(|x| *x > 0.0);
-    p.leverage = n.opt_num("leverage")?.filter(|x| *x > 0.0);
+    p.leverage = n.opt_positive("leverage")?;
     p.unrealized_pnl = n.opt_num("unrealisedPnl")?;
-    p.isolated = n.opt_i64("tradeMode")? == Some(1);
+    p.isolated = match n.opt_i64("tradeMode")? {
+        None | Some(0) => false,
+        Some(1) => true,
+        Some(other) => {
+            return Err(n
+                .get("tradeMode")?
+                .err(format!("expected 0 (cross) or 1 (isolated), got {other}")))
+        }
+    };
+    let pool = if p.isolated {
+        format!(
+            "isolated:bybit:{symbol}:{}",
+            if size > 0.0 { "long" } else { "short" }
+        )
+    } else {
+        "cross".to_string()
+    };
+    let cur = Some(settle.as_str());
+    b.report(
+        Some(pool.clone()),
+        Some(symbol),
+        cur,
+        "initial_margin",
+        n.opt_num("positionIM")?,
+        "positionIM",
+    );
+    b.report(
+        Some(pool.clone()),
+        Some(symbol),
+        cur,
+        "maintenance_margin",
+        n.opt_num("positionMM")?,
+        "positionMM",
+    );
+    b.report(
+        Some(pool),
+        Some(symbol),
+        None,
+        "liquidation_price",
+        n.opt_num("liqPrice")?,
+        "liqPrice",
+    );
     if p.isolated {
         p.isolated_margin = n.opt_num("positionBalance")?;
     }

@@ -67,7 +67,14 @@ fn classify<'a>(n: Node<'a>, out: &mut Vec<Item<'a>>) -> Result<(), VenueError> 
         }
     } else if n.has("currency") && n.has("balance") {
         out.push(Item::Summary(n));
-    } else if n.has("instrument_name") && n.has("size") {
+    } else if n.has("instrument_name")
+        && (n.has("size")
+            || n.has("direction")
+            || n.has("average_price")
+            || n.has("floating_profit_loss"))
+    {
+        // A position row (a ticker has neither a direction nor an average price); `size` is
+        // then required, so a row that lost it is refused rather than read as a ticker.
         out.push(Item::Position(n));
     } else if n.has("instrument_name") && n.has("expiration_timestamp") {
         out.push(Item::Instrument(n));
@@ -86,6 +93,12 @@ fn classify<'a>(n: Node<'a>, out: &mut Vec<Item<'a>>) -> Result<(), VenueError> 
 fn underlying_of(name: &str) -> &str {
     let head = name.split('-').next().unwrap_or(name);
     head.split('_').next().unwrap_or(head)
+}
+
+/// Key of an instrument's index: the coin (`BTC`) for USD-quoted contracts, `COIN_QUOTE`
+/// (`SOL_USDC`) for Deribit's linear ones, whose index is quoted in USDC.
+fn index_key(name: &str) -> String {
+    name.split('-').next().unwrap_or(name).to_string()
 }
 
 fn f(d: Decimal, n: &Node) -> Result<f64, VenueError> {
@@ -134,6 +147,32 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
                 let ccy = n.get("currency")?.nonempty_str()?;
                 let bal = n.dec("balance")?;
                 b.balance(ccy, bal, None, None, &format!("{}.balance", n.path))?;
+                let pool = Some("cross".to_string());
+                let cur = Some(ccy);
+                b.report(
+                    pool.clone(),
+                    None,
+                    cur,
+                    "equity",
+                    n.opt_num("equity")?,
+                    "equity",
+                );
+                b.report(
+                    pool.clone(),
+                    None,
+                    cur,
+                    "initial_margin",
+                    n.opt_num("initial_margin")?,
+                    "initial_margin",
+                );
+                b.report(
+                    pool,
+                    None,
+                    cur,
+                    "maintenance_margin",
+                    n.opt_num("maintenance_margin")?,
+                    "maintenance_margin",
+                );
             }
             Item::Ticker(n) => ticker(n, b)?,
             Item::Position(n) => position(n, &infos, b)?,
@@ -148,9 +187,10 @@ fn ticker(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
         b.observe_time(t);
     }
     b.mark(name, n.num("mark_price")?)?;
-    // index_prices are per underlying in USD: the USDC-quoted (linear) index is left out.
-    if let (Some(ix), false) = (n.opt_num("index_price")?, name.contains('_')) {
-        b.index(underlying_of(name), ix)?;
+    // index_prices are per underlying in USD; the USDC-quoted index of a linear contract
+    // (`SOL_USDC-PERPETUAL`) is filed under `SOL_USDC`, which its margin converts at.
+    if let Some(ix) = n.opt_num("index_price")? {
+        b.index(&index_key(name), ix)?;
     }
     // Deribit quotes implied volatility in percent (80.5 = 80.5 %).
     if let Some(iv) = n.opt_num_div("mark_iv", 100)? {
@@ -220,11 +260,37 @@ fn position(
     p.entry_price = n.opt_num("average_price")?.filter(|x| *x > 0.0);
     p.leverage = n.opt_num("leverage")?.filter(|x| *x > 0.0);
     p.unrealized_pnl = n.opt_num("floating_profit_loss")?;
+    let pool = Some("cross".to_string());
+    let cur = Some(ins.settle.as_str());
+    b.report(
+        pool.clone(),
+        Some(name),
+        cur,
+        "initial_margin",
+        n.opt_num("initial_margin")?,
+        "initial_margin",
+    );
+    b.report(
+        pool.clone(),
+        Some(name),
+        cur,
+        "maintenance_margin",
+        n.opt_num("maintenance_margin")?,
+        "maintenance_margin",
+    );
+    b.report(
+        pool,
+        Some(name),
+        None,
+        "liquidation_price",
+        n.opt_num("estimated_liquidation_price")?,
+        "estimated_liquidation_price",
+    );
     if let Some(m) = n.opt_num("mark_price")? {
         b.mark(name, m)?;
     }
-    if let (Some(ix), "USD") = (n.opt_num("index_price")?, ins.quote.as_str()) {
-        b.index(&ins.underlying, ix)?;
+    if let Some(ix) = n.opt_num("index_price")? {
+        b.index(&index_key(name), ix)?;
     }
     b.position(name.to_string(), p)
 }

@@ -168,7 +168,31 @@ fn subaccount(s: &Node, b: &mut Builder) -> Result<(), VenueError> {
         }
     }
     if !saw_usdc && !paid.is_zero() {
-        b.balance("USDC", paid, Some(sub), None, "openPerpetualPositions")?;
+        b.balance(
+            "USDC",
+            paid,
+            Some(sub.clone()),
+            None,
+            "openPerpetualPositions",
+        )?;
     }
+    let pool = Some(format!("subaccount:{sub}"));
+    let usdc = Some("USDC");
+    b.report(
+        pool.clone(),
+        None,
+        usdc,
+        "equity",
+        s.opt_num("equity")?,
+        "equity",
+    );
+    b.report(
+        pool,
+        None,
+        usdc,
+        "free_collateral",
+        s.opt_num("freeCollateral")?,
+        "freeCollateral",
+    );
     Ok(())
 }

@@ -137,14 +137,73 @@ fn clearinghouse(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
         pos.entry_price = p.opt_num("entryPx")?.filter(|x| *x > 0.0);
         pos.unrealized_pnl = Some(p.num("unrealizedPnl")?);
         if let Some(lev) = p.opt("leverage")? {
-            pos.leverage = Some(lev.num("value")?).filter(|x| *x > 0.0);
-            pos.isolated = lev.get("type")?.str()? == "isolated";
+            pos.leverage = lev.opt_positive("value")?;
+            if pos.leverage.is_none() {
+                return Err(lev.get("value")?.err("required leverage value is missing"));
+            }
+            pos.isolated = lev
+                .opt_enum("type", &["cross", "isolated"])?
+                .ok_or_else(|| lev.err("leverage.type: required field is missing"))?
+                == "isolated";
         }
+        let margin_used = p.opt_num("marginUsed")?;
         if pos.isolated {
-            pos.isolated_margin = p.opt_num("marginUsed")?;
+            // `marginUsed` of an isolated position already includes its unrealised P&L; the
+            // canonical isolated margin is what was posted, so the P&L is taken out once here.
+            let used = margin_used.ok_or_else(|| {
+                p.err(
+                    "marginUsed: an isolated position needs its margin (required field is missing)",
+                )
+            })?;
+            pos.isolated_margin = Some(used - p.num("unrealizedPnl")?);
         }
+        let pool = if pos.isolated {
+            format!(
+                "isolated:hyperliquid:{coin}:{}",
+                if szi > 0.0 { "long" } else { "short" }
+            )
+        } else {
+            "cross".to_string()
+        };
+        let name = symbols::hyperliquid(coin)
+            .map(|i| i.symbol)
+            .unwrap_or_else(|| coin.to_string());
+        b.report(
+            Some(pool.clone()),
+            Some(&name),
+            None,
+            "liquidation_price",
+            p.opt_num("liquidationPx")?,
+            "liquidationPx",
+        );
+        b.report(
+            Some(pool),
+            Some(&name),
+            Some("USDC"),
+            "margin_used",
+            margin_used,
+            "marginUsed",
+        );
         b.position(coin.to_string(), pos)?;
     }
+    if let Some(cross) = n.opt("crossMarginSummary")? {
+        b.report(
+            Some("cross".into()),
+            None,
+            Some("USDC"),
+            "equity",
+            cross.opt_num("accountValue")?,
+            "crossMarginSummary.accountValue",
+        );
+    }
+    b.report(
+        Some("cross".into()),
+        None,
+        Some("USDC"),
+        "maintenance_margin",
+        n.opt_num("crossMaintenanceMarginUsed")?,
+        "crossMaintenanceMarginUsed",
+    );
     let summary = n.get("marginSummary")?;
     let value = summary.dec("accountValue")?;
     let balance = value

@@ -260,6 +260,29 @@ impl<'a> Node<'a> {
             .ok_or_else(|| self.err(format!("{key}: {q} is not representable as a number")))
     }
 
+    /// An optional leverage-like field that must be > 0 when present (absent, null and `""` give
+    /// `None`); `0` or a negative value is refused, never replaced by a default.
+    pub fn opt_positive(&self, key: &str) -> Result<Option<f64>, VenueError> {
+        match self.opt_num(key)? {
+            Some(x) if x <= 0.0 => Err(self.get(key)?.err(format!("must be > 0, got {x}"))),
+            other => Ok(other),
+        }
+    }
+
+    /// An optional string field that must be one of `allowed` when present.
+    pub fn opt_enum(&self, key: &str, allowed: &[&'a str]) -> Result<Option<&'a str>, VenueError> {
+        match self.opt(key)? {
+            None => Ok(None),
+            Some(n) => {
+                let s = n.str()?;
+                match allowed.iter().find(|a| **a == s) {
+                    Some(a) => Ok(Some(*a)),
+                    None => Err(n.err(format!("expected one of {allowed:?}, got {s:?}"))),
+                }
+            }
+        }
+    }
+
     /// An integer from a JSON integer or an integer string (`"1705449605015"`).
     pub fn i64(&self) -> Result<i64, VenueError> {
         match self.v {

@@ -173,14 +173,10 @@ fn position(
     if pos.is_zero() {
         return Ok(());
     }
-    let isolated = match n.opt("mgnMode")? {
-        Some(m) => m.str()? == "isolated",
-        None => false,
-    };
-    if let Some(side) = n.opt("posSide")? {
-        if side.str()? == "short" && pos.is_sign_positive() {
-            pos = -pos;
-        }
+    let isolated = n.opt_enum("mgnMode", &["cross", "isolated", "cash"])? == Some("isolated");
+    let pos_side = n.opt_enum("posSide", &["long", "short", "net"])?;
+    if pos_side == Some("short") && pos.is_sign_positive() {
+        pos = -pos;
     }
     let t = terms.get(inst_id).copied();
     let mut ins = symbols::okx(inst_id, t.map(|x| x.0).or_else(|| table_terms(inst_id)))
@@ -228,7 +224,7 @@ fn position(
     let mut p = Position::new(ins.clone(), size);
     p.sub_account = sub_account;
     p.entry_price = n.opt_num("avgPx")?.filter(|x| *x > 0.0);
-    p.leverage = n.opt_num("lever")?.filter(|x| *x > 0.0);
+    p.leverage = n.opt_positive("lever")?;
     p.isolated = isolated;
     p.unrealized_pnl = n.opt_num("upl")?;
     if isolated && inst_type != "MARGIN" {
@@ -240,10 +236,43 @@ fn position(
     if let Some(ix) = n.opt_num("idxPx")? {
         b.index(&ins.underlying, ix)?;
     }
-    let side = n
-        .opt("posSide")?
-        .map(|s| s.str())
-        .transpose()?
-        .unwrap_or("net");
+    let side = pos_side.unwrap_or("net");
+    if inst_type != "MARGIN" {
+        let pool = if isolated {
+            format!(
+                "isolated:okx:{inst_id}:{}",
+                if size > 0.0 { "long" } else { "short" }
+            )
+        } else {
+            "cross".to_string()
+        };
+        // OKX states imr / mmr in the margin currency (`ccy`), liqPx in the quote.
+        let ccy = n.opt("ccy")?.map(|c| c.str()).transpose()?;
+        let ccy = ccy.filter(|c| !c.is_empty()).unwrap_or(ins.settle.as_str());
+        b.report(
+            Some(pool.clone()),
+            Some(inst_id),
+            Some(ccy),
+            "initial_margin",
+            n.opt_num("imr")?,
+            "imr",
+        );
+        b.report(
+            Some(pool.clone()),
+            Some(inst_id),
+            Some(ccy),
+            "maintenance_margin",
+            n.opt_num("mmr")?,
+            "mmr",
+        );
+        b.report(
+            Some(pool),
+            Some(inst_id),
+            None,
+            "liquidation_price",
+            n.opt_num("liqPx")?,
+            "liqPx",
+        );
+    }
     b.position(format!("{inst_id}/{side}"), p)
 }

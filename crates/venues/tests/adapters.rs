@@ -355,10 +355,9 @@ fn hyperliquid_clearinghouse_meta_and_contexts() {
     );
     let p = &s.portfolio.accounts[0].positions[0];
     assert_eq!((p.instrument.symbol.as_str(), p.size), ("ETH", 0.0335));
-    assert_eq!(
-        (p.leverage, p.isolated, p.isolated_margin),
-        (Some(20.0), true, Some(4.967826))
-    );
+    // Isolated margin posted = marginUsed (4.967826, which includes the P&L) − unrealizedPnl.
+    assert_eq!((p.leverage, p.isolated), (Some(20.0), true));
+    assert!((p.isolated_margin.unwrap() - (4.967826 + 0.0134)).abs() < 1e-12);
     // accountValue 13109.482328 − unrealizedPnl (−0.0134) = 13109.495728 USDC
     assert_eq!(coll(&s, "USDC"), vec![13_109_495_728]);
     let s = ok(Venue::Hyperliquid, &["hyperliquid/info_meta.json"]);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use intermargin_margin::{venue_margins, VenueMargin};
+use intermargin_margin::{venue_margins, QuoteFigures, VenueMargin};
 use intermargin_model::Snapshot;
 use serde::Serialize;
 
@@ -40,6 +40,14 @@ struct Row<'a> {
     account: &'a str,
     #[serde(flatten)]
     margin: &'a VenueMargin,
+}
+
+/// A quote-currency figure for the table, `n/a` when the market has no rate for the pool.
+fn in_quote(m: &VenueMargin, quote: &str, f: fn(&QuoteFigures) -> f64) -> String {
+    m.in_quote
+        .as_ref()
+        .map(|q| money(f(q), quote))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 /// Reads and validates a snapshot; a structural error names the JSON path that failed.
@@ -101,9 +109,9 @@ pub fn run(a: MarginArgs) -> Result<()> {
                 pool_amount(m.initial_margin, pool),
                 pool_amount(m.maintenance_margin, pool),
                 percent(m.margin_ratio),
-                money(m.in_quote.equity, quote),
-                money(m.in_quote.initial_margin, quote),
-                money(m.in_quote.maintenance_margin, quote),
+                in_quote(m, quote, |q| q.equity),
+                in_quote(m, quote, |q| q.initial_margin),
+                in_quote(m, quote, |q| q.maintenance_margin),
             ]
         })
         .collect();
@@ -124,12 +132,30 @@ pub fn run(a: MarginArgs) -> Result<()> {
         &rows,
     );
     println!("margin ratio = maintenance / equity; a venue liquidates at 100 %");
-    let total = |f: fn(&VenueMargin) -> f64| pools.iter().map(|(_, m)| f(m)).sum::<f64>();
+    let total = |f: fn(&QuoteFigures) -> f64| {
+        pools
+            .iter()
+            .filter_map(|(_, m)| m.in_quote.as_ref().map(f))
+            .sum::<f64>()
+    };
+    let missing: Vec<&str> = pools
+        .iter()
+        .filter(|(_, m)| m.in_quote.is_none())
+        .map(|(_, m)| m.settlement.as_str())
+        .collect();
     println!(
-        "siloed total: equity {}, initial {}, maintenance {}",
-        money(total(|m| m.in_quote.equity), quote),
-        money(total(|m| m.in_quote.initial_margin), quote),
-        money(total(|m| m.in_quote.maintenance_margin), quote)
+        "siloed total: equity {}, initial {}, maintenance {}{}",
+        money(total(|q| q.equity), quote),
+        money(total(|q| q.initial_margin), quote),
+        money(total(|q| q.maintenance_margin), quote),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (excluding pools in {}: no {quote} rate in market.fx)",
+                missing.join(", ")
+            )
+        }
     );
     if a.explain {
         println!();

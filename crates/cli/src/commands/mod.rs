@@ -7,6 +7,7 @@ pub mod margin;
 pub mod portfolio_margin;
 pub mod pricing;
 pub mod proofs;
+pub mod reconcile;
 pub mod serve;
 pub mod simulate;
 pub mod venues;

@@ -107,6 +107,7 @@ impl RequirementFn for NetDelta {
                 maintenance: n * self.inner.default.mmf,
             },
             driver: gross.driver,
+            pools: Vec::new(),
         })
     }
 }

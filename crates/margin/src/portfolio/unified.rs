@@ -1344,10 +1344,12 @@ impl UnifiedModel {
         // Venue rows.
         let mut own: BTreeMap<Venue, (f64, f64, f64)> = BTreeMap::new();
         for vm in venue_margins {
+            // A pool without a rate into the quote currency is an error, never a zero.
+            let q = vm.quote()?;
             let e = own.entry(vm.venue).or_default();
-            e.0 += vm.in_quote.initial_margin;
-            e.1 += vm.in_quote.maintenance_margin;
-            e.2 += vm.in_quote.equity;
+            e.0 += q.initial_margin;
+            e.1 += q.maintenance_margin;
+            e.2 += q.equity;
         }
         let mut rows: Vec<VenueConstraint> = Vec::new();
         for v in &touched {
@@ -1613,7 +1615,12 @@ impl UnifiedModel {
             }
             let moved = shift_market(market, &u, mv, &slice);
             let mm: f64 = crate::venues::venue_margins(&slice, assets, &moved)
-                .map(|vs| vs.iter().map(|x| x.in_quote.maintenance_margin).sum())
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(|x| x.in_quote.as_ref())
+                        .map(|q| q.maintenance_margin)
+                        .sum()
+                })
                 .unwrap_or(own_mm * (1.0 + mv.abs()));
             Ok(equity + pnl - mm)
         };

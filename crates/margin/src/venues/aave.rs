@@ -111,7 +111,7 @@ impl AaveParams {
 /// Protocol version, for the close-factor rules that changed in v3.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AaveVersion {
-    /// v3.0–v3.2: 100 % close factor strictly below the HF threshold; no dust rules.
+    /// v3.0–v3.2: 100 % close factor at or below the HF threshold; no dust rules.
     V3_0,
     /// v3.3+: at or below the threshold, and for reserves worth less than 2,000 USD.
     V3_3,
@@ -131,11 +131,13 @@ pub fn close_factor(
         return 0.0;
     }
     match version {
+        // aave-v3-core LiquidationLogic: `healthFactor > CLOSE_FACTOR_HF_THRESHOLD ?
+        // DEFAULT_LIQUIDATION_CLOSE_FACTOR : MAX_LIQUIDATION_CLOSE_FACTOR` (100 % at exactly 0.95).
         AaveVersion::V3_0 => {
-            if hf < p.close_factor_hf_threshold {
-                p.max_close_factor
-            } else {
+            if hf > p.close_factor_hf_threshold {
                 p.default_close_factor
+            } else {
+                p.max_close_factor
             }
         }
         AaveVersion::V3_3 => {
@@ -193,37 +195,68 @@ pub struct AaveAccount {
 }
 
 impl AaveAccount {
-    /// Collateral value (USD).
-    pub fn collateral_value(&self) -> f64 {
+    /// Value of every supply (USD), collateral or not.
+    pub fn supplied_value(&self) -> f64 {
         self.reserves.iter().map(|r| r.supplied * r.price).sum()
+    }
+    /// Collateral value (USD): supplies with a non-zero liquidation threshold, the reserves
+    /// `GenericLogic.calculateUserAccountData` counts in `totalCollateralInBaseCurrency`.
+    pub fn collateral_value(&self) -> f64 {
+        self.reserves
+            .iter()
+            .filter(|r| r.liquidation_threshold > 0.0)
+            .map(|r| r.supplied * r.price)
+            .sum()
     }
     /// Debt value (USD).
     pub fn debt_value(&self) -> f64 {
         self.reserves.iter().map(|r| r.borrowed * r.price).sum()
     }
-    /// `Σ C_i·LT_i`.
-    pub fn threshold_value(&self) -> f64 {
-        self.reserves
-            .iter()
-            .map(|r| r.supplied * r.price * r.liquidation_threshold)
-            .sum()
-    }
-    /// Borrowing power `Σ C_i·LTV_i`.
-    pub fn borrowing_power(&self) -> f64 {
-        self.reserves
-            .iter()
-            .map(|r| r.supplied * r.price * r.ltv)
-            .sum()
-    }
-    /// Health factor (infinite without debt).
-    pub fn health_factor(&self) -> f64 {
-        let pairs: Vec<(f64, f64)> = self
+    /// `Σ C_i·x_i / Σ C_i` in whole basis points, floored as `GenericLogic`'s integer division.
+    fn average_bps(&self, x: impl Fn(&ReserveState) -> f64) -> f64 {
+        let total = self.collateral_value();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let weighted: f64 = self
             .reserves
             .iter()
-            .map(|r| (r.supplied * r.price, r.liquidation_threshold))
-            .collect();
-        health_factor_of(&pairs, self.debt_value())
+            .filter(|r| r.liquidation_threshold > 0.0)
+            .map(|r| r.supplied * r.price * bps(x(r)))
+            .sum();
+        // Snap binary noise before flooring (an exact 8250.0 must not become 8249).
+        (((weighted / total) * 1e6).round() / 1e6).floor()
     }
+    /// The user's average liquidation threshold, basis points floored (`avgLiquidationThreshold`).
+    pub fn average_liquidation_threshold_bps(&self) -> f64 {
+        self.average_bps(|r| r.liquidation_threshold)
+    }
+    /// The user's average LTV, basis points floored (`avgLtv`; zero-LTV collateral counts at 0).
+    pub fn average_ltv_bps(&self) -> f64 {
+        self.average_bps(|r| r.ltv)
+    }
+    /// `totalCollateral × avgLiquidationThreshold`: the debt at which HF = 1.
+    pub fn threshold_value(&self) -> f64 {
+        self.collateral_value() * self.average_liquidation_threshold_bps() / 10_000.0
+    }
+    /// Borrowing power `totalCollateral × avgLtv`.
+    pub fn borrowing_power(&self) -> f64 {
+        self.collateral_value() * self.average_ltv_bps() / 10_000.0
+    }
+    /// Health factor (infinite without debt), with the floored average threshold.
+    pub fn health_factor(&self) -> f64 {
+        let d = self.debt_value();
+        if d <= 0.0 {
+            f64::INFINITY
+        } else {
+            self.threshold_value() / d
+        }
+    }
+}
+
+/// A fraction in whole basis points, as reserve configurations store LTV and threshold.
+fn bps(x: f64) -> f64 {
+    (x * 10_000.0).round()
 }
 
 fn fraction(x: f64) -> f64 {
@@ -236,12 +269,48 @@ fn fraction(x: f64) -> f64 {
 }
 
 fn bonus_fraction(x: f64) -> f64 {
-    // 10500 (bps of the repaid amount) or 1.05 → 0.05; 0.05 stays.
-    let f = if x > 100.0 { x / 10_000.0 } else { x };
-    if f >= 1.0 {
-        f - 1.0
+    // 10500 (bps of the repaid amount) or 1.05 → 0.05; 0.05 stays; 9500 → −0.05 (refused).
+    if x > 100.0 {
+        x / 10_000.0 - 1.0
+    } else if x >= 1.0 {
+        x - 1.0
     } else {
-        f
+        x
+    }
+}
+
+/// Refuses what `ReserveConfiguration` / `PoolConfigurator` refuse: LT above 100 %, LTV above
+/// LT, negative values.
+fn check_ltv_lt(ltv: f64, lt: f64, path: &str) -> Result<(), MarginError> {
+    if !(lt.is_finite() && (0.0..=1.0).contains(&lt)) {
+        return Err(bad_param(
+            &format!("{path}.liquidation_threshold"),
+            format!("{lt} is outside [0, 100 %]"),
+        ));
+    }
+    if !(ltv.is_finite() && ltv >= 0.0) {
+        return Err(bad_param(
+            &format!("{path}.ltv"),
+            format!("{ltv} is negative"),
+        ));
+    }
+    if ltv > lt {
+        return Err(bad_param(
+            &format!("{path}.ltv"),
+            format!("LTV {ltv} exceeds the liquidation threshold {lt}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a liquidation bonus below 100 % of the repaid debt (stored as the extra part).
+fn check_bonus(bonus: Option<f64>, path: &str) -> Result<Option<f64>, MarginError> {
+    match bonus {
+        Some(b) if !(b.is_finite() && b >= 0.0) => Err(bad_param(
+            path,
+            format!("bonus {b} is below 100 % of the repaid debt"),
+        )),
+        other => Ok(other),
     }
 }
 
@@ -274,6 +343,17 @@ impl AaveV3 {
 
     /// `(ltv, liquidation threshold, reserve's E-Mode category)` of a reserve.
     fn reserve(
+        &self,
+        account: &Account,
+        market: &Market,
+        symbol: &str,
+    ) -> Result<(f64, f64, Option<u64>), MarginError> {
+        let (ltv, lt, cat) = self.reserve_raw(account, market, symbol)?;
+        check_ltv_lt(ltv, lt, &format!("market.venue_params[\"aave:{symbol}\"]"))?;
+        Ok((ltv, lt, cat))
+    }
+
+    fn reserve_raw(
         &self,
         account: &Account,
         market: &Market,
@@ -361,12 +441,18 @@ impl AaveV3 {
                 .ok_or_else(|| bad_param(&format!("{p}.ltv"), "missing"))?;
             let lt = num_any(cat, &["liquidation_threshold"], &p)?
                 .ok_or_else(|| bad_param(&format!("{p}.liquidation_threshold"), "missing"))?;
-            let file_assets = self
-                .params
-                .emode
-                .get(&key)
-                .map(|c| c.assets.clone())
-                .unwrap_or_default();
+            // Membership comes from the payload: each reserve's own category, or the assets the
+            // published category lists. The file's list belongs to the file's category, which
+            // may be a different one under the same id on another market.
+            let published_assets: Vec<String> = match cat.get("assets") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let (ltv, lt) = (fraction(ltv), fraction(lt));
+            check_ltv_lt(ltv, lt, &p)?;
             return Ok(Some((
                 id,
                 EModeCategory {
@@ -376,11 +462,13 @@ impl AaveV3 {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string(),
-                    ltv: fraction(ltv),
-                    liquidation_threshold: fraction(lt),
-                    liquidation_bonus: num_any(cat, &["liquidation_bonus"], &p)?
-                        .map(bonus_fraction),
-                    assets: file_assets,
+                    ltv,
+                    liquidation_threshold: lt,
+                    liquidation_bonus: check_bonus(
+                        num_any(cat, &["liquidation_bonus"], &p)?.map(bonus_fraction),
+                        &format!("{p}.liquidation_bonus"),
+                    )?,
+                    assets: published_assets,
                 },
             )));
         }
@@ -397,6 +485,17 @@ impl AaveV3 {
     }
 
     fn price(market: &Market, symbol: &str) -> Result<f64, MarginError> {
+        let p = Self::price_raw(market, symbol)?;
+        if !(p.is_finite() && p > 0.0) {
+            return Err(MarginError::MissingMarket {
+                field: format!("market.index_prices[\"aave:{symbol}\"]"),
+                reason: format!("price {p} is not > 0 (AaveOracle never prices an asset at 0)"),
+            });
+        }
+        Ok(p)
+    }
+
+    fn price_raw(market: &Market, symbol: &str) -> Result<f64, MarginError> {
         if let Some(p) = market.index_prices.get(&format!("aave:{symbol}")) {
             return Ok(*p);
         }
@@ -447,9 +546,18 @@ impl AaveV3 {
                 (0.0, 0.0, None)
             };
             if let Some((id, cat)) = &emode {
-                let member = reserve_cat == Some(*id) || cat.assets.contains(&symbol);
+                // The reserve's own published category decides; the category's asset list only
+                // when the payload says nothing about this reserve.
+                let member = match reserve_cat {
+                    Some(c) => c == *id,
+                    None => cat.assets.contains(&symbol),
+                };
                 if member && supplied > 0.0 && lt > 0.0 {
-                    ltv = cat.ltv;
+                    // Zero-LTV collateral stays at zero LTV inside e-mode (GenericLogic adds
+                    // no borrowing power for it); its threshold is the category's.
+                    if ltv > 0.0 {
+                        ltv = cat.ltv;
+                    }
                     lt = cat.liquidation_threshold;
                 }
             }
@@ -492,7 +600,7 @@ impl MarginModel for AaveV3 {
         if st.reserves.is_empty() {
             return Ok(Vec::new());
         }
-        let c = st.collateral_value();
+        let c = st.supplied_value();
         let d = st.debt_value();
         let weighted = st.threshold_value();
         let positions = st
@@ -520,14 +628,15 @@ impl MarginModel for AaveV3 {
                 }
             })
             .collect::<Vec<_>>();
-        let im = positions.iter().map(|p| p.initial_margin).sum();
-        let mm = positions.iter().map(|p| p.maintenance_margin).sum();
+        // Pool totals from the floored averages (equity ≤ maintenance ⇔ HF ≤ 1 exactly as the
+        // protocol decides); the per-reserve rows above use each reserve's own rates.
+        let im = c - st.borrowing_power();
+        let mm = c - weighted;
         Ok(vec![pool(
             Venue::Aave,
             "USD",
-            c - d,
-            im,
-            mm,
+            "cross",
+            (c - d, im, mm),
             positions,
             market,
         )?])

@@ -37,9 +37,21 @@ pub struct SymbolBrackets {
     pub brackets: Vec<Tier>,
 }
 
+/// The leverage Binance applies to a symbol the user never set one for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DefaultLeverage {
+    /// Where the number comes from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// Default leverage (20×).
+    pub leverage: f64,
+}
+
 /// Binance's parameter file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BinanceParams {
+    /// Leverage assumed when a payload carries none (v3 `positionRisk` dropped the field).
+    pub default_leverage: DefaultLeverage,
     /// Bracket tables by symbol.
     pub symbols: BTreeMap<String, SymbolBrackets>,
 }
@@ -228,7 +240,9 @@ impl BinanceUsdm {
                 match x {
                     None => Ok(None),
                     Some((size, entry, pr)) => {
-                        let t = pr.table.tier(size * price, &pr.p.instrument.id())?;
+                        // The price that liquidates may push the notional past the last bracket
+                        // the table knows; Binance keeps charging that bracket's rate there.
+                        let t = pr.table.tier_or_last(size * price);
                         Ok(Some(Leg {
                             size,
                             entry,
@@ -261,8 +275,8 @@ impl BinanceUsdm {
                 None => return Ok(None),
             };
             // Same brackets at the answer → done.
-            let l2 = leg_at(long, lp).unwrap_or(None);
-            let s2 = leg_at(short, lp).unwrap_or(None);
+            let l2 = leg_at(long, lp)?;
+            let s2 = leg_at(short, lp)?;
             answer = Some(lp);
             if l2 == l && s2 == s {
                 break;
@@ -298,10 +312,15 @@ impl MarginModel for BinanceUsdm {
             let table = self.table(market, &ins.symbol, &id)?;
             let tier = table.tier(notional, &id)?.clone();
             let mm = (notional * tier.mmr - tier.cum.unwrap_or(0.0)).max(0.0);
-            let leverage = p.leverage.or(tier.max_leverage).ok_or_else(|| MarginError::Unsupported {
-                field: format!("{}.leverage", position_path(account, i)),
-                reason: format!("{id}: initial margin needs the position's leverage (the bracket publishes no maximum)"),
-            })?;
+            // The payload's leverage (the adapter derives it from v3's `initialMargin` when the
+            // field is absent), else Binance's default: never the bracket's most lenient maximum.
+            let leverage = p.leverage.unwrap_or(self.params.default_leverage.leverage);
+            if !(leverage.is_finite() && leverage > 0.0) {
+                return Err(MarginError::Unsupported {
+                    field: format!("{}.leverage", position_path(account, i)),
+                    reason: format!("{id}: leverage {leverage} is not > 0"),
+                });
+            }
             let im = notional / leverage;
             let upnl = unrealised_pnl(p, mark);
             by_pool.entry(ins.settle.clone()).or_default().push(Priced {
@@ -332,16 +351,27 @@ impl MarginModel for BinanceUsdm {
                 .map(|r| r.p.isolated_margin.unwrap_or(0.0))
                 .sum();
             let cross_wallet = wallet - isolated_posted;
-            let mut symbols: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
+            // Cross legs of a symbol share one formula (hedge mode: long and short together);
+            // every isolated position has its own wallet and its own price, so an isolated LONG
+            // and SHORT of one symbol (hedge mode) are solved apart.
+            let mut symbols: BTreeMap<(String, bool, i8), Vec<usize>> = BTreeMap::new();
             for (k, r) in rows.iter().enumerate() {
-                let iso_key = r.p.isolated;
+                let side = if r.p.isolated {
+                    if r.size > 0.0 {
+                        1
+                    } else {
+                        -1
+                    }
+                } else {
+                    0
+                };
                 symbols
-                    .entry((r.p.instrument.symbol.clone(), iso_key))
+                    .entry((r.p.instrument.symbol.clone(), r.p.isolated, side))
                     .or_default()
                     .push(k);
             }
             let mut lps: BTreeMap<usize, Option<f64>> = BTreeMap::new();
-            for ((_, isolated), ks) in &symbols {
+            for ((_, isolated, _), ks) in &symbols {
                 let legs: Vec<&Priced<'_>> = ks.iter().map(|&k| &rows[k]).collect();
                 let lp = if *isolated {
                     let mut wb = 0.0;
@@ -372,28 +402,43 @@ impl MarginModel for BinanceUsdm {
                     lps.insert(k, lp);
                 }
             }
-            let equity = wallet + rows.iter().map(|r| r.upnl).sum::<f64>();
-            let im: f64 = rows.iter().map(|r| r.im).sum();
-            let mm: f64 = rows.iter().map(|r| r.mm).sum();
-            let positions = rows
+            let margin_of = |k: usize, r: &Priced<'_>| PositionMargin {
+                instrument: r.p.instrument.id(),
+                initial_margin: r.im,
+                maintenance_margin: r.mm,
+                liquidation_price: lps.get(&k).copied().flatten(),
+            };
+            // The cross pool: the wallet less what isolated positions hold, with cross P&L.
+            let cross: Vec<(usize, &Priced<'_>)> = rows
                 .iter()
                 .enumerate()
-                .map(|(k, r)| PositionMargin {
-                    instrument: r.p.instrument.id(),
-                    initial_margin: r.im,
-                    maintenance_margin: r.mm,
-                    liquidation_price: lps.get(&k).copied().flatten(),
-                })
+                .filter(|(_, r)| !r.p.isolated)
                 .collect();
+            let equity = cross_wallet + cross.iter().map(|(_, r)| r.upnl).sum::<f64>();
             out.push(pool(
                 Venue::Binance,
                 &settle,
-                equity,
-                im,
-                mm,
-                positions,
+                "cross",
+                (
+                    equity,
+                    cross.iter().map(|(_, r)| r.im).sum(),
+                    cross.iter().map(|(_, r)| r.mm).sum(),
+                ),
+                cross.iter().map(|(k, r)| margin_of(*k, r)).collect(),
                 market,
             )?);
+            // Each isolated position: its isolated wallet plus its P&L, liquidated alone.
+            for (k, r) in rows.iter().enumerate().filter(|(_, r)| r.p.isolated) {
+                let side = if r.size > 0.0 { "long" } else { "short" };
+                out.push(pool(
+                    Venue::Binance,
+                    &settle,
+                    &format!("isolated:{}:{side}", r.p.instrument.id()),
+                    (r.p.isolated_margin.unwrap_or(0.0) + r.upnl, r.im, r.mm),
+                    vec![margin_of(k, r)],
+                    market,
+                )?);
+            }
         }
         Ok(out)
     }

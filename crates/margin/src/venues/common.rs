@@ -56,16 +56,6 @@ pub(crate) fn index_price(
         })
 }
 
-/// Value of one unit of `asset` in the snapshot's quote currency, or an error naming it.
-pub(crate) fn fx(market: &Market, asset: &str) -> Result<f64, MarginError> {
-    market
-        .fx_rate(asset)
-        .ok_or_else(|| MarginError::MissingMarket {
-            field: format!("market.fx[{asset:?}]"),
-            reason: format!("needed to convert {asset} figures into {}", market.quote),
-        })
-}
-
 /// Unrealised P&L of a futures-style position in its settle currency.
 ///
 /// Entry versus mark when the entry price is known (linear: base quantity × (mark − entry);
@@ -104,32 +94,33 @@ pub fn margin_ratio(maintenance: f64, equity: f64) -> f64 {
     }
 }
 
-/// Assembles one pool: ratio and the quote-currency conversion at `market.fx[settlement]`.
+/// Assembles one pool: ratio and the quote-currency conversion at `market.fx[settlement]`
+/// (`in_quote: None` when the market has no such rate: own-currency figures need none).
 pub(crate) fn pool(
     venue: Venue,
     settlement: &str,
-    equity: f64,
-    initial_margin: f64,
-    maintenance_margin: f64,
+    label: &str,
+    (equity, initial_margin, maintenance_margin): (f64, f64, f64),
     positions: Vec<PositionMargin>,
     market: &Market,
 ) -> Result<VenueMargin, MarginError> {
-    let rate = fx(market, settlement)?;
+    let rate = market.fx_rate(settlement);
     // Empty float sums are −0.0; report them as 0.
     let (equity, initial_margin, maintenance_margin) =
         (equity + 0.0, initial_margin + 0.0, maintenance_margin + 0.0);
     Ok(VenueMargin {
         venue,
         settlement: settlement.to_string(),
+        pool: label.to_string(),
         equity,
         initial_margin,
         maintenance_margin,
         margin_ratio: margin_ratio(maintenance_margin, equity),
-        in_quote: QuoteFigures {
+        in_quote: rate.map(|rate| QuoteFigures {
             equity: equity * rate,
             initial_margin: initial_margin * rate,
             maintenance_margin: maintenance_margin * rate,
-        },
+        }),
         positions,
     })
 }
@@ -213,9 +204,8 @@ mod tests {
         let v = pool(
             Venue::Okx,
             "USDT",
-            100.0,
-            empty,
-            empty,
+            "cross",
+            (100.0, empty, empty),
             vec![],
             &Market::new(0, "USDT"),
         )

@@ -173,7 +173,7 @@ impl DeribitStandard {
                 match ins.settlement {
                     Settlement::Inverse => Ok((im, mm, pnl)),
                     Settlement::Linear => {
-                        let index = index_price(market, Venue::Deribit, &ins.underlying)?;
+                        let index = linear_index(market, &ins.underlying, &ins.settle)?;
                         Ok((im * index, mm * index, pnl))
                     }
                 }
@@ -279,8 +279,28 @@ impl MarginModel for DeribitStandard {
         }
         pools
             .into_iter()
-            .map(|(ccy, (eq, im, mm, pos))| pool(Venue::Deribit, &ccy, eq, im, mm, pos, market))
+            .map(|(ccy, (eq, im, mm, pos))| {
+                pool(Venue::Deribit, &ccy, "cross", (eq, im, mm), pos, market)
+            })
             .collect()
+    }
+}
+
+/// Index of a linear (`_USDC`) contract, in its settle currency: the adapter files Deribit's
+/// USDC-quoted index as `index_prices["deribit:SOL_USDC"]`; the USD index of the coin stands in
+/// when only that is known.
+pub fn linear_index(market: &Market, underlying: &str, settle: &str) -> Result<f64, MarginError> {
+    match market
+        .index_prices
+        .get(&format!("deribit:{underlying}_{settle}"))
+    {
+        Some(p) => Ok(*p),
+        None => index_price(market, Venue::Deribit, underlying).map_err(|_| {
+            MarginError::MissingMarket {
+                field: format!("market.index_prices[\"deribit:{underlying}_{settle}\"]"),
+                reason: format!("the {settle} index of {underlying} converts the coin requirement"),
+            }
+        }),
     }
 }
 

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use super::common::{
     balances, linear_liquidation_price, mark_price, pool, position_path, unrealised_pnl,
 };
+
 use super::params::{load, num_any, published, Provenance};
 use crate::error::MarginError;
 use crate::report::{MarginModel, PositionMargin, VenueMargin};
@@ -98,25 +99,118 @@ pub struct MarketFractions {
     pub upper_cap: f64,
 }
 
-/// Open-interest-scaled initial margin fraction:
-/// `min(IMF + max((OI·P − lower)/(upper − lower), 0)·(1 − IMF), 1)`, base IMF when scaling is
-/// disabled (`upper = 0`) or OI unknown.
+/// Open-interest-scaled initial margin fraction, as `GetAdjustedInitialMarginPpm`
+/// (v4-chain `x/perpetuals/types/liquidity_tier.go`) computes it, in whole ppm:
+/// base IMF when scaling is disabled (`upper = 0`, the only switch), OI unknown or open
+/// notional ≤ lower cap; 1 when open notional ≥ upper cap (so lower = upper > 0 jumps straight
+/// to 100 %); between them `IMF + ⌊(1 − IMF)·(OI − lower)/(upper − lower)⌋` in ppm.
 pub fn effective_imf(f: &MarketFractions, oracle_price: f64) -> f64 {
+    let base_ppm = ppm(f.imf);
     let Some(oi) = f.open_interest else {
-        return f.imf;
+        return base_ppm / 1e6;
     };
-    if f.upper_cap <= 0.0 || f.upper_cap <= f.lower_cap {
-        return f.imf;
+    // Open notional in quote quantums (1e-6 USDC), truncated as `BaseToQuoteQuantums` does.
+    let oi_q = quantums_trunc(oi.abs() * oracle_price);
+    let lower = quantums_trunc(f.lower_cap);
+    let upper = quantums_trunc(f.upper_cap);
+    if upper == 0.0 || oi_q <= lower {
+        return base_ppm / 1e6;
     }
-    let open_notional = oi.abs() * oracle_price;
-    if open_notional <= f.lower_cap {
-        return f.imf;
-    }
-    if open_notional >= f.upper_cap {
+    if oi_q >= upper {
         return 1.0;
     }
-    let scaling = (open_notional - f.lower_cap) / (f.upper_cap - f.lower_cap);
-    (f.imf + scaling.max(0.0) * (1.0 - f.imf)).min(1.0)
+    let scaled = ((1e6 - base_ppm) * (oi_q - lower) / (upper - lower)).floor();
+    (scaled + base_ppm) / 1e6
+}
+
+/// A fraction in whole parts per million, as the protocol stores it (`InitialMarginPpm`).
+fn ppm(x: f64) -> f64 {
+    (x * 1e6).round()
+}
+
+/// A USDC amount in quote quantums (1e-6), truncated toward zero as `BaseToQuoteQuantums`
+/// truncates each position's notional; binary noise below a thousandth of a quantum is snapped
+/// first so that an exact decimal input does not lose a quantum.
+fn quantums_trunc(x: f64) -> f64 {
+    let q = (x * 1e6 * 1e3).round() / 1e3;
+    q.trunc()
+}
+
+/// `⌈value·ppm / 10⁶⌉` on quantums, the protocol's `BigMulPpm(…, roundUp = true)`.
+fn mul_ppm_ceil(quantums: f64, ppm: f64) -> f64 {
+    let v = quantums * ppm / 1e6;
+    let snapped = (v * 1e3).round() / 1e3;
+    snapped.ceil()
+}
+
+/// `(IMR, MMR)` of one position of `notional` USDC (absolute), in USDC, as
+/// `GetMarginRequirementsInQuoteQuantums` (`x/perpetuals/lib/lib.go`): the notional truncated to
+/// quantums; IMR `⌈notional·IMF_ppm(OI)⌉`; MMR `⌈⌈notional·IMF_ppm⌉·maintenance_fraction_ppm⌉`
+/// (maintenance from the base, unscaled IMR).
+pub fn position_requirements(f: &MarketFractions, notional: f64, oracle_price: f64) -> (f64, f64) {
+    let q = quantums_trunc(notional.abs());
+    let base_imr = mul_ppm_ceil(q, ppm(f.imf));
+    let imr = mul_ppm_ceil(q, ppm(effective_imf(f, oracle_price)));
+    let fraction_ppm = if f.imf > 0.0 { ppm(f.mmf / f.imf) } else { 0.0 };
+    let mmr = mul_ppm_ceil(base_imr, fraction_ppm);
+    (imr / 1e6, mmr / 1e6)
+}
+
+/// Net notional of a position in USDC, truncated toward zero to the quantum (signed).
+pub fn net_notional(size_base: f64, oracle_price: f64) -> f64 {
+    quantums_trunc(size_base * oracle_price) / 1e6
+}
+
+/// Refuses fractions the protocol's `LiquidityTier.Validate` would refuse: IMF outside [0, 1],
+/// maintenance above initial, a lower open-interest cap above the upper one, negative values.
+fn validated(f: MarketFractions, path: &str) -> Result<MarketFractions, MarginError> {
+    let bad = |field: &str, reason: String| MarginError::Params {
+        file: path.to_string(),
+        field: field.to_string(),
+        reason,
+    };
+    if !(f.imf.is_finite() && (0.0..=1.0).contains(&f.imf)) {
+        return Err(bad(
+            "initial_margin_fraction",
+            format!("{} is outside [0, 1]", f.imf),
+        ));
+    }
+    if !(f.mmf.is_finite() && f.mmf >= 0.0) {
+        return Err(bad(
+            "maintenance_margin_fraction",
+            format!("{} is negative", f.mmf),
+        ));
+    }
+    if f.mmf > f.imf {
+        return Err(bad(
+            "maintenance_margin_fraction",
+            format!("{} exceeds the initial margin fraction {}", f.mmf, f.imf),
+        ));
+    }
+    if !(f.lower_cap >= 0.0 && f.upper_cap >= 0.0) {
+        return Err(bad(
+            "open_interest_lower_cap",
+            format!(
+                "caps {} / {} must not be negative",
+                f.lower_cap, f.upper_cap
+            ),
+        ));
+    }
+    if f.lower_cap > f.upper_cap {
+        return Err(bad(
+            "open_interest_lower_cap",
+            format!(
+                "lower cap {} exceeds the upper cap {} (LiquidityTier.Validate refuses it)",
+                f.lower_cap, f.upper_cap
+            ),
+        ));
+    }
+    if let Some(oi) = f.open_interest {
+        if !(oi.is_finite() && oi >= 0.0) {
+            return Err(bad("open_interest", format!("{oi} is not ≥ 0")));
+        }
+    }
+    Ok(f)
 }
 
 /// dYdX's collateralisation verdict for a subaccount (`Risk` in v4-chain's `lib/margin`).
@@ -145,13 +239,6 @@ impl Collateralisation {
 /// One priced position: (position index, signed size, oracle price, IMR, MMR, unrealised P&L).
 type DydxRow = (usize, f64, f64, f64, f64, f64);
 
-/// Rounds a USDC amount up to the quantum (1e-6), as the protocol rounds IMR.
-fn ceil_quantum(x: f64) -> f64 {
-    // Snap binary noise (below a thousandth of a quantum) before rounding up.
-    let q = (x * 1e6 * 1e3).round() / 1e3;
-    q.ceil() / 1e6
-}
-
 /// dYdX v4 rules.
 #[derive(Debug, Clone)]
 pub struct DydxV4 {
@@ -178,23 +265,26 @@ impl DydxV4 {
                 &p,
             )?;
             if let (Some(imf), Some(mmf)) = (imf, mmf) {
-                return Ok(MarketFractions {
-                    imf,
-                    mmf,
-                    open_interest: num_any(v, &["open_interest", "openInterest"], &p)?,
-                    lower_cap: num_any(
-                        v,
-                        &["open_interest_lower_cap", "openInterestLowerCap"],
-                        &p,
-                    )?
-                    .unwrap_or(0.0),
-                    upper_cap: num_any(
-                        v,
-                        &["open_interest_upper_cap", "openInterestUpperCap"],
-                        &p,
-                    )?
-                    .unwrap_or(0.0),
-                });
+                return validated(
+                    MarketFractions {
+                        imf,
+                        mmf,
+                        open_interest: num_any(v, &["open_interest", "openInterest"], &p)?,
+                        lower_cap: num_any(
+                            v,
+                            &["open_interest_lower_cap", "openInterestLowerCap"],
+                            &p,
+                        )?
+                        .unwrap_or(0.0),
+                        upper_cap: num_any(
+                            v,
+                            &["open_interest_upper_cap", "openInterestUpperCap"],
+                            &p,
+                        )?
+                        .unwrap_or(0.0),
+                    },
+                    &p,
+                );
             }
         }
         let id = *self
@@ -220,13 +310,23 @@ impl DydxV4 {
                 field: format!("liquidity_tiers.tiers[id={id}]"),
                 reason: "tier not defined".into(),
             })?;
-        Ok(MarketFractions {
-            imf: t.initial_margin_fraction,
-            mmf: t.initial_margin_fraction * t.maintenance_fraction,
-            open_interest: None,
-            lower_cap: t.open_interest_lower_cap,
-            upper_cap: t.open_interest_upper_cap,
-        })
+        if !(0.0..=1.0).contains(&t.maintenance_fraction) {
+            return Err(MarginError::Params {
+                file: FILE.into(),
+                field: format!("liquidity_tiers.tiers[id={id}].maintenance_fraction"),
+                reason: format!("{} is outside [0, 1]", t.maintenance_fraction),
+            });
+        }
+        validated(
+            MarketFractions {
+                imf: t.initial_margin_fraction,
+                mmf: t.initial_margin_fraction * t.maintenance_fraction,
+                open_interest: None,
+                lower_cap: t.open_interest_lower_cap,
+                upper_cap: t.open_interest_upper_cap,
+            },
+            &format!("{FILE}: liquidity_tiers.tiers[id={id}]"),
+        )
     }
 }
 
@@ -253,6 +353,7 @@ impl MarginModel for DydxV4 {
                 id: account.id.clone(),
                 collateral: vec![c.clone()],
                 positions: vec![],
+                reported: vec![],
             };
             let b = balances(&single, assets, Venue::Dydx)?;
             let sub = c.sub_account.clone().unwrap_or_else(|| "0".into());
@@ -286,14 +387,20 @@ impl MarginModel for DydxV4 {
                 other => other,
             })?;
             let s = ins.base_quantity(p.size, price);
-            let notional = (s * price).abs();
-            let imr = ceil_quantum(notional * effective_imf(&f, price));
-            let mmr = notional * f.mmf;
+            let (imr, mmr) = position_requirements(&f, s * price, price);
+            // TNC = Q + Σ net notional (each truncated to the quantum); the collateral holds
+            // Q + Σ S·entry, so each position adds its truncated notional less S·entry.
+            let upnl = unrealised_pnl(p, price);
+            let settled = s * price - upnl;
             let sub = p.sub_account.clone().unwrap_or_else(|| "0".into());
-            subs.entry(sub)
-                .or_default()
-                .1
-                .push((i, s, price, imr, mmr, unrealised_pnl(p, price)));
+            subs.entry(sub).or_default().1.push((
+                i,
+                s,
+                price,
+                imr,
+                mmr,
+                net_notional(s, price) - settled,
+            ));
         }
         let mut out = Vec::new();
         for (sub, (_, rows)) in subs {
@@ -317,7 +424,14 @@ impl MarginModel for DydxV4 {
                     }
                 })
                 .collect();
-            out.push(pool(Venue::Dydx, "USDC", tnc, imr, mmr, positions, market)?);
+            out.push(pool(
+                Venue::Dydx,
+                "USDC",
+                &format!("subaccount:{sub}"),
+                (tnc, imr, mmr),
+                positions,
+                market,
+            )?);
         }
         Ok(out)
     }
@@ -373,7 +487,15 @@ mod tests {
 
     #[test]
     fn imr_rounds_up_to_the_usdc_quantum() {
-        assert_eq!(ceil_quantum(1.000_000_1), 1.000_001);
-        assert_eq!(ceil_quantum(2.5), 2.5);
+        // v4-chain liquidity_tier_test.go: IMF 56.7243 %, 123,456 quantums → 70,030 (70,029.55 up).
+        let f = MarketFractions {
+            imf: 0.567243,
+            mmf: 0.567243,
+            open_interest: None,
+            lower_cap: 0.0,
+            upper_cap: 0.0,
+        };
+        let (imr, _) = position_requirements(&f, 0.123456, 1.0);
+        assert!((imr - 0.070030).abs() < 1e-12, "{imr}");
     }
 }

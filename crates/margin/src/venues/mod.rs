@@ -25,12 +25,13 @@ pub mod dydx;
 pub mod hyperliquid;
 pub mod okx;
 mod params;
+pub mod reconcile;
 pub mod tiers;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use intermargin_model::{Account, Asset, Market, Venue};
+use intermargin_model::{Account, Asset, Market, Position, Venue};
 
 pub use common::{
     inverse_liquidation_price, linear_liquidation_price, margin_ratio, position_risk,
@@ -86,6 +87,31 @@ pub fn venue_margins(
         }
     }
     Ok(out)
+}
+
+/// The margin pool a position belongs to, labelled as the venue models label their
+/// [`VenueMargin`]s: `(venue, settlement, pool)`. dYdX subaccounts, isolated positions and each
+/// settlement currency are separate pools, liquidated (and so judged) on their own.
+pub fn pool_of(p: &Position) -> (Venue, String, String) {
+    let ins = &p.instrument;
+    let side = if p.size > 0.0 { "long" } else { "short" };
+    match ins.venue {
+        Venue::Dydx => (
+            Venue::Dydx,
+            "USDC".into(),
+            format!(
+                "subaccount:{}",
+                p.sub_account.clone().unwrap_or_else(|| "0".into())
+            ),
+        ),
+        Venue::Aave => (Venue::Aave, "USD".into(), "cross".into()),
+        Venue::Binance | Venue::Okx | Venue::Bybit | Venue::Hyperliquid if p.isolated => (
+            ins.venue,
+            ins.settle.clone(),
+            format!("isolated:{}:{side}", ins.id()),
+        ),
+        v => (v, ins.settle.clone(), "cross".into()),
+    }
 }
 
 /// Each venue's standard model, built from its embedded parameters once per process: parsing

@@ -125,6 +125,17 @@ impl TierTable {
         })
     }
 
+    /// The tier of `size`, or the last tier when `size` lies beyond every cap: a liquidation
+    /// price search may cross the last bracket the table carries, where the last rate goes on.
+    pub fn tier_or_last(&self, size: f64) -> &Tier {
+        let s = size.abs();
+        self.tiers
+            .iter()
+            .rev()
+            .find(|t| s >= t.floor)
+            .unwrap_or(&self.tiers[0])
+    }
+
     /// Maintenance for a position of `size` valued at `notional` (equal for notional-based tables).
     pub fn maintenance(&self, size: f64, notional: f64, what: &str) -> Result<f64, MarginError> {
         let t = self.tier(size, what)?;
@@ -214,6 +225,7 @@ pub(crate) fn tiered_pools(
 
     struct Row {
         id: String,
+        path: String,
         settlement: Settlement,
         isolated: Option<f64>,
         mark: f64,
@@ -256,6 +268,7 @@ pub(crate) fn tiered_pools(
         })?;
         pools.entry(ins.settle.clone()).or_default().push(Row {
             id,
+            path: position_path(account, i),
             settlement: ins.settlement,
             isolated: if p.isolated {
                 Some(p.isolated_margin.unwrap_or(f64::NAN))
@@ -290,41 +303,69 @@ pub(crate) fn tiered_pools(
             .filter(|r| r.isolated.is_some())
             .map(|r| r.upnl)
             .sum();
+        // The wallet holds the margin posted to isolated positions; the cross pool is the rest.
         let cross_equity = equity - posted - iso_upnl;
-        let positions = rows
-            .iter()
-            .map(|r| {
-                let (eq, other_mm) = match r.isolated {
-                    Some(m) => (m + r.upnl, 0.0),
-                    None => (cross_equity, cross_mm - r.mm),
-                };
-                let lp = if !eq.is_finite() {
-                    None
-                } else {
-                    match r.settlement {
-                        Settlement::Linear => {
-                            linear_liquidation_price(r.mark, r.base, r.mmr, eq - other_mm - r.mm)
-                        }
-                        Settlement::Inverse => inverse_liquidation_price(
-                            r.mark,
-                            r.base * r.mark,
-                            r.mmr,
-                            eq,
-                            other_mm - r.cum,
-                        ),
-                    }
-                };
-                crate::report::PositionMargin {
-                    instrument: r.id.clone(),
-                    initial_margin: r.im,
-                    maintenance_margin: r.mm,
-                    liquidation_price: lp,
+        let liq = |r: &Row, eq: f64, other_mm: f64| -> Option<f64> {
+            if !eq.is_finite() {
+                return None;
+            }
+            match r.settlement {
+                Settlement::Linear => {
+                    linear_liquidation_price(r.mark, r.base, r.mmr, eq - other_mm - r.mm)
                 }
-            })
+                Settlement::Inverse => {
+                    inverse_liquidation_price(r.mark, r.base * r.mark, r.mmr, eq, other_mm - r.cum)
+                }
+            }
+        };
+        let margin_of = |r: &Row, lp: Option<f64>| crate::report::PositionMargin {
+            instrument: r.id.clone(),
+            initial_margin: r.im,
+            maintenance_margin: r.mm,
+            liquidation_price: lp,
+        };
+        let cross: Vec<&Row> = rows.iter().filter(|r| r.isolated.is_none()).collect();
+        let positions = cross
+            .iter()
+            .map(|r| margin_of(r, liq(r, cross_equity, cross_mm - r.mm)))
             .collect();
-        let im = rows.iter().map(|r| r.im).sum();
-        let mm = rows.iter().map(|r| r.mm).sum();
-        out.push(pool(venue, &settle, equity, im, mm, positions, market)?);
+        let im = cross.iter().map(|r| r.im).sum();
+        let mm = cross.iter().map(|r| r.mm).sum();
+        out.push(pool(
+            venue,
+            &settle,
+            "cross",
+            (cross_equity, im, mm),
+            positions,
+            market,
+        )?);
+        // Each isolated position is a pool of its own: posted margin plus its P&L against its
+        // own maintenance (the venue liquidates it alone).
+        for r in rows.iter().filter(|r| r.isolated.is_some()) {
+            let m = r.isolated.unwrap_or(f64::NAN);
+            let eq = m + r.upnl;
+            if !eq.is_finite() {
+                return Err(MarginError::Unsupported {
+                    field: format!("{}.isolated_margin", r.path),
+                    reason: format!(
+                        "{}: an isolated position needs the margin posted to it",
+                        r.id
+                    ),
+                });
+            }
+            out.push(pool(
+                venue,
+                &settle,
+                &format!(
+                    "isolated:{}:{}",
+                    r.id,
+                    if r.base > 0.0 { "long" } else { "short" }
+                ),
+                (eq, r.im, r.mm),
+                vec![margin_of(r, liq(r, eq, 0.0))],
+                market,
+            )?);
+        }
     }
     Ok(out)
 }

@@ -102,6 +102,7 @@ pub fn account(collateral: Vec<Collateral>, positions: Vec<Position>) -> Account
         id: "acct".into(),
         collateral,
         positions,
+        reported: Vec::new(),
     }
 }
 

@@ -64,7 +64,7 @@ fn hedged_book_unified_requirement_against_the_honest_siloed_baseline() {
         let mm: f64 = own
             .iter()
             .filter(|x| x.venue == row.venue)
-            .map(|x| x.in_quote.maintenance_margin)
+            .map(|x| x.in_quote.as_ref().unwrap().maintenance_margin)
             .sum();
         assert!(row.local_minimum >= mm, "{v}: {} < {mm}", row.local_minimum);
     }

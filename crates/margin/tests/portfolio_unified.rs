@@ -675,6 +675,7 @@ proptest! {
         let mut sum = 0.0;
         for v in acc.venues() {
             let slice = Account {
+                reported: Vec::new(),
                 id: acc.id.clone(),
                 positions: acc.positions.iter().filter(|p| p.instrument.venue == v).cloned().collect(),
                 collateral: acc.collateral.iter().filter(|c| c.venue == v).cloned().collect(),

@@ -118,9 +118,11 @@ impl RequirementFn for AssessedRequirement {
                 }
             }
         }
+        // The unified requirement is one pool: the whole account.
         Ok(Requirement {
             figures: a.figures,
             driver: driver.map(|d| d.0),
+            pools: Vec::new(),
         })
     }
 }

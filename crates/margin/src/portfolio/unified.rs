@@ -776,6 +776,7 @@ pub fn venue_margins_most_favourable(
             continue;
         }
         let slice = Account {
+            reported: Vec::new(),
             id: netted.id.clone(),
             collateral: netted
                 .collateral
@@ -1581,6 +1582,7 @@ impl UnifiedModel {
             ));
         }
         let slice = Account {
+            reported: Vec::new(),
             id: acct.id.clone(),
             collateral: acct
                 .collateral

@@ -382,6 +382,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_owner_cannot_fill_the_queue_and_owners_are_served_in_turn() {
+        let dir = std::env::temp_dir().join(format!("im-jobs-q-{}", std::process::id()));
+        let jobs = Arc::new(Jobs::new(dir.clone()));
+        let alice = key(Scope::Account("alice".into()));
+        let slow = |_: &Job| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(serde_json::json!(1))
+        };
+        // The attack: eight jobs from one account. Two are accepted; the rest get 429 + a wait.
+        let mut refused = 0;
+        for _ in 0..8 {
+            match jobs.start(&alice, "simulation", None, 1, slow) {
+                Ok(_) => {}
+                Err(ApiError::RateLimited(wait)) => {
+                    assert!(wait > 0);
+                    refused += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(refused, 8 - MAX_PER_OWNER);
+        // Everyone else, the admin included, still gets in.
+        let bob = key(Scope::Account("bob".into()));
+        assert!(jobs.start(&bob, "simulation", None, 1, slow).is_ok());
+        assert!(jobs
+            .start(&key(Scope::Admin), "proof", None, 1, slow)
+            .is_ok());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_fair_queue_alternates_between_owners() {
+        let mut q = FairQueue::default();
+        let job = |id: &str| {
+            Arc::new(Job {
+                view: Mutex::new(JobView {
+                    id: id.into(),
+                    kind: "simulation".into(),
+                    owner: String::new(),
+                    account: None,
+                    status: Status::Queued,
+                    done: 0,
+                    total: 1,
+                    fraction: 0.0,
+                    result: None,
+                    error: None,
+                }),
+                done: AtomicU64::new(0),
+                quota: String::new(),
+            })
+        };
+        for (owner, id) in [("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1")] {
+            let w: Work = Box::new(|_| Ok(serde_json::json!(null)));
+            q.queues
+                .entry(owner.into())
+                .or_default()
+                .push_back((job(id), w));
+        }
+        let order: Vec<String> = std::iter::from_fn(|| q.pop().map(|(j, _)| j.id())).collect();
+        assert_eq!(order, ["a1", "b1", "a2", "a3"]);
+    }
+
+    #[tokio::test]
     async fn a_failed_job_reports_its_error() {
         let dir = std::env::temp_dir().join(format!("im-jobs-f-{}", std::process::id()));
         let jobs = Arc::new(Jobs::new(dir.clone()));

@@ -10,6 +10,10 @@ if ! "$PY" -c 'import maturin, numpy, pytest' 2>/dev/null; then
   exit 1
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# pytest runs from python/tests: a binary path relative to the checkout must become absolute.
+if [ -n "${INTERMARGIN_BIN:-}" ] && [ "${INTERMARGIN_BIN#/}" = "$INTERMARGIN_BIN" ]; then
+  export INTERMARGIN_BIN="$PWD/$INTERMARGIN_BIN"
+fi
 # The build backend runs `maturin` from PATH.
 export PATH="$PWD/.venv-test/bin:$PATH"
 # --no-build-isolation: use the virtualenv's maturin instead of fetching one per build.

@@ -343,17 +343,23 @@ fn margin_account(
     let assets = &snap.portfolio.assets;
     let ctx = |e: &dyn std::fmt::Display| format!("account {:?}: {e}", account.id);
     let siloed = intermargin_margin::venue_margins(account, assets, market).map_err(|e| ctx(&e))?;
-    let mut siloed_total: f64 = siloed.iter().map(|v| v.in_quote.initial_margin).sum();
+    let quoted = siloed
+        .iter()
+        .map(|v| v.quote().cloned())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ctx(&e))?;
+    let mut siloed_total: f64 = quoted.iter().map(|q| q.initial_margin).sum();
     let mut extras = None;
     let venue_rows = || -> Vec<Value> {
         siloed
             .iter()
-            .map(|v| {
+            .zip(&quoted)
+            .map(|(v, q)| {
                 json!({
                     "venue": v.venue, "settlement": v.settlement,
-                    "initial_margin": v.in_quote.initial_margin,
-                    "maintenance_margin": v.in_quote.maintenance_margin,
-                    "equity": v.in_quote.equity,
+                    "initial_margin": q.initial_margin,
+                    "maintenance_margin": q.maintenance_margin,
+                    "equity": q.equity,
                 })
             })
             .collect()

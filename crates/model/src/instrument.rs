@@ -61,6 +61,14 @@ impl Venue {
     }
 }
 
+/// Label of an isolated margin pool (`isolated:<venue>:<symbol>:<long|short>`): the adapters file a
+/// venue's reported figures under it and the venue rules compute the pool under it, so both must
+/// build it here for the two to join.
+pub fn isolated_pool(venue: Venue, symbol: &str, long: bool) -> String {
+    let side = if long { "long" } else { "short" };
+    format!("isolated:{venue}:{symbol}:{side}")
+}
+
 impl fmt::Display for Venue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -160,6 +168,11 @@ impl Instrument {
     /// Globally unique key `venue:symbol`, used to look up market data.
     pub fn id(&self) -> String {
         format!("{}:{}", self.venue, self.symbol)
+    }
+
+    /// Label of this instrument's isolated margin pool on one side (see [`isolated_pool`]).
+    pub fn isolated_pool(&self, long: bool) -> String {
+        isolated_pool(self.venue, &self.symbol, long)
     }
 
     /// Expiry in UTC ms, if the instrument expires.

@@ -24,7 +24,9 @@ mod snapshot;
 
 pub use amount::{Amount, Asset};
 pub use error::ModelError;
-pub use instrument::{Instrument, InstrumentKind, OptionKind, Settlement, SizeUnit, Venue};
+pub use instrument::{
+    isolated_pool, Instrument, InstrumentKind, OptionKind, Settlement, SizeUnit, Venue,
+};
 pub use market::{Greeks, Market, VolQuote};
 pub use portfolio::{Account, Collateral, Portfolio, Position, Reported};
 pub use snapshot::{schema_json, Snapshot, FORMAT_VERSION};

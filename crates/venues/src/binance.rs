@@ -166,10 +166,7 @@ fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
         }
     };
     let pool = if p.isolated {
-        format!(
-            "isolated:binance:{symbol}:{}",
-            if amt > 0.0 { "long" } else { "short" }
-        )
+        intermargin_model::isolated_pool(intermargin_model::Venue::Binance, symbol, amt > 0.0)
     } else {
         "cross".to_string()
     };

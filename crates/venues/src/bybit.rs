@@ -204,10 +204,7 @@ fn position(
         }
     };
     let pool = if p.isolated {
-        format!(
-            "isolated:bybit:{symbol}:{}",
-            if size > 0.0 { "long" } else { "short" }
-        )
+        intermargin_model::isolated_pool(intermargin_model::Venue::Bybit, symbol, size > 0.0)
     } else {
         "cross".to_string()
     };

@@ -158,10 +158,7 @@ fn clearinghouse(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
             pos.isolated_margin = Some(used - p.num("unrealizedPnl")?);
         }
         let pool = if pos.isolated {
-            format!(
-                "isolated:hyperliquid:{coin}:{}",
-                if szi > 0.0 { "long" } else { "short" }
-            )
+            intermargin_model::isolated_pool(intermargin_model::Venue::Hyperliquid, coin, szi > 0.0)
         } else {
             "cross".to_string()
         };

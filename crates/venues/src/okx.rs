@@ -239,10 +239,7 @@ fn position(
     let side = pos_side.unwrap_or("net");
     if inst_type != "MARGIN" {
         let pool = if isolated {
-            format!(
-                "isolated:okx:{inst_id}:{}",
-                if size > 0.0 { "long" } else { "short" }
-            )
+            intermargin_model::isolated_pool(intermargin_model::Venue::Okx, inst_id, size > 0.0)
         } else {
             "cross".to_string()
         };

@@ -429,11 +429,10 @@ impl MarginModel for BinanceUsdm {
             )?);
             // Each isolated position: its isolated wallet plus its P&L, liquidated alone.
             for (k, r) in rows.iter().enumerate().filter(|(_, r)| r.p.isolated) {
-                let side = if r.size > 0.0 { "long" } else { "short" };
                 out.push(pool(
                     Venue::Binance,
                     &settle,
-                    &format!("isolated:{}:{side}", r.p.instrument.id()),
+                    &r.p.instrument.isolated_pool(r.size > 0.0),
                     (r.p.isolated_margin.unwrap_or(0.0) + r.upnl, r.im, r.mm),
                     vec![margin_of(k, r)],
                     market,

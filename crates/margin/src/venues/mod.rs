@@ -94,7 +94,6 @@ pub fn venue_margins(
 /// settlement currency are separate pools, liquidated (and so judged) on their own.
 pub fn pool_of(p: &Position) -> (Venue, String, String) {
     let ins = &p.instrument;
-    let side = if p.size > 0.0 { "long" } else { "short" };
     match ins.venue {
         Venue::Dydx => (
             Venue::Dydx,
@@ -108,7 +107,7 @@ pub fn pool_of(p: &Position) -> (Venue, String, String) {
         Venue::Binance | Venue::Okx | Venue::Bybit | Venue::Hyperliquid if p.isolated => (
             ins.venue,
             ins.settle.clone(),
-            format!("isolated:{}:{side}", ins.id()),
+            ins.isolated_pool(p.size > 0.0),
         ),
         v => (v, ins.settle.clone(), "cross".into()),
     }

@@ -225,6 +225,8 @@ pub(crate) fn tiered_pools(
 
     struct Row {
         id: String,
+        /// The pool's label if the position is isolated.
+        isolated_pool: String,
         path: String,
         settlement: Settlement,
         isolated: Option<f64>,
@@ -267,6 +269,7 @@ pub(crate) fn tiered_pools(
             reason: format!("{id}: initial margin needs the position's leverage (the tier publishes no maximum)"),
         })?;
         pools.entry(ins.settle.clone()).or_default().push(Row {
+            isolated_pool: ins.isolated_pool(base > 0.0),
             id,
             path: position_path(account, i),
             settlement: ins.settlement,
@@ -356,11 +359,7 @@ pub(crate) fn tiered_pools(
             out.push(pool(
                 venue,
                 &settle,
-                &format!(
-                    "isolated:{}:{}",
-                    r.id,
-                    if r.base > 0.0 { "long" } else { "short" }
-                ),
+                &r.isolated_pool,
                 (eq, r.im, r.mm),
                 vec![margin_of(r, liq(r, eq, 0.0))],
                 market,

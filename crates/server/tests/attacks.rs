@@ -2,8 +2,6 @@
 //! operator) sends and the refusal expected; on SQLite and, when `INTERMARGIN_TEST_POSTGRES` is
 //! set, PostgreSQL.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use axum::http::StatusCode;
 use intermargin_server::{app, prepare};
 use serde_json::{json, Value};
@@ -13,8 +11,6 @@ use common::{backends, tempdir};
 
 const ADMIN: &str = "im_adm1n0000016_0123456789abcdef0123456789abcdef0123456789abcdef";
 const CRASH: &str = include_str!("../../../examples/stress/crash.toml");
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
 
 struct Harness {
     router: axum::Router,
@@ -41,8 +37,7 @@ impl Harness {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let idem = format!("a{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        common::call(&self.router, method, uri, Some(key), Some(&idem), body).await
+        common::call_once(&self.router, method, uri, key, body).await
     }
 
     async fn key(&self, scope: &str) -> String {

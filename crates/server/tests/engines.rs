@@ -2,7 +2,6 @@
 //! demo book, simulation and proof jobs with their progress, isolation of jobs between keys,
 //! and proof verification (valid, tampered, unknown rule).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,9 +12,6 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 mod common;
-
-/// Fresh idempotency keys: every call here is a new request.
-static NEXT: AtomicU64 = AtomicU64::new(0);
 
 const ADMIN: &str = "im_adm1n0000002_0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -48,8 +44,7 @@ impl Harness {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let idem = format!("k{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        common::call(&self.router, method, uri, Some(key), Some(&idem), body).await
+        common::call_once(&self.router, method, uri, key, body).await
     }
 
     async fn raw_get(&self, uri: &str, key: Option<&str>) -> (StatusCode, Option<String>, usize) {

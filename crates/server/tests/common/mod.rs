@@ -31,6 +31,23 @@ pub fn config(
     }
 }
 
+/// Sends one request with `key` and an idempotency key never used before in this test binary,
+/// so every call is a new write.
+pub async fn call_once(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let idem = format!(
+        "t{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    call(router, method, uri, Some(key), Some(&idem), body).await
+}
+
 /// Sends one request (bearer key and idempotency key when given) and parses the JSON answer
 /// (`Value::Null` when the body is not JSON).
 pub async fn call(

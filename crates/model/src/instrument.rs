@@ -69,6 +69,16 @@ pub fn isolated_pool(venue: Venue, symbol: &str, long: bool) -> String {
     format!("isolated:{venue}:{symbol}:{side}")
 }
 
+/// Label of the pool a position of a cross-or-isolated venue margins in: its own isolated pool, or
+/// the account's `cross` pool.
+pub fn position_pool(venue: Venue, symbol: &str, isolated: bool, long: bool) -> String {
+    if isolated {
+        isolated_pool(venue, symbol, long)
+    } else {
+        "cross".to_string()
+    }
+}
+
 impl fmt::Display for Venue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -25,7 +25,8 @@ mod snapshot;
 pub use amount::{Amount, Asset};
 pub use error::ModelError;
 pub use instrument::{
-    isolated_pool, Instrument, InstrumentKind, OptionKind, Settlement, SizeUnit, Venue,
+    isolated_pool, position_pool, Instrument, InstrumentKind, OptionKind, Settlement, SizeUnit,
+    Venue,
 };
 pub use market::{Greeks, Market, VolQuote};
 pub use portfolio::{Account, Collateral, Portfolio, Position, Reported};

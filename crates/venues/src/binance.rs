@@ -165,11 +165,12 @@ fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
             }
         }
     };
-    let pool = if p.isolated {
-        intermargin_model::isolated_pool(intermargin_model::Venue::Binance, symbol, amt > 0.0)
-    } else {
-        "cross".to_string()
-    };
+    let pool = intermargin_model::position_pool(
+        intermargin_model::Venue::Binance,
+        symbol,
+        p.isolated,
+        amt > 0.0,
+    );
     let cur = Some(settle.as_str());
     b.report(
         Some(pool.clone()),

@@ -203,11 +203,12 @@ fn position(
                 .err(format!("expected 0 (cross) or 1 (isolated), got {other}")))
         }
     };
-    let pool = if p.isolated {
-        intermargin_model::isolated_pool(intermargin_model::Venue::Bybit, symbol, size > 0.0)
-    } else {
-        "cross".to_string()
-    };
+    let pool = intermargin_model::position_pool(
+        intermargin_model::Venue::Bybit,
+        symbol,
+        p.isolated,
+        size > 0.0,
+    );
     let cur = Some(settle.as_str());
     b.report(
         Some(pool.clone()),

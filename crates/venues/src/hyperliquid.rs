@@ -157,11 +157,12 @@ fn clearinghouse(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
             })?;
             pos.isolated_margin = Some(used - p.num("unrealizedPnl")?);
         }
-        let pool = if pos.isolated {
-            intermargin_model::isolated_pool(intermargin_model::Venue::Hyperliquid, coin, szi > 0.0)
-        } else {
-            "cross".to_string()
-        };
+        let pool = intermargin_model::position_pool(
+            intermargin_model::Venue::Hyperliquid,
+            coin,
+            pos.isolated,
+            szi > 0.0,
+        );
         let name = symbols::hyperliquid(coin)
             .map(|i| i.symbol)
             .unwrap_or_else(|| coin.to_string());

@@ -238,11 +238,12 @@ fn position(
     }
     let side = pos_side.unwrap_or("net");
     if inst_type != "MARGIN" {
-        let pool = if isolated {
-            intermargin_model::isolated_pool(intermargin_model::Venue::Okx, inst_id, size > 0.0)
-        } else {
-            "cross".to_string()
-        };
+        let pool = intermargin_model::position_pool(
+            intermargin_model::Venue::Okx,
+            inst_id,
+            isolated,
+            size > 0.0,
+        );
         // OKX states imr / mmr in the margin currency (`ccy`), liqPx in the quote.
         let ccy = n.opt("ccy")?.map(|c| c.str()).transpose()?;
         let ccy = ccy.filter(|c| !c.is_empty()).unwrap_or(ins.settle.as_str());

@@ -33,18 +33,21 @@ pub const MAX_REQUIREMENT: u128 = 1 << 50;
 /// A maintenance-requirement model over a cross-spoke book, in collateral base units.
 pub trait RequirementModel {
     /// The maintenance requirement of `book` at `prices` (quote per whole underlying), rounded up.
-    fn requirement(&self, book: &Book, prices: &BTreeMap<String, f64>)
-        -> Result<u128, XchainError>;
+    fn requirement(
+        &self,
+        book: &Book,
+        prices: &BTreeMap<String, f64>,
+    ) -> Result<u128, XchainError> {
+        let parts: Vec<(u64, &Positions)> = book.iter().map(|(id, p)| (*id, p)).collect();
+        self.requirement_parts(&parts, prices)
+    }
 
     /// The same over borrowed per-spoke positions (hot loops avoid cloning the book).
     fn requirement_parts(
         &self,
         parts: &[(u64, &Positions)],
         prices: &BTreeMap<String, f64>,
-    ) -> Result<u128, XchainError> {
-        let book: Book = parts.iter().map(|(id, p)| (*id, (*p).clone())).collect();
-        self.requirement(&book, prices)
-    }
+    ) -> Result<u128, XchainError>;
 }
 
 /// Net delta per underlying across spokes × price × maintenance rate, plus a gross-notional
@@ -85,15 +88,6 @@ impl NetDeltaModel {
 }
 
 impl RequirementModel for NetDeltaModel {
-    fn requirement(
-        &self,
-        book: &Book,
-        prices: &BTreeMap<String, f64>,
-    ) -> Result<u128, XchainError> {
-        let parts: Vec<(u64, &Positions)> = book.iter().map(|(id, p)| (*id, p)).collect();
-        self.requirement_parts(&parts, prices)
-    }
-
     fn requirement_parts(
         &self,
         parts: &[(u64, &Positions)],

@@ -128,15 +128,6 @@ impl UnifiedSpokeModel {
 }
 
 impl RequirementModel for UnifiedSpokeModel {
-    fn requirement(
-        &self,
-        book: &crate::requirement::Book,
-        prices: &BTreeMap<String, f64>,
-    ) -> Result<u128, XchainError> {
-        let parts: Vec<(u64, &Positions)> = book.iter().map(|(id, p)| (*id, p)).collect();
-        self.requirement_parts(&parts, prices)
-    }
-
     fn requirement_parts(
         &self,
         parts: &[(u64, &Positions)],
@@ -241,17 +232,6 @@ impl SpokeModel {
 }
 
 impl RequirementModel for SpokeModel {
-    fn requirement(
-        &self,
-        book: &crate::requirement::Book,
-        prices: &BTreeMap<String, f64>,
-    ) -> Result<u128, XchainError> {
-        match self {
-            SpokeModel::Unified(m) => m.requirement(book, prices),
-            SpokeModel::NetDelta(m) => m.requirement(book, prices),
-        }
-    }
-
     fn requirement_parts(
         &self,
         parts: &[(u64, &Positions)],

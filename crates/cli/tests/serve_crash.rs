@@ -1,51 +1,15 @@
 //! Durability: `kill -9` the server while it is acknowledging writes, restart it, and check that
 //! every acknowledged write is there, nothing else is, and a retried in-flight write applies once.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+mod common;
+
 const KEY: &str = "im_crash0000000001_00112233445566778899aabbccddeeff0011223344556677";
 
-// The child is returned to the caller, which kills and waits for it; clippy cannot follow that.
-#[allow(clippy::zombie_processes)]
-fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("intermargin"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-demo",
-            "--rate-limit",
-            "1000000",
-            "--data",
-        ])
-        .arg(dir)
-        .env("INTERMARGIN_ADMIN_KEY", KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start intermargin serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if out.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server exited before listening");
-        }
-        if let Some(rest) = line.trim().strip_prefix("intermargin listening on http://") {
-            let addr = rest.split_whitespace().next().unwrap().to_string();
-            return (child, addr);
-        }
-    }
-}
-
-/// Minimal HTTP/1.1 client: returns (status, body) or an error if the connection breaks.
+/// One request with the admin key.
 fn http(
     addr: &str,
     method: &str,
@@ -53,42 +17,14 @@ fn http(
     idem: Option<&str>,
     body: Option<&Value>,
 ) -> std::io::Result<(u16, Value)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if let Some(k) = idem {
-        req.push_str(&format!("Idempotency-Key: {k}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(&body);
-    s.write_all(req.as_bytes())?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let status: u16 = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let payload = raw.split("\r\n\r\n").nth(1).unwrap_or("");
-    // Chunked bodies: take the JSON between the first '{' and the last '}'.
-    let json_text = match (payload.find('{'), payload.rfind('}')) {
-        (Some(a), Some(b)) if b >= a => &payload[a..=b],
-        _ => "null",
-    };
-    Ok((
-        status,
-        serde_json::from_str(json_text).unwrap_or(Value::Null),
-    ))
+    common::http(addr, KEY, method, path, idem, body)
 }
 
 #[test]
 fn kill_dash_nine_loses_no_acknowledged_write_and_invents_none() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, addr) = start(dir.path());
+    let mut server = common::start(dir.path(), None, KEY, &[]);
+    let addr = server.addr.clone();
     let (s, _) = http(
         &addr,
         "POST",
@@ -125,15 +61,15 @@ fn kill_dash_nine_loses_no_acknowledged_write_and_invents_none() {
     });
     std::thread::sleep(Duration::from_millis(1500));
     // SIGKILL: no shutdown hook, no flush.
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let (acked, in_flight) = writer.join().unwrap();
     assert!(
         acked.len() > 5,
         "the writer should have been acknowledged a few times first"
     );
 
-    let (mut server, addr) = start(dir.path());
+    let mut server = common::start(dir.path(), None, KEY, &[]);
+    let addr = server.addr.clone();
     let (s, v) = http(
         &addr,
         "GET",
@@ -210,6 +146,5 @@ fn kill_dash_nine_loses_no_acknowledged_write_and_invents_none() {
         let expected = stored.iter().sum::<u64>() + if extra.is_empty() { i } else { 0 };
         assert_eq!(after_retry, expected);
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

@@ -407,10 +407,8 @@ pub async fn rotate_key(
     }
     let scope = Scope::parse(&scope);
     let (full, id, secret) = random_key();
-    st.ledger
-        .insert_key(&id, &st.auth.hash_secret(&secret), scope.as_str())
-        .await?;
-    st.ledger.revoke_key(&key_id, Some(&id)).await?;
+    let hash = st.auth.hash_secret(&secret);
+    st.ledger.revoke_key(&key_id, Some((&id, &hash))).await?;
     st.auth.forget(&key_id);
     Ok((
         StatusCode::CREATED,

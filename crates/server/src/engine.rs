@@ -738,13 +738,21 @@ pub fn start_simulation_job(
             .frontier
             .clone()
             .ok_or_else(|| ApiError::bad("body.config.frontier", "missing [frontier] table"))?;
+        // The refusal names where the count came from: the request, the [frontier] table, the config.
+        let field = if req.paths.is_some() {
+            "body.paths"
+        } else if fc.paths.is_some() {
+            "body.config.frontier.paths"
+        } else {
+            "body.config.paths"
+        };
         if let Some(n) = req.paths {
             fc.paths = Some(n);
         }
         let per = fc.paths.unwrap_or(c.paths);
         if per > limit {
             return Err(ApiError::bad(
-                "body.paths",
+                field,
                 format!("{per} paths per point; at most {limit}"),
             ));
         }
@@ -752,12 +760,17 @@ pub fn start_simulation_job(
         c.frontier = Some(fc);
         total
     } else {
+        let field = if req.paths.is_some() {
+            "body.paths"
+        } else {
+            "body.config.paths"
+        };
         if let Some(n) = req.paths {
             c.paths = n;
         }
         if c.paths > limit {
             return Err(ApiError::bad(
-                "body.paths",
+                field,
                 format!("{} paths; at most {limit}", c.paths),
             ));
         }

@@ -25,6 +25,9 @@ pub const MAX_PENDING: usize = 32;
 pub const MAX_PER_OWNER: usize = 2;
 /// Jobs kept in memory; past this, finished ones are dropped from memory (they stay on disk).
 pub const MAX_IN_MEMORY: usize = 256;
+/// The error of a job the service stopped (or crashed) before finishing.
+pub const INTERRUPTED: &str =
+    "interrupted: the service stopped before the job finished; start it again";
 /// Seconds a refused start is told to wait.
 const RETRY_SECS: u64 = 10;
 
@@ -252,6 +255,14 @@ impl Jobs {
             job
         };
         let view = job.snapshot();
+        // Durable before it is acknowledged: after a crash the id still answers (as interrupted).
+        if let Err(e) = self.write(&view) {
+            self.lock().remove(&view.id);
+            return Err(ApiError::Storage(format!(
+                "job {}: not recorded: {e}",
+                view.id
+            )));
+        }
         self.queue()
             .queues
             .entry(quota)
@@ -297,14 +308,16 @@ impl Jobs {
         }
     }
 
+    /// Writes a job's view whole or not at all (a temporary file renamed over the old one).
+    fn write(&self, v: &JobView) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.dir.join(format!("{}.json.tmp", v.id));
+        std::fs::write(&tmp, serde_json::to_vec(v)?)?;
+        std::fs::rename(&tmp, self.dir.join(format!("{}.json", v.id)))
+    }
+
     fn persist(&self, v: &JobView) {
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&self.dir)?;
-            let tmp = self.dir.join(format!("{}.json.tmp", v.id));
-            std::fs::write(&tmp, serde_json::to_vec(v)?)?;
-            std::fs::rename(&tmp, self.dir.join(format!("{}.json", v.id)))
-        };
-        if let Err(e) = write() {
+        if let Err(e) = self.write(v) {
             tracing::warn!("job {}: result not persisted: {e}", v.id);
         }
     }
@@ -321,9 +334,16 @@ impl Jobs {
             None => {
                 let text =
                     std::fs::read(self.dir.join(format!("{id}.json"))).map_err(|_| missing())?;
-                serde_json::from_slice(&text).map_err(|e| {
+                let mut v: JobView = serde_json::from_slice(&text).map_err(|e| {
                     ApiError::Storage(format!("job {id}: stored result unreadable: {e}"))
-                })?
+                })?;
+                // Stored as queued or running but not in this process's table: the service
+                // stopped before it finished. It will not resume; say so instead of "queued".
+                if matches!(v.status, Status::Queued | Status::Running) {
+                    v.status = Status::Failed;
+                    v.error = Some(INTERRUPTED.to_string());
+                }
+                v
             }
         };
         let allowed = match &p.scope {
@@ -378,6 +398,30 @@ mod tests {
             .is_err());
         assert!(restarted.get(&key(Scope::Admin), &v.id).is_ok());
         assert!(restarted.get(&alice, "../../etc/passwd").is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_job_still_answers_after_a_crash_as_interrupted() {
+        let dir = std::env::temp_dir().join(format!("im-jobs-i-{}", std::process::id()));
+        let jobs = Arc::new(Jobs::new(dir.clone()));
+        let alice = key(Scope::Account("alice".into()));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let v = jobs
+            .start(&alice, "simulation", None, 1, move |_: &Job| {
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+                Ok(serde_json::json!(1))
+            })
+            .unwrap();
+        // The process dies while the job runs: a new table over the same directory.
+        let restarted = Jobs::new(dir.clone());
+        let seen = restarted.get(&alice, &v.id).unwrap();
+        assert_eq!(seen.status, Status::Failed);
+        assert_eq!(seen.error.as_deref(), Some(INTERRUPTED));
+        assert!(restarted
+            .get(&key(Scope::Account("bob".into())), &v.id)
+            .is_err());
+        let _ = tx.send(());
         let _ = std::fs::remove_dir_all(dir);
     }
 

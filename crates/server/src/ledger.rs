@@ -733,12 +733,16 @@ impl Ledger {
             .collect()
     }
 
-    /// Revokes a key (and records its replacement when rotated); refuses to revoke the last
-    /// active admin key. Returns false when the key was already revoked.
+    /// Revokes a key; refuses to revoke the last active admin key. Returns false when the key
+    /// was already revoked.
+    ///
+    /// With a `replacement` (new key id, secret hash) this is a rotation: the new key is inserted
+    /// with the old key's scope and the old one revoked in the same transaction, so a crash
+    /// leaves either both changes or neither; rotating a revoked key is a conflict.
     pub async fn revoke_key(
         &self,
         key_id: &str,
-        replaced_by: Option<&str>,
+        replacement: Option<(&str, &str)>,
     ) -> Result<bool, ApiError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
@@ -750,10 +754,27 @@ impl Ledger {
             let Some(row) = row else {
                 return Err(ApiError::NotFound(format!("key {key_id:?} does not exist")));
             };
+            let scope: String = row.try_get(0)?;
             if row.try_get::<Option<i64>, _>(1)?.is_some() {
+                if replacement.is_some() {
+                    return Err(ApiError::Conflict {
+                        field: "key_id".into(),
+                        reason: "the key is already revoked".into(),
+                    });
+                }
                 return Ok(false);
             }
-            let scope: String = row.try_get(0)?;
+            if let Some((new_id, hash)) = replacement {
+                sqlx::query(
+                    "INSERT INTO api_keys (key_id, secret_hash, scope, created_ms) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(new_id)
+                .bind(hash)
+                .bind(&scope)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            }
             if scope == "admin" {
                 let others = sqlx::query(
                     "SELECT COUNT(*) FROM api_keys WHERE scope = 'admin' AND revoked_ms IS NULL AND key_id <> $1",
@@ -770,7 +791,7 @@ impl Ledger {
             }
             sqlx::query("UPDATE api_keys SET revoked_ms = $1, replaced_by = $2 WHERE key_id = $3")
                 .bind(now_ms())
-                .bind(replaced_by)
+                .bind(replacement.map(|(id, _)| id))
                 .bind(key_id)
                 .execute(&mut *tx)
                 .await?;

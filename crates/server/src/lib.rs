@@ -77,8 +77,35 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// The router over a shared state: every route of the service.
+/// Connection and request time limits of the HTTP server (slow or idle clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Longest the server waits for a request's headers, counted from when it starts waiting
+    /// for them: on a new connection, and between requests on a kept-alive one. A client that
+    /// sends headers slowly (slowloris) or holds a connection idle is disconnected after it.
+    pub header_read: std::time::Duration,
+    /// Longest one request may take once its headers are in, its body included: past it the
+    /// answer is 408 (a client that stalls in the middle of a body). WebSockets are not bounded
+    /// by it once upgraded.
+    pub request: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: std::time::Duration::from_secs(10),
+            request: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// The router over a shared state: every route of the service, with the default request timeout.
 pub fn app(state: Shared) -> Router {
+    app_with(state, Timeouts::default().request)
+}
+
+/// The router over a shared state, answering 408 to a request not done within `request_timeout`.
+pub fn app_with(state: Shared, request_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/", get(dashboard::index))
         .route("/health", get(api::health))
@@ -130,6 +157,10 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v1/solvency/verify", post(engine::verify_solvency))
         .route("/plots/{name}", get(dashboard::plot))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit_failures_per_address,
@@ -190,6 +221,8 @@ pub struct Config {
     pub monitor_threads: Option<usize>,
     /// Circuit breakers in the risk lab's format; `None` uses examples/stress/live-breakers.toml.
     pub breakers: Option<PathBuf>,
+    /// Header-read (idle connection) and request time limits.
+    pub timeouts: Timeouts,
 }
 
 /// The monitor's thread pool: by default it leaves one core to the API.
@@ -500,10 +533,49 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         st.ledger.backend()
     );
-    axum::serve(
-        listener,
-        app(st).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await?;
+    serve_connections(listener, app_with(st, cfg.timeouts.request), cfg.timeouts).await;
     Ok(())
+}
+
+/// Accepts connections for ever and serves each with HTTP/1.1 (WebSocket upgrades included),
+/// closing a connection whose request headers do not arrive within `timeouts.header_read` —
+/// on a fresh connection and between kept-alive requests alike. Handlers see the client's
+/// address as `ConnectInfo<SocketAddr>`.
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(remote));
+                router.clone().oneshot(req.map(axum::body::Body::new))
+            },
+        );
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.header_read)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {remote}: {e}");
+            }
+        });
+    }
 }

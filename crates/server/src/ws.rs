@@ -3,13 +3,17 @@
 //! Browsers cannot set headers on a WebSocket, so the first client message carries the key:
 //! `{"auth":"im_…"}`. Until then nothing is sent; a bad key closes the socket.
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
 use crate::auth::Scope;
 use crate::state::Shared;
+
+/// The reason given (in an error message and the close frame, code 1008) when a socket's key is
+/// revoked or rotated while it is open.
+pub const REVOKED: &str = "API key revoked";
 
 /// Upgrades the connection and serves the feed.
 pub async fn upgrade(State(st): State<Shared>, ws: WebSocketUpgrade) -> Response {
@@ -82,9 +86,14 @@ async fn serve(st: Shared, mut socket: WebSocket) {
                 };
                 if ours {
                     let _ = socket
-                        .send(Message::Text(json!({"type":"error","message":"API key revoked"}).to_string().into()))
+                        .send(Message::Text(json!({"type":"error","message":REVOKED}).to_string().into()))
                         .await;
-                    let _ = socket.send(Message::Close(None)).await;
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: close_code::POLICY,
+                            reason: REVOKED.into(),
+                        })))
+                        .await;
                     return;
                 }
             }

@@ -757,3 +757,506 @@ async fn send_raw(
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     (s, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
+
+/// The service on a real socket with short limits: 500 ms for headers, 1 s per request.
+async fn short_timeouts(tag: &str) -> (std::net::SocketAddr, tempdir::Dir) {
+    let dir = tempdir::Dir::new(tag);
+    let cfg = common::config(&dir.0, None, ADMIN);
+    let (st, _) = prepare(&cfg).await.unwrap();
+    let limits = intermargin_server::Timeouts {
+        header_read: std::time::Duration::from_millis(500),
+        request: std::time::Duration::from_secs(1),
+    };
+    let router = intermargin_server::app_with(st, limits.request);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(intermargin_server::serve_connections(
+        listener, router, limits,
+    ));
+    (addr, dir)
+}
+
+/// Reads until the server closes the connection (or `limit` passes): what it sent and when it
+/// closed (`None` if it was still open at `limit`).
+async fn until_closed(
+    s: &mut tokio::net::TcpStream,
+    start: std::time::Instant,
+    limit: std::time::Duration,
+) -> (String, Option<std::time::Duration>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = match limit.checked_sub(start.elapsed()) {
+            Some(l) => l,
+            None => return (String::from_utf8_lossy(&got).into(), None),
+        };
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (String::from_utf8_lossy(&got).into(), Some(start.elapsed()))
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into(), None),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_cut_off_and_normal_requests_are_not() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _dir) = short_timeouts("slow").await;
+    let cut = Duration::from_millis(500);
+    // Past the limit by at most this much (timer granularity, a loaded CI machine).
+    let slack = Duration::from_millis(1500);
+
+    // An idle connection that never sends a byte is closed after the header limit.
+    let t = Instant::now();
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (_, closed) = until_closed(&mut idle, t, Duration::from_secs(5)).await;
+    let closed = closed.expect("an idle connection must be closed");
+    assert!(closed >= cut && closed < cut + slack, "{closed:?}");
+
+    // Slowloris: a header line every 100 ms, never finishing, is cut at the header limit
+    // although bytes keep coming.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let t = Instant::now();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut closed = None;
+    for i in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if slow
+            .write_all(format!("X-Slow-{i}: a\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            closed = Some(t.elapsed());
+            break;
+        }
+        let mut probe = [0u8; 256];
+        // Any answer (EOF, a reset, or an error status before closing) means the server gave up.
+        if tokio::time::timeout(Duration::from_millis(1), slow.read(&mut probe))
+            .await
+            .is_ok()
+        {
+            closed = Some(t.elapsed());
+            break;
+        }
+    }
+    let closed = closed.expect("a client trickling headers for 5 s must be cut off");
+    assert!(closed >= cut && closed < cut + slack, "{closed:?}");
+
+    // A kept-alive connection left idle after a request is closed too.
+    let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let t = Instant::now();
+    let (_, closed) = until_closed(&mut kept, t, Duration::from_secs(5)).await;
+    let closed = closed.expect("an idle kept-alive connection must be closed");
+    assert!(closed < cut + slack, "{closed:?}");
+
+    // A body that stalls half-way gets 408 in the JSON error format after the request limit.
+    let mut stall = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let t = Instant::now();
+    stall
+        .write_all(
+            format!(
+                "POST /api/v1/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nIdempotency-Key: stall\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"id\":"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (answer, closed) = until_closed(&mut stall, t, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"timeout\""), "{answer}");
+    let took = closed.unwrap_or_else(|| t.elapsed());
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(1) + slack,
+        "{took:?}"
+    );
+
+    // Normal traffic is unaffected: requests on a kept-alive connection 300 ms apart (inside the
+    // header limit) are all answered, and fresh connections are too.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for _ in 0..4 {
+        conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for _ in 0..10 {
+        let (s, _) = http_get(addr, "/health").await;
+        assert_eq!(s, 200);
+    }
+    // A WebSocket outlives the header limit once upgraded: still open 1.2 s later.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    use futures::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        json!({ "auth": ADMIN }).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("ready"), "{first}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::Ping(
+        b"still there".to_vec().into(),
+    ))
+    .await
+    .expect("the socket is still open past the header limit");
+    let pong = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Pong(p))) => return Some(p),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    assert_eq!(pong.as_deref(), Some(&b"still there"[..]));
+}
+
+/// One GET on its own connection: (status, JSON body).
+async fn http_get(addr: std::net::SocketAddr, uri: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {uri} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let status = raw.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// How an account key's request on another account's resource must be refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Guard {
+    /// 404, word for word the answer for a resource that does not exist (no existence oracle).
+    Hidden,
+    /// 403: the route is for admins (or operators) and no account key may use it.
+    Forbidden,
+    /// The route names no account: any non-5xx answer, about the caller's own data only.
+    Global,
+}
+
+#[tokio::test]
+async fn every_documented_route_refuses_another_accounts_key() {
+    let h = harness("probe", None).await;
+    let alice = h.account("alice").await;
+    let bob = h.account("bob").await;
+    let operator = h.key("operator").await;
+    let bob_key_id = bob.split('_').nth(1).unwrap().to_string();
+    // Bob's data: a deposit of a recognisable amount, a finished simulation job and its plots.
+    let secret_amount = "987654321";
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/bob/deposits",
+            &operator,
+            Some(json!({"location": "deribit", "asset": "USDC", "amount": secret_amount})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/simulations",
+            &bob,
+            Some(json!({"preset": "calm", "kind": "simulate", "paths": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let bob_job = v["id"].as_str().unwrap().to_string();
+    let job_uri = format!("/api/v1/simulations/{bob_job}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let bob_plot = loop {
+        let (_, v) = h.call("GET", &job_uri, &bob, None).await;
+        if v["status"] == "done" {
+            let (_, names) = h.call("GET", "/plots/index.json", &bob, None).await;
+            break names[0]
+                .as_str()
+                .expect("bob's job wrote a plot")
+                .to_string();
+        }
+        assert!(v["status"] != "failed", "{v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob's job did not finish: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(bob_plot.starts_with(&bob_job), "{bob_plot}");
+    let bob_events = h
+        .call("GET", "/api/v1/accounts/bob/events", ADMIN, None)
+        .await
+        .1;
+
+    // One probe per documented (method, path): Bob's resource, the body an attacker would send,
+    // and the refusal. A route added to the OpenAPI document without a row here fails below.
+    let dep = json!({"location": "deribit", "asset": "USDC", "amount": "1"});
+    let probes: Vec<(&str, &str, Option<Value>, Guard)> = vec![
+        ("get", "/health", None, Guard::Global),
+        ("get", "/api/v1/accounts", None, Guard::Global),
+        (
+            "post",
+            "/api/v1/accounts",
+            Some(json!({"id": "bob2"})),
+            Guard::Forbidden,
+        ),
+        ("get", "/api/v1/keys", None, Guard::Forbidden),
+        (
+            "post",
+            "/api/v1/keys",
+            Some(json!({"scope": "bob"})),
+            Guard::Forbidden,
+        ),
+        ("delete", "/api/v1/keys/{key_id}", None, Guard::Hidden),
+        ("post", "/api/v1/keys/{key_id}/rotate", None, Guard::Hidden),
+        ("get", "/api/v1/ledger", None, Guard::Forbidden),
+        (
+            "post",
+            "/api/v1/assets",
+            Some(json!({"symbol": "BOB", "decimals": 6})),
+            Guard::Forbidden,
+        ),
+        ("get", "/api/v1/market", None, Guard::Global),
+        ("get", "/api/v1/accounts/{id}", None, Guard::Hidden),
+        ("get", "/api/v1/accounts/{id}/events", None, Guard::Hidden),
+        (
+            "post",
+            "/api/v1/accounts/{id}/deposits",
+            Some(dep.clone()),
+            Guard::Hidden,
+        ),
+        (
+            "post",
+            "/api/v1/accounts/{id}/withdrawals",
+            Some(dep.clone()),
+            Guard::Hidden,
+        ),
+        (
+            "post",
+            "/api/v1/accounts/{id}/transfers",
+            Some(json!({"from": "deribit", "to": "okx", "asset": "USDC", "amount": "1"})),
+            Guard::Hidden,
+        ),
+        (
+            "post",
+            "/api/v1/accounts/{id}/positions",
+            Some(json!({"venue": "binance", "positions": []})),
+            Guard::Hidden,
+        ),
+        (
+            "post",
+            "/api/v1/accounts/{id}/import",
+            Some(json!({"venue": "binance", "payloads": [[]]})),
+            Guard::Hidden,
+        ),
+        ("get", "/api/v1/accounts/{id}/margin", None, Guard::Hidden),
+        (
+            "post",
+            "/api/v1/accounts/{id}/credits",
+            Some(json!({"venue": "deribit", "asset": "USDC", "amount": "1"})),
+            Guard::Hidden,
+        ),
+        ("get", "/api/v1/accounts/{id}/credits", None, Guard::Hidden),
+        (
+            "get",
+            "/api/v1/accounts/{id}/liquidation",
+            None,
+            Guard::Hidden,
+        ),
+        (
+            "get",
+            "/api/v1/accounts/{id}/allocation",
+            None,
+            Guard::Hidden,
+        ),
+        (
+            "get",
+            "/api/v1/accounts/{id}/liquidation/plan",
+            None,
+            Guard::Hidden,
+        ),
+        (
+            "post",
+            "/api/v1/accounts/{id}/liquidations",
+            Some(json!({})),
+            Guard::Hidden,
+        ),
+        (
+            "post",
+            "/api/v1/simulations",
+            Some(json!({"preset": "nope"})),
+            Guard::Global,
+        ),
+        ("get", "/api/v1/simulations/{job}", None, Guard::Hidden),
+        (
+            "post",
+            "/api/v1/accounts/{id}/proofs",
+            Some(json!({})),
+            Guard::Hidden,
+        ),
+        (
+            "get",
+            "/api/v1/accounts/{id}/proofs/{job}",
+            None,
+            Guard::Hidden,
+        ),
+        (
+            "post",
+            "/api/v1/proofs/verify",
+            Some(json!({})),
+            Guard::Global,
+        ),
+        (
+            "post",
+            "/api/v1/solvency/verify",
+            Some(json!({})),
+            Guard::Global,
+        ),
+        // Not in the OpenAPI document (files, not API): the plots.
+        ("get", "/plots/{name}", None, Guard::Hidden),
+        ("get", "/plots/index.json", None, Guard::Global),
+    ];
+    let (_, doc) = h.call("GET", "/openapi.json", ADMIN, None).await;
+    let documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    assert!(documented.len() >= 30, "{documented:?}");
+    for (m, p) in &documented {
+        assert!(
+            probes.iter().any(|(pm, pp, _, _)| pm == m && pp == p),
+            "{} {p} has no cross-account probe: add one to this table",
+            m.to_uppercase()
+        );
+    }
+    // Bob's resources, and ones that exist for nobody (the answer must be the same).
+    let fill = |template: &str, bob_side: bool| {
+        let (acct, key, job, plot) = if bob_side {
+            (
+                "bob",
+                bob_key_id.as_str(),
+                bob_job.as_str(),
+                bob_plot.clone(),
+            )
+        } else {
+            (
+                "nobody",
+                "nokey0000000000",
+                "0123456789abcdef",
+                bob_plot.replace(&bob_job, "0123456789abcdef"),
+            )
+        };
+        template
+            .replace("{id}", acct)
+            .replace("{key_id}", key)
+            .replace("{job}", job)
+            .replace("{name}", &plot)
+    };
+    let leaks = [secret_amount, &bob_key_id, &bob_job];
+    for (m, template, body, guard) in &probes {
+        let method = m.to_uppercase();
+        let uri = fill(template, true);
+        let (s, v) = h.call(&method, &uri, &alice, body.clone()).await;
+        let text = v.to_string();
+        for secret in leaks {
+            // The request itself names the key or job id; the answer may echo only that.
+            if !uri.contains(secret) {
+                assert!(
+                    !text.contains(secret),
+                    "{method} {uri} leaks {secret}: {text}"
+                );
+            }
+        }
+        match guard {
+            Guard::Hidden => {
+                assert_eq!(
+                    (s, v["error"]["code"].as_str()),
+                    (StatusCode::NOT_FOUND, Some("not_found")),
+                    "{method} {uri}: {v}"
+                );
+                let none = fill(template, false);
+                let (s2, v2) = h.call(&method, &none, &alice, body.clone()).await;
+                let same = |v: &Value, from: &str, to: &str| {
+                    v["error"]["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .replace(from, to)
+                };
+                assert_eq!(s2, s, "{method} {none} vs {uri}");
+                assert_eq!(
+                    same(&v, "bob", "nobody")
+                        .replace(&bob_key_id, "nokey0000000000")
+                        .replace(&bob_job, "0123456789abcdef"),
+                    same(&v2, "", ""),
+                    "{method}: bob's resource and a missing one must answer alike"
+                );
+            }
+            Guard::Forbidden => assert_eq!(
+                (s, v["error"]["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("forbidden")),
+                "{method} {uri}: {v}"
+            ),
+            Guard::Global => {
+                assert!(!s.is_server_error(), "{method} {uri}: {s} {v}");
+                assert!(
+                    !text.contains("\"bob\""),
+                    "{method} {uri} names bob: {text}"
+                );
+            }
+        }
+    }
+    // The positive control: the same reads with Bob's own key succeed, so the 404s above are
+    // isolation, not missing data.
+    for uri in [
+        "/api/v1/accounts/bob".to_string(),
+        job_uri.clone(),
+        format!("/plots/{bob_plot}"),
+    ] {
+        let (s, _) = h.call("GET", &uri, &bob, None).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+    }
+    // And nothing of Bob's changed.
+    let after = h
+        .call("GET", "/api/v1/accounts/bob/events", ADMIN, None)
+        .await
+        .1;
+    assert_eq!(after, bob_events);
+    let (s, _) = h.call("GET", "/api/v1/accounts/bob", &bob, None).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "bob's key was neither revoked nor rotated"
+    );
+}

@@ -103,6 +103,95 @@ async fn each_key_streams_only_the_accounts_it_may_see() {
     assert!(next_json(&mut bad).await.is_none());
 }
 
+/// The first close frame on `ws` within `within`, skipping other messages: (code, reason).
+async fn close_frame(ws: &mut Socket, within: Duration) -> Option<(u16, String)> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.checked_duration_since(tokio::time::Instant::now())?;
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => {
+                return Some((f.code.into(), f.reason.to_string()))
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_with_a_reason_when_its_key_is_revoked_or_rotated() {
+    let dir = common::tempdir::Dir::new("ws-revoke");
+    let (st, _) = prepare(&common::config(&dir.0, None, ADMIN)).await.unwrap();
+    let router = app(st);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (s, _) = post(addr, "/api/v1/accounts", ADMIN, json!({"id": "carol"})).await;
+    assert_eq!(s, 201);
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let (s, v) = post(addr, "/api/v1/keys", ADMIN, json!({"scope": "carol"})).await;
+        assert_eq!(s, 201);
+        keys.push(v["key"].as_str().unwrap().to_string());
+    }
+    let id = |k: &str| k.split('_').nth(1).unwrap().to_string();
+    let mut revoked = open(addr, &keys[0]).await.0;
+    let mut rotated = open(addr, &keys[1]).await.0;
+    let mut bystander = open(addr, &keys[2]).await.0;
+
+    // Revocation (DELETE /api/v1/keys/{id}): the socket gets a close frame, policy violation
+    // (RFC 6455 §7.4.1: 1008) with the reason, promptly.
+    let t = std::time::Instant::now();
+    let (s, _) = delete(addr, &format!("/api/v1/keys/{}", id(&keys[0])), ADMIN).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        close_frame(&mut revoked, Duration::from_secs(2)).await,
+        Some((1008, "API key revoked".to_string()))
+    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Rotation by the key itself: the old key's socket closes the same way.
+    let (s, v) = post(
+        addr,
+        &format!("/api/v1/keys/{}/rotate", id(&keys[1])),
+        &keys[1],
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        close_frame(&mut rotated, Duration::from_secs(2)).await,
+        Some((1008, "API key revoked".to_string()))
+    );
+    // Another key of the same account stays open (a deposit still reaches it), and the
+    // replacement key opens a socket.
+    let dep = json!({"location": "binance", "asset": "USDT", "amount": "1000000"});
+    let (s, _) = post(addr, "/api/v1/accounts/carol/deposits", ADMIN, dep).await;
+    assert_eq!(s, 200);
+    assert!(accounts_seen(&mut bystander, "carol")
+        .await
+        .contains(&"carol".to_string()));
+    let (_, hello) = open(addr, v["key"].as_str().unwrap()).await;
+    assert_eq!(hello["type"], "ready");
+    // The revoked key cannot open a new socket.
+    let (_, first) = open(addr, &keys[0]).await;
+    assert_eq!(first["type"], "error", "{first}");
+}
+
+async fn delete(addr: std::net::SocketAddr, uri: &str, key: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!(
+        "DELETE {uri} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: ws-del\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let status: u16 = raw[9..12].parse().unwrap();
+    let body = raw.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 /// One POST over the socket the service listens on; returns (status, JSON body).
 async fn post(addr: std::net::SocketAddr, uri: &str, key: &str, body: Value) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -47,6 +47,21 @@ pub struct ServeArgs {
     /// (default: examples/stress/live-breakers.toml).
     #[arg(long)]
     pub breakers: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers, from when the server starts waiting
+    /// (a new connection, or between kept-alive requests); then the connection is closed.
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds one request may take once its headers are in, body included (then 408).
+    #[arg(long, default_value_t = 60.0)]
+    pub request_timeout: f64,
+}
+
+/// A positive, finite number of seconds (at most a day) as a duration, or an error naming `flag`.
+fn seconds(flag: &str, s: f64) -> Result<std::time::Duration> {
+    if !(s.is_finite() && s > 0.0 && s <= 86_400.0) {
+        anyhow::bail!("{flag}: must be a number of seconds in (0, 86400], got {s}");
+    }
+    Ok(std::time::Duration::from_secs_f64(s))
 }
 
 /// Runs `intermargin serve` until interrupted.
@@ -82,6 +97,10 @@ pub fn run(a: ServeArgs) -> Result<()> {
         demo_plots: !a.no_demo && !a.no_demo_plots,
         monitor_threads: a.monitor_threads,
         breakers: a.breakers,
+        timeouts: intermargin_server::Timeouts {
+            header_read: seconds("--header-timeout", a.header_timeout)?,
+            request: seconds("--request-timeout", a.request_timeout)?,
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -28,6 +28,7 @@ pub fn config(
         demo_plots: false,
         monitor_threads: None,
         breakers: None,
+        timeouts: intermargin_server::Timeouts::default(),
     }
 }
 

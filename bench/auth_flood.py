@@ -9,7 +9,9 @@ Starts the given binary on loopback with the demo book, then measures a legitima
   2. while FLOOD connections (in separate processes, so Python's GIL does not slow the measuring
      client) send requests with a wrong secret on the legitimate key's own key id: the attack of
      issue 16 item 4 (argon2 on every attempt made one valid request take 1.3-1.7 s);
-  3. while the flood uses random, unknown key ids.
+  3. while the flood uses random, unknown key ids;
+  4. control: the same flood of requests to /health (no authentication at all), which shows how
+     much of the slowdown is the flood's share of the CPU rather than authentication.
 
 Prints p50/p95/p99/max of the legitimate requests and the flood's answers (401 vs 429) per phase.
 Usage: bench/auth_flood.py --bin target/release/intermargin [--requests 2000] [--flood 50]
@@ -60,8 +62,12 @@ def legit(port, key, n):
 async def flood_conn(port, make_key, stop_at, counts):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     while time.time() < stop_at:
-        req = (f"GET /api/v1/accounts/hedged HTTP/1.1\r\nHost: x\r\n"
-               f"Authorization: Bearer {make_key()}\r\n\r\n").encode()
+        key = make_key()
+        if key is None:  # the control: the same flood of requests, without authentication
+            req = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        else:
+            req = (f"GET /api/v1/accounts/hedged HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {key}\r\n\r\n").encode()
         writer.write(req)
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
@@ -72,16 +78,19 @@ async def flood_conn(port, make_key, stop_at, counts):
                 length = int(line.split(b":")[1])
         if length:
             await reader.readexactly(length)
-        counts[status] = counts.get(status, 0) + 1
+        with counts.get_lock():
+            counts[{200: 0, 401: 1, 429: 2}.get(status, 3)] += 1
     writer.close()
 
 
 def flood_proc(port, mode, key_id, conns, seconds, q):
     if mode == "wrong-secret":
         make_key = lambda: f"im_{key_id}_{secrets.token_hex(24)}"
-    else:
+    elif mode == "random-id":
         make_key = lambda: f"im_{secrets.token_hex(6)}_{secrets.token_hex(24)}"
-    counts = {}
+    else:
+        make_key = lambda: None
+    counts = q
     stop_at = time.time() + seconds
 
     async def main():
@@ -89,11 +98,10 @@ def flood_proc(port, mode, key_id, conns, seconds, q):
                              return_exceptions=True)
 
     asyncio.run(main())
-    q.put(counts)
 
 
 def phase(name, port, key, n, mode=None, flood=0, procs=2):
-    q = mp.Queue()
+    q = mp.Array("q", 4)  # flood answers: 200, 401, 429, other
     ps = []
     if mode:
         key_id = key.split("_")[1]
@@ -104,21 +112,20 @@ def phase(name, port, key, n, mode=None, flood=0, procs=2):
             p.start()
             ps.append(p)
         time.sleep(1.0)  # let the flood reach steady state
+    before = list(q)
     t0 = time.time()
     lat, statuses = legit(port, key, n)
     wall = time.time() - t0
+    after = list(q)
     for p in ps:
         p.terminate()
-    counts = {}
     for p in ps:
         p.join()
-    while not q.empty():
-        for k, v in q.get().items():
-            counts[k] = counts.get(k, 0) + v
+    flood_rate = {k: round((a - b) / wall) for k, a, b in zip(("200", "401", "429", "other"), after, before)}
     st = percentiles(lat)
     print(f"{name:<28} legit n={st['n']} p50={st['p50']:.2f} ms p95={st['p95']:.2f} ms "
           f"p99={st['p99']:.2f} ms max={st['max']:.2f} ms  statuses={statuses}  ({wall:.1f} s)"
-          + (f"  flood conns={flood}" if mode else ""), flush=True)
+          + (f"  flood conns={flood} answers/s={flood_rate}" if mode else ""), flush=True)
     return st
 
 
@@ -149,6 +156,7 @@ def main():
         phase("baseline", port, key, a.requests)
         phase("flood: wrong secret, same id", port, key, a.requests, "wrong-secret", a.flood)
         phase("flood: random key ids", port, key, a.requests, "random-id", a.flood)
+        phase("control: /health flood", port, key, a.requests, "health", a.flood)
         phase("baseline again", port, key, a.requests)
     finally:
         srv.kill()

@@ -732,3 +732,70 @@ proptest! {
         prop_assert!((r.initial_margin - base.initial_margin).abs() <= tol(base.initial_margin));
     }
 }
+
+/// Standard normal CDF, Abramowitz & Stegun 26.2.17 (|error| < 7.5e-8), written here independently
+/// of the pricing crate.
+fn norm_cdf_as(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.231_641_9 * x.abs());
+    let poly = t
+        * (0.319_381_530
+            + t * (-0.356_563_782
+                + t * (1.781_477_937 + t * (-1.821_255_978 + t * 1.330_274_429))));
+    let tail = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt() * poly;
+    if x >= 0.0 {
+        1.0 - tail
+    } else {
+        tail
+    }
+}
+
+/// Black-76 call with zero rate, by hand: F N(d1) − K N(d2).
+fn call_by_hand(f: f64, k: f64, t: f64, vol: f64) -> f64 {
+    let sd = vol * t.sqrt();
+    let d1 = (f / k).ln() / sd + 0.5 * sd;
+    f * norm_cdf_as(d1) - k * norm_cdf_as(d1 - sd)
+}
+
+#[test]
+fn liquidation_move_reprices_short_options_along_the_move() {
+    // Deribit: 2.5 BTC of collateral, short 5 BTC calls, strike 60,000, 90 days, IV 60 %, no rate;
+    // the mark is the Black-76 value in coin. Deribit's standard rule (params/deribit.toml): short
+    // call MM = 0.075 + mark per option, in coin; equity = collateral − 5 x mark (coin). At a BTC
+    // price U the mark is V(U)/U, so the venue liquidates where 2.5 − 5 m = 5 (0.075 + m), i.e.
+    // m(U) = (2.5 − 0.375) / 10 = 0.2125 BTC. Coin balances and coin marks scale together, so the
+    // condition is the same in USD. Solved here by bisection on the hand-written Black-76.
+    let t = 90.0 / 365.0;
+    let (n, c, k, vol) = (5.0, 2.5, 60_000.0, 0.6);
+    let mark = |u: f64| call_by_hand(u, k, t, vol) / u;
+    let g = |mv: f64| c - n * mark(BTC * (1.0 + mv)) - n * (0.075 + mark(BTC * (1.0 + mv)));
+    assert!(g(0.0) > 0.0 && g(1.0) < 0.0);
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if g(mid) > 0.0 {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    let want = hi;
+    let opt = call(Venue::Deribit);
+    let mut m = market();
+    m.mark_ivs.insert(opt.id(), vol);
+    m.mark_prices.insert(opt.id(), mark(BTC));
+    let mut acc = Account::new("short-calls");
+    acc.collateral
+        .push(coll(Venue::Deribit, "BTC", 250_000_000));
+    acc.positions.push(Position::new(opt, -n));
+    let r = model().margin(&acc, &assets(), &m).unwrap();
+    let d = r.venues.iter().find(|x| x.venue == Venue::Deribit).unwrap();
+    let got = d.liquidation_move.unwrap();
+    assert!(
+        (got - want).abs() < 2e-4,
+        "liquidation move {got} vs {want} by hand"
+    );
+    // With the mark left where it was (no repricing), the venue would see only 5 x 0.075 x U of
+    // maintenance growing against a fixed-coin equity: no liquidation on a rise at all.
+    let stale = c - n * mark(BTC) - n * (0.075 + mark(BTC));
+    assert!(stale > 0.0);
+}

@@ -774,7 +774,7 @@ pub fn start_simulation_job(
                 format!("{} paths; at most {limit}", c.paths),
             ));
         }
-        c.paths * if c.breakers.is_empty() { 1 } else { 2 }
+        c.paths * c.simulate_runs()
     };
     // The work a request may start is bounded by the engine's own budget check, before any
     // allocation: the attack of issue 16 (a billion accounts) is a 400 naming the key.

@@ -173,32 +173,27 @@ pub struct VenueConfig {
     pub max_close_fraction: f64,
     /// Book depth per asset.
     pub depth: Vec<DepthConfig>,
+    /// The unified model's venue whose parameters (kind, buffer, basis, funding, depth) apply to
+    /// this venue's legs of unified accounts; defaults to `name`.
+    #[serde(default)]
+    pub model_venue: Option<String>,
 }
 
 fn one_f() -> f64 {
     1.0
 }
 
-/// The hub: unified margin over the cross-margined accounts' legs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The hub: unified accounts are margined by the margin crate's unified model
+/// (`crates/margin/params/unified.toml`, one source of the formula).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubConfig {
-    /// Charge on gross notional added to the net-delta requirement (basis / venue risk), initial.
-    pub im_gross_charge: f64,
-    /// Same, maintenance.
-    pub mm_gross_charge: f64,
     /// Hub insurance fund, quote currency.
+    #[serde(default)]
     pub insurance_fund: f64,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        HubConfig {
-            im_gross_charge: 0.01,
-            mm_gross_charge: 0.005,
-            insurance_fund: 0.0,
-        }
-    }
+    /// Close-out horizon of the unified model, seconds (default: the model's own, transfer + close-out).
+    #[serde(default)]
+    pub horizon_s: Option<f64>,
 }
 
 /// What a failing oracle reports.
@@ -272,7 +267,7 @@ pub enum Margining {
     /// Each leg margined and liquidated by its own venue with its own collateral.
     #[default]
     Siloed,
-    /// Legs netted at the hub against one collateral pool.
+    /// Margined by the unified model: each venue's own floor kept, the pooled stress at the hub.
     Unified,
 }
 
@@ -370,6 +365,10 @@ pub struct FrontierConfig {
     /// Paths per point (defaults to `paths`).
     #[serde(default)]
     pub paths: Option<usize>,
+    /// Largest acceptable probability of bad debt on a path: the frontier reports (and the plot
+    /// marks) the smallest multiplier that keeps its upper 95 % bound under it.
+    #[serde(default)]
+    pub target_prob_bad_debt: Option<f64>,
 }
 
 /// Hard limits every config must respect, in the CLI as in the service: past them a run
@@ -443,6 +442,16 @@ impl Budget {
 }
 
 impl Config {
+    /// Runs of all paths `simulate` makes: without breakers, with all of them, and each alone when
+    /// there are several (the summary's `breakers_explained`).
+    pub fn simulate_runs(&self) -> usize {
+        match self.breakers.len() {
+            0 => 1,
+            1 => 2,
+            n => 2 + n,
+        }
+    }
+
     /// The cost of running this config (as `simulate`, or as `frontier` when `frontier`).
     pub fn estimate(&self, frontier: bool) -> Estimate {
         let (a, v, s) = (
@@ -455,7 +464,7 @@ impl Config {
             (Some(f), true) => {
                 f.paths.unwrap_or(self.paths) as u128 * f.im_multipliers.len() as u128 * 2
             }
-            _ => self.paths as u128 * if self.breakers.is_empty() { 1 } else { 2 },
+            _ => self.paths as u128 * self.simulate_runs() as u128,
         };
         let per_path = s.saturating_mul(a * v).saturating_add(accounts);
         let threads = std::thread::available_parallelism()
@@ -702,8 +711,14 @@ impl Config {
                 }
             }
         }
-        nonneg("hub.im_gross_charge".into(), self.hub.im_gross_charge)?;
-        nonneg("hub.mm_gross_charge".into(), self.hub.mm_gross_charge)?;
+        if let Some(h) = self.hub.horizon_s {
+            if !(h.is_finite() && (0.0..=30.0 * 86_400.0).contains(&h)) {
+                return Err(cfg(
+                    "hub.horizon_s",
+                    format!("must be in [0, 2592000] seconds, got {h}"),
+                ));
+            }
+        }
         nonneg("hub.insurance_fund".into(), self.hub.insurance_fund)?;
         for (i, o) in self.oracle_failures.iter().enumerate() {
             if self.venue_index(&o.venue).is_none() {
@@ -744,6 +759,11 @@ impl Config {
                 "population.hub_fraction",
                 "hub accounts need at least two venues",
             ));
+        }
+        if p.hub_fraction > 0.0 {
+            // Unified accounts (and every frontier, which runs the unified arm) need each venue's
+            // parameters in the unified model.
+            crate::population::UnifiedRates::new(self)?;
         }
         unit("impact.resilience".into(), self.impact.resilience)?;
         nonneg("impact.buffer".into(), self.impact.buffer)?;
@@ -788,6 +808,14 @@ impl Config {
             }
             if f.paths == Some(0) {
                 return Err(cfg("frontier.paths", "must be >= 1"));
+            }
+            if let Some(t) = f.target_prob_bad_debt {
+                if !(t.is_finite() && t > 0.0 && t < 1.0) {
+                    return Err(cfg(
+                        "frontier.target_prob_bad_debt",
+                        format!("must be in (0, 1), got {t}"),
+                    ));
+                }
             }
         }
         Ok(())

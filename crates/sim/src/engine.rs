@@ -50,6 +50,7 @@ struct List {
 }
 
 /// Everything shared by all paths of one run.
+#[derive(Clone)]
 pub struct Engine {
     n_assets: usize,
     n_venues: usize,
@@ -90,6 +91,18 @@ pub struct PathResult {
     pub breaker_trips: usize,
     /// Lowest common price reached, relative to the start, per asset.
     pub min_price: Vec<f64>,
+    /// Step of the first bad debt (`None`: no bad debt on this path).
+    #[serde(default)]
+    pub first_bad_debt_step: Option<usize>,
+    /// Σ liquidated notional × step: over `total_liquidated()`, the notional-weighted mean step.
+    #[serde(default)]
+    pub liquidation_step_weight: f64,
+    /// Steps each breaker was active (in config order).
+    #[serde(default)]
+    pub breaker_active_steps: Vec<usize>,
+    /// Steps in which liquidations were halted.
+    #[serde(default)]
+    pub halted_steps: usize,
 }
 
 impl PathResult {
@@ -122,8 +135,9 @@ pub struct TimelinePoint {
 ///
 /// Silo pool (one leg): `C + q(P − p0) = m|q|P` ⇒ `P* = (q·p0 − C) / (q − m|q|)`; a long is hit
 /// when P ≤ P*, a short when P ≥ P*. Unified pool (legs on one asset, one common price):
-/// `health(P) = C − Σq·p0 + P·(Q − K)`, `K = m·|Q| + g·Σ|q|`, so a root in P with the slope's sign
-/// saying whether a fall or a rise hits it.
+/// `health(P) = C − Σq·p0 + P·(Q − K)`, `K = Σ mm_l·|q_l| + s·|Q|` (the unified model's per-leg
+/// maintenance coefficients and the asset's pooled stress, see [`crate::population`]), so a root in
+/// P with the slope's sign saying whether a fall or a rise hits it.
 fn locate(p: &Pool, rates: &Rates, na: usize, nv: usize) -> Option<(usize, f64)> {
     if p.legs.is_empty() {
         return None;
@@ -132,9 +146,14 @@ fn locate(p: &Pool, rates: &Rates, na: usize, nv: usize) -> Option<(usize, f64)>
         let a = p.legs[0].asset;
         let c0 = p.collateral - p.legs.iter().map(|l| l.q * l.p0).sum::<f64>();
         let qn: f64 = p.legs.iter().map(|l| l.q).sum();
-        let g: f64 = p.legs.iter().map(|l| l.q.abs()).sum();
-        let m = p.legs.iter().map(|l| rates.mm[l.venue]).fold(0.0, f64::max);
-        let slope = qn - m * qn.abs() - rates.hub_mm_gross * g;
+        let k_legs: f64 = p
+            .legs
+            .iter()
+            .zip(&p.charge.leg)
+            .map(|(l, c)| c.1 * l.q.abs())
+            .sum();
+        let k_net: f64 = p.charge.net.iter().map(|n| n.2).sum::<f64>() * qn.abs();
+        let slope = qn - k_legs - k_net;
         let base = nv * na * 2 + a * 2;
         if slope > 0.0 {
             Some((base, -c0 / slope))
@@ -275,6 +294,18 @@ impl Engine {
         }
     }
 
+    /// The same engine with only the breakers at `keep` (indices into the config's list).
+    pub fn only_breakers(mut self, keep: &[usize]) -> Engine {
+        self.breakers = self
+            .breakers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, b)| b.clone())
+            .collect();
+        self
+    }
+
     /// Number of venues.
     pub fn venues(&self) -> usize {
         self.n_venues
@@ -307,6 +338,7 @@ impl Engine {
             liquidated: vec![0.0; nv],
             fund_low: vec![1.0; nv + 1],
             min_price: vec![1.0; na],
+            breaker_active_steps: vec![0; self.breakers.len()],
             ..Default::default()
         };
         let window = self
@@ -353,6 +385,7 @@ impl Engine {
                         res.breaker_trips += 1;
                     }
                     if active_until[bi] > t {
+                        res.breaker_active_steps[bi] += 1;
                         match b.action {
                             Action::HaltLiquidations => halt = true,
                             Action::OracleFallback => fallback = true,
@@ -522,7 +555,14 @@ impl Engine {
                     }
                 }
             }
+            if halt {
+                res.halted_steps += 1;
+            }
             last_step_liq = step_liq;
+            res.liquidation_step_weight += step_liq * t as f64;
+            if res.first_bad_debt_step.is_none() && res.bad_debt.iter().any(|b| *b > 0.0) {
+                res.first_bad_debt_step = Some(t);
+            }
             for a in 0..na {
                 imp[a] *= 1.0 - self.resilience;
                 res.min_price[a] = res.min_price[a].min(common[a] / self.model.start[a]);

@@ -2,7 +2,8 @@
 //! tail measures of bad debt, and the solvency–efficiency frontier, with plots.
 //!
 //! Choices and why: the engine uses a compact account representation (linear perpetual legs,
-//! collateral in the quote currency, IM/MM rates per venue, a netting rule at the hub; see
+//! collateral in the quote currency, IM/MM rates per venue, the margin crate's unified model at
+//! the hub, precomputed per pool; see
 //! [`population`]) so that 10⁵ paths × 1,440 steps × 1,000 accounts run in seconds, with each
 //! pool's liquidation price known in closed form; the full planner of `intermargin-liquidation`
 //! answers the single-account question. Money moved through insurance funds is settled in
@@ -24,4 +25,6 @@ pub mod run;
 
 pub use config::Config;
 pub use error::SimError;
-pub use run::{frontier, simulate, Frontier, FrontierPoint, RunOutput, RunStats, Summary};
+pub use run::{
+    frontier, simulate, Frontier, FrontierPoint, RunOutput, RunStats, Summary, TargetMultiplier,
+};

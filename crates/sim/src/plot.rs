@@ -219,53 +219,113 @@ fn draw_frontier<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     f: &Frontier,
 ) -> Result<(), String> {
+    use crate::run::FrontierPoint;
     root.fill(&WHITE).map_err(se)?;
-    let (left, right) = root.split_horizontally(500);
+    let paths = f.points.first().map(|p| p.paths).unwrap_or(0);
+    let (top, bottom) = root.split_vertically(60);
+    let target = match f.target_prob_bad_debt {
+        Some(t) => {
+            let said: Vec<String> = f
+                .target_multipliers
+                .iter()
+                .map(|m| {
+                    let name = if m.margining == Margining::Siloed {
+                        "siloed"
+                    } else {
+                        "unified"
+                    };
+                    match (m.im_multiplier, m.capital_efficiency) {
+                        (Some(x), Some(e)) => format!("{name} from x{x} ({e:.1}x leverage)"),
+                        _ => format!("{name}: no swept multiplier"),
+                    }
+                })
+                .collect();
+            format!(
+                "P(bad debt) < {:.1} % (upper 95 % bound): {}",
+                t * 100.0,
+                said.join("; ")
+            )
+        }
+        None => "no P(bad debt) target set (frontier.target_prob_bad_debt)".to_string(),
+    };
+    top.draw(&Text::new(
+        format!("Solvency-efficiency frontier, {paths} paths per point, 95 % intervals as bars"),
+        (20, 8),
+        ("sans-serif", 20),
+    ))
+    .map_err(se)?;
+    top.draw(&Text::new(target, (20, 34), ("sans-serif", 16)))
+        .map_err(se)?;
+    let (left, right) = bottom.split_horizontally(500);
     let xmax = f
         .points
         .iter()
         .map(|p| p.capital_efficiency)
         .fold(1.0, f64::max)
         * 1.1;
-    for (area, title, get) in [
+    type Get = fn(&FrontierPoint) -> (f64, f64, f64);
+    let prob: Get = |p| {
         (
-            &left,
-            "P(bad debt > 0) vs capital efficiency",
-            (|p: &crate::run::FrontierPoint| p.prob_bad_debt)
-                as fn(&crate::run::FrontierPoint) -> f64,
-        ),
+            p.prob_bad_debt,
+            p.prob_bad_debt_ci[0],
+            p.prob_bad_debt_ci[1],
+        )
+    };
+    let mean: Get = |p| {
+        (
+            p.mean_bad_debt,
+            p.mean_bad_debt_ci[0],
+            p.mean_bad_debt_ci[1],
+        )
+    };
+    for (area, title, get, is_prob) in [
+        (&left, "P(bad debt > 0 on a path) vs leverage", prob, true),
         (
             &right,
-            "ES99 of bad debt vs capital efficiency",
-            |p: &crate::run::FrontierPoint| p.es_99_bad_debt,
+            "Expected bad debt per path vs leverage",
+            mean,
+            false,
         ),
     ] {
-        let ymax = f.points.iter().map(get).fold(0.0, f64::max).max(1e-9) * 1.1;
+        let mut ymax = f.points.iter().map(|p| get(p).2).fold(0.0, f64::max);
+        if is_prob {
+            ymax = ymax.max(f.target_prob_bad_debt.unwrap_or(0.0));
+        }
+        let ymax = ymax.max(1e-9) * 1.1;
         let mut c = ChartBuilder::on(area)
             .caption(title, ("sans-serif", 18))
             .margin(15)
             .x_label_area_size(45)
-            .y_label_area_size(70)
+            .y_label_area_size(80)
             .build_cartesian_2d(0.0..xmax, 0.0..ymax)
             .map_err(se)?;
         c.configure_mesh()
             .x_desc("capital efficiency: notional / collateral (x)")
-            .y_desc(if title.starts_with("P(") {
-                "probability"
+            .y_desc(if is_prob {
+                "probability (per 1-day path)"
             } else {
-                "bad debt (USD)"
+                "bad debt per path (USD)"
             })
             .draw()
             .map_err(se)?;
+        if let (true, Some(t)) = (is_prob, f.target_prob_bad_debt) {
+            c.draw_series(LineSeries::new(
+                vec![(0.0, t), (xmax, t)],
+                BLACK.mix(0.6).stroke_width(1),
+            ))
+            .map_err(se)?
+            .label(format!("target {:.1} %", t * 100.0))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        }
         for (mode, color) in [(Margining::Siloed, RED), (Margining::Unified, BLUE)] {
-            let mut pts: Vec<(f64, f64)> = f
-                .points
+            let mut pts: Vec<&FrontierPoint> =
+                f.points.iter().filter(|p| p.margining == mode).collect();
+            pts.sort_by(|a, b| a.capital_efficiency.total_cmp(&b.capital_efficiency));
+            let line: Vec<(f64, f64)> = pts
                 .iter()
-                .filter(|p| p.margining == mode)
-                .map(|p| (p.capital_efficiency, get(p)))
+                .map(|p| (p.capital_efficiency, get(p).0))
                 .collect();
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            c.draw_series(LineSeries::new(line, color.stroke_width(2)))
                 .map_err(se)?
                 .label(if mode == Margining::Siloed {
                     "siloed"
@@ -273,8 +333,43 @@ fn draw_frontier<DB: DrawingBackend>(
                     "unified"
                 })
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            c.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-                .map_err(se)?;
+            c.draw_series(pts.iter().map(|p| {
+                let (v, lo, hi) = get(p);
+                ErrorBar::new_vertical(p.capital_efficiency, lo, v, hi, color.stroke_width(1), 8)
+            }))
+            .map_err(se)?;
+            c.draw_series(pts.iter().map(|p| {
+                let x = (p.capital_efficiency, get(p).0);
+                let default = (p.im_multiplier - f.default_multiplier).abs() < 1e-12;
+                EmptyElement::at(x)
+                    + Circle::new((0, 0), if default { 7 } else { 4 }, color.filled())
+                    + Text::new(
+                        if default {
+                            format!("x{} (default)", p.im_multiplier)
+                        } else {
+                            format!("x{}", p.im_multiplier)
+                        },
+                        (6, -16),
+                        ("sans-serif", 12),
+                    )
+            }))
+            .map_err(se)?;
+            if is_prob {
+                let chosen = f
+                    .target_multipliers
+                    .iter()
+                    .find(|m| m.margining == mode)
+                    .and_then(|m| m.im_multiplier);
+                if let Some(p) = pts.iter().find(|p| Some(p.im_multiplier) == chosen) {
+                    let x = (p.capital_efficiency, get(p).0);
+                    c.draw_series(std::iter::once(
+                        EmptyElement::at(x)
+                            + Rectangle::new([(-9, -9), (9, 9)], color.stroke_width(2))
+                            + Text::new("meets target", (10, 4), ("sans-serif", 12)),
+                    ))
+                    .map_err(se)?;
+                }
+            }
         }
         c.configure_series_labels()
             .background_style(WHITE)

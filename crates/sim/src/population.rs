@@ -5,12 +5,28 @@
 //! collateral balance in the quote currency. A silo pool is one leg on one venue with
 //! `IM = im_rate·|q|·P·multiplier`, `MM = mm_rate·|q|·P` (dYdX's linear rule, reference §5.1).
 //! A hub account holds a leg on two venues (a basis trade with `hub_hedge_ratio`); siloed, each
-//! leg is its own pool with its own collateral; unified, one pool at the hub with
-//! `MM = max(mm_rate)·|Σ q·P| + mm_gross_charge·Σ|q|·P` (net delta plus a gross basis charge).
+//! leg is its own pool with its own collateral; unified, one account margined by the margin
+//! crate's unified model (`intermargin_margin::portfolio::UnifiedModel`, the one source of the
+//! formula): each segregated venue's own maintenance (`mm_rate·|q|·P`) plus its buffer is a local
+//! floor that netting never lowers, and the pooled requirement is `stress_u·|Σ net notional of u|`
+//! per underlying (no cross-underlying offset) plus basis, funding and concentration per leg:
+//!
+//! `IM = Σ_legs initial_l·|q|·P + Σ_u stress_u·|Σ q·P|`,
+//! `MM = Σ_legs maintenance_l·|q|·P + maintenance_fraction·Σ_u stress_u·|Σ q·P|`,
+//!
+//! with `initial_l`, `maintenance_l` from `UnifiedModel::linear_leg_rates` (the concentration
+//! charge linearised at the leg's entry notional) and `stress_u` from
+//! `UnifiedModel::delta_one_stress`, computed once per pool when the population is drawn.
+//! Collateral and settlement are the quote currency itself, so no stablecoin depeg applies; the
+//! unified account's collateral is reallocated between its venues within a step (the close-out
+//! horizon is priced by the pooled requirement, not simulated as transfer delays).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp, LogNormal};
+
+use intermargin_margin::portfolio::{UnifiedModel, UnifiedParams};
+use intermargin_model::Venue;
 
 use crate::config::{Config, Margining};
 use crate::error::{cfg, SimError};
@@ -39,6 +55,99 @@ pub struct Pool {
     pub collateral: f64,
     /// Margined at the hub (unified) rather than by the leg's venue.
     pub unified: bool,
+    /// The unified model's coefficients (unified pools; empty for siloed ones).
+    pub charge: UnifiedCharge,
+}
+
+/// The unified model's requirement of one pool, per unit of notional, fixed when the pool is drawn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnifiedCharge {
+    /// Per leg (in the order of `legs`): (initial, maintenance) per unit of the leg's `|q|·P`.
+    pub leg: Vec<(f64, f64)>,
+    /// Per asset of the pool: (asset, initial, maintenance) per unit of `|Σ q·P|` over its legs.
+    pub net: Vec<(usize, f64, f64)>,
+}
+
+/// The unified model as the risk lab applies it: per venue the margin crate's venue, per asset its
+/// delta-one stress.
+#[derive(Debug, Clone)]
+pub struct UnifiedRates {
+    model: UnifiedModel,
+    venue: Vec<Venue>,
+    asset: Vec<String>,
+    mm: Vec<f64>,
+    stress: Vec<f64>,
+}
+
+impl UnifiedRates {
+    /// The bundled unified parameters at the config's horizon; errors name the key.
+    pub fn new(c: &Config) -> Result<UnifiedRates, SimError> {
+        let params = UnifiedParams::bundled().map_err(|e| cfg("hub", e.to_string()))?;
+        let mut model = UnifiedModel::new(params);
+        if let Some(h) = c.hub.horizon_s {
+            model = model.with_horizon_s(h);
+        }
+        let mut venue = Vec::with_capacity(c.venues.len());
+        for (i, v) in c.venues.iter().enumerate() {
+            let (key, name) = match &v.model_venue {
+                Some(m) => (format!("venues[{i}].model_venue"), m.as_str()),
+                None => (format!("venues[{i}].name"), v.name.as_str()),
+            };
+            let mv: Venue = name.parse().map_err(|_| {
+                cfg(
+                    key.clone(),
+                    format!(
+                        "{name:?} is not a venue of the unified model's parameters; set venues[{i}].model_venue to one of {}",
+                        Venue::ALL.map(|v| v.as_str()).join(", ")
+                    ),
+                )
+            })?;
+            model
+                .params
+                .venue(mv)
+                .map_err(|e| cfg(key, e.to_string()))?;
+            venue.push(mv);
+        }
+        let stress = c
+            .assets
+            .iter()
+            .map(|a| model.delta_one_stress(&a.name))
+            .collect();
+        Ok(UnifiedRates {
+            venue,
+            asset: c.assets.iter().map(|a| a.name.clone()).collect(),
+            mm: c.venues.iter().map(|v| v.mm_rate).collect(),
+            stress,
+            model,
+        })
+    }
+
+    /// Coefficients of a unified pool with these legs at `prices[venue * n_assets + asset]`, one leg
+    /// per venue and asset (as the population draws them); the concentration charge is fixed at
+    /// each leg's notional at these prices.
+    pub fn charge(&self, legs: &[Leg], prices: &[f64]) -> Result<UnifiedCharge, SimError> {
+        let na = self.asset.len();
+        let mut out = UnifiedCharge::default();
+        for l in legs {
+            let gross = (l.q * prices[l.venue * na + l.asset]).abs();
+            let r = self
+                .model
+                .linear_leg_rates(
+                    self.venue[l.venue],
+                    &self.asset[l.asset],
+                    self.mm[l.venue],
+                    gross,
+                )
+                .map_err(|e| cfg(format!("venues[{}]", l.venue), e.to_string()))?;
+            out.leg.push((r.initial, r.maintenance));
+            if !out.net.iter().any(|n| n.0 == l.asset) {
+                let s = self.stress[l.asset];
+                out.net
+                    .push((l.asset, s, self.model.params.maintenance_fraction * s));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Maintenance and penalty constants the pool evaluation needs.
@@ -48,10 +157,6 @@ pub struct Rates {
     pub mm: Vec<f64>,
     /// Initial fraction per venue.
     pub im: Vec<f64>,
-    /// Hub gross charges (initial, maintenance).
-    pub hub_im_gross: f64,
-    /// Hub gross maintenance charge.
-    pub hub_mm_gross: f64,
 }
 
 impl Rates {
@@ -60,8 +165,6 @@ impl Rates {
         Rates {
             mm: c.venues.iter().map(|v| v.mm_rate).collect(),
             im: c.venues.iter().map(|v| v.im_rate).collect(),
-            hub_im_gross: c.hub.im_gross_charge,
-            hub_mm_gross: c.hub.mm_gross_charge,
         }
     }
 }
@@ -87,21 +190,23 @@ impl Pool {
                 .map(|l| rate(l.venue) * l.q.abs() * prices[l.venue * n_assets + l.asset])
                 .sum();
         }
-        let gross_rate = if initial {
-            r.hub_im_gross
-        } else {
-            r.hub_mm_gross
-        };
-        let mut net = 0.0;
-        let mut gross = 0.0;
-        let mut m = 0.0f64;
-        for l in &self.legs {
-            let v = l.q * prices[l.venue * n_assets + l.asset];
-            net += v;
-            gross += v.abs();
-            m = m.max(rate(l.venue));
+        // Unified: the model's coefficients; netting happens within an asset only, and every
+        // leg keeps its venue's own floor.
+        let mut total = 0.0;
+        for (l, c) in self.legs.iter().zip(&self.charge.leg) {
+            let k = if initial { c.0 } else { c.1 };
+            total += k * l.q.abs() * prices[l.venue * n_assets + l.asset];
         }
-        m * net.abs() + gross_rate * gross
+        for &(a, si, sm) in &self.charge.net {
+            let net: f64 = self
+                .legs
+                .iter()
+                .filter(|l| l.asset == a)
+                .map(|l| l.q * prices[l.venue * n_assets + l.asset])
+                .sum();
+            total += if initial { si } else { sm } * net.abs();
+        }
+        total
     }
 
     /// Gross notional at the given prices.
@@ -147,6 +252,11 @@ pub fn generate(c: &Config) -> Result<PopulationBook, SimError> {
         .flat_map(|_| c.assets.iter().map(|a| a.price))
         .collect();
     let rates = Rates::new(c);
+    let unified_rates = if p.margining == Margining::Unified && p.hub_fraction > 0.0 {
+        Some(UnifiedRates::new(c)?)
+    } else {
+        None
+    };
     let mut pools = Vec::with_capacity(p.accounts * 2);
     for i in 0..p.accounts {
         let a = rng.gen_range(0..n_assets);
@@ -178,11 +288,16 @@ pub fn generate(c: &Config) -> Result<PopulationBook, SimError> {
         }
         let unified = hub && p.margining == Margining::Unified;
         if unified || legs.len() == 1 {
+            let charge = match (&unified_rates, unified) {
+                (Some(u), true) => u.charge(&legs, &start)?,
+                _ => UnifiedCharge::default(),
+            };
             let mut pool = Pool {
                 account: i,
                 legs,
                 collateral: 0.0,
                 unified,
+                charge,
             };
             pool.collateral =
                 pool.requirement(&start, n_assets, &rates, true) * p.im_multiplier * (1.0 + cush);
@@ -194,6 +309,7 @@ pub fn generate(c: &Config) -> Result<PopulationBook, SimError> {
                     legs: vec![l],
                     collateral: 0.0,
                     unified: false,
+                    charge: UnifiedCharge::default(),
                 };
                 pool.collateral = pool.requirement(&start, n_assets, &rates, true)
                     * p.im_multiplier
@@ -210,50 +326,4 @@ pub fn generate(c: &Config) -> Result<PopulationBook, SimError> {
         total_notional,
         accounts: p.accounts,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unified_requirement_nets_delta_and_charges_gross() {
-        // Long 10 at 100 on venue 0, short 8 at 100 on venue 1; mm 3%/5%, gross 0.5%:
-        // MM = 5% × |1000 − 800| + 0.5% × 1800 = 10 + 9 = 19.
-        let r = Rates {
-            mm: vec![0.03, 0.05],
-            im: vec![0.05, 0.1],
-            hub_im_gross: 0.01,
-            hub_mm_gross: 0.005,
-        };
-        let pool = Pool {
-            account: 0,
-            legs: vec![
-                Leg {
-                    venue: 0,
-                    asset: 0,
-                    q: 10.0,
-                    p0: 100.0,
-                },
-                Leg {
-                    venue: 1,
-                    asset: 0,
-                    q: -8.0,
-                    p0: 100.0,
-                },
-            ],
-            collateral: 50.0,
-            unified: true,
-        };
-        let prices = [100.0, 100.0];
-        assert!((pool.requirement(&prices, 1, &r, false) - 19.0).abs() < 1e-12);
-        let silo = Pool {
-            unified: false,
-            ..pool.clone()
-        };
-        // Siloed: 3% × 1000 + 5% × 800 = 70.
-        assert!((silo.requirement(&prices, 1, &r, false) - 70.0).abs() < 1e-12);
-        // Equity at 90 on both venues: 50 + 10(−10) − 8(−10) = 30.
-        assert!((pool.equity(&[90.0, 90.0], 1) - 30.0).abs() < 1e-12);
-    }
 }

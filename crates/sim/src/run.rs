@@ -79,6 +79,137 @@ pub struct Summary {
     pub without_breakers: RunStats,
     /// With the configured breakers (absent when none are configured).
     pub with_breakers: Option<RunStats>,
+    /// What the breakers did, path by path against the run without them: all together, then each
+    /// alone (when more than one is configured). Empty when none are configured.
+    #[serde(default)]
+    pub breakers_explained: Vec<BreakerEffect>,
+}
+
+/// One breaker setting's effect, path by path against the same paths without breakers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerEffect {
+    /// Which breakers (`all`, or `breakers[i]: trigger -> action`).
+    pub breakers: String,
+    /// Mean trips per path.
+    pub mean_trips: f64,
+    /// Mean steps per path with liquidations halted.
+    pub mean_halted_steps: f64,
+    /// Mean steps per path with any of these breakers active.
+    pub mean_active_steps: f64,
+    /// Change in mean liquidated notional per path (with − without), quote currency.
+    pub liquidated_change: f64,
+    /// Notional-weighted mean step of liquidations, with − without (> 0: liquidations deferred),
+    /// over the paths that liquidate in both runs.
+    pub liquidation_delay_steps: f64,
+    /// P(bad debt) with these breakers, and the change against none.
+    pub prob_bad_debt: f64,
+    /// `prob_bad_debt` − P(bad debt) without breakers.
+    pub prob_bad_debt_change: f64,
+    /// Share of paths with bad debt only without the breakers (bad debt avoided).
+    pub paths_bad_debt_avoided: f64,
+    /// Share of paths with bad debt only with the breakers (bad debt created).
+    pub paths_bad_debt_created: f64,
+    /// Mean per path of the bad debt the breakers removed: Σ max(0, without − with) / paths.
+    pub bad_debt_avoided: f64,
+    /// Mean per path of the bad debt the breakers added: Σ max(0, with − without) / paths.
+    pub bad_debt_added: f64,
+    /// Mean change in the step of the first bad debt (with − without, > 0: moved later), over paths
+    /// with bad debt in both runs.
+    pub first_bad_debt_delay_steps: f64,
+}
+
+fn describe(i: usize, b: &crate::config::Breaker) -> String {
+    use crate::config::{Action, Trigger};
+    let t = match &b.trigger {
+        Trigger::PriceMove { pct, window_steps } => {
+            format!(
+                "price moves > {:.1} % within {window_steps} steps",
+                pct * 100.0
+            )
+        }
+        Trigger::OracleDivergence { pct } => format!("oracles diverge > {:.1} %", pct * 100.0),
+        Trigger::BadDebtExceedsFund => "bad debt exceeds the insurance fund".to_string(),
+        Trigger::LiquidationSpike { notional } => {
+            format!("a step liquidates > {notional:.0}")
+        }
+    };
+    let a = match &b.action {
+        Action::HaltLiquidations => "halt liquidations".to_string(),
+        Action::OracleFallback => "fall back to the median oracle".to_string(),
+        Action::ThrottleLiquidations { max_depth_fraction } => {
+            format!("throttle liquidations to {max_depth_fraction} x depth per round")
+        }
+    };
+    format!("breakers[{i}]: {t} -> {a} for {} steps", b.cooldown_steps)
+}
+
+/// The effect of one breaker setting (`with`) against the same paths without breakers (`base`).
+pub fn breaker_effect(label: String, base: &[PathResult], with: &[PathResult]) -> BreakerEffect {
+    let n = base.len().min(with.len()).max(1) as f64;
+    let mut e = BreakerEffect {
+        breakers: label,
+        mean_trips: 0.0,
+        mean_halted_steps: 0.0,
+        mean_active_steps: 0.0,
+        liquidated_change: 0.0,
+        liquidation_delay_steps: 0.0,
+        prob_bad_debt: 0.0,
+        prob_bad_debt_change: 0.0,
+        paths_bad_debt_avoided: 0.0,
+        paths_bad_debt_created: 0.0,
+        bad_debt_avoided: 0.0,
+        bad_debt_added: 0.0,
+        first_bad_debt_delay_steps: 0.0,
+    };
+    let (mut delay, mut nd, mut first, mut nf) = (0.0, 0usize, 0.0, 0usize);
+    let mut p0 = 0.0;
+    for (b, w) in base.iter().zip(with) {
+        e.mean_trips += w.breaker_trips as f64;
+        e.mean_halted_steps += w.halted_steps as f64;
+        e.mean_active_steps += w.breaker_active_steps.iter().copied().max().unwrap_or(0) as f64;
+        let (lb, lw) = (b.total_liquidated(), w.total_liquidated());
+        e.liquidated_change += lw - lb;
+        if lb > 0.0 && lw > 0.0 {
+            delay += w.liquidation_step_weight / lw - b.liquidation_step_weight / lb;
+            nd += 1;
+        }
+        let (db, dw) = (b.total_bad_debt(), w.total_bad_debt());
+        if dw > 0.0 {
+            e.prob_bad_debt += 1.0;
+        }
+        if db > 0.0 {
+            p0 += 1.0;
+        }
+        if db > 0.0 && dw == 0.0 {
+            e.paths_bad_debt_avoided += 1.0;
+        }
+        if db == 0.0 && dw > 0.0 {
+            e.paths_bad_debt_created += 1.0;
+        }
+        e.bad_debt_avoided += (db - dw).max(0.0);
+        e.bad_debt_added += (dw - db).max(0.0);
+        if let (Some(fb), Some(fw)) = (b.first_bad_debt_step, w.first_bad_debt_step) {
+            first += fw as f64 - fb as f64;
+            nf += 1;
+        }
+    }
+    for x in [
+        &mut e.mean_trips,
+        &mut e.mean_halted_steps,
+        &mut e.mean_active_steps,
+        &mut e.liquidated_change,
+        &mut e.prob_bad_debt,
+        &mut e.paths_bad_debt_avoided,
+        &mut e.paths_bad_debt_created,
+        &mut e.bad_debt_avoided,
+        &mut e.bad_debt_added,
+    ] {
+        *x /= n;
+    }
+    e.prob_bad_debt_change = e.prob_bad_debt - p0 / n;
+    e.liquidation_delay_steps = if nd > 0 { delay / nd as f64 } else { 0.0 };
+    e.first_bad_debt_delay_steps = if nf > 0 { first / nf as f64 } else { 0.0 };
+    e
 }
 
 /// Raw per-path results kept for plots.
@@ -192,6 +323,7 @@ pub fn simulate(
     let s0 = stats(c, &r0, nv);
     let mut timeline = Vec::new();
     base.run_path(s0.worst_path, Some(&mut timeline));
+    let mut explained = Vec::new();
     let (s1, bd1, tl1) = if c.breakers.is_empty() {
         (None, None, None)
     } else {
@@ -199,6 +331,14 @@ pub fn simulate(
         let r1 = run_paths(&e, c.paths, progress);
         let mut tl = Vec::new();
         e.run_path(s0.worst_path, Some(&mut tl));
+        explained.push(breaker_effect("all".into(), &r0, &r1));
+        if c.breakers.len() > 1 {
+            for (i, b) in c.breakers.iter().enumerate() {
+                let alone = e.clone().only_breakers(&[i]);
+                let ri = run_paths(&alone, c.paths, progress);
+                explained.push(breaker_effect(describe(i, b), &r0, &ri));
+            }
+        }
         (
             Some(stats(c, &r1, nv)),
             Some(r1.iter().map(|r| r.total_bad_debt()).collect()),
@@ -218,6 +358,7 @@ pub fn simulate(
             capital_efficiency: book.total_notional / book.total_collateral.max(f64::MIN_POSITIVE),
             without_breakers: s0,
             with_breakers: s1,
+            breakers_explained: explained,
         },
         bad_debt: r0.iter().map(|r| r.total_bad_debt()).collect(),
         bad_debt_breakers: bd1,
@@ -226,23 +367,72 @@ pub fn simulate(
     })
 }
 
-/// One point of the solvency–efficiency frontier.
+/// Wilson score interval (95 %) of a binomial proportion: `k` successes in `n` trials.
+pub fn wilson(k: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.96f64;
+    let n = n as f64;
+    let p = k as f64 / n;
+    let z2n = z * z / n;
+    let center = (p + z2n / 2.0) / (1.0 + z2n);
+    let half = z / (1.0 + z2n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    ((center - half).max(0.0), (center + half).min(1.0))
+}
+
+/// Normal 95 % interval of a sample mean: `mean ± 1.96·s/√n` (s the sample standard deviation),
+/// floored at 0 for a non-negative quantity.
+pub fn mean_interval(sample: &[f64]) -> (f64, f64) {
+    let n = sample.len();
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let mean = sample.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean, mean);
+    }
+    let var = sample.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let half = 1.96 * (var / n as f64).sqrt();
+    ((mean - half).max(0.0), mean + half)
+}
+
+/// One point of the solvency–efficiency frontier, with 95 % confidence intervals from the paths.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrontierPoint {
     /// Siloed or unified.
     pub margining: Margining,
     /// Initial-margin multiplier.
     pub im_multiplier: f64,
-    /// Collateral posted for the reference book.
+    /// Paths behind the estimates.
+    pub paths: usize,
+    /// Collateral posted for the reference book, quote currency.
     pub collateral: f64,
     /// Notional / collateral (leverage allowed).
     pub capital_efficiency: f64,
-    /// Probability of any bad debt.
+    /// Probability of any bad debt on a path.
     pub prob_bad_debt: f64,
-    /// Mean bad debt.
+    /// 95 % Wilson interval of `prob_bad_debt`, [low, high].
+    pub prob_bad_debt_ci: [f64; 2],
+    /// Mean bad debt per path, quote currency.
     pub mean_bad_debt: f64,
-    /// ES 99% of bad debt.
+    /// 95 % normal interval of `mean_bad_debt`, [low, high].
+    pub mean_bad_debt_ci: [f64; 2],
+    /// ES 99% of bad debt, quote currency.
     pub es_99_bad_debt: f64,
+    /// 95 % bootstrap interval of `es_99_bad_debt`, [low, high].
+    pub es_99_bad_debt_ci: [f64; 2],
+}
+
+/// The smallest swept multiplier from which on P(bad debt) stays under the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetMultiplier {
+    /// Siloed or unified.
+    pub margining: Margining,
+    /// The multiplier (`None`: no swept multiplier meets the target).
+    pub im_multiplier: Option<f64>,
+    /// Its capital efficiency (notional / collateral).
+    pub capital_efficiency: Option<f64>,
 }
 
 /// The frontier, and where unified margin dominates siloed margin.
@@ -254,6 +444,13 @@ pub struct Frontier {
     pub unified_dominates_at: Vec<f64>,
     /// Multipliers where unified has a higher bad-debt probability or ES.
     pub unified_riskier_at: Vec<f64>,
+    /// The P(bad debt) target of `frontier.target_prob_bad_debt`, if set.
+    pub target_prob_bad_debt: Option<f64>,
+    /// Per model, the smallest multiplier whose upper 95 % bound of P(bad debt), and that of every
+    /// larger swept multiplier, is at most the target (conservative: the interval, not the estimate).
+    pub target_multipliers: Vec<TargetMultiplier>,
+    /// The default calibration (multiplier 1), where each model's own requirement is posted as is.
+    pub default_multiplier: f64,
 }
 
 /// Sweeps `frontier.im_multipliers` × {siloed, unified}, same seeds for every point.
@@ -278,15 +475,23 @@ pub fn frontier(
             let e = Engine::new(&cc, &book, model.clone(), false);
             let r = run_paths(&e, paths, progress);
             let s = stats(&cc, &r, e.venues());
+            let bd: Vec<f64> = r.iter().map(|x| x.total_bad_debt()).collect();
+            let k = bd.iter().filter(|x| **x > 0.0).count();
+            let (plo, phi) = wilson(k, bd.len());
+            let (mlo, mhi) = mean_interval(&bd);
             points.push(FrontierPoint {
                 margining: mode,
                 im_multiplier: m,
+                paths: r.len(),
                 collateral: book.total_collateral,
                 capital_efficiency: book.total_notional
                     / book.total_collateral.max(f64::MIN_POSITIVE),
                 prob_bad_debt: s.prob_bad_debt,
+                prob_bad_debt_ci: [plo, phi],
                 mean_bad_debt: s.mean_bad_debt,
+                mean_bad_debt_ci: [mlo, mhi],
                 es_99_bad_debt: s.bad_debt.es_99.value,
+                es_99_bad_debt_ci: [s.bad_debt.es_99.ci_low, s.bad_debt.es_99.ci_high],
             });
         }
     }
@@ -304,9 +509,64 @@ pub fn frontier(
             risk.push(s.im_multiplier);
         }
     }
+    let target_multipliers = match fc.target_prob_bad_debt {
+        None => Vec::new(),
+        Some(t) => [Margining::Siloed, Margining::Unified]
+            .into_iter()
+            .map(|mode| {
+                let mut pts: Vec<&FrontierPoint> =
+                    points.iter().filter(|p| p.margining == mode).collect();
+                pts.sort_by(|a, b| a.im_multiplier.total_cmp(&b.im_multiplier));
+                // Walk down from the largest multiplier while the bound holds.
+                let mut best: Option<&FrontierPoint> = None;
+                for p in pts.iter().rev() {
+                    if p.prob_bad_debt_ci[1] <= t {
+                        best = Some(p);
+                    } else {
+                        break;
+                    }
+                }
+                TargetMultiplier {
+                    margining: mode,
+                    im_multiplier: best.map(|p| p.im_multiplier),
+                    capital_efficiency: best.map(|p| p.capital_efficiency),
+                }
+            })
+            .collect(),
+    };
     Ok(Frontier {
         points,
         unified_dominates_at: dom,
         unified_riskier_at: risk,
+        target_prob_bad_debt: fc.target_prob_bad_debt,
+        target_multipliers,
+        default_multiplier: 1.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_by_hand() {
+        // 10 of 100: p = 0.1, z²/n = 0.038416; centre (0.1 + 0.019208) / 1.038416 = 0.114799;
+        // half 1.96 / 1.038416 × √(0.0009 + 0.00009604) = 0.059569 → [0.05523, 0.17437].
+        let (lo, hi) = wilson(10, 100);
+        assert!(
+            (lo - 0.05523).abs() < 1e-5 && (hi - 0.17437).abs() < 1e-5,
+            "{lo} {hi}"
+        );
+        // 0 of 100: [0, z²/(n + z²)] = [0, 3.8416 / 103.8416 = 0.036995].
+        let (lo, hi) = wilson(0, 100);
+        assert!(lo == 0.0 && (hi - 0.036995).abs() < 1e-6, "{hi}");
+    }
+
+    #[test]
+    fn mean_interval_by_hand() {
+        // 0, 2, 4: mean 2, s² = (4 + 0 + 4) / 2 = 4, half 1.96 × 2 / √3 = 2.263 → [0 (floored), 4.263].
+        let (lo, hi) = mean_interval(&[0.0, 2.0, 4.0]);
+        assert_eq!(lo, 0.0);
+        assert!((hi - (2.0 + 1.96 * 2.0 / 3f64.sqrt())).abs() < 1e-12);
+    }
 }

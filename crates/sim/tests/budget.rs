@@ -32,10 +32,12 @@ fn the_attack_sizes_are_refused_by_the_config_itself() {
 fn the_service_budget_accepts_the_presets_and_refuses_fifty_times_more_work() {
     let c = Config::from_toml(CRASH).unwrap();
     let e = c.check_budget(&Budget::service(), false).unwrap();
-    // Hand count: 2000 paths × 2 (with and without breakers) × (1440 steps × 2 assets × 3 venues + 1000 accounts).
+    // Hand count: 2000 paths × 4 (without breakers, with both, each of the 2 alone) ×
+    // (1440 steps × 2 assets × 3 venues + 1000 accounts).
     assert_eq!(c.assets.len(), 2);
     assert_eq!(c.venues.len(), 3);
-    assert_eq!(e.work, 2000 * 2 * (1440 * 2 * 3 + 1000));
+    assert_eq!(c.breakers.len(), 2);
+    assert_eq!(e.work, 2000 * 4 * (1440 * 2 * 3 + 1000));
     c.check_budget(&Budget::service(), true).unwrap();
     // Within every per-key limit, but 100 000 paths × 20 000 steps is far over the work budget.
     let mut big = Config::from_toml(&with("paths = 2000", "paths = 100000")).unwrap();

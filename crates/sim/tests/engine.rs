@@ -3,7 +3,7 @@
 use intermargin_sim::config::Config;
 use intermargin_sim::engine::Engine;
 use intermargin_sim::paths::PathModel;
-use intermargin_sim::population::{generate, Leg, Pool, PopulationBook};
+use intermargin_sim::population::{generate, Leg, Pool, PopulationBook, UnifiedRates};
 
 /// Two venues, one asset at 100, zero volatility, no impact unless asked.
 fn base(extra: &str) -> String {
@@ -21,6 +21,7 @@ vol = 0.0
 
 [[venues]]
 name = "a"
+model_venue = "dydx"
 im_rate = 0.05
 mm_rate = 0.03
 insurance_fund = 1000.0
@@ -28,6 +29,7 @@ depth = [{{ asset = "ETH", k = 0.0, alpha = 1.0, depth = 1.0 }}]
 
 [[venues]]
 name = "b"
+model_venue = "hyperliquid"
 im_rate = 0.05
 mm_rate = 0.03
 insurance_fund = 1000.0
@@ -63,6 +65,7 @@ fn silo(venue: usize, q: f64, collateral: f64) -> Pool {
         }],
         collateral,
         unified: false,
+        charge: Default::default(),
     }
 }
 
@@ -161,34 +164,121 @@ fn an_oracle_failure_liquidates_only_where_it_happens_and_the_fallback_breaker_p
     assert!(rb.breaker_trips >= 1);
 }
 
+/// Long 100 ETH on venue a (dYdX's unified parameters), short 100 on b (Hyperliquid's), at 100.
+fn basis_legs() -> Vec<Leg> {
+    vec![
+        Leg {
+            venue: 0,
+            asset: 0,
+            q: 100.0,
+            p0: 100.0,
+        },
+        Leg {
+            venue: 1,
+            asset: 0,
+            q: -100.0,
+            p0: 100.0,
+        },
+    ]
+}
+
+/// The unified model's coefficients of the basis trade by hand, from crates/margin/params/unified.toml:
+/// horizon 1,800 + 3,600 = 5,400 s (range scale max(1, √(5400/86400)) = 1); funding 0.003 × 5400/28800
+/// = 0.0005625 on both venues; ETH daily vol 0.04, range 0.18; maintenance_fraction 0.8; buffer 10 %.
+/// dYdX: basis 0.002, concentration 0.04 × √(10,000 / 1e8) = 0.0004 → add-ons 0.0029625.
+/// Hyperliquid: basis 0.002, concentration 0.04 × √(10,000 / 1.5e9) → add-ons below.
+/// Returns (initial, maintenance) per unit of notional, summed over both legs (net is 0).
+fn basis_coefficients_by_hand() -> (f64, f64) {
+    let funding = 0.003 * 5400.0 / 28800.0;
+    let a = 0.002 + funding + 0.04 * (10_000.0f64 / 1e8).sqrt();
+    let b = 0.002 + funding + 0.04 * (10_000.0f64 / 1.5e9).sqrt();
+    let im = (0.03 * 1.1 + a) + (0.03 * 1.1 + b);
+    let mm = (0.03 + 0.8 * a) + (0.03 + 0.8 * b);
+    (im, mm)
+}
+
+#[test]
+fn the_unified_requirement_keeps_each_venues_floor_by_hand() {
+    let c = Config::from_toml(&base("")).unwrap();
+    let u = UnifiedRates::new(&c).unwrap();
+    let legs = basis_legs();
+    let pool = Pool {
+        account: 0,
+        charge: u.charge(&legs, &[100.0, 100.0]).unwrap(),
+        legs,
+        collateral: 0.0,
+        unified: true,
+    };
+    let (im, mm) = basis_coefficients_by_hand();
+    let r = intermargin_sim::population::Rates::new(&c);
+    // Net delta 0: the pooled scan adds nothing; each leg carries its own venue's floor.
+    let got_im = pool.requirement(&[100.0, 100.0], 1, &r, true);
+    let got_mm = pool.requirement(&[100.0, 100.0], 1, &r, false);
+    assert!((got_im - 10_000.0 * im).abs() < 1e-9, "{got_im}");
+    assert!((got_mm - 10_000.0 * mm).abs() < 1e-9, "{got_mm}");
+    // Never below the venues' own maintenance (3 % of 10,000 on each): 600.
+    assert!(got_mm >= 600.0);
+    // An unhedged part pays the ETH stress on the net: short 80 instead of 100 at 100 →
+    // net 2,000 x 0.18 = 360 initial, 0.8 x 360 = 288 maintenance, on top of the legs' charges.
+    let mut legs = basis_legs();
+    legs[1].q = -80.0;
+    let ch = u.charge(&legs, &[100.0, 100.0]).unwrap();
+    let funding = 0.003 * 5400.0 / 28800.0;
+    let b8 = 0.002 + funding + 0.04 * (8_000.0f64 / 1.5e9).sqrt();
+    let a10 = 0.002 + funding + 0.04 * (10_000.0f64 / 1e8).sqrt();
+    let want_mm = 10_000.0 * (0.03 + 0.8 * a10) + 8_000.0 * (0.03 + 0.8 * b8) + 288.0;
+    let p = Pool {
+        account: 0,
+        legs,
+        collateral: 0.0,
+        unified: true,
+        charge: ch,
+    };
+    let got = p.requirement(&[100.0, 100.0], 1, &r, false);
+    assert!((got - want_mm).abs() < 1e-9, "{got} vs {want_mm}");
+}
+
+#[test]
+fn a_unified_basis_trade_below_its_venues_floors_is_liquidated() {
+    // Net delta 0, so the old net-delta rule (3 % × 0 + 0.5 % × 20,000 = 100) let 590 of collateral
+    // stand; the venues' own maintenance alone is 600 (each leg 3 % × 10,000), so the sound model
+    // liquidates it at the first step with prices unchanged.
+    let c = Config::from_toml(&base("")).unwrap();
+    let u = UnifiedRates::new(&c).unwrap();
+    let legs = basis_legs();
+    let pool = Pool {
+        account: 0,
+        charge: u.charge(&legs, &[100.0, 100.0]).unwrap(),
+        legs,
+        collateral: 590.0,
+        unified: true,
+    };
+    let model = PathModel::new(&c, None).unwrap();
+    let r = Engine::new(&c, &book(vec![pool]), model, false).run_path(0, None);
+    assert!(r.total_liquidated() > 0.0, "{r:?}");
+}
+
 #[test]
 fn a_unified_basis_trade_survives_a_crash_that_liquidates_its_siloed_twin() {
-    // Long 100 on a, short 100 on b. Siloed with 5% IM per leg (500 each): a −10% step
-    // bankrupts the long leg's silo (500 − 1,000 < 0) while the short gains.
-    // Unified: MM = 3% × |net 0| + 0.5% × gross 20,000 × 0.9… = 90 ≪ equity 200: no liquidation.
+    // Siloed with 5% IM per leg (500 each, 1,000 in all): a −10% step bankrupts the long leg's
+    // silo (500 − 1,000 < 0) while the short gains. Unified with its initial requirement
+    // (10,000 × im by hand ≈ 716, less than the siloed 1,000): at 90 the maintenance is
+    // 9,000 × mm ≈ 581 and equity is unchanged (net 0): no liquidation.
     let extra = "[[shocks]]\nasset = \"ETH\"\nstart_step = 0\nsteps = 1\ntotal_return = -0.1\n";
     let c = Config::from_toml(&base(extra)).unwrap();
     let model = PathModel::new(&c, None).unwrap();
     let siloed = book(vec![silo(0, 100.0, 500.0), silo(1, -100.0, 500.0)]);
     let r = Engine::new(&c, &siloed, model.clone(), false).run_path(0, None);
     assert!((r.bad_debt[0] - 500.0).abs() < 0.011, "{r:?}");
+    let (im, mm) = basis_coefficients_by_hand();
+    assert!(10_000.0 * im < 1_000.0 && 9_000.0 * mm < 10_000.0 * im);
+    let u = UnifiedRates::new(&c).unwrap();
+    let legs = basis_legs();
     let unified = book(vec![Pool {
         account: 0,
-        legs: vec![
-            Leg {
-                venue: 0,
-                asset: 0,
-                q: 100.0,
-                p0: 100.0,
-            },
-            Leg {
-                venue: 1,
-                asset: 0,
-                q: -100.0,
-                p0: 100.0,
-            },
-        ],
-        collateral: 200.0,
+        charge: u.charge(&legs, &[100.0, 100.0]).unwrap(),
+        legs,
+        collateral: 10_000.0 * im,
         unified: true,
     }]);
     let ru = Engine::new(&c, &unified, model, false).run_path(0, None);

@@ -83,6 +83,7 @@ fn zero_bid_auctions_reproduce_the_order_of_makers_march_2020_bad_debt() {
             }],
             collateral: 194.0 * q - debt,
             unified: false,
+            charge: Default::default(),
         });
     }
     assert!((debt_total - 62_890.0 * 140.0 / 1.5).abs() < 1.0);

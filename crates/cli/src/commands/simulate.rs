@@ -94,7 +94,7 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("{}: cannot create", a.out.display()))?;
-    let runs = if c.breakers.is_empty() { 1 } else { 2 };
+    let runs = c.simulate_runs();
     let pb = bar((c.paths * runs) as u64);
     pb.set_message(c.name.clone());
     let out = intermargin_sim::simulate(&c, history, &|n| pb.inc(n))?;
@@ -131,6 +131,40 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
             money(b.mean_liquidated, SIM_CURRENCY)
         );
     }
+    if !s.breakers_explained.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .breakers_explained
+            .iter()
+            .map(|e| {
+                vec![
+                    e.breakers.clone(),
+                    format!("{:+.2} pp", e.prob_bad_debt_change * 100.0),
+                    percent(e.paths_bad_debt_avoided),
+                    percent(e.paths_bad_debt_created),
+                    money(e.bad_debt_avoided, SIM_CURRENCY),
+                    money(e.bad_debt_added, SIM_CURRENCY),
+                    format!("{:.1}", e.mean_halted_steps),
+                    format!("{:+.1}", e.liquidation_delay_steps),
+                    format!("{:+.1}", e.first_bad_debt_delay_steps),
+                ]
+            })
+            .collect();
+        println!("breakers explained (each against the same paths without breakers):");
+        print_table(
+            &[
+                "breakers",
+                "P(bad debt) change",
+                "paths: bad debt avoided",
+                "paths: bad debt created",
+                "bad debt avoided / path",
+                "bad debt added / path",
+                "halted steps / path",
+                "liquidations deferred (steps)",
+                "first bad debt moved (steps)",
+            ],
+            &rows,
+        );
+    }
     println!("wrote {}", a.out.join("summary.json").display());
     Ok(())
 }
@@ -164,7 +198,18 @@ pub fn frontier(a: FrontierArgs) -> Result<()> {
                 format!("{:?}", p.margining).to_lowercase(),
                 format!("×{}", p.im_multiplier),
                 format!("{:.2}×", p.capital_efficiency),
-                percent(p.prob_bad_debt),
+                format!(
+                    "{} [{}, {}]",
+                    percent(p.prob_bad_debt),
+                    percent(p.prob_bad_debt_ci[0]),
+                    percent(p.prob_bad_debt_ci[1])
+                ),
+                format!(
+                    "{} [{}, {}]",
+                    money(p.mean_bad_debt, SIM_CURRENCY),
+                    money(p.mean_bad_debt_ci[0], SIM_CURRENCY),
+                    money(p.mean_bad_debt_ci[1], SIM_CURRENCY)
+                ),
                 money(p.es_99_bad_debt, SIM_CURRENCY),
             ]
         })
@@ -174,11 +219,27 @@ pub fn frontier(a: FrontierArgs) -> Result<()> {
             "margining",
             "IM multiplier",
             "capital efficiency (notional / collateral)",
-            "P(bad debt)",
+            "P(bad debt) [95% CI]",
+            "mean bad debt per path [95% CI]",
             "ES99 of bad debt",
         ],
         &rows,
     );
+    if let Some(t) = f.target_prob_bad_debt {
+        for m in &f.target_multipliers {
+            let name = format!("{:?}", m.margining).to_lowercase();
+            match m.im_multiplier {
+                Some(x) => println!(
+                    "{name}: P(bad debt) stays under {} (upper 95% bound) from IM multiplier ×{x}",
+                    percent(t)
+                ),
+                None => println!(
+                    "{name}: no swept IM multiplier keeps P(bad debt) under {} (upper 95% bound)",
+                    percent(t)
+                ),
+            }
+        }
+    }
     println!("wrote {}", a.out.join("summary.json").display());
     Ok(())
 }

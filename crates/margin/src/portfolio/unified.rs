@@ -803,6 +803,17 @@ pub fn venue_margins_most_favourable(
     Ok(out)
 }
 
+/// Per-unit-notional coefficients of one linear leg under the unified model ([`UnifiedModel::linear_leg_rates`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinearLegRates {
+    /// Segregated (a local floor is held at the venue) or credit.
+    pub kind: VenueKind,
+    /// Initial coefficient: local floor + pooled add-ons, per unit of `|q|·P`.
+    pub initial: f64,
+    /// Maintenance coefficient: the venue's own maintenance + `maintenance_fraction` x add-ons.
+    pub maintenance: f64,
+}
+
 /// The unified cross-venue model at one close-out horizon.
 #[derive(Debug, Clone)]
 pub struct UnifiedModel {
@@ -945,6 +956,55 @@ impl UnifiedModel {
     /// Basis charge per unit of net delta notional on `venue` at this horizon.
     pub fn basis_rate(&self, venue: Venue) -> Result<f64, MarginError> {
         Ok(self.params.venue(venue)?.basis * self.params.range_scale(self.horizon_s))
+    }
+
+    /// Coefficients of the requirement of one linear perpetual leg (one per venue and underlying in
+    /// its account), per unit of the leg's notional `|q|·P`, for compact books that re-margin at every
+    /// price (the risk lab): the same composition as [`UnifiedModel::margin_given`] for a book of linear
+    /// perpetuals settled in the quote currency. `own_mm_rate` is the venue's own maintenance fraction,
+    /// `entry_gross` the leg's notional at which the concentration charge is linearised.
+    ///
+    /// Initial: `own_mm_rate x (1 + buffer)` (the local floor, segregated venues only) + the pooled
+    /// add-ons (basis x range scale + stressed funding over the horizon + `y x daily vol x
+    /// sqrt(entry_gross / depth)`); maintenance: `own_mm_rate` (segregated only) + `maintenance_fraction`
+    /// x the add-ons. The pooled scan, `|Σ net notional of an underlying| x`
+    /// [`UnifiedModel::delta_one_stress`] per underlying (x `maintenance_fraction` for maintenance), is
+    /// added on the net: nothing nets across underlyings and no venue's floor is ever netted away.
+    pub fn linear_leg_rates(
+        &self,
+        venue: Venue,
+        underlying: &str,
+        own_mm_rate: f64,
+        entry_gross: f64,
+    ) -> Result<LinearLegRates, MarginError> {
+        let p = &self.params;
+        let vp = p.venue(venue)?;
+        if !(own_mm_rate.is_finite() && own_mm_rate >= 0.0) {
+            return Err(MarginError::Unsupported {
+                field: "own_mm_rate".into(),
+                reason: format!("must be a finite number >= 0, got {own_mm_rate}"),
+            });
+        }
+        if !(entry_gross.is_finite() && entry_gross >= 0.0) {
+            return Err(MarginError::Unsupported {
+                field: "entry_gross".into(),
+                reason: format!("must be a finite number >= 0, got {entry_gross}"),
+            });
+        }
+        let addons = self.basis_rate(venue)?
+            + vp.funding_per_8h * (self.horizon_s / FUNDING_INTERVAL_S)
+            + p.liquidity.y
+                * p.underlying(underlying).daily_vol
+                * (entry_gross / vp.depth_of(underlying)).sqrt();
+        let (floor_im, floor_mm) = match vp.kind {
+            VenueKind::Segregated => (own_mm_rate * (1.0 + vp.buffer), own_mm_rate),
+            VenueKind::Credit => (0.0, 0.0),
+        };
+        Ok(LinearLegRates {
+            kind: vp.kind,
+            initial: floor_im + addons,
+            maintenance: floor_mm + p.maintenance_fraction * addons,
+        })
     }
 
     /// Unified requirement of `account`, with each venue's own rules evaluated here on the netted
@@ -1602,29 +1662,33 @@ impl UnifiedModel {
                 .collect(),
         };
         let surplus = |mv: f64| -> Result<f64, MarginError> {
-            let sc = [Scenario {
-                name: String::new(),
-                price: mv,
-                in_ranges: false,
-                vol: VolMove::None,
-                extended: false,
-            }];
-            let mut pnl = 0.0;
-            for (pr, size) in &priced {
-                let mut out = [0.0];
-                price_row(pr, &ctx, &sc, &mut out)?;
-                pnl -= size * out[0];
+            // The venue's own verdict on the moved market (its equity and maintenance, option legs
+            // re-valued along the move); the scan's P&L and a scaled maintenance only where the
+            // venue's rules cannot value the moved slice.
+            let moved = shift_market(market, &u, mv, &slice)?;
+            match crate::venues::venue_margins(&slice, assets, &moved) {
+                Ok(vs) if vs.iter().all(|x| x.in_quote.is_some()) => Ok(vs
+                    .iter()
+                    .filter_map(|x| x.in_quote.as_ref())
+                    .map(|q| q.equity - q.maintenance_margin)
+                    .sum()),
+                _ => {
+                    let sc = [Scenario {
+                        name: String::new(),
+                        price: mv,
+                        in_ranges: false,
+                        vol: VolMove::None,
+                        extended: false,
+                    }];
+                    let mut pnl = 0.0;
+                    for (pr, size) in &priced {
+                        let mut out = [0.0];
+                        price_row(pr, &ctx, &sc, &mut out)?;
+                        pnl -= size * out[0];
+                    }
+                    Ok(equity + pnl - own_mm * (1.0 + mv.abs()))
+                }
             }
-            let moved = shift_market(market, &u, mv, &slice);
-            let mm: f64 = crate::venues::venue_margins(&slice, assets, &moved)
-                .map(|vs| {
-                    vs.iter()
-                        .filter_map(|x| x.in_quote.as_ref())
-                        .map(|q| q.maintenance_margin)
-                        .sum()
-                })
-                .unwrap_or(own_mm * (1.0 + mv.abs()));
-            Ok(equity + pnl - mm)
         };
         if surplus(0.0)? <= 0.0 {
             return Ok((Some(u), Some(0.0)));
@@ -1663,7 +1727,17 @@ impl UnifiedModel {
 
 /// The market with `underlying` moved by `mv`: its FX rate, every venue index on it and the marks of
 /// the slice's delta-one contracts on it (option marks are left to the repricing of equity).
-fn shift_market(market: &Market, underlying: &str, mv: f64, slice: &Account) -> Market {
+/// The market after `underlying` moves by `mv` (a fraction): its index, FX and delta-one marks scale by
+/// `1 + mv`, and each option mark of the slice is re-valued with Black-76 along the move (same vol,
+/// same time to expiry): `mark + (V(F·(1+mv)) − V(F))` in the mark's units (the coin for inverse
+/// options, `V/F` per unit), so the venue's own rules see the option at its moved value and the
+/// venue's offset from the model price is kept.
+fn shift_market(
+    market: &Market,
+    underlying: &str,
+    mv: f64,
+    slice: &Account,
+) -> Result<Market, MarginError> {
     let mut m = market.clone();
     let k = 1.0 + mv;
     if let Some(x) = m.fx.get_mut(underlying) {
@@ -1676,13 +1750,50 @@ fn shift_market(market: &Market, underlying: &str, mv: f64, slice: &Account) -> 
         }
     }
     for p in &slice.positions {
-        if p.instrument.underlying == underlying && !p.instrument.is_option() {
-            if let Some(x) = m.mark_prices.get_mut(&p.instrument.id()) {
-                *x *= k;
+        if p.instrument.underlying != underlying {
+            continue;
+        }
+        let id = p.instrument.id();
+        if let InstrumentKind::Option {
+            strike,
+            option_kind,
+            ..
+        } = p.instrument.kind
+        {
+            if !market.mark_prices.contains_key(&id) {
+                continue;
             }
+            // Priced on the unmoved market (forward, vol, time, rate), as the scan prices it.
+            let pr = resolve(&p.instrument, market)?;
+            let f1 = pr.f0 * k;
+            let v0 = intermargin_pricing::black76_price(
+                option_kind,
+                pr.f0,
+                strike,
+                pr.years,
+                pr.vol,
+                pr.rate,
+            );
+            let v1 = intermargin_pricing::black76_price(
+                option_kind,
+                f1,
+                strike,
+                pr.years,
+                pr.vol,
+                pr.rate,
+            );
+            let change = match p.instrument.settlement {
+                Settlement::Linear => v1 - v0,
+                Settlement::Inverse => v1 / f1 - v0 / pr.f0,
+            };
+            if let Some(x) = m.mark_prices.get_mut(&id) {
+                *x = (*x + change).max(0.0);
+            }
+        } else if let Some(x) = m.mark_prices.get_mut(&id) {
+            *x *= k;
         }
     }
-    m
+    Ok(m)
 }
 
 fn find_asset<'a>(
@@ -1710,5 +1821,36 @@ fn collateral_instrument(venue: Venue, asset: &str, quote: &str) -> Instrument {
         settlement: Settlement::Linear,
         contract_size: 1.0,
         size_unit: SizeUnit::Base,
+    }
+}
+
+#[cfg(test)]
+mod linear_leg_tests {
+    use super::*;
+
+    #[test]
+    fn linear_leg_rates_by_hand() {
+        // Bundled params: horizon 1,800 + 3,600 = 5,400 s; range scale max(1, sqrt(5400/86400)) = 1.
+        let m = UnifiedModel::new(UnifiedParams::bundled().unwrap());
+        // Binance BTC (segregated, buffer 10 %): basis 0.0015 x 1; funding 0.003 x 5400/28800 =
+        // 0.0005625; concentration 1.0 x 0.03 x sqrt(1.5e6 / 1.5e10) = 0.0003 → add-ons 0.0023625.
+        // Initial 0.004 x 1.1 + 0.0023625 = 0.0067625; maintenance 0.004 + 0.8 x 0.0023625 = 0.00589.
+        let r = m
+            .linear_leg_rates(Venue::Binance, "BTC", 0.004, 1.5e6)
+            .unwrap();
+        assert_eq!(r.kind, VenueKind::Segregated);
+        assert!((r.initial - 0.0067625).abs() < 1e-12, "{r:?}");
+        assert!((r.maintenance - 0.00589).abs() < 1e-12, "{r:?}");
+        // The hub is a credit venue: no local floor; basis and funding 0; depth "*" 1e8:
+        // 0.03 x sqrt(1e6 / 1e8) = 0.003 → initial 0.003, maintenance 0.8 x 0.003 = 0.0024.
+        let h = m.linear_leg_rates(Venue::Hub, "BTC", 0.05, 1e6).unwrap();
+        assert_eq!(h.kind, VenueKind::Credit);
+        assert!((h.initial - 0.003).abs() < 1e-12, "{h:?}");
+        assert!((h.maintenance - 0.0024).abs() < 1e-12, "{h:?}");
+        // The pooled scan of a delta-one book: BTC's range 0.16 at scale 1.
+        assert!((m.delta_one_stress("BTC") - 0.16).abs() < 1e-12);
+        assert!(m
+            .linear_leg_rates(Venue::Binance, "BTC", f64::NAN, 1.0)
+            .is_err());
     }
 }

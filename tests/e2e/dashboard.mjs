@@ -1,9 +1,10 @@
 // Dashboard end to end: headless Chromium loads the page at 1,400 px, logs in with a key, lands
 // on the demo book, must see live margin updates arrive over the WebSocket, and checks the risk
 // page: figures with currencies, positions with mark / uPnL / liquidation distance, portfolio
-// Greeks, prices per venue, which venue liquidates first, explained alerts, large plots that
-// enlarge on click, tables that do not overflow. Screenshots are saved next to SCREENSHOT
-// (SCREENSHOT, and -plot.png / -narrow.png variants) as test artifacts.
+// Greeks, prices per venue, which venue liquidates first, the venues' own figures reconciled,
+// explained alerts, large plots that enlarge on click, tables that do not overflow.
+// Screenshots are saved next to SCREENSHOT (SCREENSHOT, and -plot.png / -narrow.png variants)
+// as test artifacts.
 // Usage: node dashboard.mjs http://127.0.0.1:PORT KEY SCREENSHOT.png
 import { chromium } from 'playwright-core';
 
@@ -33,6 +34,11 @@ try {
   // Allocation and liquidation plans, the explanation, and the demo stress/frontier plots.
   await page.waitForFunction(() => document.querySelectorAll('#headroom tbody tr').length >= 2, null, { timeout: 20000 });
   await page.waitForFunction(() => !document.getElementById('liq-head').textContent.startsWith('–'), null, { timeout: 20000 });
+  // Reconcile panel: it renders the API's answer (the demo book's figures, or the note that
+  // nothing was imported from venue payloads), never an error.
+  await page.waitForFunction(() => !document.getElementById('recon-head').textContent.startsWith('–'), null, { timeout: 20000 });
+  const reconHead = await page.textContent('#recon-head');
+  if (!/^(\d+ of \d+ reported figures agree|No venue-reported figures)/.test(reconHead)) throw new Error(`reconcile panel: ${reconHead}`);
   const components = await page.locator('#components tbody tr').count();
   if (components < 1) throw new Error('no explanation components rendered');
   await page.waitForFunction(() => document.querySelectorAll('#plots img').length >= 3, null, { timeout: 120000 });
@@ -85,7 +91,7 @@ try {
   const headroom_rows = await page.locator('#headroom tbody tr').count();
   const plots = await page.locator('#plots img').count();
   const liquidation = await page.textContent('#liq-head');
-  console.log(JSON.stringify({ account, siloed, unified, venue_rows: rows, positions: positions.length, greeks, first_liquidation: firstLiq, live_updates: Number(await page.textContent('#updates')), headroom_rows, explanation_components: components, plots, plot_widths: plotInfo.map((p) => Math.round(p.w)), liquidation }));
+  console.log(JSON.stringify({ account, siloed, unified, venue_rows: rows, positions: positions.length, greeks, first_liquidation: firstLiq, live_updates: Number(await page.textContent('#updates')), headroom_rows, explanation_components: components, reconcile: reconHead, plots, plot_widths: plotInfo.map((p) => Math.round(p.w)), liquidation }));
   if (shot) await page.screenshot({ path: shot, fullPage: true });
   await page.click('#plots figure img');
   await page.waitForSelector('#lightbox.open', { timeout: 5000 });

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use intermargin_model::{Amount, Asset, Collateral, Position, Venue};
+use intermargin_model::{Amount, Asset, Collateral, Position, Reported, Venue};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -91,6 +91,8 @@ pub enum Mutation {
         venue: Venue,
         /// The positions it reports.
         positions: Vec<Position>,
+        /// The figures it reports beside them (its own margin, liquidation prices …).
+        reported: Vec<Reported>,
         /// Key id that relayed the payloads.
         relayed_by: String,
     },
@@ -192,10 +194,11 @@ impl Mutation {
             Mutation::VenueReport {
                 venue,
                 positions,
+                reported,
                 relayed_by,
                 ..
             } => {
-                json!({"venue": venue, "positions": positions, "source": "venue_report", "reported_by": venue, "relayed_by": relayed_by})
+                json!({"venue": venue, "positions": positions, "reported": reported, "source": "venue_report", "reported_by": venue, "relayed_by": relayed_by})
             }
             Mutation::Liquidation {
                 plan,
@@ -465,14 +468,17 @@ impl Ledger {
                     account,
                     venue,
                     positions,
+                } => {
+                    put_positions(&mut tx, account, *venue, positions, &[], created).await?;
                 }
-                | Mutation::VenueReport {
+                Mutation::VenueReport {
                     account,
                     venue,
                     positions,
+                    reported,
                     ..
                 } => {
-                    put_positions(&mut tx, account, *venue, positions, created).await?;
+                    put_positions(&mut tx, account, *venue, positions, reported, created).await?;
                 }
                 Mutation::Credit {
                     account,
@@ -502,7 +508,7 @@ impl Ledger {
                         });
                     }
                     for (venue, p) in positions {
-                        put_positions(&mut tx, account, *venue, p, created).await?;
+                        put_positions(&mut tx, account, *venue, p, &[], created).await?;
                     }
                     for (loc, asset, delta) in &booking.balances {
                         add_balance(&mut tx, account, *loc, asset, *delta, "booking").await?;
@@ -900,6 +906,24 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The figures each venue reported beside its latest positions of an account (none for a
+    /// venue whose latest positions were written by hand or by a liquidation).
+    pub async fn reported(&self, account: &str) -> Result<Vec<Reported>, ApiError> {
+        let rows =
+            sqlx::query("SELECT reported FROM positions WHERE account_id = $1 ORDER BY venue")
+                .bind(account)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let text: String = r.try_get(0)?;
+            let mut f: Vec<Reported> = serde_json::from_str(&text)
+                .map_err(|e| ApiError::Storage(format!("positions.reported: {e}")))?;
+            out.append(&mut f);
+        }
+        Ok(out)
+    }
+
     /// An account's events after `after_seq`, oldest first, at most `limit`.
     pub async fn events(
         &self,
@@ -1228,17 +1252,20 @@ async fn put_positions(
     account: &str,
     venue: Venue,
     positions: &[Position],
+    reported: &[Reported],
     seq: i64,
 ) -> Result<(), ApiError> {
     let text = serde_json::to_string(positions).map_err(|e| ApiError::Engine(e.to_string()))?;
+    let figures = serde_json::to_string(reported).map_err(|e| ApiError::Engine(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO positions (account_id, venue, positions, seq) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (account_id, venue) DO UPDATE SET positions = excluded.positions, seq = excluded.seq",
+        "INSERT INTO positions (account_id, venue, positions, seq, reported) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (account_id, venue) DO UPDATE SET positions = excluded.positions, seq = excluded.seq, reported = excluded.reported",
     )
     .bind(account)
     .bind(venue.as_str())
     .bind(text)
     .bind(seq)
+    .bind(figures)
     .execute(&mut **tx)
     .await?;
     Ok(())

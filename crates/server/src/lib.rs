@@ -49,7 +49,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
         api::revoke_key, api::rotate_key, api::get_ledger, api::declare_asset,
         api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
         api::get_market, api::get_margin, api::credit, api::get_credits,
-        risk::import_positions, risk::get_liquidation,
+        risk::import_positions, risk::get_liquidation, risk::get_reconcile,
         engine::get_allocation, engine::get_liquidation_plan, engine::execute_liquidation, engine::start_simulation,
         engine::get_simulation, engine::start_proof, engine::get_proof, engine::verify_proof,
         engine::verify_solvency,
@@ -133,6 +133,7 @@ pub fn app_with(state: Shared, request_timeout: std::time::Duration) -> Router {
         .route("/api/v1/accounts/{id}/positions", post(api::put_positions))
         .route("/api/v1/accounts/{id}/import", post(risk::import_positions))
         .route("/api/v1/accounts/{id}/margin", get(api::get_margin))
+        .route("/api/v1/accounts/{id}/reconcile", get(risk::get_reconcile))
         .route(
             "/api/v1/accounts/{id}/liquidation",
             get(risk::get_liquidation),
@@ -438,8 +439,12 @@ async fn load_demo_account(
                 .apply("system", &k(&format!("dep{i}")), "demo", m)
                 .await?;
         }
-        let venues: std::collections::BTreeSet<_> =
-            acc.positions.iter().map(|p| p.instrument.venue).collect();
+        let venues: std::collections::BTreeSet<_> = acc
+            .positions
+            .iter()
+            .map(|p| p.instrument.venue)
+            .chain(acc.reported.iter().map(|r| r.venue))
+            .collect();
         for v in venues {
             let positions = acc
                 .positions
@@ -452,16 +457,42 @@ async fn load_demo_account(
                     "system",
                     &k(&format!("pos-{v}")),
                     "demo",
-                    Mutation::Positions {
-                        account: acc.id.clone(),
-                        venue: v,
-                        positions,
-                    },
+                    demo_positions(&acc, v, positions),
                 )
                 .await?;
         }
     }
     Ok(())
+}
+
+/// The demo book's positions on one venue: as the venue's report, with the figures it reported
+/// beside them (what `…/reconcile` compares), when the snapshot was imported from its payloads.
+fn demo_positions(
+    acc: &intermargin_model::Account,
+    venue: intermargin_model::Venue,
+    positions: Vec<intermargin_model::Position>,
+) -> Mutation {
+    let reported: Vec<_> = acc
+        .reported
+        .iter()
+        .filter(|r| r.venue == venue)
+        .cloned()
+        .collect();
+    if reported.is_empty() {
+        Mutation::Positions {
+            account: acc.id.clone(),
+            venue,
+            positions,
+        }
+    } else {
+        Mutation::VenueReport {
+            account: acc.id.clone(),
+            venue,
+            positions,
+            reported,
+            relayed_by: "system".into(),
+        }
+    }
 }
 
 /// Queues the demo stress run and frontier (unless their plots exist) so the dashboard shows them.

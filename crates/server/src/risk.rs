@@ -300,12 +300,12 @@ pub async fn import_positions(
     };
     let snap = intermargin_venues::import(venue, &payloads, &opts)
         .map_err(|e| ApiError::bad("body.payloads", e.to_string()))?;
-    let positions = snap
-        .portfolio
-        .accounts
-        .into_iter()
-        .flat_map(|a| a.positions)
-        .collect();
+    let mut positions = Vec::new();
+    let mut reported = Vec::new();
+    for a in snap.portfolio.accounts {
+        positions.extend(a.positions);
+        reported.extend(a.reported);
+    }
     {
         // Market data the payload carries (marks, index, vols) refreshes the live market.
         let mut m = st.market.write().await;
@@ -335,6 +335,7 @@ pub async fn import_positions(
         account,
         venue,
         positions,
+        reported,
         relayed_by: p.key_id.clone(),
     };
     crate::api::mutate(&st, &p, &headers, &method, uri.path(), &body, m).await
@@ -368,4 +369,27 @@ pub async fn get_liquidation(
         "initial_margin": f.initial,
         "maintenance_margin": f.maintenance,
     })))
+}
+
+/// The venues' own figures for an account (from its latest imports) beside intermargin's for
+/// its current book: the JSON of `intermargin reconcile --json`.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/reconcile", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "`rows[]` (venue, account, instrument or pool, field, computed, reported, difference, agrees, explained_by, source), `agree`, `disagree`"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_reconcile(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<intermargin_margin::venues::reconcile::ReconcileReport>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    crate::api::ensure_exists(&st, &id).await?;
+    let mut account = st.book(&id).await?;
+    account.reported = st.ledger.reported(&id).await?;
+    let assets = st.assets.read().await.clone();
+    let market = st.market.read().await.clone();
+    Ok(Json(
+        intermargin_margin::venues::reconcile::reconcile_report([&account], &assets, &market),
+    ))
 }

@@ -96,6 +96,7 @@ async fn one_account_can_never_read_or_change_another() {
             ("GET", "/api/v1/accounts/bob/events", None),
             ("GET", "/api/v1/accounts/bob/margin", None),
             ("GET", "/api/v1/accounts/bob/liquidation", None),
+            ("GET", "/api/v1/accounts/bob/reconcile", None),
             ("POST", "/api/v1/accounts/bob/deposits", Some(dep.clone())),
             (
                 "POST",
@@ -593,5 +594,125 @@ async fn credit_lines_never_exceed_the_hub_balance_and_pledged_collateral_stays(
         let again = app(st);
         let (_, lines) = common::call(&again, "GET", CR, Some(&key), None, None).await;
         assert_eq!(lines["credits"][0]["amount"], btc(4), "{name}");
+    }
+}
+
+/// The hedged book's Binance payloads, as the venue returned them.
+fn binance_payloads() -> Value {
+    let read = |f: &str| -> Value {
+        let path = format!(
+            "{}/../../examples/hedged-book/binance/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    json!([
+        read("fapi_v2_positionRisk.json"),
+        read("fapi_v3_balance.json"),
+        read("fapi_v1_leverageBracket.json"),
+    ])
+}
+
+#[tokio::test]
+async fn reconcile_sets_the_venues_own_figures_beside_intermargins_for_the_account_only() {
+    for (name, db) in backends("recon").await {
+        let h = harness("recon", db).await;
+        let alice = h.new_account_with_key("alice").await;
+        let bob = h.new_account_with_key("bob").await;
+        let (s, v) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/alice/import",
+                Some(ADMIN),
+                Some("recon-import"),
+                Some(json!({"venue": "binance", "payloads": binance_payloads()})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        let (s, v) = h
+            .call(
+                "GET",
+                "/api/v1/accounts/alice/reconcile",
+                Some(&alice),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        let rows = v["rows"].as_array().unwrap();
+        // fapi/v2/positionRisk reports BTCUSDT's "liquidationPrice": "71802.2" (the payload file).
+        let liq = rows
+            .iter()
+            .find(|r| r["field"] == "liquidation_price")
+            .unwrap_or_else(|| panic!("{name}: no liquidation price row in {v}"));
+        assert_eq!(liq["venue"], "binance", "{name}: {liq}");
+        assert_eq!(liq["reported"], 71802.2, "{name}: {liq}");
+        assert_eq!(liq["source"], "liquidationPrice", "{name}: {liq}");
+        assert!(
+            liq["instrument"].as_str().unwrap().contains("BTCUSDT"),
+            "{liq}"
+        );
+        for r in rows {
+            assert_eq!(r["account"], "alice", "{name}: {r}");
+            // Where both figures exist, the difference is theirs; a disagreement says why.
+            if let (Some(c), Some(rep)) = (r["computed"].as_f64(), r["reported"].as_f64()) {
+                let d = r["difference"].as_f64().unwrap();
+                assert!((d - (c - rep)).abs() <= 1e-9 * rep.abs().max(1.0), "{r}");
+            }
+            if r["agrees"] == false {
+                assert!(r["explained_by"].is_string(), "{name}: {r}");
+            }
+        }
+        let agree = rows.iter().filter(|r| r["agrees"] == true).count();
+        assert_eq!(v["agree"], agree, "{v}");
+        assert_eq!(v["disagree"], rows.len() - agree, "{v}");
+        // The attack: bob's key asks for alice's figures, and learns not even that she exists.
+        let (s, v) = h
+            .call(
+                "GET",
+                "/api/v1/accounts/alice/reconcile",
+                Some(&bob),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{name}: {v}");
+        assert_eq!(v["error"]["code"], "not_found", "{v}");
+        // Bob has imported nothing: nothing to reconcile.
+        let (s, v) = h
+            .call(
+                "GET",
+                "/api/v1/accounts/bob/reconcile",
+                Some(&bob),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, v["rows"].clone()),
+            (StatusCode::OK, json!([])),
+            "{name}: {v}"
+        );
+        // Positions written by hand replace the venue's report: its figures no longer apply.
+        let (s, v) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/alice/positions",
+                Some(ADMIN),
+                Some("recon-hand"),
+                Some(json!({"venue": "binance", "positions": []})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        let (_, v) = h
+            .call(
+                "GET",
+                "/api/v1/accounts/alice/reconcile",
+                Some(&alice),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(v["rows"], json!([]), "{name}: {v}");
     }
 }

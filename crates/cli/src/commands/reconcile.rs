@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use intermargin_margin::venues::reconcile::{reconcile_account, ReconcileRow};
+use intermargin_margin::venues::reconcile::reconcile_report;
 
 use crate::output::{print_json, print_table};
 
@@ -26,20 +26,15 @@ pub struct ReconcileArgs {
 /// Runs `intermargin reconcile`.
 pub fn run(a: ReconcileArgs) -> Result<()> {
     let snap = super::margin::load_snapshot(&a.snapshot)?;
-    let rows: Vec<ReconcileRow> = snap
-        .portfolio
-        .accounts
-        .iter()
-        .flat_map(|acc| reconcile_account(acc, &snap.portfolio.assets, &snap.market))
-        .collect();
-    let agree = rows.iter().filter(|r| r.agrees).count();
+    let report = reconcile_report(
+        &snap.portfolio.accounts,
+        &snap.portfolio.assets,
+        &snap.market,
+    );
     if a.json {
-        return print_json(&serde_json::json!({
-            "rows": rows,
-            "agree": agree,
-            "disagree": rows.len() - agree,
-        }));
+        return print_json(&report);
     }
+    let (rows, agree) = (&report.rows, report.agree);
     let num = |x: Option<f64>| x.map(|v| format!("{v:.8}")).unwrap_or_else(|| "-".into());
     let table: Vec<Vec<String>> = rows
         .iter()

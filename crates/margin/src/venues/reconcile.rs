@@ -77,6 +77,36 @@ pub fn reconcile_account(
     rows
 }
 
+/// Every row of a set of accounts with the count that agree: the JSON that `intermargin
+/// reconcile --json` prints and `GET /api/v1/accounts/{id}/reconcile` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileReport {
+    /// One row per reported figure.
+    pub rows: Vec<ReconcileRow>,
+    /// Rows whose two figures agree.
+    pub agree: usize,
+    /// Rows whose two figures disagree or could not be compared.
+    pub disagree: usize,
+}
+
+/// Reconciles every account of `accounts` ([`reconcile_account`] each) into one report.
+pub fn reconcile_report<'a>(
+    accounts: impl IntoIterator<Item = &'a Account>,
+    assets: &[Asset],
+    market: &Market,
+) -> ReconcileReport {
+    let rows: Vec<ReconcileRow> = accounts
+        .into_iter()
+        .flat_map(|acc| reconcile_account(acc, assets, market))
+        .collect();
+    let agree = rows.iter().filter(|r| r.agrees).count();
+    ReconcileReport {
+        disagree: rows.len() - agree,
+        agree,
+        rows,
+    }
+}
+
 fn venue_pools(
     venue: Venue,
     account: &Account,

@@ -55,6 +55,8 @@ enum Command {
     Margin(commands::margin::MarginArgs),
     /// The venues' own reported figures beside intermargin's, with differences explained.
     Reconcile(commands::reconcile::ReconcileArgs),
+    /// Venue parameter files: diff two versions (and the margin they give), audit sources and dates.
+    Params(commands::params::ParamsArgs),
 }
 
 /// A reader that stops reading (`| head -1`) closes the pipe: the conventional Unix answer is to
@@ -124,6 +126,7 @@ fn main() {
         Command::Serve(a) => commands::serve::run(a),
         Command::Margin(a) => commands::margin::run(a),
         Command::Reconcile(a) => commands::reconcile::run(a),
+        Command::Params(a) => commands::params::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -103,3 +103,58 @@ fn every_command_ends_quietly_on_a_closed_pipe() {
         );
     }
 }
+
+/// Beside intermargin's plan, `liquidate` says what dYdX itself does (v4-chain
+/// `liquidations.go`), computed here by hand for subaccount 0: TNC 500, TMMR = PMMR 570,
+/// PNNV 19,000. ABR = 1 − 500/570; spread = 10 % × 570 = 57; ABR × 57 = 7 → the whole 10 ETH
+/// sold at the fillable price (19,000 − 7) / 10 = 1,899.3; bankruptcy price
+/// (19,000 − 500 × 570/570) / 10 = 1,850; the fill is above it, so the subaccount pays the
+/// fee min(0.5 % × 18,993 = 94.965, 493) = 94.965 to the insurance fund and keeps
+/// 500 − 19,000 + 18,993 − 94.965 = 398.035. Subaccount 1 has nothing to liquidate.
+#[test]
+fn liquidate_shows_what_dydx_itself_does_to_each_subaccount() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = snapshot(&dir);
+    let out = assert_cmd::Command::cargo_bin("intermargin")
+        .unwrap()
+        .args(["liquidate", "--snapshot"])
+        .arg(&snap)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = v["venue_rules"].as_array().unwrap();
+    let sub0 = rules.iter().find(|r| r["pool"] == "subaccount:0").unwrap();
+    let sub1 = rules.iter().find(|r| r["pool"] == "subaccount:1").unwrap();
+    assert_eq!(
+        (sub0["rule"].as_str(), sub0["liquidatable"].as_bool()),
+        (Some("dydx"), Some(true))
+    );
+    assert_eq!(sub1["liquidatable"], false, "{sub1}");
+    let c = &sub0["closes"][0];
+    let near = |x: &serde_json::Value, want: f64| (x.as_f64().unwrap() - want).abs() < 1e-6;
+    assert_eq!(
+        (c["side"].as_str(), c["size"].as_f64()),
+        (Some("sell"), Some(10.0)),
+        "{c}"
+    );
+    assert_eq!(c["method"], "orderbook");
+    assert!(near(&c["fillable_price"], 1_899.3), "{c}");
+    assert!(near(&c["bankruptcy_price"], 1_850.0), "{c}");
+    assert!(near(&c["insurance_fund_delta"], 94.965), "{c}");
+    assert!(near(&sub0["net_collateral_after"], 398.035), "{sub0}");
+    // With a fund too small to matter it still fills: the fill is above bankruptcy.
+    let out = assert_cmd::Command::cargo_bin("intermargin")
+        .unwrap()
+        .args(["liquidate", "--dydx-insurance-fund=-1", "--snapshot"])
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dydx-insurance-fund"));
+}

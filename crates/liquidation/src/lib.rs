@@ -6,7 +6,8 @@
 //! hysteresis), [`planner`] searches a [`RequirementFn`] for the smallest close that restores
 //! maintenance plus a buffer, and [`waterfall`] moves money in integer base units so that bad
 //! debt is conserved exactly. Venue rules live in `params/venues.toml`, each table citing its
-//! page. The crate is pure: no I/O, clock or logging; the caller passes the market.
+//! page; [`venue_style`] applies each venue's own liquidation procedure (dYdX, Hyperliquid,
+//! Aave) beside the planner's minimal closure. The crate is pure: no I/O, clock or logging; the caller passes the market.
 #![deny(missing_docs)]
 
 mod error;
@@ -17,6 +18,7 @@ pub mod rules;
 pub mod sizing;
 pub mod state;
 mod valuation;
+pub mod venue_style;
 pub mod waterfall;
 
 pub use error::LiquidationError;

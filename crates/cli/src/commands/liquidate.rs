@@ -1,9 +1,14 @@
-//! `liquidate`: account state and the partial-liquidation plan for each account of a snapshot.
+//! `liquidate`: account state and the partial-liquidation plan for each account of a snapshot
+//! (intermargin's own recommendation: the smallest closure), and beside it what each venue
+//! itself would do by its own rule (`venue_rules`: dYdX, Hyperliquid and Aave pools).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use intermargin_liquidation::venue_style::{
+    venue_liquidations, VenueAction, VenueLiquidation, VenueStyleOptions,
+};
 use intermargin_liquidation::{
     plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook, VenueMarginsRequirement,
 };
@@ -27,6 +32,10 @@ pub struct LiquidateArgs {
     /// Target buffer over maintenance (0.05 = equity ≥ 1.05 × maintenance after the plan).
     #[arg(long, default_value_t = 0.05)]
     pub buffer: f64,
+    /// dYdX insurance fund balance in USDC (decides orderbook fill vs deleveraging); when
+    /// absent the fund is assumed to cover every payout.
+    #[arg(long)]
+    pub dydx_insurance_fund: Option<f64>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -37,6 +46,8 @@ struct AccountPlan {
     account: String,
     #[serde(flatten)]
     plan: LiquidationPlan,
+    /// What each venue itself would do to its pools, by its documented rule.
+    venue_rules: Vec<VenueLiquidation>,
 }
 
 /// Runs `intermargin liquidate`.
@@ -55,6 +66,14 @@ pub fn run(a: LiquidateArgs) -> Result<()> {
         buffer: a.buffer,
         ..Default::default()
     };
+    if let Some(f) = a.dydx_insurance_fund {
+        if !(f.is_finite() && f >= 0.0) {
+            bail!("--dydx-insurance-fund: must be a finite amount ≥ 0, got {f}");
+        }
+    }
+    let style = VenueStyleOptions {
+        dydx_insurance_fund: a.dydx_insurance_fund,
+    };
     let mut out = Vec::new();
     for acc in &snap.portfolio.accounts {
         if a.account.as_deref().is_some_and(|id| id != acc.id) {
@@ -62,9 +81,19 @@ pub fn run(a: LiquidateArgs) -> Result<()> {
         }
         let plan = plan_liquidation(acc, &snap.market, &req, &depth, &rules, opts)
             .with_context(|| format!("account {:?}", acc.id))?;
+        let venue_rules = venue_liquidations(
+            acc,
+            &snap.portfolio.assets,
+            &snap.market,
+            &depth,
+            &rules,
+            style,
+        )
+        .with_context(|| format!("account {:?}: venue rules", acc.id))?;
         out.push(AccountPlan {
             account: acc.id.clone(),
             plan,
+            venue_rules,
         });
     }
     if out.is_empty() {
@@ -122,6 +151,52 @@ pub fn run(a: LiquidateArgs) -> Result<()> {
                 &rows,
             );
         }
+        for v in &p.venue_rules {
+            println!("  {} {}: {}", v.venue, v.pool, describe(v));
+        }
     }
     Ok(())
+}
+
+/// One line on what the venue itself does to a pool.
+fn describe(v: &VenueLiquidation) -> String {
+    if !v.liquidatable {
+        return "not liquidatable by the venue".into();
+    }
+    match &v.action {
+        VenueAction::Dydx(d) => d
+            .closes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {} by {} (fillable {:.4}, bankruptcy {:.4}, insurance fund {:+.6} USDC)",
+                    c.side, c.size, c.instrument, c.method, c.fillable_price, c.bankruptcy_price,
+                    c.insurance_fund_delta
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        VenueAction::Hyperliquid(h) => h
+            .steps
+            .iter()
+            .map(|s| match s.method.as_str() {
+                "backstop" => "backstop vault takes the pool".to_string(),
+                _ => s
+                    .orders
+                    .iter()
+                    .map(|o| format!("{} {} {} ({:.0} %)", o.side, o.size, o.instrument, o.fraction * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect::<Vec<_>>()
+            .join(" → "),
+        VenueAction::Aave(a) => match (&a.call, &a.revert, &a.inputs) {
+            (Some(c), _, Some(i)) => format!(
+                "liquidationCall repays {} base units of {} for {} base units of {} (+{} to the treasury)",
+                c.debt_repaid, i.debt.symbol, c.collateral_to_liquidator, i.collateral.symbol, c.protocol_fee
+            ),
+            (_, Some(r), _) => format!("liquidationCall reverts: {r}"),
+            _ => "no liquidationCall".into(),
+        },
+    }
 }

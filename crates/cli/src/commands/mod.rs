@@ -4,6 +4,7 @@ pub mod allocate;
 pub mod demo;
 pub mod liquidate;
 pub mod margin;
+pub mod params;
 pub mod portfolio_margin;
 pub mod pricing;
 pub mod proofs;

@@ -106,6 +106,12 @@ impl AaveParams {
     pub fn embedded() -> Result<Self, MarginError> {
         load(FILE, include_str!("../../params/aave.toml"))
     }
+
+    /// Parameters from the text of a file in this venue's format (another version of
+    /// `params/aave.toml`: `intermargin params diff`).
+    pub fn from_toml(text: &str) -> Result<Self, MarginError> {
+        load(FILE, text)
+    }
 }
 
 /// Protocol version, for the close-factor rules that changed in v3.3.
@@ -322,6 +328,14 @@ pub struct AaveV3 {
 }
 
 impl AaveV3 {
+    /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
+    pub fn with_params(params: AaveParams) -> Self {
+        AaveV3 {
+            params,
+            emode: None,
+        }
+    }
+
     /// Rules with the embedded parameters (E-Mode from the snapshot, if any).
     pub fn new() -> Result<Self, MarginError> {
         Ok(AaveV3 {
@@ -508,6 +522,54 @@ impl AaveV3 {
             return Ok(p);
         }
         index_price(market, Venue::Aave, symbol)
+    }
+
+    /// The liquidation bonus (extra fraction: 0.05 = 105 %) a liquidator receives on `symbol`
+    /// seized from this user: the user's E-Mode category's when the reserve belongs to it
+    /// (`LiquidationLogic`: `isReserveEnabledOnBitmap(collateralBitmap, id)`), else the
+    /// reserve's own (payload `liquidationBonus`, then the parameter file).
+    pub fn liquidation_bonus(
+        &self,
+        account: &Account,
+        market: &Market,
+        symbol: &str,
+    ) -> Result<f64, MarginError> {
+        let key = format!("aave:{symbol}");
+        let p = format!("[{key:?}]");
+        let published_reserve = published(market, &key);
+        if let Some((id, cat)) = self.emode_category(account, market)? {
+            let reserve_cat = match published_reserve {
+                Some(v) => num_any(v, &["emode_category", "eModeCategory"], &p)?.map(|x| x as u64),
+                None => None,
+            };
+            let member = match reserve_cat {
+                Some(c) => c == id,
+                None => cat.assets.iter().any(|a| a == symbol),
+            };
+            if let (true, Some(b)) = (member, cat.liquidation_bonus) {
+                return Ok(b);
+            }
+        }
+        if let Some(v) = published_reserve {
+            if let Some(b) = num_any(v, &["liquidation_bonus", "liquidationBonus"], &p)? {
+                if let Some(b) =
+                    check_bonus(Some(bonus_fraction(b)), &format!("{p}.liquidation_bonus"))?
+                {
+                    return Ok(b);
+                }
+            }
+        }
+        self.params
+            .reserves
+            .get(symbol)
+            .and_then(|r| r.liquidation_bonus)
+            .ok_or_else(|| MarginError::Params {
+                file: FILE.into(),
+                field: format!("reserves.{symbol}.liquidation_bonus"),
+                reason: format!(
+                    "no liquidation bonus for {symbol}; supply market.venue_params[\"aave:{symbol}\"].liquidationBonus"
+                ),
+            })
     }
 
     /// Values the account's Aave balances (positive = supplied, negative = borrowed).

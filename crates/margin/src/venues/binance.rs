@@ -61,6 +61,12 @@ impl BinanceParams {
     pub fn embedded() -> Result<Self, MarginError> {
         load(FILE, include_str!("../../params/binance.toml"))
     }
+
+    /// Parameters from the text of a file in this venue's format (another version of
+    /// `params/binance.toml`: `intermargin params diff`).
+    pub fn from_toml(text: &str) -> Result<Self, MarginError> {
+        load(FILE, text)
+    }
 }
 
 /// Brackets published by the venue (`GET /fapi/v1/leverageBracket`), as the adapter stores them
@@ -187,6 +193,11 @@ struct Priced<'a> {
 }
 
 impl BinanceUsdm {
+    /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
+    pub fn with_params(params: BinanceParams) -> Self {
+        BinanceUsdm { params }
+    }
+
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
         Ok(BinanceUsdm {

@@ -41,6 +41,12 @@ impl BybitParams {
     pub fn embedded() -> Result<Self, MarginError> {
         load(FILE, include_str!("../../params/bybit.toml"))
     }
+
+    /// Parameters from the text of a file in this venue's format (another version of
+    /// `params/bybit.toml`: `intermargin params diff`).
+    pub fn from_toml(text: &str) -> Result<Self, MarginError> {
+        load(FILE, text)
+    }
 }
 
 /// Risk limits published by Bybit for a symbol, if the snapshot carries them.
@@ -111,6 +117,11 @@ pub struct BybitRiskLimit {
 }
 
 impl BybitRiskLimit {
+    /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
+    pub fn with_params(params: BybitParams) -> Self {
+        BybitRiskLimit { params }
+    }
+
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
         Ok(BybitRiskLimit {

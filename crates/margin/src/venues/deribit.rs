@@ -83,6 +83,12 @@ impl DeribitParams {
         load(FILE, include_str!("../../params/deribit.toml"))
     }
 
+    /// Parameters from the text of a file in this venue's format (another version of
+    /// `params/deribit.toml`: `intermargin params diff`).
+    pub fn from_toml(text: &str) -> Result<Self, MarginError> {
+        load(FILE, text)
+    }
+
     fn futures(
         &self,
         underlying: &str,

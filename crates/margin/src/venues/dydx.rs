@@ -82,6 +82,12 @@ impl DydxParams {
     pub fn embedded() -> Result<Self, MarginError> {
         load(FILE, include_str!("../../params/dydx.toml"))
     }
+
+    /// Parameters from the text of a file in this venue's format (another version of
+    /// `params/dydx.toml`: `intermargin params diff`).
+    pub fn from_toml(text: &str) -> Result<Self, MarginError> {
+        load(FILE, text)
+    }
 }
 
 /// A market's margin fractions and open-interest inputs.
@@ -246,6 +252,11 @@ pub struct DydxV4 {
 }
 
 impl DydxV4 {
+    /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
+    pub fn with_params(params: DydxParams) -> Self {
+        DydxV4 { params }
+    }
+
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
         Ok(DydxV4 {

@@ -55,6 +55,12 @@ impl HyperliquidParams {
     pub fn embedded() -> Result<Self, MarginError> {
         load(FILE, include_str!("../../params/hyperliquid.toml"))
     }
+
+    /// Parameters from the text of a file in this venue's format (another version of
+    /// `params/hyperliquid.toml`: `intermargin params diff`).
+    pub fn from_toml(text: &str) -> Result<Self, MarginError> {
+        load(FILE, text)
+    }
 }
 
 /// Maintenance rate of a tier: half the initial margin rate at its max leverage.
@@ -182,6 +188,11 @@ pub struct HyperliquidPerps {
 }
 
 impl HyperliquidPerps {
+    /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
+    pub fn with_params(params: HyperliquidParams) -> Self {
+        HyperliquidPerps { params }
+    }
+
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
         Ok(HyperliquidPerps {

@@ -24,6 +24,7 @@ pub mod deribit;
 pub mod dydx;
 pub mod hyperliquid;
 pub mod okx;
+pub mod param_files;
 mod params;
 pub mod reconcile;
 pub mod tiers;

@@ -43,6 +43,12 @@ impl OkxParams {
     pub fn embedded() -> Result<Self, MarginError> {
         load(FILE, include_str!("../../params/okx.toml"))
     }
+
+    /// Parameters from the text of a file in this venue's format (another version of
+    /// `params/okx.toml`: `intermargin params diff`).
+    pub fn from_toml(text: &str) -> Result<Self, MarginError> {
+        load(FILE, text)
+    }
 }
 
 /// Instrument family of an OKX instrument id (`BTC-USDT-SWAP`, `BTC-USDT-241227` → `BTC-USDT`),
@@ -104,6 +110,11 @@ pub struct OkxTiered {
 }
 
 impl OkxTiered {
+    /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
+    pub fn with_params(params: OkxParams) -> Self {
+        OkxTiered { params }
+    }
+
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
         Ok(OkxTiered {

@@ -1074,7 +1074,12 @@ async fn every_documented_route_refuses_another_accounts_key() {
             Guard::Hidden,
         ),
         ("get", "/api/v1/accounts/{id}/margin", None, Guard::Hidden),
-        ("get", "/api/v1/accounts/{id}/reconcile", None, Guard::Hidden),
+        (
+            "get",
+            "/api/v1/accounts/{id}/reconcile",
+            None,
+            Guard::Hidden,
+        ),
         (
             "post",
             "/api/v1/accounts/{id}/credits",

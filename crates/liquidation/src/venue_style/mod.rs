@@ -42,7 +42,7 @@ mod glue {
         /// Hyperliquid market orders, backstop and auto-deleveraging.
         Hyperliquid(hyperliquid::HlLiquidation),
         /// One Aave v3 `liquidationCall` at the largest size allowed.
-        Aave(AaveAction),
+        Aave(Box<AaveAction>),
     }
 
     /// The Aave call, with the reserves it was sized on.
@@ -231,14 +231,14 @@ mod glue {
             pool: "cross".into(),
             liquidatable: false,
             source: AAVE_SOURCE.into(),
-            action: VenueAction::Aave(AaveAction {
+            action: VenueAction::Aave(Box::new(AaveAction {
                 health_factor: hf,
                 inputs: None,
                 call: None,
                 revert,
-            }),
+            })),
         };
-        if !(hf < 1.0) {
+        if hf.is_nan() || hf >= 1.0 {
             return Ok(not_liquidatable(None));
         }
         // The liquidator's best pair: the largest debt against the largest collateral.
@@ -316,12 +316,12 @@ mod glue {
             pool: "cross".into(),
             liquidatable: true,
             source: AAVE_SOURCE.into(),
-            action: VenueAction::Aave(AaveAction {
+            action: VenueAction::Aave(Box::new(AaveAction {
                 health_factor: hf,
                 inputs: Some(inputs),
                 call,
                 revert,
-            }),
+            })),
         })
     }
 }

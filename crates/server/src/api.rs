@@ -238,16 +238,20 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
 /// Health probe, with what the live monitor has done (batches, accounts and time of the last re-margin).
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "Service is up")))]
 pub async fn health(State(st): State<Shared>) -> Json<Value> {
-    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
     let m = &st.monitor;
+    // The halt before the clock: the monitor stores them in the opposite order, so a halt read
+    // here is never from a tick later than the market time read after it.
+    let halted_until = m.halt_until_ms.load(Acquire).max(0);
+    let market_time = m.market_time_ms.load(Acquire);
     Json(json!({
         "status": "ok",
         "monitor": {
             "batches": m.batches.load(Relaxed),
             "last_accounts": m.last_accounts.load(Relaxed),
             "last_remargin_ms": m.last_remargin_us.load(Relaxed) as f64 / 1000.0,
-            "market_time_ms": m.market_time_ms.load(Relaxed),
-            "liquidations_halted_until_ms": m.halt_until_ms.load(Relaxed).max(0),
+            "market_time_ms": market_time,
+            "liquidations_halted_until_ms": halted_until,
         }
     }))
 }

@@ -351,11 +351,16 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBre
                            "action": b.action, "until_ms": trip.until_ms}),
                 );
             }
-            st.monitor
-                .halt_until_ms
-                .store(breakers.halt_until(), std::sync::atomic::Ordering::Relaxed);
             let mut m = st.market.write().await;
             m.timestamp_ms = clock;
+            // Market time first, then the halt (Release): a reader that loads the halt and then the
+            // time (Acquire, as /health does) never sees a halt from a tick ahead of its clock.
+            st.monitor
+                .market_time_ms
+                .store(clock, std::sync::atomic::Ordering::Release);
+            st.monitor
+                .halt_until_ms
+                .store(breakers.halt_until(), std::sync::atomic::Ordering::Release);
             match apply_tick(&mut m, tick) {
                 Ok(u) => {
                     moved.insert(u);
@@ -386,7 +391,6 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBre
         m.last_accounts.store(affected.len() as u64, Relaxed);
         m.last_remargin_us
             .store(started.elapsed().as_micros() as u64, Relaxed);
-        m.market_time_ms.store(clock, Relaxed);
     }
 }
 

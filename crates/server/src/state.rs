@@ -50,7 +50,7 @@ pub struct MonitorStats {
     pub last_accounts: std::sync::atomic::AtomicU64,
     /// Wall time of the last batch's re-margin, microseconds.
     pub last_remargin_us: std::sync::atomic::AtomicU64,
-    /// Market time of the last applied batch (ms).
+    /// Market time of the last applied tick (ms).
     pub market_time_ms: std::sync::atomic::AtomicI64,
     /// Market time until which a circuit breaker halts liquidations (ms; in the past when none).
     pub halt_until_ms: std::sync::atomic::AtomicI64,

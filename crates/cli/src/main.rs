@@ -57,6 +57,8 @@ enum Command {
     Reconcile(commands::reconcile::ReconcileArgs),
     /// Venue parameter files: diff two versions (and the margin they give), audit sources and dates.
     Params(commands::params::ParamsArgs),
+    /// Each venue's margin, the unified requirement and who liquidates first, before and after trades.
+    Whatif(commands::whatif::WhatIfArgs),
 }
 
 /// A reader that stops reading (`| head -1`) closes the pipe: the conventional Unix answer is to
@@ -127,6 +129,7 @@ fn main() {
         Command::Margin(a) => commands::margin::run(a),
         Command::Reconcile(a) => commands::reconcile::run(a),
         Command::Params(a) => commands::params::run(a),
+        Command::Whatif(a) => commands::whatif::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -11,6 +11,7 @@ mod error;
 pub mod portfolio;
 mod report;
 pub mod venues;
+pub mod whatif;
 
 pub use error::MarginError;
 pub use portfolio::{scenario_matrix, ScenarioMatrix};

@@ -210,6 +210,49 @@ impl Instrument {
         }
     }
 
+    /// P&L in the settle currency of `size` contracts entered at `entry` and valued at `price`
+    /// (futures-style: linear = base quantity × price change; inverse = USD face × (1/entry −
+    /// 1/price), in coin). The one formula every venue rule and the what-if apply.
+    pub fn pnl(&self, size: f64, entry: f64, price: f64) -> f64 {
+        match self.settlement {
+            Settlement::Linear => {
+                self.base_quantity(size, price) * price - self.base_quantity(size, entry) * entry
+            }
+            Settlement::Inverse => {
+                let usd_face = match self.size_unit {
+                    SizeUnit::Quote => size * self.contract_size,
+                    SizeUnit::Base => size * self.contract_size * entry,
+                };
+                usd_face * (1.0 / entry - 1.0 / price)
+            }
+        }
+    }
+
+    /// Entry price of `size + add` contracts when `add` contracts (same sign) at `price` join
+    /// `size` entered at `entry`: the one average for which [`Instrument::pnl`] of the whole
+    /// equals the sum of the parts' at every price (arithmetic by contracts, except harmonic for
+    /// inverse contracts counted in USD).
+    pub fn average_entry(&self, size: f64, entry: f64, add: f64, price: f64) -> f64 {
+        let total = size + add;
+        match (self.settlement, self.size_unit) {
+            (Settlement::Inverse, SizeUnit::Quote) => total / (size / entry + add / price),
+            _ => (size * entry + add * price) / total,
+        }
+    }
+
+    /// The entry price at which `size` contracts show `pnl` at `price` (the inverse of
+    /// [`Instrument::pnl`]); `price` itself for linear contracts counted in quote units, whose
+    /// futures-style P&L does not depend on the entry.
+    pub fn entry_for_pnl(&self, size: f64, pnl: f64, price: f64) -> f64 {
+        let n = size * self.contract_size;
+        match (self.settlement, self.size_unit) {
+            (Settlement::Linear, SizeUnit::Base) => price - pnl / n,
+            (Settlement::Linear, SizeUnit::Quote) => price,
+            (Settlement::Inverse, SizeUnit::Quote) => 1.0 / (pnl / n + 1.0 / price),
+            (Settlement::Inverse, SizeUnit::Base) => price * (1.0 - pnl / n),
+        }
+    }
+
     /// Checks terms for internal consistency and against the snapshot time.
     pub fn validate(&self, path: &str, now_ms: Option<i64>) -> Result<(), ModelError> {
         if self.symbol.trim().is_empty() {

@@ -21,6 +21,7 @@ mod instrument;
 mod market;
 mod portfolio;
 mod snapshot;
+mod trade;
 
 pub use amount::{Amount, Asset};
 pub use error::ModelError;
@@ -31,6 +32,7 @@ pub use instrument::{
 pub use market::{Greeks, Market, VolQuote};
 pub use portfolio::{Account, Collateral, Portfolio, Position, Reported};
 pub use snapshot::{schema_json, Snapshot, FORMAT_VERSION};
+pub use trade::Fill;
 
 /// Milliseconds in a (365-day) year: the year fraction used for option time to expiry.
 pub const MS_PER_YEAR: f64 = 365.0 * 24.0 * 3600.0 * 1000.0;

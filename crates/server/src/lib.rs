@@ -50,13 +50,14 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
         api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
         api::get_market, api::get_margin, api::credit, api::get_credits,
         risk::import_positions, risk::get_liquidation, risk::get_reconcile,
+        risk::post_whatif,
         engine::get_allocation, engine::get_liquidation_plan, engine::execute_liquidation, engine::start_simulation,
         engine::get_simulation, engine::start_proof, engine::get_proof, engine::verify_proof,
         engine::verify_solvency,
     ),
     components(schemas(
         api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::CreditReq, api::PositionsReq, api::AssetReq,
-        ledger::Event, error::ErrorBody, error::ErrorDetail, risk::ImportReq,
+        ledger::Event, error::ErrorBody, error::ErrorDetail, risk::ImportReq, risk::WhatIfReq, risk::WhatIfTrade,
         engine::SimulationReq, engine::ProofReq, engine::LiquidateReq, engine::VerifyReq, engine::SolvencyVerifyReq,
         jobs::JobView, jobs::Status,
     )),
@@ -134,6 +135,7 @@ pub fn app_with(state: Shared, request_timeout: std::time::Duration) -> Router {
         .route("/api/v1/accounts/{id}/import", post(risk::import_positions))
         .route("/api/v1/accounts/{id}/margin", get(api::get_margin))
         .route("/api/v1/accounts/{id}/reconcile", get(risk::get_reconcile))
+        .route("/api/v1/accounts/{id}/whatif", post(risk::post_whatif))
         .route(
             "/api/v1/accounts/{id}/liquidation",
             get(risk::get_liquidation),

@@ -393,3 +393,142 @@ pub async fn get_reconcile(
         intermargin_margin::venues::reconcile::reconcile_report([&account], &assets, &market),
     ))
 }
+
+/// Why a what-if has no answer: a trade that cannot be applied (the caller's input, naming the
+/// trade and its part), or a book the engines cannot margin.
+#[derive(Debug)]
+pub enum WhatIfError {
+    /// A bad trade: `trades[i].venue|instrument|size|price`.
+    Trade(intermargin_venues::trade::TradeError),
+    /// The margin computation failed on the book before or after.
+    Engine(String),
+}
+
+impl std::fmt::Display for WhatIfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WhatIfError::Trade(e) => e.fmt(f),
+            WhatIfError::Engine(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for WhatIfError {}
+
+/// The pre-trade what-if of `trades` on `account`: [`assess`] on the book as it is and on the
+/// book with the trades applied (the model's one trade rule, `Snapshot::apply_fill`), compared
+/// venue by venue. The CLI's `whatif` and `POST …/whatif` both call this.
+pub fn whatif(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+    trades: &[intermargin_venues::trade::TradeSpec],
+) -> Result<intermargin_margin::whatif::WhatIf, WhatIfError> {
+    use intermargin_margin::whatif::{compare, Side};
+    use intermargin_model::{Portfolio, Snapshot};
+    // Bad trades are refused before any margin is computed.
+    let mut traded = Snapshot::new(
+        Portfolio {
+            assets: assets.to_vec(),
+            accounts: vec![account.clone()],
+        },
+        market.clone(),
+    );
+    let venues = intermargin_venues::trade::apply_trades(&mut traded, &account.id, trades)
+        .map_err(WhatIfError::Trade)?;
+    let before = assess(account, assets, market)
+        .map_err(|e| WhatIfError::Engine(format!("before the trades: {e}")))?;
+    let after_account = traded
+        .portfolio
+        .accounts
+        .first()
+        .ok_or_else(|| WhatIfError::Engine("the traded book lost its account".into()))?;
+    let after = assess(after_account, &traded.portfolio.assets, market)
+        .map_err(|e| WhatIfError::Engine(format!("after the trades: {e}")))?;
+    compare(
+        &Side {
+            venues: &before.venues,
+            unified: &before.unified,
+        },
+        &Side {
+            venues: &after.venues,
+            unified: &after.unified,
+        },
+        &venues,
+    )
+    .map_err(|e| WhatIfError::Engine(e.to_string()))
+}
+
+/// Trades to try on an account: `{"trades":[{"venue","instrument","size","price"?}]}`.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIfReq {
+    /// At most 64 trades, applied in order.
+    #[schema(value_type = Vec<WhatIfTrade>)]
+    pub trades: Vec<intermargin_venues::trade::TradeSpec>,
+}
+
+/// One trade of a what-if (schema of `intermargin_venues::trade::TradeSpec`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WhatIfTrade {
+    /// Venue (`deribit`, `binance`, `okx`, `bybit`, `dydx`, `hyperliquid`).
+    venue: String,
+    /// The venue's own symbol (`BTC-27DEC24-60000-C`, `BTCUSDT`, `BTC-USD-SWAP`).
+    instrument: String,
+    /// Signed contracts in the venue's size unit (buy > 0, sell < 0).
+    size: f64,
+    /// Fill price in the instrument's quote currency; the mark when absent.
+    price: Option<f64>,
+}
+
+/// Each venue's margin, the unified requirement and the first venue to liquidate, before and
+/// after hypothetical trades. Computes and stores nothing, so no `Idempotency-Key` is needed; any
+/// key that may read the account may ask.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/whatif", request_body = WhatIfReq, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "`venues[]` (before/after, refused, reason), `unified` and `liquidates_first` before/after"),
+        (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn post_whatif(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let p = principal(&st, &headers).await?;
+    p.check_account(&id)?;
+    let req: WhatIfReq = parse_body(&body)?;
+    let max = intermargin_venues::trade::MAX_TRADES;
+    if req.trades.len() > max {
+        return Err(ApiError::bad(
+            "body.trades",
+            format!("{} trades exceed the limit of {max}", req.trades.len()),
+        ));
+    }
+    crate::api::ensure_exists(&st, &id).await?;
+    let account = st.book(&id).await?;
+    let assets = st.assets.read().await.clone();
+    let market = st.market.read().await.clone();
+    let quote = market.quote.clone();
+    let out = tokio::task::spawn_blocking(move || whatif(&account, &assets, &market, &req.trades))
+        .await
+        .map_err(|e| ApiError::Engine(format!("whatif: {e}")))?;
+    match out {
+        Ok(w) => Ok(Json(json!({
+            "account": id,
+            "quote": quote,
+            "venues": w.venues,
+            "unified": w.unified,
+            "liquidates_first": w.liquidates_first,
+        }))),
+        Err(WhatIfError::Trade(e)) => Err(ApiError::bad(
+            if e.part == "trades" {
+                "body.trades".to_string()
+            } else {
+                format!("body.trades[{}].{}", e.index, e.part)
+            },
+            e.message,
+        )),
+        Err(WhatIfError::Engine(e)) => Err(ApiError::Engine(e)),
+    }
+}

@@ -1264,5 +1264,149 @@ async fn every_documented_route_refuses_another_accounts_key() {
         s,
         StatusCode::OK,
         "bob's key was neither revoked nor rotated"
+#[tokio::test]
+async fn whatif_is_read_only_isolated_per_account_and_bounded() {
+    let h = harness("whatif", None).await;
+    let sam = h.account("sam").await;
+    let readonly = h.key("read-only").await;
+    let hedge = json!({"trades": [
+        {"venue": "okx", "instrument": "BTC-USD-SWAP", "size": 2000},
+        {"venue": "binance", "instrument": "BTCUSDT", "size": -3.2, "price": 62900}
+    ]});
+    // Another account's key sees the same answer as for a missing account.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/hedged/whatif",
+            &sam,
+            Some(hedge.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    // No key: 401.
+    let (s, _) = common::call(
+        &h.router,
+        "POST",
+        "/api/v1/accounts/hedged/whatif",
+        None,
+        None,
+        Some(hedge.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A read-only key may ask (it computes, it writes nothing), without an Idempotency-Key.
+    let (_, events_before) = h
+        .call("GET", "/api/v1/accounts/hedged/events", ADMIN, None)
+        .await;
+    let (_, book_before) = h.call("GET", "/api/v1/accounts/hedged", ADMIN, None).await;
+    let (s, v) = common::call(
+        &h.router,
+        "POST",
+        "/api/v1/accounts/hedged/whatif",
+        Some(&readonly),
+        None,
+        Some(hedge.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for k in ["venues", "unified", "liquidates_first"] {
+        assert!(!v[k].is_null(), "{k} missing: {v}");
+    }
+    let okx = v["venues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["venue"] == "okx")
+        .unwrap();
+    for side in ["before", "after"] {
+        for f in [
+            "initial_margin",
+            "maintenance_margin",
+            "available",
+            "liquidation_move",
+        ] {
+            assert!(okx[side].get(f).is_some(), "{side}.{f} missing: {okx}");
+        }
+        for f in ["initial_margin", "maintenance_margin", "saving"] {
+            assert!(v["unified"][side][f].is_number(), "unified.{side}.{f}: {v}");
+        }
+    }
+    assert_eq!(okx["refused"], json!(false));
+    assert!(okx["reason"].is_null());
+    // Nothing was written: the same events and the same book.
+    let (_, events_after) = h
+        .call("GET", "/api/v1/accounts/hedged/events", ADMIN, None)
+        .await;
+    let (_, book_after) = h.call("GET", "/api/v1/accounts/hedged", ADMIN, None).await;
+    assert_eq!(events_before, events_after);
+    assert_eq!(book_before, book_after);
+    // Bounded: 65 trades are refused before any margin is computed.
+    let many: Vec<Value> = (0..65)
+        .map(|_| json!({"venue": "binance", "instrument": "BTCUSDT", "size": 1}))
+        .collect();
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/hedged/whatif",
+            ADMIN,
+            Some(json!({"trades": many})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("body.trades")),
+        "{v}"
+    );
+    // Each bad part is named.
+    for (trade, field) in [
+        (
+            json!({"venue": "kraken", "instrument": "BTCUSDT", "size": 1}),
+            "body.trades[0].venue",
+        ),
+        (
+            json!({"venue": "binance", "instrument": "NOPE", "size": 1}),
+            "body.trades[0].instrument",
+        ),
+        (
+            json!({"venue": "binance", "instrument": "BTCUSDT", "size": 0}),
+            "body.trades[0].size",
+        ),
+        (
+            json!({"venue": "binance", "instrument": "BTCUSDT", "size": 1, "price": -1}),
+            "body.trades[0].price",
+        ),
+        (
+            json!({"venue": "binance", "instrument": "BTCUSDT", "size": "1"}),
+            "body.trades[0].size",
+        ),
+        (
+            json!({"venue": "binance", "instrument": "BTCUSDT", "size": 1, "leverage": 100}),
+            "body.trades[0]",
+        ),
+    ] {
+        let (s, v) = h
+            .call(
+                "POST",
+                "/api/v1/accounts/hedged/whatif",
+                ADMIN,
+                Some(json!({"trades": [trade]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        let got = v["error"]["field"].as_str().unwrap_or_default();
+        assert!(got.starts_with(field), "{field}: {v}");
+    }
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/hedged/whatif",
+            ADMIN,
+            Some(json!({"trades": []})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("body.trades")),
+        "{v}"
     );
 }

@@ -30,6 +30,7 @@ mod hyperliquid;
 mod json;
 mod okx;
 pub mod symbols;
+pub mod trade;
 
 use intermargin_model::{Snapshot, Venue};
 use serde_json::Value;

@@ -49,7 +49,7 @@ fn unit(s: &str) -> SizeUnit {
 }
 
 /// Contract terms from the dated table, by `instId` shape.
-fn table_terms(inst_id: &str) -> Option<ContractTerms> {
+pub(crate) fn table_terms(inst_id: &str) -> Option<ContractTerms> {
     let parts: Vec<&str> = inst_id.split('-').collect();
     let family = format!("{}-{}", parts.first()?, parts.get(1)?);
     let f = table().families.iter().find(|f| f.family == family)?;

@@ -12,4 +12,5 @@ pub mod reconcile;
 pub mod serve;
 pub mod simulate;
 pub mod venues;
+pub mod whatif;
 pub mod xchain;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use intermargin_model::{Account, Asset, Market, Position, Settlement, SizeUnit, Venue};
+use intermargin_model::{Account, Asset, Market, Position, Venue};
 
 use crate::error::MarginError;
 use crate::report::{PositionMargin, QuoteFigures, VenueMargin};
@@ -64,18 +64,7 @@ pub(crate) fn index_price(
 pub(crate) fn unrealised_pnl(p: &Position, mark: f64) -> f64 {
     let ins = &p.instrument;
     match p.entry_price {
-        Some(entry) if entry > 0.0 => match ins.settlement {
-            Settlement::Linear => {
-                ins.base_quantity(p.size, mark) * mark - ins.base_quantity(p.size, entry) * entry
-            }
-            Settlement::Inverse => {
-                let usd_face = match ins.size_unit {
-                    SizeUnit::Quote => p.size * ins.contract_size,
-                    SizeUnit::Base => p.size * ins.contract_size * entry,
-                };
-                usd_face * (1.0 / entry - 1.0 / mark)
-            }
-        },
+        Some(entry) if entry > 0.0 => ins.pnl(p.size, entry, mark),
         _ => p.unrealized_pnl.unwrap_or(0.0),
     }
 }

@@ -1082,6 +1082,12 @@ async fn every_documented_route_refuses_another_accounts_key() {
         ),
         (
             "post",
+            "/api/v1/accounts/{id}/whatif",
+            Some(json!({"trades": [{"venue": "binance", "instrument": "BTCUSDT", "size": 0.1}]})),
+            Guard::Hidden,
+        ),
+        (
+            "post",
             "/api/v1/accounts/{id}/credits",
             Some(json!({"venue": "deribit", "asset": "USDC", "amount": "1"})),
             Guard::Hidden,

@@ -1270,6 +1270,9 @@ async fn every_documented_route_refuses_another_accounts_key() {
         s,
         StatusCode::OK,
         "bob's key was neither revoked nor rotated"
+    );
+}
+
 #[tokio::test]
 async fn whatif_is_read_only_isolated_per_account_and_bounded() {
     let h = harness("whatif", None).await;

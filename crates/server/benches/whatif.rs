@@ -31,7 +31,13 @@ fn book() -> Snapshot {
     }
     market.fx.insert("WETH".into(), 2_650.0);
     let mut acc = Account::new("bench");
-    let mut add = |venue: Venue, symbol: &str, size: f64, mark: f64, iv: Option<f64>| {
+    let add = |acc: &mut Account,
+               market: &mut Market,
+               venue: Venue,
+               symbol: &str,
+               size: f64,
+               mark: f64,
+               iv: Option<f64>| {
         let ins = resolve_symbol(venue, symbol).unwrap_or_else(|| panic!("{venue}:{symbol}"));
         market.mark_prices.insert(ins.id(), mark);
         if let Some(iv) = iv {
@@ -41,27 +47,147 @@ fn book() -> Snapshot {
         p.entry_price = Some(mark);
         acc.positions.push(p);
     };
-    add(Venue::Deribit, "BTC-PERPETUAL", 20_000.0, 62_905.0, None);
-    add(Venue::Deribit, "ETH-PERPETUAL", -30_000.0, 2_651.0, None);
-    add(Venue::Deribit, "BTC-27DEC24", -5_000.0, 64_100.0, None);
-    add(Venue::Deribit, "BTC-28MAR25", 3_000.0, 65_300.0, None);
-    add(Venue::Deribit, "ETH-27DEC24", 10_000.0, 2_700.0, None);
-    add(Venue::Binance, "BTCUSDT", -4.0, 62_895.0, None);
-    add(Venue::Binance, "ETHUSDT", 30.0, 2_650.5, None);
-    add(Venue::Okx, "BTC-USD-SWAP", -2_000.0, 62_905.0, None);
-    add(Venue::Okx, "BTC-USDT-SWAP", 300.0, 62_900.0, None);
-    add(Venue::Okx, "BTC-USDT-241227", -200.0, 64_050.0, None);
-    add(Venue::Bybit, "BTCUSDT", 2.5, 62_893.0, None);
-    add(Venue::Bybit, "BTCUSD", -50_000.0, 62_902.0, None);
-    add(Venue::Dydx, "BTC-USD", -1.5, 62_888.0, None);
-    add(Venue::Dydx, "ETH-USD", 12.0, 2_649.0, None);
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Deribit,
+        "BTC-PERPETUAL",
+        20_000.0,
+        62_905.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Deribit,
+        "ETH-PERPETUAL",
+        -30_000.0,
+        2_651.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Deribit,
+        "BTC-27DEC24",
+        -5_000.0,
+        64_100.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Deribit,
+        "BTC-28MAR25",
+        3_000.0,
+        65_300.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Deribit,
+        "ETH-27DEC24",
+        10_000.0,
+        2_700.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Binance,
+        "BTCUSDT",
+        -4.0,
+        62_895.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Binance,
+        "ETHUSDT",
+        30.0,
+        2_650.5,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Okx,
+        "BTC-USD-SWAP",
+        -2_000.0,
+        62_905.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Okx,
+        "BTC-USDT-SWAP",
+        300.0,
+        62_900.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Okx,
+        "BTC-USDT-241227",
+        -200.0,
+        64_050.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Bybit,
+        "BTCUSDT",
+        2.5,
+        62_893.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Bybit,
+        "BTCUSD",
+        -50_000.0,
+        62_902.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Dydx,
+        "BTC-USD",
+        -1.5,
+        62_888.0,
+        None,
+    );
+    add(
+        &mut acc,
+        &mut market,
+        Venue::Dydx,
+        "ETH-USD",
+        12.0,
+        2_649.0,
+        None,
+    );
     for (coin, size, mark) in [
         ("BTC", 1.0, 62_891.0),
         ("ETH", -20.0, 2_650.2),
         ("SOL", 300.0, 150.1),
         ("XRP", -40_000.0, 0.6),
     ] {
-        add(Venue::Hyperliquid, coin, size, mark, None);
+        add(
+            &mut acc,
+            &mut market,
+            Venue::Hyperliquid,
+            coin,
+            size,
+            mark,
+            None,
+        );
     }
     // Deribit BTC options until the book holds 50 positions.
     let mut k = 0;
@@ -80,6 +206,8 @@ fn book() -> Snapshot {
         let premium = (moneyness.max(0.0) / 62_890.0) + 0.03;
         let size = if k % 3 == 0 { -5.0 } else { 8.0 };
         add(
+            &mut acc,
+            &mut market,
             Venue::Deribit,
             &format!("BTC-{expiry}-{strike}-{cp}"),
             size,

@@ -343,7 +343,12 @@ fn bad_trades_name_the_part() {
         (t("binance", "BTCUSDT", 1.0, Some(-5.0)), "price"),
         (t("binance", "BTCUSDT", 1.0, Some(f64::NAN)), "price"),
     ] {
-        match whatif(acc, &snap.portfolio.assets, &snap.market, &[trade.clone()]) {
+        match whatif(
+            acc,
+            &snap.portfolio.assets,
+            &snap.market,
+            std::slice::from_ref(&trade),
+        ) {
             Err(WhatIfError::Trade(e)) => assert_eq!(e.part, part, "{trade:?}: {e}"),
             other => panic!(
                 "{trade:?}: expected a bad {part}, got {:?}",

@@ -409,8 +409,9 @@ async fn simulation_job_reports_progress_writes_plots_and_stays_with_its_owner()
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     assert_eq!(job["status"], "queued");
-    // calm.toml has circuit breakers, so 40 paths run twice (without and with).
-    assert_eq!(job["total"], 80);
+    // calm.toml has two circuit breakers, so 40 paths run four times: without breakers, with both,
+    // and with each alone (the decomposition of each breaker's effect): 40 × 4.
+    assert_eq!(job["total"], 160);
     let uri = format!("/api/v1/simulations/{}", job["id"].as_str().unwrap());
     let (s, _) = h.call("GET", &uri, &bob, None).await;
     assert_eq!(

@@ -421,7 +421,7 @@ async fn simulation_job_reports_progress_writes_plots_and_stays_with_its_owner()
     );
     let done = h.wait(&uri, &alice).await;
     assert_eq!(done["status"], "done", "{done}");
-    assert_eq!(done["done"], 80);
+    assert_eq!(done["done"], 160, "every run of every path is counted");
     assert_eq!(done["result"]["summary"]["paths"], 40);
     let p = done["result"]["summary"]["without_breakers"]["prob_bad_debt"]
         .as_f64()

@@ -891,35 +891,32 @@ impl Ledger {
 
     /// An account's latest positions on every venue.
     pub async fn positions(&self, account: &str) -> Result<Vec<Position>, ApiError> {
-        let rows =
-            sqlx::query("SELECT positions FROM positions WHERE account_id = $1 ORDER BY venue")
-                .bind(account)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut out = Vec::new();
-        for r in rows {
-            let text: String = r.try_get(0)?;
-            let mut p: Vec<Position> = serde_json::from_str(&text)
-                .map_err(|e| ApiError::Storage(format!("positions: {e}")))?;
-            out.append(&mut p);
-        }
-        Ok(out)
+        self.per_venue_lists(account, "positions").await
     }
 
     /// The figures each venue reported beside its latest positions of an account (none for a
     /// venue whose latest positions were written by hand or by a liquidation).
     pub async fn reported(&self, account: &str) -> Result<Vec<Reported>, ApiError> {
-        let rows =
-            sqlx::query("SELECT reported FROM positions WHERE account_id = $1 ORDER BY venue")
-                .bind(account)
-                .fetch_all(&self.pool)
-                .await?;
+        self.per_venue_lists(account, "reported").await
+    }
+
+    /// One JSON-list column of an account's `positions` rows, venue by venue, concatenated.
+    async fn per_venue_lists<T: serde::de::DeserializeOwned>(
+        &self,
+        account: &str,
+        column: &'static str,
+    ) -> Result<Vec<T>, ApiError> {
+        let sql = format!("SELECT {column} FROM positions WHERE account_id = $1 ORDER BY venue");
+        let rows = sqlx::query(&sql)
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await?;
         let mut out = Vec::new();
         for r in rows {
             let text: String = r.try_get(0)?;
-            let mut f: Vec<Reported> = serde_json::from_str(&text)
-                .map_err(|e| ApiError::Storage(format!("positions.reported: {e}")))?;
-            out.append(&mut f);
+            let mut items: Vec<T> = serde_json::from_str(&text)
+                .map_err(|e| ApiError::Storage(format!("positions.{column}: {e}")))?;
+            out.append(&mut items);
         }
         Ok(out)
     }

@@ -8,8 +8,8 @@
 //!   (<https://binance.com/en/support/faq/25edcd7fe0e544839d0847b8cbb2e400>).
 //! * Liquidation price (one-way `BOTH`, hedge `LONG`/`SHORT`, cross or isolated):
 //!   [`liquidation_price`] (<https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93>);
-//!   when the price moves the position into another bracket, that bracket is substituted and the
-//!   price recomputed. A symbol held both long and short in one pool is taken as hedge mode.
+//!   solved on every price interval over which the brackets stay fixed, keeping the root that
+//!   lies in its own interval (nearest the mark). A symbol held both long and short in one pool is taken as hedge mode.
 //!
 //! One pool per settle asset (USDT, USDC): equity = wallet balance + unrealised P&L.
 
@@ -263,12 +263,34 @@ impl BinanceUsdm {
                     }
                 }
             };
+        // The brackets change only where a leg's notional crosses a bracket floor: between two
+        // such prices the formula is exact, so solve it on every interval and keep the roots
+        // that fall inside their own interval (the one nearest the mark when hedge legs give
+        // several). Starting from the mark's bracket alone misses a root whose bracket is
+        // lower (an isolated long whose mark-bracket solution is negative).
         let mark = legs[0].mark;
-        let mut price = mark;
-        let mut answer = None;
-        for _ in 0..16 {
-            let l = leg_at(long, price)?;
-            let s = leg_at(short, price)?;
+        let mut edges = vec![0.0];
+        for (size, _, pr) in [long, short].into_iter().flatten() {
+            edges.extend(
+                pr.table
+                    .tiers()
+                    .iter()
+                    .map(|t| t.floor / size)
+                    .filter(|e| e.is_finite() && *e > 0.0),
+            );
+        }
+        edges.sort_by(f64::total_cmp);
+        edges.dedup();
+        let mut answer: Option<f64> = None;
+        for (j, &lo) in edges.iter().enumerate() {
+            let hi = edges.get(j + 1).copied().unwrap_or(f64::INFINITY);
+            let probe = if hi.is_finite() {
+                0.5 * (lo + hi)
+            } else {
+                2.0 * lo + 1.0
+            };
+            let l = leg_at(long, probe)?;
+            let s = leg_at(short, probe)?;
             let inputs = LiquidationInputs {
                 wallet_balance,
                 other_maintenance: other_mm,
@@ -281,18 +303,16 @@ impl BinanceUsdm {
                 long: if hedge { l } else { None },
                 short: if hedge { s } else { None },
             };
-            let lp = match liquidation_price(&inputs) {
-                Some(lp) => lp,
-                None => return Ok(None),
+            let Some(lp) = liquidation_price(&inputs) else {
+                continue;
             };
-            // Same brackets at the answer → done.
-            let l2 = leg_at(long, lp)?;
-            let s2 = leg_at(short, lp)?;
-            answer = Some(lp);
-            if l2 == l && s2 == s {
-                break;
+            let slack = 1e-9 * lp;
+            if lp + slack < lo || lp - slack > hi {
+                continue;
             }
-            price = lp;
+            if answer.is_none_or(|a| (lp - mark).abs() < (a - mark).abs()) {
+                answer = Some(lp);
+            }
         }
         Ok(answer)
     }

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use intermargin_allocate::{allocate, RoutesFile};
+use intermargin_liquidation::venue_style::{venue_liquidations, VenueStyleOptions};
 use intermargin_liquidation::{
     plan_liquidation, DepthBook, LiquidationPlan, PlannerOptions, RuleBook,
 };
@@ -192,12 +193,18 @@ pub struct PlanQuery {
     /// Target buffer over maintenance after the plan (0.05 = equity ≥ 1.05 × maintenance).
     #[param(pattern = "^[0-9]{1,2}(\\.[0-9]{1,6})?$")]
     pub buffer: Option<String>,
+    /// dYdX insurance fund balance in USDC for `venue_rules` (absent: assumed to cover every
+    /// payout, as `intermargin liquidate --dydx-insurance-fund`).
+    #[param(pattern = "^[0-9]{1,15}(\\.[0-9]{1,6})?$")]
+    pub dydx_insurance_fund: Option<String>,
 }
 
-/// The partial-liquidation plan that restores the account with the least closed.
+/// The partial-liquidation plan that restores the account with the least closed, and beside it
+/// `venue_rules`: what dYdX, Hyperliquid and Aave themselves would do to each of their pools
+/// (the same JSON as `intermargin liquidate --json`).
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/liquidation/plan", security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id"), PlanQuery),
-    responses((status = 200, description = "State, legs to close, figures after, bad debt"), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "State, legs to close, figures after, bad debt; venue_rules: each venue's own liquidation of its pools"), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_liquidation_plan(
     State(st): State<Shared>,
     Path(id): Path<String>,
@@ -213,16 +220,46 @@ pub async fn get_liquidation_plan(
         ),
     };
     let buffer = valid_buffer("buffer", buffer)?;
+    let fund = match q.dydx_insurance_fund.as_deref() {
+        None => None,
+        Some(t) => match t.parse::<f64>() {
+            Ok(f) if f.is_finite() && f >= 0.0 => Some(f),
+            _ => {
+                return Err(ApiError::bad(
+                    "dydx_insurance_fund",
+                    format!("expected a finite amount ≥ 0, got {t:?}"),
+                ))
+            }
+        },
+    };
     p.check_account(&id)?;
     crate::api::ensure_exists(&st, &id).await?;
     let (version, account) = versioned_book(&st, &id).await?;
     let assets = st.assets.read().await.clone();
     let market = st.market.read().await.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let rules = RuleBook::bundled().map_err(engine("liquidation rules"))?;
+        let venue_rules = venue_liquidations(
+            &account,
+            &assets,
+            &market,
+            &DepthBook::default(),
+            &rules,
+            VenueStyleOptions {
+                dydx_insurance_fund: fund,
+            },
+        )
+        .map_err(engine("venue liquidation rules"))?;
         let plan = liquidation_plan(&account, assets, &market, buffer)?;
         let mut out = json!({"account": account.id, "quote": market.quote, "version": version});
         if let (Value::Object(o), Ok(Value::Object(p))) = (&mut out, serde_json::to_value(&plan)) {
             o.extend(p);
+        }
+        if let Value::Object(o) = &mut out {
+            o.insert(
+                "venue_rules".into(),
+                serde_json::to_value(&venue_rules).map_err(engine("venue liquidation rules"))?,
+            );
         }
         Ok(out)
     })

@@ -347,7 +347,9 @@ impl Trigger {
 pub enum Action {
     /// No liquidations while active (a trading halt for liquidators).
     HaltLiquidations,
-    /// Liquidation volume per venue and step capped at `max_depth_fraction` × depth.
+    /// Liquidated notional per book (venue and asset) and STEP, over all of the step's rounds,
+    /// capped at `max_depth_fraction` × depth; an order beyond what is left is cut to it and the
+    /// rest waits for the next step.
     ThrottleLiquidations {
         /// Fraction of the book's depth.
         max_depth_fraction: f64,

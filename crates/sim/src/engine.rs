@@ -5,6 +5,8 @@
 //! and sent to the venue's book as one batch → the batch moves the shared asset price by the
 //! book's impact (`k·(Q/depth)^α`) on every venue that lists the asset → further liquidations,
 //! up to `impact.max_rounds` rounds per step. Accumulated impact decays by `resilience` per step.
+//! A throttle breaker caps each book's liquidated notional per step (not per round: a budget
+//! renewed every round would let the next round of the same step take what it refused).
 //!
 //! Speed: a pool's liquidation price is known in closed form, so pools are kept in lists sorted
 //! by it (per venue, asset and side) and each step only compares the current price with the head
@@ -186,6 +188,9 @@ fn insert_x(list: &mut Vec<(f64, u32, u32)>, down: bool, e: (f64, u32, u32)) {
     list.insert(pos, e);
 }
 
+/// Smallest fraction of a pool one liquidation closes.
+const MIN_FRACTION: f64 = 1e-6;
+
 fn cents(x: f64) -> Amount {
     Amount((x.max(0.0) * 100.0).round() as i128)
 }
@@ -355,6 +360,8 @@ impl Engine {
         let mut last_step_liq = 0.0;
         let mut orders: Vec<(u32, bool, f64)> = Vec::new(); // (pool or extra idx, is_extra, fraction)
         let mut vol = vec![0.0f64; nv * na];
+        // Throttle budget: liquidated notional per book (venue, asset) this STEP, over all rounds.
+        let mut budget = vec![0.0f64; nv * na];
         for t in 0..self.steps {
             self.model.step(&mut st, t);
             for a in 0..na {
@@ -397,14 +404,14 @@ impl Engine {
                 }
             }
             let mut step_liq = 0.0;
+            for b in budget.iter_mut() {
+                *b = 0.0;
+            }
             if !halt {
                 for round in 0..self.max_rounds {
                     let overlay =
                         self.venue_prices(&common, t, &mut stale, fallback, &mut prices) > 0.0;
                     orders.clear();
-                    for v in vol.iter_mut() {
-                        *v = 0.0;
-                    }
                     // Silo and unified lists.
                     for (li, l) in self.lists.iter().enumerate() {
                         let unified_list = l.venue == usize::MAX;
@@ -423,15 +430,15 @@ impl Engine {
                                 break;
                             }
                             if !done[pi as usize] {
-                                if !self.queue(
+                                match self.queue(
                                     &self.pools[pi as usize],
                                     &prices,
                                     throttle,
-                                    &mut vol,
+                                    &mut budget,
                                 ) {
-                                    break;
+                                    Some(f) => orders.push((pi, false, f)),
+                                    None => break,
                                 }
-                                orders.push((pi, false, 0.0));
                             }
                             cursor[li] += 1;
                         }
@@ -442,9 +449,10 @@ impl Engine {
                             if !done[pi as usize]
                                 && p.equity(&prices, na)
                                     < p.requirement(&prices, na, &self.rates, false)
-                                && self.queue(p, &prices, throttle, &mut vol)
                             {
-                                orders.push((pi, false, 0.0));
+                                if let Some(f) = self.queue(p, &prices, throttle, &mut budget) {
+                                    orders.push((pi, false, f));
+                                }
                             }
                         }
                     }
@@ -465,13 +473,17 @@ impl Engine {
                                 continue;
                             }
                             let hit = if l.down { p <= thr } else { p >= thr };
-                            if !hit || !self.queue(&extra[ei as usize], &prices, throttle, &mut vol)
-                            {
+                            if !hit {
                                 break;
                             }
+                            let Some(f) =
+                                self.queue(&extra[ei as usize], &prices, throttle, &mut budget)
+                            else {
+                                break;
+                            };
                             xl.pop();
                             xgen[ei as usize] += 1;
-                            orders.push((ei, true, 0.0));
+                            orders.push((ei, true, f));
                         }
                     }
                     if overlay {
@@ -481,27 +493,27 @@ impl Engine {
                                 && !orders.iter().any(|o| o.1 && o.0 == ei as u32)
                                 && p.equity(&prices, na)
                                     < p.requirement(&prices, na, &self.rates, false)
-                                && self.queue(p, &prices, throttle, &mut vol)
                             {
-                                xgen[ei] += 1;
-                                orders.push((ei as u32, true, 0.0));
+                                if let Some(f) = self.queue(p, &prices, throttle, &mut budget) {
+                                    xgen[ei] += 1;
+                                    orders.push((ei as u32, true, f));
+                                }
                             }
                         }
                     }
                     if orders.is_empty() {
                         break;
                     }
-                    // Size every order (fraction of the pool) and net the volume per book.
+                    // Net the sized orders' volume per book (the orders were sized when queued).
                     for v in vol.iter_mut() {
                         *v = 0.0;
                     }
-                    for o in orders.iter_mut() {
+                    for o in orders.iter() {
                         let p = if o.1 {
                             &extra[o.0 as usize]
                         } else {
                             &self.pools[o.0 as usize]
                         };
-                        o.2 = self.close_fraction_for(p, &prices);
                         for l in &p.legs {
                             vol[l.venue * na + l.asset] -=
                                 o.2 * l.q * prices[l.venue * na + l.asset];
@@ -625,22 +637,33 @@ impl Engine {
         }
     }
 
-    /// Adds the pool's volume to the throttle budget; false when the budget is spent.
-    fn queue(&self, p: &Pool, prices: &[f64], throttle: f64, vol: &mut [f64]) -> bool {
+    /// Sizes a liquidation of `p` (the fraction of the pool to close) within the throttle: while
+    /// a throttle is active, each book (venue, asset) liquidates at most `throttle × depth` of
+    /// notional per STEP, over all the step's rounds (`used` holds what this step has taken). An
+    /// order larger than what is left is cut to it (the rest waits for the next step); `None` when
+    /// a book it trades on has nothing left.
+    fn queue(&self, p: &Pool, prices: &[f64], throttle: f64, used: &mut [f64]) -> Option<f64> {
+        let mut f = self.close_fraction_for(p, prices);
         if throttle.is_infinite() {
-            return true;
+            return Some(f);
         }
         let na = self.n_assets;
         for l in &p.legs {
             let i = l.venue * na + l.asset;
-            if vol[i] >= throttle * self.impact[i].depth {
-                return false;
+            let left = throttle * self.impact[i].depth - used[i];
+            let n = (l.q * prices[i]).abs();
+            if n > 0.0 {
+                f = f.min(left / n);
             }
         }
-        for l in &p.legs {
-            vol[l.venue * na + l.asset] += (l.q * prices[l.venue * na + l.asset]).abs();
+        if f < MIN_FRACTION {
+            return None;
         }
-        true
+        for l in &p.legs {
+            let i = l.venue * na + l.asset;
+            used[i] += f * (l.q * prices[i]).abs();
+        }
+        Some(f)
     }
 
     /// Fraction of the pool to close: all of it when equity < 0, else Drift's closed form
@@ -670,7 +693,7 @@ impl Engine {
         if f > 0.99 {
             1.0
         } else {
-            f.max(1e-6)
+            f.max(MIN_FRACTION)
         }
     }
 

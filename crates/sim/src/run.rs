@@ -137,7 +137,7 @@ fn describe(i: usize, b: &crate::config::Breaker) -> String {
         Action::HaltLiquidations => "halt liquidations".to_string(),
         Action::OracleFallback => "fall back to the median oracle".to_string(),
         Action::ThrottleLiquidations { max_depth_fraction } => {
-            format!("throttle liquidations to {max_depth_fraction} x depth per round")
+            format!("throttle liquidations to {max_depth_fraction} x depth per step")
         }
     };
     format!("breakers[{i}]: {t} -> {a} for {} steps", b.cooldown_steps)

@@ -346,3 +346,55 @@ fn the_shipped_stress_configs_parse() {
             .unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }
+
+#[test]
+fn the_throttle_defers_what_it_refuses_to_the_next_step() {
+    // One venue's book (venue a): depth 1,000, no impact (k = 0). A liquidation spike of more
+    // than 5,000 in a step trips a throttle of 0.5 × depth = 500 of notional per step for 5 steps.
+    //
+    // Step 0: ETH 100 → 90. A (long 100, collateral 500) has equity 500 − 1,000 = −500: closed in
+    // full at 90, 9,000 liquidated, bad debt 500. B (long 20, collateral 300, liquidation price
+    // (2,000 − 300) / (20 × 0.97) = 87.63) and C (long 5, collateral 70: (500 − 70) / 4.85 = 88.66)
+    // survive 90. Step 1: ETH 90 → 80; the throttle is on (9,000 > 5,000 last step). C is
+    // bankrupt (70 − 100 = −30, 400 of notional) and first in line: closed in full, 100 of the
+    // budget left. B is bankrupt (300 − 400 = −100, 1,600 of notional): 100 / 1,600 of it is sold,
+    // and the rest waits — in later rounds of step 1 too. Steps 2, 3, 4: 500 each (ETH stays at
+    // 80), which closes B (100 + 3 × 500 = 1,600). Bad debt 500 + 30 + 100 = 630 either way.
+    let extra = "[[shocks]]\nasset = \"ETH\"\nstart_step = 0\nsteps = 1\ntotal_return = -0.1\n\n\
+        [[shocks]]\nasset = \"ETH\"\nstart_step = 1\nsteps = 1\ntotal_return = -0.11111111111111116\n\n\
+        [[breakers]]\ntrigger = { kind = \"liquidation_spike\", notional = 5000.0 }\n\
+        action = { kind = \"throttle_liquidations\", max_depth_fraction = 0.5 }\ncooldown_steps = 5\n";
+    let text = base(extra).replace(
+        "depth = [{ asset = \"ETH\", k = 0.0, alpha = 1.0, depth = 1.0 }]\n\n[[venues]]",
+        "depth = [{ asset = \"ETH\", k = 0.0, alpha = 1.0, depth = 1000.0 }]\n\n[[venues]]",
+    );
+    let c = Config::from_toml(&text).unwrap();
+    let pools = book(vec![
+        silo(0, 100.0, 500.0),
+        silo(0, 20.0, 300.0),
+        silo(0, 5.0, 70.0),
+    ]);
+    let model = PathModel::new(&c, None).unwrap();
+    let per_step = |e: &Engine| {
+        let mut tl = Vec::new();
+        let r = e.run_path(0, Some(&mut tl));
+        (r, tl.iter().map(|p| p.liquidated).collect::<Vec<f64>>())
+    };
+    let close = |got: &[f64], want: &[f64]| {
+        got.len() == want.len() && got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6)
+    };
+    let (r0, l0) = per_step(&Engine::new(&c, &pools, model.clone(), false));
+    let want0 = [9_000.0, 2_000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    assert!(close(&l0, &want0), "without breakers: {l0:?}");
+    assert!((r0.bad_debt[0] - 630.0).abs() < 0.011, "{r0:?}");
+    let (r1, l1) = per_step(&Engine::new(&c, &pools, model, true));
+    let want1 = [9_000.0, 500.0, 500.0, 500.0, 500.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    assert!(close(&l1, &want1), "with the throttle: {l1:?}");
+    assert!((r1.bad_debt[0] - 630.0).abs() < 0.011, "{r1:?}");
+    assert_eq!(r1.breaker_trips, 1);
+    assert_eq!(r1.breaker_active_steps, vec![5]);
+    // The notional-weighted mean step moves from (0 × 9,000 + 1 × 2,000) / 11,000 to
+    // (0 × 9,000 + (1 + 2 + 3 + 4) × 500) / 11,000: the throttle defers, by 3,000 / 11,000 step.
+    assert!((r0.liquidation_step_weight - 2_000.0).abs() < 1e-6);
+    assert!((r1.liquidation_step_weight - 5_000.0).abs() < 1e-6);
+}

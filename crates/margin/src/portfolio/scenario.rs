@@ -430,6 +430,13 @@ pub(crate) fn price_row(
         }
         _ => (0.0, 1.0),
     };
+    // Value held now of one contract, in its settlement currency: an option's premium (in the coin
+    // for an inverse option, `V/F` per unit); delta-one contracts are marked to market and hold 0.
+    let value0_settle = match (&inst.kind, inst.settlement) {
+        (InstrumentKind::Option { .. }, Settlement::Linear) => q0 * v0,
+        (InstrumentKind::Option { .. }, Settlement::Inverse) => q0 * v0 / pr.f0,
+        _ => 0.0,
+    };
     for (s, o) in scen.iter().zip(out.iter_mut()) {
         let mut m = if stable_underlying {
             0.0
@@ -481,7 +488,11 @@ pub(crate) fn price_row(
         } else {
             ctx.asset_value(&inst.settle, Some(s)).unwrap_or(settle_now)
         };
-        *o = -cover * pnl_settle * settle_val;
+        // Numeraire P&L = value after − value before = (value0 + pnl)·settle_val − value0·settle_now:
+        // the settlement-currency P&L at the new rate plus the revaluation of the value already held
+        // (an inverse option's coin premium moves with the coin).
+        let pnl_num = pnl_settle * settle_val + value0_settle * (settle_val - settle_now);
+        *o = -cover * pnl_num;
     }
     // Component figures: delta in coin-equivalent, notional in the numeraire.
     let delta_base = if stable_underlying {
@@ -620,6 +631,95 @@ mod tests {
         assert_eq!(s[26].price, 1.0);
         assert_eq!(s[13].price, 0.0);
         assert!(s[27..].iter().all(|x| x.extended && x.vol == VolMove::Up));
+    }
+
+    /// Standard normal CDF by the Abramowitz–Stegun 26.2.17 polynomial (|error| < 7.5e-8),
+    /// independent of the pricing crate.
+    fn norm_cdf(x: f64) -> f64 {
+        let t = 1.0 / (1.0 + 0.231_641_9 * x.abs());
+        let poly = t
+            * (0.319_381_530
+                + t * (-0.356_563_782
+                    + t * (1.781_477_937 + t * (-1.821_255_978 + t * 1.330_274_429))));
+        let tail = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt() * poly;
+        if x >= 0.0 {
+            1.0 - tail
+        } else {
+            tail
+        }
+    }
+
+    /// Black-76 call price, rate 0: F·N(d1) − K·N(d2).
+    fn black76_call(f: f64, k: f64, t: f64, vol: f64) -> f64 {
+        let sd = vol * t.sqrt();
+        let d1 = ((f / k).ln() + 0.5 * sd * sd) / sd;
+        f * norm_cdf(d1) - k * norm_cdf(d1 - sd)
+    }
+
+    #[test]
+    fn inverse_option_loss_revalues_the_coin_premium_held() {
+        // Short 1 Deribit inverse ATM BTC call (1 BTC per contract), F = S = 60,000 USD, IV 60 %,
+        // 36.5 days (0.1 year), rate 0; scenario: BTC +10 %, vol unchanged, no look-ahead.
+        let t0 = 1_700_000_000_000_i64;
+        let expiry = t0 + (0.1 * intermargin_model::MS_PER_YEAR) as i64;
+        let inst = Instrument {
+            venue: intermargin_model::Venue::Deribit,
+            symbol: "BTC-TEST-60000-C".into(),
+            kind: InstrumentKind::Option {
+                expiry_ms: expiry,
+                strike: 60_000.0,
+                option_kind: intermargin_model::OptionKind::Call,
+            },
+            underlying: "BTC".into(),
+            quote: "USD".into(),
+            settle: "BTC".into(),
+            settlement: Settlement::Inverse,
+            contract_size: 1.0,
+            size_unit: SizeUnit::Base,
+        };
+        let mut market = Market::new(t0, "USD");
+        market.fx.insert("BTC".into(), 60_000.0);
+        market.index_prices.insert("deribit:BTC".into(), 60_000.0);
+        market.mark_ivs.insert(inst.id(), 0.6);
+        let params = GridParams::deribit_pm().unwrap();
+        assert_eq!(params.look_ahead_days, 0.0);
+        let ctx = NumeraireCtx {
+            params: &params,
+            market: &market,
+            currency: "USD".into(),
+        };
+        let scen = [Scenario {
+            name: "BTC +10 %".into(),
+            price: 0.10,
+            in_ranges: false,
+            vol: VolMove::None,
+            extended: false,
+        }];
+        let pr = resolve(&inst, &market).unwrap();
+        let years = pr.years;
+        assert!((years - 0.1).abs() < 1e-9);
+        let mut out = [0.0];
+        price_row(&pr, &ctx, &scen, &mut out).unwrap();
+        // By hand: value in coin = Black-76 price / F; in USD = coin value × BTC's USD price.
+        let (f0, f1) = (60_000.0, 66_000.0);
+        let v0 = black76_call(f0, 60_000.0, years, 0.6); // ≈ 4,540 USD
+        let v1 = black76_call(f1, 60_000.0, years, 0.6);
+        let old_usd = v0 / f0 * 60_000.0;
+        let new_usd = v1 / f1 * 66_000.0;
+        // The long's loss per unit is old − new; `out` holds the loss of a long contract.
+        let expected_loss = old_usd - new_usd;
+        // The polynomial CDF is good to 7.5e-8, i.e. ≤ (F + K)·7.5e-8 ≈ 0.01 USD per price.
+        assert!(
+            (out[0] - expected_loss).abs() < 0.05,
+            "loss {} vs hand {expected_loss}",
+            out[0]
+        );
+        // The revaluation of the premium held (v0/F0 coins × 6,000 USD) is part of it, ≈ 454 USD:
+        // without it the short's loss would be understated by about 14 %.
+        let omitted = v0 / f0 * 6_000.0;
+        let short_loss = -expected_loss;
+        assert!(omitted / short_loss > 0.10, "{omitted} / {short_loss}");
+        assert!(((-out[0]) - (short_loss - omitted)).abs() > 400.0);
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub struct PathResult {
     /// Steps in which liquidations were halted.
     #[serde(default)]
     pub halted_steps: usize,
+    /// Liquidated notional of long legs (forced sells), all venues; the rest closed shorts.
+    #[serde(default)]
+    pub liquidated_long: f64,
 }
 
 impl PathResult {
@@ -721,6 +724,9 @@ impl Engine {
             let n = (dq * px).abs();
             notional += n;
             res.liquidated[l.venue] += n;
+            if dq > 0.0 {
+                res.liquidated_long += n;
+            }
             fees.push((l.venue, self.fee[l.venue] * n));
             l.q -= dq;
         }

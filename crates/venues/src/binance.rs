@@ -1,7 +1,8 @@
 //! Binance USDⓈ-M futures: `GET /fapi/v2|v3/positionRisk`, `GET /fapi/v2|v3/account`,
 //! `GET /fapi/v2|v3/balance`, `GET /fapi/v1/leverageBracket`, and the portfolio-margin variants
 //! `GET /papi/v1/um/positionRisk`, `/papi/v1/balance`, `/papi/v1/um/leverageBracket`,
-//! `/papi/v1/account` (account totals only: nothing per asset, so it adds nothing).
+//! `/papi/v1/account` (the unified account's totals: [`crate::binance_pm`]).
+//! COIN-M rows (`BTCUSD_PERP`, quantity brackets) are handed to [`crate::binance_coinm`].
 
 use intermargin_model::Position;
 use serde_json::{json, Map, Value};
@@ -36,7 +37,9 @@ fn item(n: Node, b: &mut Builder) -> Result<(), VenueError> {
     if !n.is_object() {
         return Err(n.err(format!("expected an object, got {}", describe(n.v))));
     }
-    if n.has("brackets") {
+    if n.has("brackets") && crate::binance_coinm::is_coinm_brackets(&n) {
+        crate::binance_coinm::brackets(&n, b)
+    } else if n.has("brackets") {
         brackets(&n, b)
     } else if n.has("positionAmt") {
         position(&n, b)
@@ -62,18 +65,11 @@ fn item(n: Node, b: &mut Builder) -> Result<(), VenueError> {
         }
         Ok(())
     } else if n.has("asset") && n.has("totalWalletBalance") {
-        // GET /papi/v1/balance: totalWalletBalance is the asset's whole wallet (margin + UM + CM).
-        let asset = n.get("asset")?.nonempty_str()?;
-        if let Some(t) = n.opt_i64("updateTime")? {
-            b.observe_time(t);
-        }
-        b.balance(
-            asset,
-            n.dec("totalWalletBalance")?,
-            None,
-            None,
-            &format!("{}.totalWalletBalance", n.path),
-        )
+        // GET /papi/v1/balance: totalWalletBalance is the asset's whole wallet (margin + UM + CM),
+        // the cross-margin loan a debt of it.
+        crate::binance_pm::balance(&n, b)
+    } else if n.has("asset") && n.has("collateralRate") {
+        crate::binance_pm::collateral_rate(&n, b)
     } else if n.has("asset") && n.has("balance") {
         let asset = n.get("asset")?.nonempty_str()?;
         if let Some(t) = n.opt_i64("updateTime")? {
@@ -87,12 +83,8 @@ fn item(n: Node, b: &mut Builder) -> Result<(), VenueError> {
             &format!("{}.balance", n.path),
         )
     } else if n.has("uniMMR") || n.has("accountEquity") {
-        // /papi/v1/account: account-level totals in USD, nothing per asset or position.
-        if let Some(t) = n.opt_i64("updateTime")? {
-            b.observe_time(t);
-        }
-        n.dec("accountEquity")?;
-        Ok(())
+        // /papi/v1/account: the unified account's totals in USD, kept for reconcile.
+        crate::binance_pm::account(&n, b)
     } else {
         Err(n.src.unrecognised(format!(
             "{}: not a Binance position (positionAmt), account (assets+positions), balance (asset+balance) or leverage bracket (brackets)",
@@ -104,6 +96,9 @@ fn item(n: Node, b: &mut Builder) -> Result<(), VenueError> {
 fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
     let sym_node = n.get("symbol")?;
     let symbol = sym_node.nonempty_str()?;
+    if crate::binance_coinm::is_coinm(symbol) {
+        return crate::binance_coinm::position(n, b);
+    }
     let amt_node = n.get("positionAmt")?;
     let amt = amt_node.f64()?;
     if let Some(t) = n.opt_i64("updateTime")? {

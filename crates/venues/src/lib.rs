@@ -20,6 +20,8 @@
 
 mod aave;
 mod binance;
+mod binance_coinm;
+mod binance_pm;
 mod builder;
 mod bybit;
 mod deribit;
@@ -29,6 +31,7 @@ pub mod fetch;
 mod hyperliquid;
 mod json;
 mod okx;
+mod okx_tiers;
 pub mod symbols;
 pub mod trade;
 

@@ -122,8 +122,10 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
         let exp = n.opt_i64("expTime")?;
         terms.insert(id, (ContractTerms { size, unit: u }, exp));
     }
+    // Position tiers (GET /api/v5/public/position-tiers) become published tier tables.
+    crate::okx_tiers::import(&rows, b)?;
     for n in &rows {
-        if n.has("ctVal") && n.has("instId") {
+        if (n.has("ctVal") && n.has("instId")) || crate::okx_tiers::is_tier_row(n) {
             continue;
         }
         if n.has("details") {
@@ -132,7 +134,7 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
             position(n, &terms, b)?;
         } else {
             return Err(n.src.unrecognised(format!(
-                "{}: not an OKX position (instId+pos), balance (details) or instrument (ctVal)",
+                "{}: not an OKX position (instId+pos), balance (details), instrument (ctVal) or position tier (tier+minSz+maxSz+mmr)",
                 if n.path.is_empty() { "(root)" } else { &n.path }
             )));
         }

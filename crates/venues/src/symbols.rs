@@ -467,6 +467,36 @@ pub fn hyperliquid(coin: &str) -> Option<Instrument> {
     ))
 }
 
+/// Binance COIN-M: `BTCUSD_PERP` (perpetual), `BTCUSD_250328` (quarterly); inverse, quoted in
+/// USD, settled and margined in the coin, one contract = `contract_usd` USD (100 for BTC, 10 for
+/// the others: `data/binance_coinm_contracts.json`). `None` for anything else (USDⓈ-M symbols
+/// end in USDT/USDC/BUSD/FDUSD).
+pub fn binance_coinm(symbol: &str, contract_usd: f64) -> Option<Instrument> {
+    let (pair, suffix) = symbol.split_once('_')?;
+    let base = pair.strip_suffix("USD").filter(|b| !b.is_empty())?;
+    if !base.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let kind = if suffix == "PERP" {
+        InstrumentKind::Perpetual
+    } else {
+        InstrumentKind::Future {
+            expiry_ms: expiry_ms(parse_yymmdd(suffix)?),
+        }
+    };
+    Some(instrument(
+        Venue::Binance,
+        symbol,
+        kind,
+        base,
+        "USD",
+        base,
+        Settlement::Inverse,
+        contract_usd,
+        SizeUnit::Quote,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,7 +108,11 @@ pub fn resolve_symbol(venue: Venue, symbol: &str) -> Option<Instrument> {
             let underlying = symbol.split(['-', '_']).next()?;
             symbols::deribit(symbol, symbols::deribit_inverse_face(underlying))
         }
-        Venue::Binance => symbols::binance(symbol, None),
+        Venue::Binance => symbols::binance(symbol, None).or_else(|| {
+            let probe = symbols::binance_coinm(symbol, 1.0)?;
+            let cs = crate::binance_coinm::contract_usd(&probe.underlying)?;
+            symbols::binance_coinm(symbol, cs)
+        }),
         Venue::Okx => symbols::okx(symbol, crate::okx::table_terms(symbol)),
         Venue::Bybit => {
             let dashes = symbol.matches('-').count();

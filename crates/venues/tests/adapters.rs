@@ -75,8 +75,10 @@ fn every_payload_in_test_data_imports_on_its_own() {
         }
     }
     // 7 deribit + 10 binance + 2 okx + 5 bybit + 2 dydx + 3 hyperliquid shared fixtures,
-    // plus 2 deribit, 2 dydx and 3 aave payloads written for this crate.
-    assert_eq!(count, 36);
+    // plus 2 deribit, 2 dydx and 3 aave payloads written for this crate, and the COIN-M docs'
+    // examples (dapi positionRisk and leverageBracket, papi cm positionRisk) and an OKX
+    // position-tiers payload.
+    assert_eq!(count, 40);
 }
 
 #[test]
@@ -212,7 +214,9 @@ fn binance_zero_rows_are_skipped_and_balances_are_exact() {
     let p = &s.portfolio.accounts[0].positions[0];
     assert_eq!((p.instrument.symbol.as_str(), p.size), ("BTCUSDT", 1.0));
     let s = ok(Venue::Binance, &["binance/papi_v1_balance.json"]);
-    assert_eq!(coll(&s, "USDT"), vec![122_607_351_379]);
+    // The wallet, and the cross-margin loan with its interest as a debt of USDT:
+    // −(10 + 0.72469206) = −10.72469206 → −10,724,692 at 6 decimals (truncated).
+    assert_eq!(coll(&s, "USDT"), vec![122_607_351_379, -10_724_692]);
 }
 
 #[test]

@@ -54,6 +54,13 @@ pub struct BinanceParams {
     pub default_leverage: DefaultLeverage,
     /// Bracket tables by symbol.
     pub symbols: BTreeMap<String, SymbolBrackets>,
+    /// COIN-M bracket tables by pair (`BTCUSD`), bounds and `cum` in the coin
+    /// ([`super::binance_coinm`]).
+    #[serde(default)]
+    pub coinm: BTreeMap<String, SymbolBrackets>,
+    /// Portfolio Margin (uniMMR) parameters ([`super::binance_pm`]).
+    #[serde(default)]
+    pub portfolio_margin: Option<super::binance_pm::PortfolioMarginParams>,
 }
 
 impl BinanceParams {
@@ -318,12 +325,9 @@ impl BinanceUsdm {
     }
 }
 
-impl MarginModel for BinanceUsdm {
-    fn venue(&self) -> Venue {
-        Venue::Binance
-    }
-
-    fn margin(
+impl BinanceUsdm {
+    /// Every wallet's pools: USDⓈ-M per settle asset (cross and isolated), COIN-M per coin.
+    fn per_wallet(
         &self,
         account: &Account,
         assets: &[Asset],
@@ -331,9 +335,16 @@ impl MarginModel for BinanceUsdm {
     ) -> Result<Vec<VenueMargin>, MarginError> {
         let wallets = balances(account, assets, Venue::Binance)?;
         let mut by_pool: BTreeMap<String, Vec<Priced<'_>>> = BTreeMap::new();
+        // COIN-M (inverse) positions and the coins they margin in belong to their own rules.
+        let coinm_coins: std::collections::BTreeSet<&str> = account
+            .positions
+            .iter()
+            .filter(|p| super::binance_coinm::is_coinm(p))
+            .map(|p| p.instrument.settle.as_str())
+            .collect();
         for (i, p) in account.positions.iter().enumerate() {
             let ins = &p.instrument;
-            if ins.venue != Venue::Binance {
+            if ins.venue != Venue::Binance || super::binance_coinm::is_coinm(p) {
                 continue;
             }
             let id = ins.id();
@@ -368,7 +379,7 @@ impl MarginModel for BinanceUsdm {
         }
         let mut settles: Vec<String> = by_pool.keys().cloned().collect();
         for w in wallets.keys() {
-            if !settles.contains(w) {
+            if !settles.contains(w) && !coinm_coins.contains(w.as_str()) {
                 settles.push(w.clone());
             }
         }
@@ -470,7 +481,44 @@ impl MarginModel for BinanceUsdm {
                 )?);
             }
         }
+        out.extend(super::binance_coinm::margin(
+            &self.params,
+            account,
+            market,
+            &wallets,
+            self.params.default_leverage.leverage,
+        )?);
         Ok(out)
+    }
+}
+
+impl MarginModel for BinanceUsdm {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
+    /// Per wallet, or — when the snapshot marks the account portfolio-margined
+    /// (`venue_params["binance:portfolio_margin"]`) — one unified pool judged by uniMMR.
+    fn margin(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Vec<VenueMargin>, MarginError> {
+        let standard = self.per_wallet(account, assets, market)?;
+        if !super::binance_pm::is_portfolio_margin(market) {
+            return Ok(standard);
+        }
+        let pm = self
+            .params
+            .portfolio_margin
+            .as_ref()
+            .ok_or_else(|| MarginError::Params {
+                file: FILE.into(),
+                field: "portfolio_margin".into(),
+                reason: "a portfolio-margin account needs the [portfolio_margin] table".into(),
+            })?;
+        super::binance_pm::margin(pm, account, assets, market, standard)
     }
 }
 

@@ -18,6 +18,8 @@
 
 pub mod aave;
 pub mod binance;
+pub mod binance_coinm;
+pub mod binance_pm;
 pub mod bybit;
 mod common;
 pub mod deribit;

@@ -25,6 +25,10 @@ pub struct FamilyTiers {
     pub provenance: Provenance,
     /// Tiers by contracts.
     pub tiers: Vec<Tier>,
+    /// True when `tiers` is the venue's whole schedule: a count past the last tier is charged at
+    /// it (the venue's last tier) instead of refused as lying beyond a partial table.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 /// OKX's parameter file.
@@ -95,12 +99,13 @@ pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable
     if tiers.is_empty() {
         return Err(bad_param(&path, "no tiers"));
     }
+    // What OKX publishes is its whole schedule: past the last tier its rate goes on.
     TierTable::new(
         tiers,
         Deduction::WholePosition,
         &format!("market.venue_params{path}"),
     )
-    .map(Some)
+    .map(|t| Some(t.open_past_last()))
 }
 
 /// OKX tiered-margin rules.
@@ -162,6 +167,7 @@ impl OkxTiered {
             Deduction::WholePosition,
             &format!("{FILE}: {section}.{fam}"),
         )?;
+        let t = if f.complete { t.open_past_last() } else { t };
         Ok((t, Basis::Contracts))
     }
 }

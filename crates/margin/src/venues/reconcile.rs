@@ -154,6 +154,16 @@ fn computed_value(
         "initial_margin" => Some(pool.initial_margin),
         "maintenance_margin" => Some(pool.maintenance_margin),
         "free_collateral" => Some(pool.equity - pool.initial_margin),
+        // Binance Portfolio Margin: the venue's uniMMR and unified maintenance (accountMaintMargin).
+        "uni_mmr" | "unified_maintenance_margin" if r.venue == Venue::Binance => {
+            let trigger = super::binance::BinanceParams::embedded()?
+                .portfolio_margin
+                .map(|p| p.liquidation_uni_mmr);
+            trigger
+                .and_then(|t| super::binance_pm::unified(pool, t))
+                .map(|(uni, mm)| if r.field == "uni_mmr" { uni } else { mm })
+                .filter(|x| x.is_finite())
+        }
         "health_factor" if r.venue == Venue::Aave => {
             let hf = AaveV3::new()?
                 .account_state(account, assets, market)?

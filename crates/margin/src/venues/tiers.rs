@@ -33,6 +33,9 @@ pub struct Tier {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierTable {
     tiers: Vec<Tier>,
+    /// Sizes past the last cap are charged at the last tier (a venue's complete schedule),
+    /// rather than refused (a schedule known only in part).
+    open_past_last: bool,
 }
 
 /// How a table turns rates into a maintenance amount.
@@ -95,7 +98,18 @@ impl TierTable {
                 tiers[i].cap = Some(tiers[i + 1].floor);
             }
         }
-        Ok(TierTable { tiers })
+        Ok(TierTable {
+            tiers,
+            open_past_last: false,
+        })
+    }
+
+    /// The same table marked complete: it is the venue's whole schedule, whose last tier is the
+    /// last the venue has, so a size past its cap is charged at it (as the venue does) instead
+    /// of being refused as lying beyond what the table knows.
+    pub fn open_past_last(mut self) -> Self {
+        self.open_past_last = true;
+        self
     }
 
     /// The tiers in ascending order.
@@ -115,6 +129,9 @@ impl TierTable {
             if s >= t.floor && below_cap {
                 return Ok(t);
             }
+        }
+        if self.open_past_last && s >= self.tiers[last].floor {
+            return Ok(&self.tiers[last]);
         }
         Err(MarginError::Unsupported {
             field: what.to_string(),

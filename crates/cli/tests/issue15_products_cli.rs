@@ -204,3 +204,58 @@ fn portfolio_margin_account_is_one_unified_pool() {
     // With no maintenance our uniMMR is infinite: no figure, and the row says why.
     assert!(field("uni_mmr")["computed"].is_null());
 }
+
+/// `liquidate` on a portfolio-margin account: short 1 BTCUSDT at 40,000 (bracket 10 %: MM 4,000),
+/// 4,100 USDT: uniMMR 1.025 ≤ 1.05 → liquidation of the one unified pool (maintenance shown as
+/// 1.05 × 4,000 = 4,200), and the plan reduces the position of that pool until it is healthy
+/// (each Binance position belongs to the unified pool: `pool_of_in`).
+#[test]
+fn liquidate_plans_on_the_unified_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let bal = write(
+        &dir,
+        "bal.json",
+        r#"[{"asset": "USDT", "totalWalletBalance": "4100", "crossMarginBorrowed": "0", "crossMarginInterest": "0", "updateTime": 1657707212154}]"#,
+    );
+    let rates = write(
+        &dir,
+        "rates.json",
+        r#"[{"asset": "USDT", "collateralRate": "1.0000"}]"#,
+    );
+    let um = write(
+        &dir,
+        "um.json",
+        r#"[{"symbol": "BTCUSDT", "positionAmt": "-1", "entryPrice": "40000", "markPrice": "40000", "leverage": "10",
+             "unRealizedProfit": "0", "positionSide": "BOTH", "updateTime": 1657707212154}]"#,
+    );
+    let br = write(
+        &dir,
+        "br.json",
+        r#"[{"symbol": "BTCUSDT", "brackets": [{"bracket": 1, "initialLeverage": 125, "notionalCap": 50000,
+             "notionalFloor": 0, "maintMarginRatio": 0.1, "cum": 0}]}]"#,
+    );
+    let snap = import(
+        &dir,
+        "binance",
+        &[data("binance/papi_v1_account.json"), bal, rates, um, br],
+    );
+    let v = json(&["liquidate", "--snapshot", snap.to_str().unwrap(), "--json"]);
+    assert_eq!(v["state"], "liquidation", "{v:#}");
+    let pools = v["pools"].as_array().unwrap();
+    assert_eq!(pools.len(), 1, "{v:#}");
+    assert_eq!(pools[0]["pool"], "portfolio_margin");
+    close(
+        &pools[0]["margin_before"]["equity"],
+        4_100.0,
+        1e-9,
+        "equity",
+    );
+    close(
+        &pools[0]["margin_before"]["maintenance"],
+        4_200.0,
+        1e-9,
+        "1.05 × MM",
+    );
+    assert!(!v["plan"].as_array().unwrap().is_empty(), "{v:#}");
+    assert_ne!(pools[0]["state_after"], "liquidation", "{v:#}");
+}

@@ -108,13 +108,19 @@ type PoolKey = (String, String, String);
 
 /// The pool key of a position, as the venue models label their pools.
 #[cfg(feature = "margin-models")]
-fn position_pool(p: &intermargin_model::Position) -> Option<PoolKey> {
-    let (v, s, l) = intermargin_margin::pool_of(p);
+fn position_pool(
+    p: &intermargin_model::Position,
+    market: &intermargin_model::Market,
+) -> Option<PoolKey> {
+    let (v, s, l) = intermargin_margin::pool_of_in(p, market);
     Some((v.to_string(), s, l))
 }
 
 #[cfg(not(feature = "margin-models"))]
-fn position_pool(_: &intermargin_model::Position) -> Option<PoolKey> {
+fn position_pool(
+    _: &intermargin_model::Position,
+    _: &intermargin_model::Market,
+) -> Option<PoolKey> {
     None
 }
 
@@ -210,7 +216,7 @@ pub fn plan_liquidation(
         let pool = if r0.pools.is_empty() {
             None
         } else {
-            position_pool(p)
+            position_pool(p, market)
         };
         let t = targets.iter().position(|k| *k == pool);
         let (pool_figures, pstate) = match t {

@@ -16,4 +16,4 @@ pub mod whatif;
 pub use error::MarginError;
 pub use portfolio::{scenario_matrix, ScenarioMatrix};
 pub use report::{MarginModel, PositionMargin, QuoteFigures, Requirement, VenueMargin};
-pub use venues::{model_for, pool_of, venue_margins};
+pub use venues::{model_for, pool_of, pool_of_in, venue_margins};

@@ -17,7 +17,7 @@ pub use glue::{venue_liquidations, VenueAction, VenueLiquidation, VenueStyleOpti
 mod glue {
     use intermargin_margin::venues::aave::AaveV3;
     use intermargin_margin::venues::dydx::net_notional;
-    use intermargin_margin::{pool_of, venue_margins, VenueMargin};
+    use intermargin_margin::{pool_of_in, venue_margins, VenueMargin};
     use intermargin_model::{Account, Asset, Market, Venue};
     use serde::{Deserialize, Serialize};
 
@@ -112,7 +112,7 @@ mod glue {
     ) -> Result<Vec<(&'a intermargin_model::Position, f64, f64)>, LiquidationError> {
         let mut out = Vec::new();
         for p in &account.positions {
-            let (v, _, label) = pool_of(p);
+            let (v, _, label) = pool_of_in(p, market);
             if v != pool.venue || label != pool.pool {
                 continue;
             }

@@ -116,6 +116,20 @@ pub fn pool_of(p: &Position) -> (Venue, String, String) {
     }
 }
 
+/// [`pool_of`] in the snapshot's market: a Binance position of a portfolio-margin account
+/// (`venue_params["binance:portfolio_margin"]`) belongs to the one unified pool
+/// `(binance, <quote>, portfolio_margin)` the rules compute for it.
+pub fn pool_of_in(p: &Position, market: &Market) -> (Venue, String, String) {
+    if p.instrument.venue == Venue::Binance && binance_pm::is_portfolio_margin(market) {
+        return (
+            Venue::Binance,
+            market.quote.clone(),
+            binance_pm::POOL.to_string(),
+        );
+    }
+    pool_of(p)
+}
+
 /// Each venue's standard model, built from its embedded parameters once per process: parsing
 /// the TOML on every call cost more than the margin arithmetic itself.
 fn cached_model(venue: Venue) -> Option<&'static dyn MarginModel> {

@@ -177,6 +177,12 @@ pub struct VenueConfig {
     /// this venue's legs of unified accounts; defaults to `name`.
     #[serde(default)]
     pub model_venue: Option<String>,
+    /// When the insurance fund cannot cover a bankrupt position, the venue auto-deleverages:
+    /// profitable opposite positions, ranked by P&L ratio × leverage, are closed at the bankrupt
+    /// position's bankruptcy price (Binance, Bybit, OKX, Hyperliquid, dYdX's deleveraging)
+    /// instead of the loss being socialised.
+    #[serde(default)]
+    pub auto_deleverage: bool,
 }
 
 fn one_f() -> f64 {

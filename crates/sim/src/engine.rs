@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Action, Config, OracleMode, Trigger};
 use crate::paths::{PathModel, PathState};
-use crate::population::{Pool, PopulationBook, Rates};
+use crate::population::{Leg, Pool, PopulationBook, Rates};
 
 #[derive(Debug, Clone, Copy)]
 struct Impact {
@@ -67,6 +67,10 @@ pub struct Engine {
     fund0: Vec<Amount>,
     oracle: Vec<(usize, usize, usize, usize, OracleMode, f64)>,
     breakers: Vec<crate::config::Breaker>,
+    /// Per venue: auto-deleverages instead of socialising.
+    adl: Vec<bool>,
+    /// Accounts with more than one pool (a siloed hedged account has one per leg): their pools.
+    account_pools: std::collections::HashMap<usize, Vec<u32>>,
     steps: usize,
     resilience: f64,
     max_rounds: usize,
@@ -108,6 +112,32 @@ pub struct PathResult {
     /// Liquidated notional of long legs (forced sells), all venues; the rest closed shorts.
     #[serde(default)]
     pub liquidated_long: f64,
+    /// Notional auto-deleveraged per venue (profitable positions closed at a bankruptcy price).
+    #[serde(default)]
+    pub adl: Vec<f64>,
+    /// Auto-deleveraged notional per account (account, notional), in event order.
+    #[serde(default)]
+    pub adl_accounts: Vec<(usize, f64)>,
+    /// Hedged notional left unhedged because its winning leg was auto-deleveraged (broken hedges).
+    #[serde(default)]
+    pub broken_hedge_notional: f64,
+    /// Loss caused by broken hedges: the adverse move of the exposure left unhedged, from the
+    /// deleveraging to the end of the path (gains are not netted against it).
+    #[serde(default)]
+    pub broken_hedge_loss: f64,
+}
+
+/// A bankrupt position the insurance fund could not cover at an auto-deleveraging venue.
+#[derive(Debug, Clone, Copy)]
+struct AdlRequest {
+    venue: usize,
+    asset: usize,
+    /// Sign of the bankrupt leg (+1 long, −1 short).
+    side: f64,
+    /// Base quantity closed.
+    qty: f64,
+    /// Its bankruptcy price: where closing it leaves exactly zero, given the uncovered deficit.
+    bankruptcy: f64,
 }
 
 impl PathResult {
@@ -191,6 +221,14 @@ fn insert_x(list: &mut Vec<(f64, u32, u32)>, down: bool, e: (f64, u32, u32)) {
     list.insert(pos, e);
 }
 
+/// A path's mutable book state that auto-deleveraging changes.
+struct Book<'a> {
+    done: &'a mut Vec<bool>,
+    extra: &'a mut Vec<Pool>,
+    xgen: &'a mut Vec<u32>,
+    xlists: &'a mut Vec<Vec<(f64, u32, u32)>>,
+}
+
 /// Smallest fraction of a pool one liquidation closes.
 const MIN_FRACTION: f64 = 1e-6;
 
@@ -261,6 +299,12 @@ impl Engine {
                 l.entries.sort_by(|a, b| a.0.total_cmp(&b.0));
             }
         }
+        let mut account_pools: std::collections::HashMap<usize, Vec<u32>> =
+            std::collections::HashMap::new();
+        for (i, p) in book.pools.iter().enumerate() {
+            account_pools.entry(p.account).or_default().push(i as u32);
+        }
+        account_pools.retain(|_, v| v.len() > 1);
         let mut fund0: Vec<Amount> = c.venues.iter().map(|v| cents(v.insurance_fund)).collect();
         fund0.push(cents(c.hub.insurance_fund));
         Engine {
@@ -289,6 +333,8 @@ impl Engine {
                     )
                 })
                 .collect(),
+            adl: c.venues.iter().map(|v| v.auto_deleverage).collect(),
+            account_pools,
             breakers: if with_breakers {
                 c.breakers.clone()
             } else {
@@ -346,6 +392,7 @@ impl Engine {
             liquidated: vec![0.0; nv],
             fund_low: vec![1.0; nv + 1],
             min_price: vec![1.0; na],
+            adl: vec![0.0; nv],
             breaker_active_steps: vec![0; self.breakers.len()],
             ..Default::default()
         };
@@ -363,6 +410,9 @@ impl Engine {
         let mut last_step_liq = 0.0;
         let mut orders: Vec<(u32, bool, f64)> = Vec::new(); // (pool or extra idx, is_extra, fraction)
         let mut vol = vec![0.0f64; nv * na];
+        let mut adl_requests: Vec<AdlRequest> = Vec::new();
+        // Exposure left unhedged by auto-deleveraging: (asset, signed quantity, price then).
+        let mut broken: Vec<(usize, f64, f64)> = Vec::new();
         // Throttle budget: liquidated notional per book (venue, asset) this STEP, over all rounds.
         let mut budget = vec![0.0f64; nv * na];
         for t in 0..self.steps {
@@ -535,13 +585,15 @@ impl Engine {
                         }
                     }
                     let mut round_liq = 0.0;
+                    adl_requests.clear();
                     for o in &orders {
                         let pool = if o.1 {
                             extra[o.0 as usize].clone()
                         } else {
                             self.pools[o.0 as usize].clone()
                         };
-                        let (after, notional) = self.settle(pool, o.2, &exec, &mut fund, &mut res);
+                        let (after, notional) =
+                            self.settle(pool, o.2, &exec, &mut fund, &mut res, &mut adl_requests);
                         round_liq += notional;
                         let ei = if o.1 {
                             extra[o.0 as usize] = after;
@@ -560,6 +612,20 @@ impl Engine {
                             let down = self.lists[slot].down;
                             insert_x(&mut xlists[slot], down, (thr, ei as u32, xgen[ei]));
                         }
+                    }
+                    for req in std::mem::take(&mut adl_requests) {
+                        self.deleverage(
+                            req,
+                            &prices,
+                            &mut Book {
+                                done: &mut done,
+                                extra: &mut extra,
+                                xgen: &mut xgen,
+                                xlists: &mut xlists,
+                            },
+                            &mut res,
+                            &mut broken,
+                        );
                     }
                     step_liq += round_liq;
                     if round > 0 {
@@ -599,7 +665,121 @@ impl Engine {
             }
         }
         res.venues_hit = res.liquidated.iter().filter(|x| **x > 0.0).count();
+        for &(a, q, p) in &broken {
+            res.broken_hedge_loss += (-q * (common[a] - p)).max(0.0);
+        }
         res
+    }
+
+    /// Auto-deleveraging of one bankrupt position: profitable opposite positions on its venue and
+    /// asset, ranked by P&L ratio × leverage (Binance's ranking; Hyperliquid ranks by P&L and
+    /// leverage used), are closed at its bankruptcy price until its size is matched. A position
+    /// whose account holds the opposite leg elsewhere (a hedge) leaves that leg unhedged.
+    fn deleverage(
+        &self,
+        req: AdlRequest,
+        prices: &[f64],
+        book: &mut Book<'_>,
+        res: &mut PathResult,
+        broken: &mut Vec<(usize, f64, f64)>,
+    ) {
+        let na = self.n_assets;
+        let i = req.venue * na + req.asset;
+        let px = prices[i];
+        // (score, is_extra, index)
+        let mut cands: Vec<(f64, bool, u32)> = Vec::new();
+        let score = |p: &Pool| -> Option<f64> {
+            let l = p
+                .legs
+                .iter()
+                .find(|l| l.venue == req.venue && l.asset == req.asset && l.q * req.side < 0.0)?;
+            let upnl = l.q * (px - l.p0);
+            let equity = p.equity(prices, na);
+            if upnl <= 0.0 || equity <= 0.0 {
+                return None;
+            }
+            let ratio = upnl / p.collateral.max(1e-9);
+            Some(ratio * p.notional(prices, na) / equity)
+        };
+        for (k, p) in self.pools.iter().enumerate() {
+            if !book.done[k] {
+                if let Some(s) = score(p) {
+                    cands.push((s, false, k as u32));
+                }
+            }
+        }
+        for (k, p) in book.extra.iter().enumerate() {
+            if let Some(s) = score(p) {
+                cands.push((s, true, k as u32));
+            }
+        }
+        cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut left = req.qty;
+        for (_, is_extra, k) in cands {
+            if left <= 0.0 {
+                break;
+            }
+            let ei = if is_extra {
+                k as usize
+            } else {
+                book.done[k as usize] = true;
+                book.extra.push(self.pools[k as usize].clone());
+                book.xgen.push(0);
+                book.extra.len() - 1
+            };
+            let p = &mut book.extra[ei];
+            let Some(li) = p
+                .legs
+                .iter()
+                .position(|l| l.venue == req.venue && l.asset == req.asset && l.q * req.side < 0.0)
+            else {
+                continue;
+            };
+            let take = left.min(p.legs[li].q.abs());
+            let dq = p.legs[li].q.signum() * take;
+            p.collateral += dq * (req.bankruptcy - p.legs[li].p0);
+            p.legs[li].q -= dq;
+            left -= take;
+            let notional = take * req.bankruptcy;
+            res.adl[req.venue] += notional;
+            res.adl_accounts.push((p.account, notional));
+            // The hedge this leg carried: the opposite leg on the same asset, in this pool
+            // (unified) or in the account's other pools on other venues (siloed; their size at
+            // the start — a partial liquidation of the hedge since is not tracked here).
+            let opposite = |legs: &[Leg]| -> f64 {
+                legs.iter()
+                    .filter(|l| l.asset == req.asset && l.q * dq < 0.0)
+                    .map(|l| l.q)
+                    .sum()
+            };
+            let hedge_q = opposite(&p.legs)
+                + self
+                    .account_pools
+                    .get(&p.account)
+                    .map(|ps| {
+                        ps.iter()
+                            .map(|&j| &self.pools[j as usize])
+                            .filter(|o| o.legs.iter().all(|l| l.venue != req.venue))
+                            .map(|o| opposite(&o.legs))
+                            .sum::<f64>()
+                    })
+                    .unwrap_or(0.0);
+            if hedge_q != 0.0 {
+                let unhedged = hedge_q.signum() * take.min(hedge_q.abs());
+                res.broken_hedge_notional += unhedged.abs() * px;
+                broken.push((req.asset, unhedged, px));
+            }
+            p.legs.retain(|l| l.q.abs() >= 1e-12);
+            book.xgen[ei] += 1;
+            if let Some((slot, thr)) = locate(&book.extra[ei], &self.rates, na, self.n_venues) {
+                let down = self.lists[slot].down;
+                insert_x(
+                    &mut book.xlists[slot],
+                    down,
+                    (thr, ei as u32, book.xgen[ei]),
+                );
+            }
+        }
     }
 
     /// Fills venue oracle prices; returns the largest divergence between venues (0 = none).
@@ -708,6 +888,7 @@ impl Engine {
         exec: &[f64],
         fund: &mut [Amount],
         res: &mut PathResult,
+        adl: &mut Vec<AdlRequest>,
     ) -> (Pool, f64) {
         let na = self.n_assets;
         let home = if p.unified {
@@ -717,9 +898,12 @@ impl Engine {
         };
         let mut notional = 0.0;
         let mut fees = Vec::with_capacity(p.legs.len());
+        // The last leg closed (a siloed pool has one): what auto-deleveraging would match.
+        let mut closed: Option<(usize, f64, f64)> = None;
         for l in p.legs.iter_mut() {
             let px = exec[l.venue * na + l.asset];
             let dq = l.q * frac;
+            closed = Some((l.asset, dq, px));
             p.collateral += dq * (px - l.p0);
             let n = (dq * px).abs();
             notional += n;
@@ -751,7 +935,22 @@ impl Engine {
                 ) {
                     fund[who] = s.fund_after;
                     res.bad_debt[who] += debt.0 as f64 / 100.0;
-                    res.uncovered[who] += s.socialised.0 as f64 / 100.0;
+                    let uncovered = s.socialised.0 as f64 / 100.0;
+                    res.uncovered[who] += uncovered;
+                    if let (false, Some(true), Some((asset, dq, px))) =
+                        (p.unified, self.adl.get(who).copied(), closed)
+                    {
+                        if uncovered > 0.0 && dq != 0.0 {
+                            // Closing at px left `uncovered`; at the bankruptcy price it leaves 0.
+                            adl.push(AdlRequest {
+                                venue: who,
+                                asset,
+                                side: dq.signum(),
+                                qty: dq.abs(),
+                                bankruptcy: px + dq.signum() * uncovered / dq.abs(),
+                            });
+                        }
+                    }
                 }
                 p.collateral = 0.0;
             }

@@ -25,6 +25,36 @@ pub struct VenueStats {
     pub prob_fund_depleted: f64,
     /// Mean liquidated notional (0 for the hub, whose legs liquidate on venues).
     pub mean_liquidated: f64,
+    /// Probability that the venue auto-deleverages someone on a path.
+    #[serde(default)]
+    pub prob_adl: f64,
+    /// Mean notional auto-deleveraged per path.
+    #[serde(default)]
+    pub mean_adl: f64,
+}
+
+/// Broken hedges: winning legs auto-deleveraged while the account's other leg stays open.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BrokenHedges {
+    /// Probability that a path breaks at least one hedge.
+    pub prob: f64,
+    /// Mean notional left unhedged per path.
+    pub mean_unhedged_notional: f64,
+    /// Mean loss per path caused by the exposure left unhedged (its adverse move to the path's end).
+    pub mean_loss: f64,
+    /// Accounts most often auto-deleveraged (at most 10, most likely first).
+    pub accounts: Vec<AccountAdl>,
+}
+
+/// One account's auto-deleveraging forecast over the paths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountAdl {
+    /// Account index in the population.
+    pub account: usize,
+    /// Probability that some leg of it is auto-deleveraged.
+    pub prob_adl: f64,
+    /// Expected notional auto-deleveraged per path (over all paths).
+    pub mean_adl: f64,
 }
 
 /// Statistics of one run (with or without breakers).
@@ -52,6 +82,9 @@ pub struct RunStats {
     pub venues: Vec<VenueStats>,
     /// Path with the largest bad debt (then liquidated notional).
     pub worst_path: u64,
+    /// Auto-deleveraging of winning legs and the hedges it breaks.
+    #[serde(default)]
+    pub broken_hedges: BrokenHedges,
 }
 
 /// What `simulate` writes to `summary.json`.
@@ -259,6 +292,16 @@ fn stats(c: &Config, results: &[PathResult], nv: usize) -> RunStats {
             } else {
                 0.0
             },
+            prob_adl: results
+                .iter()
+                .filter(|r| r.adl.get(v).is_some_and(|x| *x > 0.0))
+                .count() as f64
+                / n,
+            mean_adl: results
+                .iter()
+                .map(|r| r.adl.get(v).copied().unwrap_or(0.0))
+                .sum::<f64>()
+                / n,
         });
     }
     let worst = results
@@ -272,6 +315,45 @@ fn stats(c: &Config, results: &[PathResult], nv: usize) -> RunStats {
         .map(|x| x.0 as u64)
         .unwrap_or(0);
     let na = c.assets.len();
+    // Per account: paths on which it was deleveraged, and the notional.
+    let mut per_account: std::collections::HashMap<usize, (f64, f64)> =
+        std::collections::HashMap::new();
+    for r in results {
+        let mut seen: Vec<usize> = Vec::new();
+        for &(a, x) in &r.adl_accounts {
+            let e = per_account.entry(a).or_default();
+            e.1 += x;
+            if !seen.contains(&a) {
+                seen.push(a);
+                e.0 += 1.0;
+            }
+        }
+    }
+    let mut accounts: Vec<AccountAdl> = per_account
+        .into_iter()
+        .map(|(account, (k, x))| AccountAdl {
+            account,
+            prob_adl: k / n,
+            mean_adl: x / n,
+        })
+        .collect();
+    accounts.sort_by(|a, b| {
+        b.prob_adl
+            .total_cmp(&a.prob_adl)
+            .then(b.mean_adl.total_cmp(&a.mean_adl))
+            .then(a.account.cmp(&b.account))
+    });
+    accounts.truncate(10);
+    let broken_hedges = BrokenHedges {
+        prob: results
+            .iter()
+            .filter(|r| r.broken_hedge_notional > 0.0)
+            .count() as f64
+            / n,
+        mean_unhedged_notional: results.iter().map(|r| r.broken_hedge_notional).sum::<f64>() / n,
+        mean_loss: results.iter().map(|r| r.broken_hedge_loss).sum::<f64>() / n,
+        accounts,
+    };
     RunStats {
         prob_bad_debt: bd.iter().filter(|x| **x > 0.0).count() as f64 / n,
         mean_bad_debt: bd.iter().sum::<f64>() / n,
@@ -290,6 +372,7 @@ fn stats(c: &Config, results: &[PathResult], nv: usize) -> RunStats {
             .collect(),
         venues,
         worst_path: worst,
+        broken_hedges,
     }
 }
 

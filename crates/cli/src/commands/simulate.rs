@@ -131,6 +131,32 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
             money(b.mean_liquidated, SIM_CURRENCY)
         );
     }
+    let adl: Vec<Vec<String>> = w
+        .venues
+        .iter()
+        .filter(|v| v.prob_adl > 0.0)
+        .map(|v| {
+            vec![
+                v.venue.clone(),
+                percent(v.prob_adl),
+                money(v.mean_adl, SIM_CURRENCY),
+            ]
+        })
+        .collect();
+    if !adl.is_empty() {
+        println!("auto-deleveraging (without breakers):");
+        print_table(
+            &["venue", "P(auto-deleveraging)", "deleveraged / path"],
+            &adl,
+        );
+        let b = &w.broken_hedges;
+        println!(
+            "broken hedges: P {}, unhedged notional / path {}, loss caused / path {}",
+            percent(b.prob),
+            money(b.mean_unhedged_notional, SIM_CURRENCY),
+            money(b.mean_loss, SIM_CURRENCY)
+        );
+    }
     if !s.breakers_explained.is_empty() {
         let rows: Vec<Vec<String>> = s
             .breakers_explained

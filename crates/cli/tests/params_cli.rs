@@ -31,7 +31,11 @@ fn audit_lists_every_shipped_table_with_its_source_and_date_and_warns_on_old_one
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let files = v["files"].as_array().unwrap();
-    assert_eq!(files.len(), 7, "{v}");
+    assert_eq!(
+        files.len(),
+        intermargin_margin::venues::param_files::SHIPPED.len(),
+        "{v}"
+    );
     let binance = files.iter().find(|f| f["venue"] == "binance").unwrap();
     let btc = binance["tables"]
         .as_array()

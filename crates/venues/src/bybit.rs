@@ -1,5 +1,5 @@
 //! Bybit v5: `GET /v5/position/list`, `GET /v5/account/wallet-balance`,
-//! `GET /v5/market/risk-limit`, `GET /v5/market/instruments-info`.
+//! `GET /v5/market/risk-limit`, `GET /v5/market/instruments-info`, `GET /v5/market/tickers`.
 //!
 //! The `category` (linear, inverse, option) comes from the payload's `result.category`; a
 //! position list without it is an error because the symbol alone is ambiguous.
@@ -68,14 +68,15 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
             Some(f) if f.has("coin") && f.has("accountType") => "wallet",
             Some(f) if f.has("side") && f.has("size") => "positions",
             Some(f) if f.has("riskLimitValue") && f.has("maintenanceMargin") => "risk",
+            Some(f) if f.has("symbol") && f.has("markPrice") && f.has("indexPrice") => "tickers",
             Some(f) if f.has("lotSizeFilter") || f.has("contractType") || f.has("optionsType") => {
                 "instruments"
             }
             Some(f) => {
                 return Err(f.src.unrecognised(format!(
-                    "{}: not a Bybit position, wallet balance, risk limit or instrument row",
-                    f.path
-                )))
+                "{}: not a Bybit position, wallet balance, risk limit, instrument or ticker row",
+                f.path
+            )))
             }
         };
         kinds.push(kind);
@@ -116,6 +117,12 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
                 let cat = category(r)?;
                 for n in r.get("list")?.array()? {
                     position(&n, cat, &expiries, b)?;
+                }
+            }
+            "tickers" => {
+                let cat = category(r)?;
+                for n in r.get("list")?.array()? {
+                    ticker(&n, cat, &expiries, b)?;
                 }
             }
             _ => {}
@@ -161,6 +168,38 @@ fn instrument(
             }
         }
         b.params(key, m)?;
+    }
+    Ok(())
+}
+
+/// `GET /v5/market/tickers` row: the mark of the symbol and, for options (whose position rows
+/// carry no index), the underlying's index and the mark implied volatility.
+fn ticker(
+    n: &Node,
+    cat: BybitCategory,
+    expiries: &BTreeMap<String, i64>,
+    b: &mut Builder,
+) -> Result<(), VenueError> {
+    let sym_node = n.get("symbol")?;
+    let symbol = sym_node.nonempty_str()?;
+    if let Some(m) = n.opt_num("markPrice")? {
+        if m < 0.0 {
+            return Err(n.get("markPrice")?.err("mark price must not be negative"));
+        }
+        b.mark(symbol, m)?;
+    }
+    if cat == BybitCategory::Option {
+        let ins = symbols::bybit(symbol, cat, expiries.get(symbol).copied())
+            .ok_or_else(|| sym_node.err(format!("cannot parse Bybit option symbol {symbol:?}")))?;
+        if let Some(ix) = n.opt_num("indexPrice")? {
+            if ix < 0.0 {
+                return Err(n.get("indexPrice")?.err("index price must not be negative"));
+            }
+            b.index(&ins.underlying, ix)?;
+        }
+        if let Some(iv) = n.opt_num("markIv")? {
+            b.mark_iv(symbol, iv)?;
+        }
     }
     Ok(())
 }

@@ -166,8 +166,10 @@ impl MarginModel for BybitRiskLimit {
         assets: &[Asset],
         market: &Market,
     ) -> Result<Vec<VenueMargin>, MarginError> {
-        tiered_pools(Venue::Bybit, account, assets, market, &|_, p| {
+        let pools = tiered_pools(Venue::Bybit, account, assets, market, &|_, p| {
             self.table(market, p)
-        })
+        })?;
+        let options = super::bybit_options::legs(account, market, None)?;
+        super::std_options::merge_option_legs(Venue::Bybit, pools, options, market)
     }
 }

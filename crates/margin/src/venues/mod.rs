@@ -21,14 +21,17 @@ pub mod binance;
 pub mod binance_coinm;
 pub mod binance_pm;
 pub mod bybit;
+pub mod bybit_options;
 mod common;
 pub mod deribit;
 pub mod dydx;
 pub mod hyperliquid;
 pub mod okx;
+pub mod okx_options;
 pub mod param_files;
 mod params;
 pub mod reconcile;
+mod std_options;
 pub mod tiers;
 
 use std::collections::BTreeMap;

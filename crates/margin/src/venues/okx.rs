@@ -183,9 +183,11 @@ impl MarginModel for OkxTiered {
         assets: &[Asset],
         market: &Market,
     ) -> Result<Vec<VenueMargin>, MarginError> {
-        tiered_pools(Venue::Okx, account, assets, market, &|_, p| {
+        let pools = tiered_pools(Venue::Okx, account, assets, market, &|_, p| {
             self.table(market, p)
-        })
+        })?;
+        let options = super::okx_options::legs(account, market, None)?;
+        super::std_options::merge_option_legs(Venue::Okx, pools, options, market)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::MarginError;
 use crate::report::MarginModel;
 
 /// The venue parameter files embedded in the binary: venue, path in the crate, text.
-pub const SHIPPED: [(Venue, &str, &str); 7] = [
+pub const SHIPPED: [(Venue, &str, &str); 9] = [
     (
         Venue::Aave,
         "params/aave.toml",
@@ -47,6 +47,18 @@ pub const SHIPPED: [(Venue, &str, &str); 7] = [
         Venue::Okx,
         "params/okx.toml",
         include_str!("../../params/okx.toml"),
+    ),
+    // Option rules of venues whose main file holds their futures tiers; `shipped(venue)` finds
+    // the main file first.
+    (
+        Venue::Okx,
+        "params/okx_options.toml",
+        include_str!("../../params/okx_options.toml"),
+    ),
+    (
+        Venue::Bybit,
+        "params/bybit_options.toml",
+        include_str!("../../params/bybit_options.toml"),
     ),
 ];
 

@@ -262,7 +262,8 @@ pub(crate) fn tiered_pools(
     }
     for (i, p) in account.positions.iter().enumerate() {
         let ins = &p.instrument;
-        if ins.venue != venue {
+        // Options are margined by the venue's option rules and join the pool afterwards.
+        if ins.venue != venue || ins.is_option() {
             continue;
         }
         let id = ins.id();

@@ -12,8 +12,11 @@
 //! * reserves: `{"chainId", "reserves": [{symbol, "getReserveConfigurationData": {decimals, ltv,
 //!   liquidationThreshold, liquidationBonus, reserveFactor, usageAsCollateralEnabled,
 //!   borrowingEnabled, stableBorrowRateEnabled, isActive, isFrozen}, "getReserveEModeCategory"?,
-//!   "getAssetPrice"?}], "eModeCategories"?: [{id, ltv, liquidationThreshold, liquidationBonus,
-//!   label}]}`.
+//!   "getAssetPrice"?, "getDebtCeiling"?, "isolationModeTotalDebt"?, "borrowableInIsolation"?}],
+//!   "eModeCategories"?: [{id, ltv, liquidationThreshold, liquidationBonus, label,
+//!   "priceSource"?, "priceSourcePrice"?}]}` (isolation mode: debt ceiling and total isolated
+//!   debt in USD with 2 decimals; v3.0–v3.1 e-mode price source with its oracle price, 8
+//!   decimals).
 //!
 //! Supplied aTokens are positive collateral and debts negative collateral, both in the
 //! reserve's exact base units. With only the user account data, the totals become `USD`
@@ -267,7 +270,28 @@ fn reserve(r: &Node, chain: Option<u64>, b: &mut Builder) -> Result<(), VenueErr
         m.insert("price_usd".into(), json!(price));
         b.index(&symbol, price)?;
     }
+    // Isolation mode (v3): the ceiling (`AaveProtocolDataProvider.getDebtCeiling`, USD with
+    // DEBT_CEILING_DECIMALS = 2), the debt counted against it (`Pool.getReserveData(asset)
+    // .isolationModeTotalDebt`, same decimals) and whether the asset may be borrowed by isolated
+    // users (`ReserveConfiguration.getBorrowableInIsolation`, UiPoolDataProvider's field name).
+    for (from, to) in [
+        ("getDebtCeiling", "debt_ceiling"),
+        ("isolationModeTotalDebt", "isolation_mode_total_debt"),
+    ] {
+        if let Some(x) = r.opt(from)? {
+            m.insert(to.into(), json!(scaled(&x, 2)?));
+        }
+    }
+    if let Some(x) = r.opt("borrowableInIsolation")? {
+        m.insert("borrowable_in_isolation".into(), json!(x.bool()?));
+    }
     b.params(format!("aave:{symbol}"), m)
+}
+
+/// An address is "none" when it is the zero address.
+fn is_zero_address(s: &str) -> bool {
+    let h = s.trim().trim_start_matches("0x").trim_start_matches("0X");
+    !h.is_empty() && h.chars().all(|c| c == '0')
 }
 
 fn emode(cats: &Node, chain: Option<u64>, b: &mut Builder) -> Result<(), VenueError> {
@@ -287,6 +311,23 @@ fn emode(cats: &Node, chain: Option<u64>, b: &mut Builder) -> Result<(), VenueEr
             "liquidation_bonus".into(),
             json!(bonus(&c.get("liquidationBonus")?)?),
         );
+        // v3.0–v3.1 `priceSource`: when set, its oracle price (`AaveOracle.getAssetPrice
+        // (priceSource)`, 8 decimals, given as `priceSourcePrice`) prices every reserve of the
+        // category for users in it.
+        if let Some(src) = c.opt("priceSource")? {
+            let addr = src.nonempty_str()?;
+            if !is_zero_address(addr) {
+                let p = c.opt("priceSourcePrice")?.ok_or_else(|| {
+                    src.err("the category has a price source: priceSourcePrice (AaveOracle.getAssetPrice(priceSource)) is needed beside it")
+                })?;
+                let price = scaled(&p, 8)?;
+                if price <= 0.0 {
+                    return Err(p.err("AaveOracle never prices an asset at 0"));
+                }
+                e.insert("price_source".into(), json!(addr));
+                e.insert("price_usd".into(), json!(price));
+            }
+        }
         out.insert(id.to_string(), Value::Object(e));
     }
     let mut m = Map::new();

@@ -69,6 +69,11 @@ pub struct EModeCategory {
     pub liquidation_bonus: Option<f64>,
     /// Asset symbols the category applies to.
     pub assets: Vec<String>,
+    /// v3.0–v3.1 `priceSource`: the oracle price (USD) of the category's price source, which
+    /// replaces the oracle price of every reserve of the category for a user in it
+    /// (`GenericLogic.calculateUserAccountData`, `EModeLogic.getEModeConfiguration`).
+    #[serde(default)]
+    pub price_usd: Option<f64>,
 }
 
 /// Close-factor constants.
@@ -193,11 +198,33 @@ pub struct ReserveState {
     pub liquidation_threshold: f64,
 }
 
+/// Isolation mode of a user whose only collateral is an isolated asset (debt ceiling ≠ 0):
+/// `UserConfiguration.getIsolationModeState`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Isolation {
+    /// The isolated collateral.
+    pub asset: String,
+    /// Its debt ceiling (USD, the protocol's 2 decimals).
+    pub debt_ceiling: f64,
+    /// `isolationModeTotalDebt` of that reserve: every isolated user's debt against it (USD,
+    /// 2 decimals).
+    pub total_debt: f64,
+}
+
+impl Isolation {
+    /// What the ceiling still allows to be borrowed (USD), never negative.
+    pub fn headroom(&self) -> f64 {
+        (self.debt_ceiling - self.total_debt).max(0.0)
+    }
+}
+
 /// A user's Aave position, valued.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AaveAccount {
     /// Per reserve.
     pub reserves: Vec<ReserveState>,
+    /// Isolation mode, when the user's only collateral is an isolated asset.
+    pub isolation: Option<Isolation>,
 }
 
 impl AaveAccount {
@@ -248,6 +275,16 @@ impl AaveAccount {
     /// Borrowing power `totalCollateral × avgLtv`.
     pub fn borrowing_power(&self) -> f64 {
         self.collateral_value() * self.average_ltv_bps() / 10_000.0
+    }
+    /// What the user may still borrow (USD): borrowing power less debt, and in isolation mode
+    /// no more than the debt ceiling's headroom (`ValidationLogic.validateBorrow`); never
+    /// negative.
+    pub fn available_borrows(&self) -> f64 {
+        let free = (self.borrowing_power() - self.debt_value()).max(0.0);
+        match &self.isolation {
+            Some(i) => free.min(i.headroom()),
+            None => free,
+        }
     }
     /// Health factor (infinite without debt), with the floored average threshold.
     pub fn health_factor(&self) -> f64 {
@@ -483,6 +520,15 @@ impl AaveV3 {
                         &format!("{p}.liquidation_bonus"),
                     )?,
                     assets: published_assets,
+                    price_usd: match num_any(cat, &["price_usd"], &p)? {
+                        Some(x) if !(x.is_finite() && x > 0.0) => {
+                            return Err(bad_param(
+                                &format!("{p}.price_usd"),
+                                format!("price source price {x} is not > 0"),
+                            ))
+                        }
+                        other => other,
+                    },
                 },
             )));
         }
@@ -601,19 +647,23 @@ impl AaveV3 {
         }
         let mut reserves = Vec::new();
         for (symbol, (supplied, borrowed)) in by {
-            let price = Self::price(market, &symbol)?;
             let (mut ltv, mut lt, reserve_cat) = if supplied > 0.0 {
                 self.reserve(account, market, &symbol)?
             } else {
-                (0.0, 0.0, None)
+                (0.0, 0.0, Self::reserve_category(market, &symbol)?)
             };
-            if let Some((id, cat)) = &emode {
-                // The reserve's own published category decides; the category's asset list only
-                // when the payload says nothing about this reserve.
-                let member = match reserve_cat {
-                    Some(c) => c == *id,
-                    None => cat.assets.contains(&symbol),
-                };
+            // The reserve's own published category decides membership; the category's asset
+            // list only when the payload says nothing about this reserve.
+            let member = emode.as_ref().is_some_and(|(id, cat)| match reserve_cat {
+                Some(c) => c == *id,
+                None => cat.assets.contains(&symbol),
+            });
+            // v3.0–v3.1: the category's price source prices its reserves, supplied or borrowed.
+            let price = match emode.as_ref().and_then(|(_, c)| c.price_usd) {
+                Some(p) if member => p,
+                _ => Self::price(market, &symbol)?,
+            };
+            if let Some((_, cat)) = &emode {
                 if member && supplied > 0.0 && lt > 0.0 {
                     // Zero-LTV collateral stays at zero LTV inside e-mode (GenericLogic adds
                     // no borrowing power for it); its threshold is the category's.
@@ -632,8 +682,131 @@ impl AaveV3 {
                 liquidation_threshold: lt,
             });
         }
-        Ok(AaveAccount { reserves })
+        let isolation = self.isolation(market, &reserves)?;
+        Ok(AaveAccount {
+            reserves,
+            isolation,
+        })
     }
+
+    /// The E-Mode category a reserve's published configuration places it in, if any.
+    fn reserve_category(market: &Market, symbol: &str) -> Result<Option<u64>, MarginError> {
+        let key = format!("aave:{symbol}");
+        match published(market, &key) {
+            Some(v) => Ok(num_any(
+                v,
+                &["emode_category", "eModeCategory"],
+                &format!("[{key:?}]"),
+            )?
+            .map(|x| x as u64)),
+            None => Ok(None),
+        }
+    }
+
+    /// Isolation mode as `UserConfiguration.getIsolationModeState` decides it: exactly one
+    /// collateral, and that reserve has a debt ceiling. With more than one collateral an
+    /// isolated asset counts as any other (`GenericLogic` has no isolation branch; the state
+    /// arises when a ceiling is set on an asset already used beside others).
+    fn isolation(
+        &self,
+        market: &Market,
+        reserves: &[ReserveState],
+    ) -> Result<Option<Isolation>, MarginError> {
+        let collateral: Vec<&ReserveState> = reserves
+            .iter()
+            .filter(|r| r.supplied > 0.0 && r.liquidation_threshold > 0.0)
+            .collect();
+        let [only] = collateral.as_slice() else {
+            return Ok(None);
+        };
+        let key = format!("aave:{}", only.symbol);
+        let p = format!("market.venue_params[{key:?}]");
+        let Some(v) = published(market, &key) else {
+            return Ok(None);
+        };
+        let ceiling = match num_any(v, &["debt_ceiling", "debtCeiling"], &p)? {
+            None => return Ok(None),
+            Some(c) if !(c.is_finite() && c >= 0.0) => {
+                return Err(bad_param(
+                    &format!("{p}.debt_ceiling"),
+                    format!("{c} is not a debt ceiling (USD ≥ 0)"),
+                ))
+            }
+            Some(0.0) => return Ok(None),
+            Some(c) => c,
+        };
+        let total = num_any(v, &["isolation_mode_total_debt", "isolationModeTotalDebt"], &p)?
+            .ok_or_else(|| {
+                bad_param(
+                    &format!("{p}.isolation_mode_total_debt"),
+                    format!(
+                        "missing: the user is in isolation mode ({} is the only collateral and has a debt ceiling), whose borrowing headroom is the ceiling less this reserve's isolationModeTotalDebt",
+                        only.symbol
+                    ),
+                )
+            })?;
+        if !(total.is_finite() && total >= 0.0) {
+            return Err(bad_param(
+                &format!("{p}.isolation_mode_total_debt"),
+                format!("{total} is negative"),
+            ));
+        }
+        Ok(Some(Isolation {
+            asset: only.symbol.clone(),
+            debt_ceiling: ceiling,
+            total_debt: total,
+        }))
+    }
+}
+
+/// Why `ValidationLogic.validateBorrow` refuses a borrow in isolation mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IsolationRefusal {
+    /// `ASSET_NOT_BORROWABLE_IN_ISOLATION`: the reserve's `borrowableInIsolation` is off.
+    NotBorrowableInIsolation,
+    /// `DEBT_CEILING_EXCEEDED`: the isolated collateral's total debt would pass its ceiling.
+    DebtCeilingExceeded {
+        /// `isolationModeTotalDebt` after the borrow (2 decimals).
+        would_be: u128,
+        /// The ceiling (2 decimals).
+        ceiling: u128,
+    },
+}
+
+/// A debt in a reserve of `decimals` as the isolation-mode debt counts it: whole cents, the
+/// rest truncated (`amount / 10^(decimals − DEBT_CEILING_DECIMALS)`, DEBT_CEILING_DECIMALS = 2).
+pub fn isolated_debt_units(amount: u128, decimals: u32) -> u128 {
+    match decimals.checked_sub(2) {
+        Some(d) => amount / 10u128.pow(d),
+        None => amount * 10u128.pow(2 - decimals),
+    }
+}
+
+/// The isolation-mode check of `ValidationLogic.validateBorrow` for a borrow of `amount` base
+/// units of a reserve with `decimals`, against the isolated collateral's `total_debt` and
+/// `ceiling` (both 2 decimals). Returns the total after the borrow (`BorrowLogic`).
+pub fn isolated_borrow(
+    borrowable_in_isolation: bool,
+    amount: u128,
+    decimals: u32,
+    total_debt: u128,
+    ceiling: u128,
+) -> Result<u128, IsolationRefusal> {
+    if !borrowable_in_isolation {
+        return Err(IsolationRefusal::NotBorrowableInIsolation);
+    }
+    let would_be = total_debt + isolated_debt_units(amount, decimals);
+    if would_be > ceiling {
+        return Err(IsolationRefusal::DebtCeilingExceeded { would_be, ceiling });
+    }
+    Ok(would_be)
+}
+
+/// `IsolationModeLogic.updateIsolatedDebtIfIsolated`: the isolated collateral's total debt after
+/// `repaid` base units of a reserve with `decimals` are repaid or liquidated (floored at zero:
+/// accrued interest is not in the total, so a full repayment can exceed it).
+pub fn isolated_repay(total_debt: u128, repaid: u128, decimals: u32) -> u128 {
+    total_debt.saturating_sub(isolated_debt_units(repaid, decimals))
 }
 
 /// The account's Aave health factor (infinite without debt).
@@ -691,8 +864,13 @@ impl MarginModel for AaveV3 {
             })
             .collect::<Vec<_>>();
         // Pool totals from the floored averages (equity ≤ maintenance ⇔ HF ≤ 1 exactly as the
-        // protocol decides); the per-reserve rows above use each reserve's own rates.
-        let im = c - st.borrowing_power();
+        // protocol decides); the per-reserve rows above use each reserve's own rates. In
+        // isolation mode the debt ceiling also bounds new borrows: equity − initial is then
+        // min(borrowing power − debt, ceiling headroom).
+        let mut im = c - st.borrowing_power();
+        if let Some(iso) = &st.isolation {
+            im = im.max(c - d - iso.headroom());
+        }
         let mm = c - weighted;
         Ok(vec![pool(
             Venue::Aave,

@@ -26,6 +26,18 @@ pub enum ProofError {
         /// The rule's loss scale (decimal digits).
         scale: u32,
     },
+    /// The book does not meet a unified rule: a venue below its local floor, or the pool short.
+    #[error(
+        "collateral does not suffice: {what}: slack {slack} (scaled by 10^{scale}) is below 0"
+    )]
+    Unmet {
+        /// The unmet condition, with its figures.
+        what: String,
+        /// The negative slack, collateral base units × 10^scale.
+        slack: i128,
+        /// The rule's loss scale.
+        scale: u32,
+    },
     /// Proof verification failed (the statement is not proved for these public inputs).
     #[error("proof rejected: {0}")]
     Rejected(String),

@@ -16,6 +16,25 @@ use intermargin_proofs::solvency::{self, Ledger, SolvencyRoot, SumTree};
 use intermargin_proofs::zk::export::{export_rule, instruments_of, ExportOptions};
 use intermargin_proofs::zk::groth::{self, MarginProof};
 use intermargin_proofs::zk::rule::{MarginRule, PrivateBook};
+use intermargin_proofs::zk::unified::{self, UnifiedBook, UnifiedExportOptions, UnifiedRule};
+
+/// A rule file of either kind: the scenario matrix, or `"kind": "unified"`.
+enum AnyRule {
+    Matrix(MarginRule),
+    Unified(UnifiedRule),
+}
+
+fn read_rule(path: &Path) -> Result<AnyRule> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let kind = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+    Ok(match kind.as_deref() {
+        Some(unified::UNIFIED_KIND) => AnyRule::Unified(UnifiedRule::read(path)?),
+        _ => AnyRule::Matrix(MarginRule::read(path)?),
+    })
+}
 
 /// `intermargin rule …`.
 #[derive(Args)]
@@ -39,9 +58,19 @@ pub struct ExportArgs {
     /// Output rule file.
     #[arg(long)]
     out: PathBuf,
-    /// Scenario-grid parameter set: `deribit-pm`, `span`, or a TOML file path.
+    /// Scenario-grid parameter set: `deribit-pm`, `span`, a TOML file path, or `unified` (the
+    /// unified cross-venue model: local floors per segregated venue + the pooled requirement).
     #[arg(long, default_value = "deribit-pm")]
     model: String,
+    /// `--model unified`: the account to prove (default: the snapshot's only account).
+    #[arg(long)]
+    account: Option<String>,
+    /// `--model unified`: also write the account's private book (legs in lots, a fresh salt) here.
+    #[arg(long)]
+    private_out: Option<PathBuf>,
+    /// `--model unified`: bits of headroom above each leg's size (the rule admits up to 2^bits x).
+    #[arg(long, default_value_t = 0)]
+    headroom_bits: u32,
     /// Minimum collateral left after the worst scenario, in collateral base units.
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     threshold: i128,
@@ -214,6 +243,9 @@ pub fn rule(a: RuleArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.snapshot)
         .with_context(|| format!("reading {}", a.snapshot.display()))?;
     let snap = Snapshot::from_json(&text).with_context(|| format!("{}", a.snapshot.display()))?;
+    if a.model == "unified" {
+        return rule_unified(a, &snap);
+    }
     let instruments = instruments_of(snap.portfolio.accounts.iter().flat_map(|a| &a.positions));
     if instruments.is_empty() {
         bail!("portfolio.accounts[*].positions: no instruments to export");
@@ -252,14 +284,73 @@ fn hex_digest(rule: &MarginRule) -> String {
     rule.digest().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `rule export --model unified`: the account's unified rule (and private book).
+fn rule_unified(a: ExportArgs, snap: &Snapshot) -> Result<()> {
+    let accounts = &snap.portfolio.accounts;
+    let account = match &a.account {
+        Some(id) => accounts
+            .iter()
+            .find(|x| &x.id == id)
+            .with_context(|| format!("--account: no account `{id}` in portfolio.accounts"))?,
+        None => match accounts.as_slice() {
+            [one] => one,
+            _ => bail!(
+                "portfolio.accounts: {} accounts; choose one with --account",
+                accounts.len()
+            ),
+        },
+    };
+    let model = intermargin_margin::portfolio::UnifiedModel::new(
+        intermargin_margin::portfolio::UnifiedParams::bundled()?,
+    );
+    let opts = UnifiedExportOptions {
+        collateral_asset: a
+            .collateral_asset
+            .clone()
+            .unwrap_or_else(|| snap.market.quote.clone()),
+        collateral_decimals: a.collateral_decimals,
+        quantity_decimals: a.quantity_decimals,
+        loss_scale: a.loss_scale,
+        headroom_bits: a.headroom_bits,
+        threshold: a.threshold,
+    };
+    let (rule, book) = unified::export_unified(
+        &model,
+        account,
+        &snap.portfolio.assets,
+        &snap.market,
+        &opts,
+        format!("account {} of {}", account.id, a.snapshot.display()),
+    )?;
+    write_json(&a.out, &rule)?;
+    if let Some(p) = &a.private_out {
+        write_json(p, &book)?;
+    }
+    eprintln!(
+        "wrote {} (unified: {} legs at {} venues, {} underlyings x {} scenarios, digest {})",
+        a.out.display(),
+        rule.legs.len(),
+        rule.venues.len(),
+        rule.groups.len(),
+        rule.scenarios.len(),
+        hex::encode(rule.digest())
+    );
+    Ok(())
+}
+
 /// Runs `intermargin zk setup|commit`.
 pub fn zk(a: ZkArgs) -> Result<()> {
     match a.cmd {
         ZkCmd::Setup(a) => {
-            let rule = MarginRule::read(&a.rule)?;
             let dir = a.out.unwrap_or_else(|| default_keys(&a.rule));
-            let keys = groth::setup(&rule, &mut rand::rngs::OsRng)?;
-            let meta = keys.write_dir(&rule, &dir)?;
+            let meta = match read_rule(&a.rule)? {
+                AnyRule::Matrix(rule) => {
+                    groth::setup(&rule, &mut rand::rngs::OsRng)?.write_dir(&rule, &dir)?
+                }
+                AnyRule::Unified(rule) => {
+                    groth::setup(&rule, &mut rand::rngs::OsRng)?.write_dir(&rule, &dir)?
+                }
+            };
             eprintln!(
                 "TEST-ONLY setup (single party, OS randomness): whoever ran it can forge proofs."
             );
@@ -273,10 +364,18 @@ pub fn zk(a: ZkArgs) -> Result<()> {
             Ok(())
         }
         ZkCmd::Commit(a) => {
-            let rule = MarginRule::read(&a.rule)?;
-            let book = PrivateBook::read(&a.private)?;
-            let (q, salt) = book.resolve(&rule)?;
-            let c = groth::commitment_of(&q, book.collateral, salt);
+            let c = match read_rule(&a.rule)? {
+                AnyRule::Matrix(rule) => {
+                    let book = PrivateBook::read(&a.private)?;
+                    let (q, salt) = book.resolve(&rule)?;
+                    groth::commitment_of(&q, book.collateral, salt)
+                }
+                AnyRule::Unified(rule) => {
+                    let book = UnifiedBook::read(&a.private)?;
+                    let (q, salt) = book.resolve(&rule)?;
+                    unified::commitment_of(&q, salt)
+                }
+            };
             println!("{}", intermargin_proofs::zk::rule::field_hex(&c));
             Ok(())
         }
@@ -285,7 +384,10 @@ pub fn zk(a: ZkArgs) -> Result<()> {
 
 /// Runs `intermargin prove`.
 pub fn prove(a: ProveArgs) -> Result<()> {
-    let rule = MarginRule::read(&a.rule)?;
+    let rule = match read_rule(&a.rule)? {
+        AnyRule::Matrix(rule) => rule,
+        AnyRule::Unified(rule) => return prove_unified(a, rule),
+    };
     let book = PrivateBook::read(&a.private)?;
     let dir = a.keys.unwrap_or_else(|| default_keys(&a.rule));
     let pk = groth::read_proving_key(&rule, &dir).with_context(|| {
@@ -309,9 +411,35 @@ pub fn prove(a: ProveArgs) -> Result<()> {
     Ok(())
 }
 
+/// `prove` under a unified rule.
+fn prove_unified(a: ProveArgs, rule: UnifiedRule) -> Result<()> {
+    let book = UnifiedBook::read(&a.private)?;
+    let dir = a.keys.unwrap_or_else(|| default_keys(&a.rule));
+    let pk = groth::read_proving_key(&rule, &dir).with_context(|| {
+        format!(
+            "no usable keys in {} (run `intermargin zk setup --rule {}` first)",
+            dir.display(),
+            a.rule.display()
+        )
+    })?;
+    let t = std::time::Instant::now();
+    let proof = unified::prove(&rule, &pk, &book, &mut rand::rngs::OsRng)?;
+    write_json(&a.out, &proof)?;
+    println!(
+        "proved in {:.2} s: commitment {} meets the unified rule (threshold {}): every segregated \
+         venue holds its local floor and the pool covers all {} scenarios per underlying; wrote {}",
+        t.elapsed().as_secs_f64(),
+        proof.commitment,
+        proof.threshold,
+        rule.scenarios.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 /// Runs `intermargin verify`: exit 0 only when the proof holds.
 pub fn verify(a: VerifyArgs) -> Result<()> {
-    let rule = MarginRule::read(&a.rule)?;
+    let rule = read_rule(&a.rule)?;
     let proof: MarginProof = intermargin_proofs::json::read(&a.proof)?;
     if let Some(c) = &a.commitment {
         let want = intermargin_proofs::zk::rule::parse_field_hex(c, "--commitment")?;
@@ -324,17 +452,38 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
         }
     }
     let dir = a.keys.unwrap_or_else(|| default_keys(&a.rule));
-    let vk = groth::read_verifying_key(&rule, &dir)
-        .with_context(|| format!("no usable verifying key in {}", dir.display()))?;
-    groth::verify(&rule, &vk, &proof)?;
-    println!(
-        "valid: commitment {} meets rule {} (threshold {} {} base units, {} scenarios)",
-        proof.commitment,
-        proof.rule_digest,
-        rule.threshold,
-        rule.collateral_asset,
-        rule.m()
-    );
+    let no_vk = || format!("no usable verifying key in {}", dir.display());
+    match rule {
+        AnyRule::Matrix(rule) => {
+            let vk = groth::read_verifying_key(&rule, &dir).with_context(no_vk)?;
+            groth::verify(&rule, &vk, &proof)?;
+            println!(
+                "valid: commitment {} meets rule {} (threshold {} {} base units, {} scenarios)",
+                proof.commitment,
+                proof.rule_digest,
+                rule.threshold,
+                rule.collateral_asset,
+                rule.m()
+            );
+        }
+        AnyRule::Unified(rule) => {
+            let vk = groth::read_verifying_key(&rule, &dir).with_context(no_vk)?;
+            groth::verify(&rule, &vk, &proof)?;
+            println!(
+                "valid: commitment {} meets unified rule {} (local floors at {} segregated venues, \
+                 pool over {} scenarios per underlying, threshold {} {} base units)",
+                proof.commitment,
+                proof.rule_digest,
+                rule.venues
+                    .iter()
+                    .filter(|v| v.kind == intermargin_margin::portfolio::VenueKind::Segregated)
+                    .count(),
+                rule.scenarios.len(),
+                rule.threshold,
+                rule.collateral_asset
+            );
+        }
+    }
     Ok(())
 }
 

@@ -22,6 +22,6 @@ pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMat
 pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
 pub use unified::{
     net_account, venue_margins_most_favourable, CreditLine, LinearLegRates, RequirementKind,
-    SavingSplit, UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint, VenueKind,
-    VenueParams,
+    SavingSplit, ScanLeg, ScanTable, UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint,
+    VenueKind, VenueParams,
 };

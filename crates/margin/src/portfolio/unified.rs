@@ -814,6 +814,55 @@ pub struct LinearLegRates {
     pub maintenance: f64,
 }
 
+/// One leg of the pooled scan, per unit of size ([`UnifiedModel::scan_table`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanLeg {
+    /// Instrument id (`venue:symbol`) or `venue:ASSET collateral`.
+    pub label: String,
+    /// Venue holding it.
+    pub venue: Venue,
+    /// Underlying it moves with (the asset itself for a balance).
+    pub underlying: String,
+    /// Venue sub-account, when any.
+    pub sub_account: Option<String>,
+    /// Isolated-margin position.
+    pub isolated: bool,
+    /// A position (true) or a collateral balance (false).
+    pub position: bool,
+    /// The contract, for a position.
+    pub instrument: Option<Instrument>,
+    /// A perpetual (pays funding).
+    pub perpetual: bool,
+    /// Net size: contracts, or units of the asset for a balance (negative = debt).
+    pub size: f64,
+    /// Loss of one unit in each grid scenario, quote currency (a gain is negative).
+    pub loss: Vec<f64>,
+    /// Delta notional of one unit, quote currency.
+    pub delta_notional: f64,
+    /// Gross notional of one unit of a position, quote currency (0 for balances).
+    pub gross: f64,
+    /// Value of one unit of a balance, quote currency (0 for positions).
+    pub value: f64,
+    /// Stablecoin (other than the quote) whose depeg this leg is exposed to: a stable balance, or
+    /// the settlement coin of a linear position (a short is long it for its notional).
+    pub stablecoin: Option<String>,
+}
+
+/// The pooled scan of one account leg by leg, with the horizon it is computed at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanTable {
+    /// Quote currency of every figure.
+    pub currency: String,
+    /// Close-out horizon, seconds.
+    pub horizon_s: f64,
+    /// Multiple of the calibrated ranges at that horizon.
+    pub range_scale: f64,
+    /// Grid scenario names, one per entry of each leg's `loss`.
+    pub scenarios: Vec<String>,
+    /// Legs: positions and non-stable balances, then stable balances.
+    pub legs: Vec<ScanLeg>,
+}
+
 /// The unified cross-venue model at one close-out horizon.
 #[derive(Debug, Clone)]
 pub struct UnifiedModel {
@@ -834,6 +883,34 @@ struct Leg {
     perpetual: bool,
     delta_notional: f64,
     gross: f64,
+    /// Gross notional of one unit (positions; 0 for balances).
+    gross_unit: f64,
+    sub_account: Option<String>,
+    isolated: bool,
+    /// The contract, for a position.
+    instrument: Option<Instrument>,
+    /// Stablecoin a linear position settles in (other than the quote): its depeg exposure.
+    stable_settle: Option<String>,
+}
+
+/// A stable balance: no scan row, only depeg exposure.
+struct StableBalance {
+    venue: Venue,
+    asset: String,
+    sub_account: Option<String>,
+    units: f64,
+    price: f64,
+}
+
+/// The legs of a netted account over the pooled grid.
+struct LegBook {
+    matrix: super::scenario::RiskMatrix,
+    legs: Vec<Leg>,
+    groups: Vec<String>,
+    exposure: BTreeMap<String, BTreeMap<Venue, f64>>,
+    held: BTreeMap<Venue, f64>,
+    debt_at: BTreeSet<Venue>,
+    stable: Vec<StableBalance>,
 }
 
 /// Losses of one (underlying, venue) over the grid, and the combined per-underlying vectors.
@@ -1052,47 +1129,16 @@ impl UnifiedModel {
             p.venue(*v)?;
         }
 
-        // Legs: positions and non-stable balances; stable balances only carry depeg exposure.
-        let mut instruments: Vec<Instrument> = Vec::new();
-        let mut inst_index: BTreeMap<String, usize> = BTreeMap::new();
-        let mut groups: Vec<String> = Vec::new();
-        let mut pending: Vec<(Instrument, f64, String, bool)> = Vec::new();
-        let mut exposure: BTreeMap<String, BTreeMap<Venue, f64>> = BTreeMap::new();
-        let mut held: BTreeMap<Venue, f64> = BTreeMap::new();
-        let mut debt_at: BTreeSet<Venue> = BTreeSet::new();
-        for (ci, c) in acct.collateral.iter().enumerate() {
-            let a = find_asset(assets, &c.asset, &format!("account.collateral[{ci}].asset"))?;
-            let units = c.amount.to_f64(a.decimals);
-            let px = market
-                .fx_rate(&c.asset)
-                .ok_or_else(|| MarginError::MissingMarket {
-                    field: format!("market.fx[{:?}]", c.asset),
-                    reason: format!("valuing collateral account.collateral[{ci}]"),
-                })?;
-            *held.entry(c.venue).or_default() += units * px;
-            if c.amount.0 < 0 {
-                debt_at.insert(c.venue);
-            }
-            if p.is_stable(&c.asset, quote) {
-                if c.asset != quote {
-                    *exposure
-                        .entry(c.asset.clone())
-                        .or_default()
-                        .entry(c.venue)
-                        .or_default() += units * px;
-                }
-                continue;
-            }
-            pending.push((
-                collateral_instrument(c.venue, &c.asset, quote),
-                units,
-                format!("{}:{} collateral", c.venue, c.asset),
-                false,
-            ));
-        }
-        for pos in &acct.positions {
-            pending.push((pos.instrument.clone(), pos.size, pos.instrument.id(), true));
-        }
+        let LegBook {
+            matrix: m,
+            legs,
+            groups,
+            exposure,
+            held,
+            debt_at,
+            ..
+        } = self.legs_of(&acct, assets, market, &grid)?;
+        let n = m.scenarios.len();
         let mut credit_at: BTreeMap<Venue, f64> = BTreeMap::new();
         for (i, c) in credits.iter().enumerate() {
             let a = find_asset(assets, &c.asset, &format!("credits[{i}].asset"))?;
@@ -1103,61 +1149,6 @@ impl UnifiedModel {
                     reason: format!("valuing credit line credits[{i}]"),
                 })?;
             *credit_at.entry(c.venue).or_default() += c.amount.to_f64(a.decimals) * px;
-        }
-        for (inst, _, _, _) in &pending {
-            let id = inst.id();
-            if let std::collections::btree_map::Entry::Vacant(e) = inst_index.entry(id) {
-                e.insert(instruments.len());
-                instruments.push(inst.clone());
-            }
-        }
-        let m = risk_matrix(market, &instruments, &grid, quote)?;
-        let n = m.scenarios.len();
-        let mut legs: Vec<Leg> = Vec::with_capacity(pending.len());
-        for (inst, size, label, position) in pending {
-            let row = inst_index[&inst.id()];
-            let group = match groups.iter().position(|g| *g == inst.underlying) {
-                Some(g) => g,
-                None => {
-                    groups.push(inst.underlying.clone());
-                    groups.len() - 1
-                }
-            };
-            let u = &m.unit[row];
-            let delta_notional = size * u.delta_notional;
-            let gross = if position {
-                let pr = resolve(&inst, market)?;
-                let q0 = match inst.size_unit {
-                    SizeUnit::Base => inst.contract_size,
-                    SizeUnit::Quote => inst.contract_size / pr.f0,
-                };
-                size.abs() * q0 * pr.f0 * pr.quote_fx
-            } else {
-                0.0
-            };
-            if position
-                && p.is_stable(&inst.settle, quote)
-                && inst.settle != quote
-                && inst.settlement == Settlement::Linear
-            {
-                // A short BTCUSDT is long USDT for its notional.
-                *exposure
-                    .entry(inst.settle.clone())
-                    .or_default()
-                    .entry(inst.venue)
-                    .or_default() -= delta_notional;
-            }
-            legs.push(Leg {
-                venue: inst.venue,
-                group,
-                row,
-                size,
-                label,
-                position,
-                perpetual: matches!(inst.kind, InstrumentKind::Perpetual),
-                delta_notional,
-                gross,
-            });
         }
         let ng = groups.len();
         let mut by_venue: BTreeMap<(usize, Venue), Vec<f64>> = BTreeMap::new();
@@ -1589,6 +1580,243 @@ impl UnifiedModel {
             venues: rows,
             explain,
         })
+    }
+
+    /// Legs of the pooled scan of a netted account: positions and non-stable balances priced over
+    /// `grid`, stable balances apart (they carry only depeg exposure). Shared by
+    /// [`UnifiedModel::margin_given`] and [`UnifiedModel::scan_table`].
+    fn legs_of(
+        &self,
+        acct: &Account,
+        assets: &[Asset],
+        market: &Market,
+        grid: &GridParams,
+    ) -> Result<LegBook, MarginError> {
+        let p = &self.params;
+        let quote = market.quote.as_str();
+        // Legs: positions and non-stable balances; stable balances only carry depeg exposure.
+        let mut instruments: Vec<Instrument> = Vec::new();
+        let mut inst_index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut groups: Vec<String> = Vec::new();
+        let mut pending: Vec<(Instrument, f64, String, bool, Option<String>, bool)> = Vec::new();
+        let mut stable: Vec<StableBalance> = Vec::new();
+        let mut exposure: BTreeMap<String, BTreeMap<Venue, f64>> = BTreeMap::new();
+        let mut held: BTreeMap<Venue, f64> = BTreeMap::new();
+        let mut debt_at: BTreeSet<Venue> = BTreeSet::new();
+        for (ci, c) in acct.collateral.iter().enumerate() {
+            let a = find_asset(assets, &c.asset, &format!("account.collateral[{ci}].asset"))?;
+            let units = c.amount.to_f64(a.decimals);
+            let px = market
+                .fx_rate(&c.asset)
+                .ok_or_else(|| MarginError::MissingMarket {
+                    field: format!("market.fx[{:?}]", c.asset),
+                    reason: format!("valuing collateral account.collateral[{ci}]"),
+                })?;
+            *held.entry(c.venue).or_default() += units * px;
+            if c.amount.0 < 0 {
+                debt_at.insert(c.venue);
+            }
+            if p.is_stable(&c.asset, quote) {
+                stable.push(StableBalance {
+                    venue: c.venue,
+                    asset: c.asset.clone(),
+                    sub_account: c.sub_account.clone(),
+                    units,
+                    price: px,
+                });
+                if c.asset != quote {
+                    *exposure
+                        .entry(c.asset.clone())
+                        .or_default()
+                        .entry(c.venue)
+                        .or_default() += units * px;
+                }
+                continue;
+            }
+            pending.push((
+                collateral_instrument(c.venue, &c.asset, quote),
+                units,
+                format!("{}:{} collateral", c.venue, c.asset),
+                false,
+                c.sub_account.clone(),
+                false,
+            ));
+        }
+        for pos in &acct.positions {
+            pending.push((
+                pos.instrument.clone(),
+                pos.size,
+                pos.instrument.id(),
+                true,
+                pos.sub_account.clone(),
+                pos.isolated,
+            ));
+        }
+        for (inst, ..) in &pending {
+            let id = inst.id();
+            if let std::collections::btree_map::Entry::Vacant(e) = inst_index.entry(id) {
+                e.insert(instruments.len());
+                instruments.push(inst.clone());
+            }
+        }
+        let m = risk_matrix(market, &instruments, grid, quote)?;
+        let mut legs: Vec<Leg> = Vec::with_capacity(pending.len());
+        for (inst, size, label, position, sub_account, isolated) in pending {
+            let row = inst_index[&inst.id()];
+            let group = match groups.iter().position(|g| *g == inst.underlying) {
+                Some(g) => g,
+                None => {
+                    groups.push(inst.underlying.clone());
+                    groups.len() - 1
+                }
+            };
+            let u = &m.unit[row];
+            let delta_notional = size * u.delta_notional;
+            let gross_unit = if position {
+                let pr = resolve(&inst, market)?;
+                let q0 = match inst.size_unit {
+                    SizeUnit::Base => inst.contract_size,
+                    SizeUnit::Quote => inst.contract_size / pr.f0,
+                };
+                q0 * pr.f0 * pr.quote_fx
+            } else {
+                0.0
+            };
+            let gross = size.abs() * gross_unit;
+            if position
+                && p.is_stable(&inst.settle, quote)
+                && inst.settle != quote
+                && inst.settlement == Settlement::Linear
+            {
+                // A short BTCUSDT is long USDT for its notional.
+                *exposure
+                    .entry(inst.settle.clone())
+                    .or_default()
+                    .entry(inst.venue)
+                    .or_default() -= delta_notional;
+            }
+            legs.push(Leg {
+                venue: inst.venue,
+                group,
+                row,
+                size,
+                label,
+                position,
+                perpetual: matches!(inst.kind, InstrumentKind::Perpetual),
+                delta_notional,
+                gross,
+                gross_unit,
+                sub_account,
+                isolated,
+                instrument: position.then(|| inst.clone()),
+                stable_settle: (position
+                    && p.is_stable(&inst.settle, quote)
+                    && inst.settle != quote
+                    && inst.settlement == Settlement::Linear)
+                    .then(|| inst.settle.clone()),
+            });
+        }
+        Ok(LegBook {
+            matrix: m,
+            legs,
+            groups,
+            exposure,
+            held,
+            debt_at,
+            stable,
+        })
+    }
+
+    /// The pooled scan of `account` leg by leg, per unit of size, for statements that re-check the
+    /// requirement outside this crate (the ZK margin proof): the same netted legs, risk matrix, grid
+    /// and unit figures [`UnifiedModel::margin_given`] uses, with the stable balances as legs whose
+    /// scenario losses are 0 (they carry only depeg exposure).
+    pub fn scan_table(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<ScanTable, MarginError> {
+        let p = &self.params;
+        let acct = net_account(account)?;
+        let quote = market.quote.as_str();
+        let scale = p.range_scale(self.horizon_s);
+        let grid = p.grid(scale, quote);
+        for v in acct.venues() {
+            p.venue(v)?;
+        }
+        let book = self.legs_of(&acct, assets, market, &grid)?;
+        let n = book.matrix.scenarios.len();
+        let mut legs: Vec<ScanLeg> = Vec::with_capacity(book.legs.len() + book.stable.len());
+        for l in &book.legs {
+            let u = &book.matrix.unit[l.row];
+            let unit_value = if l.position {
+                0.0
+            } else {
+                // A balance is a spot leg of one unit: its value is its delta notional.
+                u.delta_notional
+            };
+            legs.push(ScanLeg {
+                label: l.label.clone(),
+                venue: l.venue,
+                underlying: book.groups[l.group].clone(),
+                sub_account: l.sub_account.clone(),
+                isolated: l.isolated,
+                position: l.position,
+                instrument: l.instrument.clone(),
+                perpetual: l.perpetual,
+                size: l.size,
+                loss: book.matrix.row(l.row)[..n].to_vec(),
+                delta_notional: u.delta_notional,
+                gross: l.gross_unit,
+                value: unit_value,
+                stablecoin: l.stable_settle.clone(),
+            });
+        }
+        for b in &book.stable {
+            legs.push(ScanLeg {
+                label: format!("{}:{} collateral", b.venue, b.asset),
+                venue: b.venue,
+                underlying: b.asset.clone(),
+                sub_account: b.sub_account.clone(),
+                isolated: false,
+                position: false,
+                instrument: None,
+                perpetual: false,
+                size: b.units,
+                loss: vec![0.0; n],
+                delta_notional: 0.0,
+                gross: 0.0,
+                value: b.price,
+                stablecoin: (b.asset != quote).then(|| b.asset.clone()),
+            });
+        }
+        Ok(ScanTable {
+            currency: quote.to_string(),
+            horizon_s: self.horizon_s,
+            range_scale: scale,
+            scenarios: book
+                .matrix
+                .scenarios
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            legs,
+        })
+    }
+
+    /// Stressed funding charge per unit of net perpetual notional on `venue` over this horizon.
+    pub fn funding_rate(&self, venue: Venue) -> Result<f64, MarginError> {
+        Ok(self.params.venue(venue)?.funding_per_8h * (self.horizon_s / FUNDING_INTERVAL_S))
+    }
+
+    /// Depeg loss rate of `asset` (0 for an asset outside the stablecoin table).
+    pub fn depeg_rate(&self, asset: &str) -> f64 {
+        self.params
+            .stablecoins
+            .get(asset)
+            .map(|s| s.depeg)
+            .unwrap_or(0.0)
     }
 
     /// Move of the venue's main underlying at which its equity (repriced) meets its own maintenance

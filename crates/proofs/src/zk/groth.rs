@@ -20,6 +20,56 @@ use crate::zk::circuit::{MarginCircuit, Witness};
 use crate::zk::poseidon;
 use crate::zk::rule::{field_hex, int_to_field, parse_field_hex, MarginRule, PrivateBook};
 
+/// A public statement a Groth16 circuit is compiled from: the scenario-matrix rule
+/// ([`MarginRule`]) or the unified cross-venue rule ([`crate::zk::unified::UnifiedRule`]). Both
+/// have the same three public inputs (rule digest, commitment, threshold), so key files, proof
+/// files, verification and the Solidity verifier are shared.
+pub trait Statement {
+    /// The circuit with an all-zero witness, for key generation and constraint counting.
+    type Circuit<'a>: ark_relations::r1cs::ConstraintSynthesizer<Fr>
+    where
+        Self: 'a;
+    /// Checks dimensions and ranges; errors name the field.
+    fn check(&self) -> Result<()>;
+    /// SHA-256 digest binding keys and proofs to this statement.
+    fn rule_digest(&self) -> [u8; 32];
+    /// The digest as a field element (its first 31 bytes, big-endian, below the modulus).
+    fn rule_digest_field(&self) -> Fr {
+        use ark_ff::PrimeField;
+        Fr::from_be_bytes_mod_order(&self.rule_digest()[..31])
+    }
+    /// Minimum collateral left, collateral base units (public input 2).
+    fn rule_threshold(&self) -> i128;
+    /// Number of instruments (rows).
+    fn instrument_count(&self) -> usize;
+    /// Number of scenarios.
+    fn scenario_count(&self) -> usize;
+    /// The setup circuit.
+    fn setup_circuit(&self) -> Self::Circuit<'_>;
+}
+
+impl Statement for MarginRule {
+    type Circuit<'a> = MarginCircuit<'a>;
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+    fn rule_digest(&self) -> [u8; 32] {
+        self.digest()
+    }
+    fn rule_threshold(&self) -> i128 {
+        self.threshold
+    }
+    fn instrument_count(&self) -> usize {
+        self.n()
+    }
+    fn scenario_count(&self) -> usize {
+        self.m()
+    }
+    fn setup_circuit(&self) -> MarginCircuit<'_> {
+        MarginCircuit::for_setup(self)
+    }
+}
+
 /// Scheme tag written into key and proof files.
 pub const SCHEME: &str = "groth16-bn254";
 /// File name of the proving key inside a keys directory.
@@ -105,19 +155,19 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProofError + '_ {
 }
 
 /// Number of R1CS constraints of the rule's circuit.
-pub fn constraint_count(rule: &MarginRule) -> Result<usize> {
+pub fn constraint_count<S: Statement>(rule: &S) -> Result<usize> {
     use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem};
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(ark_relations::r1cs::SynthesisMode::Setup);
-    MarginCircuit::for_setup(rule).generate_constraints(cs.clone())?;
+    rule.setup_circuit().generate_constraints(cs.clone())?;
     cs.finalize();
     Ok(cs.num_constraints())
 }
 
 /// TEST-ONLY trusted setup for one rule (see the module docs).
-pub fn setup<R: RngCore + CryptoRng>(rule: &MarginRule, rng: &mut R) -> Result<Keys> {
-    rule.validate()?;
-    let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(MarginCircuit::for_setup(rule), rng)
+pub fn setup<S: Statement, R: RngCore + CryptoRng>(rule: &S, rng: &mut R) -> Result<Keys> {
+    rule.check()?;
+    let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(rule.setup_circuit(), rng)
         .map_err(|e| ProofError::Snark(e.to_string()))?;
     Ok(Keys { pk, vk })
 }
@@ -131,7 +181,7 @@ pub fn vk_sha256(vk: &VerifyingKey<Bn254>) -> Result<String> {
 
 impl Keys {
     /// Writes `proving_key.bin`, `verifying_key.bin`, `keys.json` and the Solidity verifier.
-    pub fn write_dir(&self, rule: &MarginRule, dir: &Path) -> Result<KeysMeta> {
+    pub fn write_dir<S: Statement>(&self, rule: &S, dir: &Path) -> Result<KeysMeta> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut pk = Vec::new();
         self.pk.serialize_uncompressed(&mut pk)?;
@@ -143,10 +193,10 @@ impl Keys {
         std::fs::write(&p, &vk).map_err(io_err(&p))?;
         let meta = KeysMeta {
             scheme: SCHEME.into(),
-            rule_digest: hex::encode(rule.digest()),
+            rule_digest: hex::encode(rule.rule_digest()),
             verifying_key_sha256: sha256_hex(&vk),
-            instruments: rule.n(),
-            scenarios: rule.m(),
+            instruments: rule.instrument_count(),
+            scenarios: rule.scenario_count(),
             constraints: constraint_count(rule)?,
             trust: "TEST ONLY: single-party setup with OS randomness; whoever ran it can forge \
                     proofs. Use keys from a multi-party ceremony in production."
@@ -165,9 +215,9 @@ impl Keys {
     }
 }
 
-fn read_meta(rule: &MarginRule, dir: &Path) -> Result<KeysMeta> {
+fn read_meta<S: Statement>(rule: &S, dir: &Path) -> Result<KeysMeta> {
     let meta: KeysMeta = crate::json::read(&dir.join(KEYS_META_FILE))?;
-    let want = hex::encode(rule.digest());
+    let want = hex::encode(rule.rule_digest());
     if meta.rule_digest != want {
         return Err(ProofError::field(
             format!("{}: rule_digest", dir.join(KEYS_META_FILE).display()),
@@ -181,7 +231,7 @@ fn read_meta(rule: &MarginRule, dir: &Path) -> Result<KeysMeta> {
 }
 
 /// Reads the proving key of `rule` from a keys directory, checking it was made for this rule.
-pub fn read_proving_key(rule: &MarginRule, dir: &Path) -> Result<ProvingKey<Bn254>> {
+pub fn read_proving_key<S: Statement>(rule: &S, dir: &Path) -> Result<ProvingKey<Bn254>> {
     read_meta(rule, dir)?;
     let p = dir.join(PROVING_KEY_FILE);
     let bytes = std::fs::read(&p).map_err(io_err(&p))?;
@@ -192,7 +242,7 @@ pub fn read_proving_key(rule: &MarginRule, dir: &Path) -> Result<ProvingKey<Bn25
 }
 
 /// Reads and checks the verifying key of `rule` (hash recorded at setup, curve/subgroup checks).
-pub fn read_verifying_key(rule: &MarginRule, dir: &Path) -> Result<VerifyingKey<Bn254>> {
+pub fn read_verifying_key<S: Statement>(rule: &S, dir: &Path) -> Result<VerifyingKey<Bn254>> {
     let meta = read_meta(rule, dir)?;
     let p = dir.join(VERIFYING_KEY_FILE);
     let bytes = std::fs::read(&p).map_err(io_err(&p))?;
@@ -241,6 +291,20 @@ pub fn prove<R: RngCore + CryptoRng>(
             salt,
         },
     };
+    prove_circuit(rule, pk, circuit, commitment, rng)
+}
+
+/// Runs Groth16 on a circuit of `rule` and packs the proof file (shared by every statement).
+pub fn prove_circuit<S: Statement, C, R: RngCore + CryptoRng>(
+    rule: &S,
+    pk: &ProvingKey<Bn254>,
+    circuit: C,
+    commitment: Fr,
+    rng: &mut R,
+) -> Result<MarginProof>
+where
+    C: ark_relations::r1cs::ConstraintSynthesizer<Fr>,
+{
     let proof =
         Groth16::<Bn254>::prove(pk, circuit, rng).map_err(|e| ProofError::Snark(e.to_string()))?;
     let mut bytes = Vec::new();
@@ -248,21 +312,21 @@ pub fn prove<R: RngCore + CryptoRng>(
     let inputs = public_inputs(rule, commitment);
     Ok(MarginProof {
         scheme: SCHEME.into(),
-        rule_digest: hex::encode(rule.digest()),
+        rule_digest: hex::encode(rule.rule_digest()),
         verifying_key_sha256: vk_sha256(&pk.vk)?,
         commitment: field_hex(&commitment),
-        threshold: rule.threshold,
+        threshold: rule.rule_threshold(),
         proof: format!("0x{}", hex::encode(bytes)),
         solidity_calldata: crate::zk::solidity::calldata(&proof, &inputs),
     })
 }
 
 /// The public inputs the verifier recomputes: its rule's digest, the commitment, its threshold.
-pub fn public_inputs(rule: &MarginRule, commitment: Fr) -> [Fr; 3] {
+pub fn public_inputs<S: Statement>(rule: &S, commitment: Fr) -> [Fr; 3] {
     [
-        rule.digest_field(),
+        rule.rule_digest_field(),
         commitment,
-        int_to_field(rule.threshold),
+        int_to_field(rule.rule_threshold()),
     ]
 }
 
@@ -275,24 +339,25 @@ pub fn decode_proof(proof: &MarginProof) -> Result<Proof<Bn254>> {
 }
 
 /// Verifies `proof` against the verifier's own `rule` (digest and threshold) and key.
-pub fn verify(rule: &MarginRule, vk: &VerifyingKey<Bn254>, proof: &MarginProof) -> Result<()> {
+pub fn verify<S: Statement>(rule: &S, vk: &VerifyingKey<Bn254>, proof: &MarginProof) -> Result<()> {
     if proof.scheme != SCHEME {
         return Err(ProofError::field(
             "scheme",
             format!("`{}`, expected `{SCHEME}`", proof.scheme),
         ));
     }
-    let want = hex::encode(rule.digest());
+    let want = hex::encode(rule.rule_digest());
     if proof.rule_digest != want {
         return Err(ProofError::Rejected(format!(
             "proof is about rule {}, not this rule ({want})",
             proof.rule_digest
         )));
     }
-    if proof.threshold != rule.threshold {
+    if proof.threshold != rule.rule_threshold() {
         return Err(ProofError::Rejected(format!(
             "proof claims threshold {}, the rule requires {}",
-            proof.threshold, rule.threshold
+            proof.threshold,
+            rule.rule_threshold()
         )));
     }
     let commitment = parse_field_hex(&proof.commitment, "commitment")?;

@@ -7,3 +7,4 @@ pub mod groth;
 pub mod poseidon;
 pub mod rule;
 pub mod solidity;
+pub mod unified;

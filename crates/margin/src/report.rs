@@ -35,6 +35,9 @@ pub struct QuoteFigures {
     pub initial_margin: f64,
     /// Maintenance margin in quote currency.
     pub maintenance_margin: f64,
+    /// The part of `initial_margin` that open orders reserve, in quote currency.
+    #[serde(default)]
+    pub orders_initial_margin: f64,
 }
 
 /// A venue's own verdict on one margin pool (one settlement currency, or the whole cross account).
@@ -50,8 +53,12 @@ pub struct VenueMargin {
     pub pool: String,
     /// Collateral value plus unrealised P&L, in `settlement`.
     pub equity: f64,
-    /// Initial requirement, in `settlement`.
+    /// Initial requirement, in `settlement` (positions and open orders).
     pub initial_margin: f64,
+    /// The part of `initial_margin` that open orders reserve, by the venue's own rule for them
+    /// (0 when the venue reserves nothing or the book has no orders).
+    #[serde(default)]
+    pub orders_initial_margin: f64,
     /// Maintenance requirement, in `settlement`.
     pub maintenance_margin: f64,
     /// Maintenance margin / equity (the venues' "margin ratio"; ≥ 1 means liquidatable); infinite when equity ≤ 0.

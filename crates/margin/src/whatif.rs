@@ -18,6 +18,9 @@ pub struct VenueSide {
     pub initial_margin: f64,
     /// Σ of the venue's pools' maintenance margin.
     pub maintenance_margin: f64,
+    /// The part of `initial_margin` the venue reserves for open orders (orders stay open across
+    /// the what-if; a trade that changes the position changes what they reserve).
+    pub orders_initial_margin: f64,
     /// Σ equity − Σ initial margin: room left to open risk (negative: short of initial margin).
     pub available: f64,
     /// Signed move of the venue's main underlying at which it starts liquidating (the unified
@@ -86,6 +89,7 @@ fn per_venue(side: &Side<'_>) -> Result<BTreeMap<Venue, VenueSide>, MarginError>
         let v = out.entry(m.venue).or_default();
         v.initial_margin += q.initial_margin;
         v.maintenance_margin += q.maintenance_margin;
+        v.orders_initial_margin += q.orders_initial_margin;
         v.available += q.equity - q.initial_margin;
     }
     for c in &side.unified.venues {

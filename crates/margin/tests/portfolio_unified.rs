@@ -676,6 +676,7 @@ proptest! {
         for v in acc.venues() {
             let slice = Account {
                 reported: Vec::new(),
+                orders: Vec::new(),
                 id: acc.id.clone(),
                 positions: acc.positions.iter().filter(|p| p.instrument.venue == v).cloned().collect(),
                 collateral: acc.collateral.iter().filter(|c| c.venue == v).cloned().collect(),

@@ -19,6 +19,7 @@ mod amount;
 mod error;
 mod instrument;
 mod market;
+mod order;
 mod portfolio;
 mod snapshot;
 mod trade;
@@ -30,6 +31,7 @@ pub use instrument::{
     Venue,
 };
 pub use market::{Greeks, Market, VolQuote};
+pub use order::{Order, OrderType, PositionSide, Side};
 pub use portfolio::{Account, Collateral, Portfolio, Position, Reported};
 pub use snapshot::{schema_json, Snapshot, FORMAT_VERSION};
 pub use trade::Fill;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::amount::{Amount, Asset};
 use crate::error::{finite, positive, ModelError};
 use crate::instrument::{Instrument, Venue};
+use crate::order::Order;
 
 /// A signed holding of one instrument on one venue sub-account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -129,6 +130,9 @@ pub struct Account {
     /// Figures the venues reported in the payloads the account was imported from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reported: Vec<Reported>,
+    /// Open (resting) orders at every venue; venues reserve initial margin for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<Order>,
 }
 
 impl Account {
@@ -139,6 +143,7 @@ impl Account {
             collateral: Vec::new(),
             positions: Vec::new(),
             reported: Vec::new(),
+            orders: Vec::new(),
         }
     }
 
@@ -148,6 +153,7 @@ impl Account {
             .iter()
             .map(|p| p.instrument.venue)
             .chain(self.collateral.iter().map(|c| c.venue))
+            .chain(self.orders.iter().map(|o| o.instrument.venue))
             .collect()
     }
 }
@@ -208,6 +214,7 @@ impl Portfolio {
             mine.collateral.extend(acc.collateral.iter().cloned());
             mine.positions.extend(acc.positions.iter().cloned());
             mine.reported.extend(acc.reported.iter().cloned());
+            mine.orders.extend(acc.orders.iter().cloned());
         }
         Ok(())
     }
@@ -260,6 +267,9 @@ impl Portfolio {
             }
             for (pi, p) in acc.positions.iter().enumerate() {
                 p.validate(&format!("{path}.positions[{pi}]"), now_ms)?;
+            }
+            for (oi, o) in acc.orders.iter().enumerate() {
+                o.validate(&format!("{path}.orders[{oi}]"), now_ms)?;
             }
             for (ri, r) in acc.reported.iter().enumerate() {
                 finite(&format!("{path}.reported[{ri}].value"), r.value)?;

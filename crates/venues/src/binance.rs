@@ -3,8 +3,9 @@
 //! `GET /papi/v1/um/positionRisk`, `/papi/v1/balance`, `/papi/v1/um/leverageBracket`,
 //! `/papi/v1/account` (the unified account's totals: [`crate::binance_pm`]).
 //! COIN-M rows (`BTCUSD_PERP`, quantity brackets) are handed to [`crate::binance_coinm`].
+//! Open orders: `GET /fapi/v1/openOrders`.
 
-use intermargin_model::Position;
+use intermargin_model::{Order, OrderType, Position, PositionSide, Side};
 use serde_json::{json, Map, Value};
 
 use crate::builder::Builder;
@@ -41,6 +42,8 @@ fn item(n: Node, b: &mut Builder) -> Result<(), VenueError> {
         crate::binance_coinm::brackets(&n, b)
     } else if n.has("brackets") {
         brackets(&n, b)
+    } else if n.has("orderId") && n.has("origQty") {
+        order(&n, b)
     } else if n.has("positionAmt") {
         position(&n, b)
     } else if n.has("assets") && n.has("positions") {
@@ -87,10 +90,84 @@ fn item(n: Node, b: &mut Builder) -> Result<(), VenueError> {
         crate::binance_pm::account(&n, b)
     } else {
         Err(n.src.unrecognised(format!(
-            "{}: not a Binance position (positionAmt), account (assets+positions), balance (asset+balance) or leverage bracket (brackets)",
+            "{}: not a Binance position (positionAmt), open order (orderId+origQty), account (assets+positions), balance (asset+balance) or leverage bracket (brackets)",
             if n.path.is_empty() { "(root)" } else { &n.path }
         )))
     }
+}
+
+/// One row of `GET /fapi/v1/openOrders` (or `GET /fapi/v1/order`): `origQty − executedQty`
+/// left, `price` "0" for the types without a limit; rows no longer open are skipped.
+fn order(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
+    let sym_node = n.get("symbol")?;
+    let symbol = sym_node.nonempty_str()?;
+    if let Some(t) = n.opt_i64("updateTime")? {
+        b.observe_time(t);
+    }
+    let status = n.get("status")?.str()?;
+    if !matches!(status, "NEW" | "PARTIALLY_FILLED") {
+        return Ok(());
+    }
+    let side = match n.get("side")?.str()? {
+        "BUY" => Side::Buy,
+        "SELL" => Side::Sell,
+        other => {
+            return Err(n
+                .get("side")?
+                .err(format!("expected \"BUY\" or \"SELL\", got {other:?}")))
+        }
+    };
+    let order_type = match n.get("type")?.str()? {
+        "LIMIT" => OrderType::Limit,
+        "MARKET" => OrderType::Market,
+        "STOP" => OrderType::StopLimit,
+        "STOP_MARKET" => OrderType::StopMarket,
+        "TAKE_PROFIT" => OrderType::TakeProfitLimit,
+        "TAKE_PROFIT_MARKET" => OrderType::TakeProfitMarket,
+        "TRAILING_STOP_MARKET" => OrderType::TrailingStop,
+        other => {
+            return Err(n
+                .get("type")?
+                .err(format!("unknown Binance order type {other:?}")))
+        }
+    };
+    let size = n.num("origQty")?;
+    let remaining = size - n.opt_num("executedQty")?.unwrap_or(0.0);
+    let margin_asset = match n.opt("marginAsset")? {
+        Some(m) => Some(m.str()?),
+        None => None,
+    };
+    let ins = symbols::binance(symbol, margin_asset)
+        .ok_or_else(|| sym_node.err(format!("cannot parse Binance symbol {symbol:?}")))?;
+    let position_side = match n.opt_enum("positionSide", &["BOTH", "LONG", "SHORT"])? {
+        Some("LONG") => Some(PositionSide::Long),
+        Some("SHORT") => Some(PositionSide::Short),
+        _ => None,
+    };
+    let close_all = match n.opt("closePosition")? {
+        Some(c) => c.bool()?,
+        None => false,
+    };
+    let reduce_only = match n.opt("reduceOnly")? {
+        Some(r) => r.bool()?,
+        None => false,
+    };
+    b.order(Order {
+        instrument: ins,
+        side,
+        order_type,
+        price: n.opt_num("price")?.filter(|p| *p > 0.0),
+        trigger_price: n.opt_num("stopPrice")?.filter(|p| *p > 0.0),
+        size,
+        remaining,
+        // "Close-All" orders close the position: they never add to it.
+        reduce_only: reduce_only || close_all,
+        id: n.opt_id("orderId")?,
+        position_side,
+        sub_account: None,
+        isolated: false,
+        leverage: None,
+    })
 }
 
 fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {

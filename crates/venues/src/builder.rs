@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use intermargin_model::{
-    Account, Amount, Asset, Collateral, Greeks, Market, Portfolio, Position, Reported, Snapshot,
-    Venue,
+    Account, Amount, Asset, Collateral, Greeks, Market, Order, Portfolio, Position, Reported,
+    Snapshot, Venue,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -71,6 +71,7 @@ pub(crate) struct Builder {
     collateral: Vec<(String, Collateral)>,
     positions: Vec<(String, Position)>,
     reported: Vec<Reported>,
+    orders: Vec<Order>,
     market: Market,
     timestamp: Option<i64>,
 }
@@ -88,6 +89,7 @@ impl Builder {
             collateral: Vec::new(),
             positions: Vec::new(),
             reported: Vec::new(),
+            orders: Vec::new(),
             market: Market::new(0, QUOTE),
             timestamp: None,
         }
@@ -304,6 +306,27 @@ impl Builder {
         Ok(())
     }
 
+    /// Adds an open order; the same order id read twice (two payloads) must agree.
+    pub fn order(&mut self, o: Order) -> Result<(), VenueError> {
+        if let Some(id) = &o.id {
+            if let Some(old) = self.orders.iter().find(|x| x.id.as_ref() == Some(id)) {
+                if *old != o {
+                    return Err(self.conflict(
+                        format!("orders[id={id:?}]"),
+                        format!(
+                            "{} {:?} {} left",
+                            old.instrument.symbol, old.side, old.remaining
+                        ),
+                        format!("{} {:?} {} left", o.instrument.symbol, o.side, o.remaining),
+                    ));
+                }
+                return Ok(());
+            }
+        }
+        self.orders.push(o);
+        Ok(())
+    }
+
     /// Keeps a figure the venue reported (`symbol` names the position it belongs to); venues
     /// send `0` or `""` for "not applicable", so zero liquidation prices are skipped, and a repeat
     /// of the same figure from another payload is kept once.
@@ -348,6 +371,7 @@ impl Builder {
         account.collateral = self.collateral.into_iter().map(|(_, c)| c).collect();
         account.positions = self.positions.into_iter().map(|(_, p)| p).collect();
         account.reported = self.reported;
+        account.orders = self.orders;
         let portfolio = Portfolio {
             assets: self.assets,
             accounts: vec![account],

@@ -1,12 +1,13 @@
 //! Bybit v5: `GET /v5/position/list`, `GET /v5/account/wallet-balance`,
-//! `GET /v5/market/risk-limit`, `GET /v5/market/instruments-info`, `GET /v5/market/tickers`.
+//! `GET /v5/market/risk-limit`, `GET /v5/market/instruments-info`, `GET /v5/market/tickers`,
+//! and open orders `GET /v5/order/realtime`.
 //!
 //! The `category` (linear, inverse, option) comes from the payload's `result.category`; a
 //! position list without it is an error because the symbol alone is ambiguous.
 
 use std::collections::BTreeMap;
 
-use intermargin_model::Position;
+use intermargin_model::{Order, OrderType, Position, PositionSide, Side};
 use serde_json::{json, Map, Value};
 
 use crate::builder::Builder;
@@ -67,6 +68,7 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
             None => "empty",
             Some(f) if f.has("coin") && f.has("accountType") => "wallet",
             Some(f) if f.has("side") && f.has("size") => "positions",
+            Some(f) if f.has("orderId") && f.has("orderStatus") => "orders",
             Some(f) if f.has("riskLimitValue") && f.has("maintenanceMargin") => "risk",
             Some(f) if f.has("symbol") && f.has("markPrice") && f.has("indexPrice") => "tickers",
             Some(f) if f.has("lotSizeFilter") || f.has("contractType") || f.has("optionsType") => {
@@ -74,7 +76,7 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
             }
             Some(f) => {
                 return Err(f.src.unrecognised(format!(
-                "{}: not a Bybit position, wallet balance, risk limit, instrument or ticker row",
+                "{}: not a Bybit position, open order, wallet balance, risk limit, instrument or ticker row",
                 f.path
             )))
             }
@@ -117,6 +119,12 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
                 let cat = category(r)?;
                 for n in r.get("list")?.array()? {
                     position(&n, cat, &expiries, b)?;
+                }
+            }
+            "orders" => {
+                let cat = category(r)?;
+                for n in r.get("list")?.array()? {
+                    order(&n, cat, &expiries, b)?;
                 }
             }
             "tickers" => {
@@ -202,6 +210,92 @@ fn ticker(
         }
     }
     Ok(())
+}
+
+/// One row of `GET /v5/order/realtime`: `leavesQty` left (else `qty − cumExecQty`), in the
+/// position's unit; conditional orders (`orderStatus` `Untriggered`) keep their trigger, and
+/// closed rows (the endpoint also returns recent fills and cancels) are skipped.
+fn order(
+    n: &Node,
+    cat: BybitCategory,
+    expiries: &BTreeMap<String, i64>,
+    b: &mut Builder,
+) -> Result<(), VenueError> {
+    let sym_node = n.get("symbol")?;
+    let symbol = sym_node.nonempty_str()?;
+    if let Some(t) = n.opt_i64("updatedTime")? {
+        b.observe_time(t);
+    }
+    let status = n.get("orderStatus")?.str()?;
+    if !matches!(status, "New" | "PartiallyFilled" | "Untriggered") {
+        return Ok(());
+    }
+    let side_node = n.get("side")?;
+    let side = match side_node.str()? {
+        "Buy" => Side::Buy,
+        "Sell" => Side::Sell,
+        other => return Err(side_node.err(format!("expected \"Buy\" or \"Sell\", got {other:?}"))),
+    };
+    let type_node = n.get("orderType")?;
+    let limit = match type_node.str()? {
+        "Limit" => true,
+        "Market" => false,
+        other => {
+            return Err(type_node.err(format!("expected \"Limit\" or \"Market\", got {other:?}")))
+        }
+    };
+    let stop_kind = n
+        .opt("stopOrderType")?
+        .map(|s| s.str())
+        .transpose()?
+        .unwrap_or("");
+    let order_type = if status == "Untriggered" {
+        match (stop_kind, limit) {
+            ("TrailingStop", _) => OrderType::TrailingStop,
+            (k, true) if k.contains("TakeProfit") => OrderType::TakeProfitLimit,
+            (k, false) if k.contains("TakeProfit") => OrderType::TakeProfitMarket,
+            (_, true) => OrderType::StopLimit,
+            (_, false) => OrderType::StopMarket,
+        }
+    } else if limit {
+        OrderType::Limit
+    } else {
+        OrderType::Market
+    };
+    let size = n.num("qty")?;
+    let remaining = match n.opt_num("leavesQty")? {
+        Some(l) => l,
+        None => size - n.opt_num("cumExecQty")?.unwrap_or(0.0),
+    };
+    let ins = symbols::bybit(symbol, cat, expiries.get(symbol).copied())
+        .ok_or_else(|| sym_node.err(format!("cannot parse Bybit symbol {symbol:?}")))?;
+    let position_side = match n.opt_i64("positionIdx")? {
+        Some(1) => Some(PositionSide::Long),
+        Some(2) => Some(PositionSide::Short),
+        _ => None,
+    };
+    let flag = |key: &str| -> Result<bool, VenueError> {
+        match n.opt(key)? {
+            Some(r) => r.bool(),
+            None => Ok(false),
+        }
+    };
+    let reduce_only = flag("reduceOnly")? || flag("closeOnTrigger")?;
+    b.order(Order {
+        instrument: ins,
+        side,
+        order_type,
+        price: n.opt_num("price")?.filter(|p| *p > 0.0 && limit),
+        trigger_price: n.opt_num("triggerPrice")?.filter(|p| *p > 0.0),
+        size,
+        remaining,
+        reduce_only,
+        id: n.opt_id("orderId")?,
+        position_side,
+        sub_account: None,
+        isolated: false,
+        leverage: None,
+    })
 }
 
 fn position(

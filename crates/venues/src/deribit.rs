@@ -1,6 +1,7 @@
 //! Deribit: `private/get_positions`, `private/get_position`, `private/get_account_summary`,
 //! `private/get_account_summaries`, `public/get_instruments`, `public/get_instrument`,
-//! `public/ticker` (futures and options, with `greeks` and `mark_iv`).
+//! `public/ticker` (futures and options, with `greeks` and `mark_iv`), and open orders
+//! `private/get_open_orders_by_currency`.
 //!
 //! Sizes: Deribit reports futures in USD (inverse) and options and linear contracts in the coin;
 //! inverse futures become contracts of their face value (10 USD BTC, 1 USD ETH, or the
@@ -8,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use intermargin_model::{Greeks, InstrumentKind, Position, Settlement, Venue};
+use intermargin_model::{
+    Greeks, Instrument, InstrumentKind, Order, OrderType, Position, Settlement, Side, Venue,
+};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -29,6 +32,7 @@ enum Item<'a> {
     Position(Node<'a>),
     Ticker(Node<'a>),
     Summary(Node<'a>),
+    Order(Node<'a>),
 }
 
 fn unwrap_rpc<'a>(root: Node<'a>) -> Result<Node<'a>, VenueError> {
@@ -67,6 +71,9 @@ fn classify<'a>(n: Node<'a>, out: &mut Vec<Item<'a>>) -> Result<(), VenueError> 
         }
     } else if n.has("currency") && n.has("balance") {
         out.push(Item::Summary(n));
+    } else if n.has("order_id") && n.has("order_state") {
+        // An order row also has instrument_name, direction and average_price: test it first.
+        out.push(Item::Order(n));
     } else if n.has("instrument_name")
         && (n.has("size")
             || n.has("direction")
@@ -82,7 +89,7 @@ fn classify<'a>(n: Node<'a>, out: &mut Vec<Item<'a>>) -> Result<(), VenueError> 
         out.push(Item::Ticker(n));
     } else {
         return Err(n.src.unrecognised(format!(
-            "{}: not a Deribit position (instrument_name+size), account summary (currency+balance), instrument (expiration_timestamp) or ticker (mark_price)",
+            "{}: not a Deribit position (instrument_name+size), open order (order_id+order_state), account summary (currency+balance), instrument (expiration_timestamp) or ticker (mark_price)",
             if n.path.is_empty() { "(root)" } else { &n.path }
         )));
     }
@@ -176,6 +183,7 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
             }
             Item::Ticker(n) => ticker(n, b)?,
             Item::Position(n) => position(n, &infos, b)?,
+            Item::Order(n) => order(n, &infos, b)?,
         }
     }
     Ok(())
@@ -210,6 +218,121 @@ fn ticker(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
     Ok(())
 }
 
+/// The instrument an `instrument_name` names, with the instruments payload's contract size and
+/// expiry when one was imported.
+fn resolve(
+    name_node: &Node,
+    infos: &BTreeMap<String, InstrumentInfo>,
+) -> Result<Instrument, VenueError> {
+    let name = name_node.nonempty_str()?;
+    let info = infos.get(name).copied();
+    let face = info
+        .map(|i| i.contract_size)
+        .or_else(|| symbols::deribit_inverse_face(underlying_of(name)));
+    let mut ins = symbols::deribit(name, face).ok_or_else(|| {
+        name_node.err(format!(
+            "cannot parse Deribit instrument {name:?} (or unknown contract size: import public/get_instruments too)"
+        ))
+    })?;
+    if let Some(e) = info.and_then(|i| i.expiry_ms) {
+        match &mut ins.kind {
+            InstrumentKind::Future { expiry_ms } | InstrumentKind::Option { expiry_ms, .. } => {
+                *expiry_ms = e
+            }
+            _ => {}
+        }
+    }
+    Ok(ins)
+}
+
+/// Deribit's `amount` / `size` in contracts: inverse futures are quoted in USD (contracts of
+/// their face value), everything else in the coin.
+fn contracts(
+    ins: &Instrument,
+    amount: Decimal,
+    name_node: &Node,
+    amount_node: &Node,
+) -> Result<Decimal, VenueError> {
+    Ok(match (ins.settlement, &ins.kind) {
+        (Settlement::Inverse, InstrumentKind::Future { .. } | InstrumentKind::Perpetual) => {
+            let face = Decimal::try_from(ins.contract_size)
+                .map_err(|_| name_node.err("contract size is not a decimal"))?;
+            amount
+                .checked_div(face)
+                .ok_or_else(|| amount_node.err("size / contract size overflows"))?
+        }
+        _ => amount,
+    })
+}
+
+/// One row of `private/get_open_orders_by_currency` (or `…_by_instrument`): `amount −
+/// filled_amount` left, in the position's contracts; closed rows are skipped.
+fn order(
+    n: &Node,
+    infos: &BTreeMap<String, InstrumentInfo>,
+    b: &mut Builder,
+) -> Result<(), VenueError> {
+    let name_node = n.get("instrument_name")?;
+    if let Some(t) = n.opt_i64("last_update_timestamp")? {
+        b.observe_time(t);
+    }
+    let state = n.get("order_state")?.str()?;
+    if !matches!(state, "open" | "untriggered") {
+        return Ok(());
+    }
+    let ins = resolve(&name_node, infos)?;
+    let side = match n.get("direction")?.str()? {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        other => {
+            return Err(n
+                .get("direction")?
+                .err(format!("expected \"buy\" or \"sell\", got {other:?}")))
+        }
+    };
+    let type_node = n.get("order_type")?;
+    let order_type = match type_node.str()? {
+        "limit" => OrderType::Limit,
+        "market" | "market_limit" => OrderType::Market,
+        "stop_limit" => OrderType::StopLimit,
+        "stop_market" => OrderType::StopMarket,
+        "take_limit" => OrderType::TakeProfitLimit,
+        "take_market" => OrderType::TakeProfitMarket,
+        "trailing_stop" => OrderType::TrailingStop,
+        other => return Err(type_node.err(format!("unknown Deribit order type {other:?}"))),
+    };
+    let amount_node = n.get("amount")?;
+    let amount = contracts(&ins, amount_node.decimal()?, &name_node, &amount_node)?;
+    let filled = match n.opt_decimal("filled_amount")? {
+        Some(x) => contracts(&ins, x, &name_node, &amount_node)?,
+        None => Decimal::ZERO,
+    };
+    // `price` is a number, or the string "market_price" for market orders.
+    let price = match n.opt("price")? {
+        Some(p) if p.v.is_number() => Some(p.f64()?),
+        _ => None,
+    };
+    let reduce_only = match n.opt("reduce_only")? {
+        Some(r) => r.bool()?,
+        None => false,
+    };
+    b.order(Order {
+        instrument: ins,
+        side,
+        order_type,
+        price,
+        trigger_price: n.opt_num("trigger_price")?.filter(|x| *x > 0.0),
+        size: f(amount, &amount_node)?,
+        remaining: f(amount - filled, &amount_node)?,
+        reduce_only,
+        id: n.opt_id("order_id")?,
+        position_side: None,
+        sub_account: None,
+        isolated: false,
+        leverage: None,
+    })
+}
+
 fn position(
     n: &Node,
     infos: &BTreeMap<String, InstrumentInfo>,
@@ -229,33 +352,8 @@ fn position(
             other => return Err(d.err(format!("expected \"buy\" or \"sell\", got {other:?}"))),
         }
     }
-    let info = infos.get(name).copied();
-    let face = info
-        .map(|i| i.contract_size)
-        .or_else(|| symbols::deribit_inverse_face(underlying_of(name)));
-    let mut ins = symbols::deribit(name, face).ok_or_else(|| {
-        name_node.err(format!(
-            "cannot parse Deribit instrument {name:?} (or unknown contract size: import public/get_instruments too)"
-        ))
-    })?;
-    if let Some(e) = info.and_then(|i| i.expiry_ms) {
-        match &mut ins.kind {
-            InstrumentKind::Future { expiry_ms } | InstrumentKind::Option { expiry_ms, .. } => {
-                *expiry_ms = e
-            }
-            _ => {}
-        }
-    }
-    let contracts = match (ins.settlement, &ins.kind) {
-        (Settlement::Inverse, InstrumentKind::Future { .. } | InstrumentKind::Perpetual) => {
-            let face = Decimal::try_from(ins.contract_size)
-                .map_err(|_| name_node.err("contract size is not a decimal"))?;
-            amount
-                .checked_div(face)
-                .ok_or_else(|| size_node.err("size / contract size overflows"))?
-        }
-        _ => amount,
-    };
+    let ins = resolve(&name_node, infos)?;
+    let contracts = contracts(&ins, amount, &name_node, &size_node)?;
     let mut p = Position::new(ins.clone(), f(contracts, &size_node)?);
     p.entry_price = n.opt_num("average_price")?.filter(|x| *x > 0.0);
     p.leverage = n.opt_num("leverage")?.filter(|x| *x > 0.0);

@@ -292,6 +292,19 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// An optional identifier sent as a string or an integer (order ids), as text.
+    pub fn opt_id(&self, key: &str) -> Result<Option<String>, VenueError> {
+        match self.opt(key)? {
+            None => Ok(None),
+            Some(n) => match n.v {
+                Value::String(s) if s.trim().is_empty() => Ok(None),
+                Value::String(s) => Ok(Some(s.clone())),
+                Value::Number(x) => Ok(Some(x.to_string())),
+                _ => Err(n.expected("an id string or integer")),
+            },
+        }
+    }
+
     /// An optional integer field (absent, null and `""` give `None`).
     pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, VenueError> {
         match self.opt(key)? {

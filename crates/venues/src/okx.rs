@@ -1,5 +1,6 @@
 //! OKX v5: `GET /api/v5/account/positions`, `GET /api/v5/account/balance`,
-//! `GET /api/v5/public/instruments` (contract values).
+//! `GET /api/v5/public/instruments` (contract values), and open orders
+//! `GET /api/v5/trade/orders-pending`.
 //!
 //! Contract sizes come from an imported instruments payload (`ctVal × ctMult`, unit `ctValCcy`)
 //! or, failing that, the dated table `data/okx_contracts.json`. Isolated spot-margin rows
@@ -10,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use intermargin_model::{Position, SizeUnit};
+use intermargin_model::{Order, OrderType, Position, PositionSide, Side, SizeUnit};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -130,11 +131,13 @@ pub(crate) fn import(payloads: &[(Source, Value)], b: &mut Builder) -> Result<()
         }
         if n.has("details") {
             balance(n, b)?;
+        } else if n.has("ordId") && n.has("instId") {
+            order(n, &terms, b)?;
         } else if n.has("pos") && n.has("instId") {
             position(n, &terms, b)?;
         } else {
             return Err(n.src.unrecognised(format!(
-                "{}: not an OKX position (instId+pos), balance (details), instrument (ctVal) or position tier (tier+minSz+maxSz+mmr)",
+                "{}: not an OKX position (instId+pos), open order (instId+ordId), balance (details), instrument (ctVal) or position tier (tier+minSz+maxSz+mmr)",
                 if n.path.is_empty() { "(root)" } else { &n.path }
             )));
         }
@@ -157,6 +160,86 @@ fn balance(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
         )?;
     }
     Ok(())
+}
+
+/// One row of `GET /api/v5/trade/orders-pending`: `sz − accFillSz` left, in contracts (the
+/// base currency for spot); rows no longer live are skipped.
+fn order(
+    n: &Node,
+    terms: &BTreeMap<String, (ContractTerms, Option<i64>)>,
+    b: &mut Builder,
+) -> Result<(), VenueError> {
+    let id_node = n.get("instId")?;
+    let inst_id = id_node.nonempty_str()?;
+    if let Some(t) = n.opt_i64("uTime")? {
+        b.observe_time(t);
+    }
+    let state = n.get("state")?.str()?;
+    if !matches!(state, "live" | "partially_filled") {
+        return Ok(());
+    }
+    let type_node = n.get("ordType")?;
+    let order_type = match type_node.str()? {
+        "limit" | "post_only" | "fok" | "ioc" | "mmp" | "mmp_and_post_only" | "op_fok" | "elp" => {
+            OrderType::Limit
+        }
+        "market" | "optimal_limit_ioc" => OrderType::Market,
+        other => return Err(type_node.err(format!("unknown OKX order type {other:?}"))),
+    };
+    if order_type == OrderType::Market
+        && n.opt("tgtCcy")?.map(|t| t.str()).transpose()? == Some("quote_ccy")
+    {
+        // A spot market order sized in the quote currency has no size in the position's unit
+        // until it fills; it does not rest in the book either.
+        return Ok(());
+    }
+    let t = terms.get(inst_id).copied();
+    let mut ins = symbols::okx(inst_id, t.map(|x| x.0).or_else(|| table_terms(inst_id)))
+        .ok_or_else(|| {
+            id_node.err(format!(
+                "cannot parse OKX instrument {inst_id:?} or its contract value is unknown (import GET /api/v5/public/instruments too)"
+            ))
+        })?;
+    if let Some(e) = t.and_then(|x| x.1) {
+        match &mut ins.kind {
+            intermargin_model::InstrumentKind::Future { expiry_ms }
+            | intermargin_model::InstrumentKind::Option { expiry_ms, .. } => *expiry_ms = e,
+            _ => {}
+        }
+    }
+    let side_node = n.get("side")?;
+    let side = match side_node.str()? {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        other => return Err(side_node.err(format!("expected \"buy\" or \"sell\", got {other:?}"))),
+    };
+    let size = n.num("sz")?;
+    let remaining = size - n.opt_num("accFillSz")?.unwrap_or(0.0);
+    let position_side = match n.opt_enum("posSide", &["long", "short", "net"])? {
+        Some("long") => Some(PositionSide::Long),
+        Some("short") => Some(PositionSide::Short),
+        _ => None,
+    };
+    let reduce_only = match n.opt("reduceOnly")? {
+        Some(r) => r.bool()?,
+        None => false,
+    };
+    b.order(Order {
+        instrument: ins,
+        side,
+        order_type,
+        price: n.opt_num("px")?,
+        trigger_price: None,
+        size,
+        remaining,
+        reduce_only,
+        id: n.opt_id("ordId")?,
+        position_side,
+        sub_account: None,
+        isolated: n.opt_enum("tdMode", &["cross", "isolated", "cash", "spot_isolated"])?
+            == Some("isolated"),
+        leverage: n.opt_positive("lever")?,
+    })
 }
 
 fn position(

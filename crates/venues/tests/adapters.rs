@@ -77,8 +77,9 @@ fn every_payload_in_test_data_imports_on_its_own() {
     // 7 deribit + 10 binance + 2 okx + 5 bybit + 2 dydx + 3 hyperliquid shared fixtures,
     // plus 2 deribit, 2 dydx and 3 aave payloads written for this crate, and the COIN-M docs'
     // examples (dapi positionRisk and leverageBracket, papi cm positionRisk) and an OKX
-    // position-tiers payload.
-    assert_eq!(count, 40);
+    // position-tiers payload, plus the four venues'
+    // documented open-orders examples (issue 17).
+    assert_eq!(count, 44);
 }
 
 #[test]

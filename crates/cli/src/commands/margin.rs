@@ -1,9 +1,11 @@
 //! `intermargin margin`: each venue's own (siloed) margin of a snapshot, pool by pool.
 //!
 //! `--json` prints `{"quote", "venues":[{venue, settlement, equity, initial_margin,
-//! maintenance_margin, margin_ratio, in_quote:{…}, positions:[…]}]}` (one entry per margin pool;
-//! an `account` field names the owner). Without `--json`, a table. `--model` selects a portfolio /
-//! unified model instead (wired by `commands/portfolio_margin.rs`).
+//! orders_initial_margin, maintenance_margin, margin_ratio, in_quote:{…}, positions:[…]}]}`
+//! (one entry per margin pool; `orders_initial_margin` is the part of `initial_margin` open
+//! orders reserve; an `account` field names the owner). Without `--json`, a table, and a line
+//! per pool whose open orders reserve margin. `--model` selects a portfolio / unified model
+//! instead (wired by `commands/portfolio_margin.rs`).
 
 use std::path::PathBuf;
 
@@ -132,6 +134,15 @@ pub fn run(a: MarginArgs) -> Result<()> {
         &rows,
     );
     println!("margin ratio = maintenance / equity; a venue liquidates at 100 %");
+    for (acc, m) in pools.iter().filter(|(_, m)| m.orders_initial_margin != 0.0) {
+        println!(
+            "{acc} {} {} pool: open orders' initial margin {} ({}), part of initial",
+            m.venue,
+            m.pool,
+            pool_amount(m.orders_initial_margin, &m.settlement),
+            in_quote(m, quote, |q| q.orders_initial_margin)
+        );
+    }
     let total = |f: fn(&QuoteFigures) -> f64| {
         pools
             .iter()

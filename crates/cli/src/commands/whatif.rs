@@ -125,6 +125,16 @@ pub fn run(a: WhatIfArgs) -> Result<()> {
         ],
         &rows,
     );
+    for v in &w.venues {
+        if v.before.orders_initial_margin != 0.0 || v.after.orders_initial_margin != 0.0 {
+            println!(
+                "{} open orders' initial margin (part of initial): {} → {}",
+                v.venue,
+                money(v.before.orders_initial_margin, quote),
+                money(v.after.orders_initial_margin, quote)
+            );
+        }
+    }
     let (b, f) = (&w.unified.before, &w.unified.after);
     println!(
         "unified initial {} → {}, maintenance {} → {}, saving {} → {}",

@@ -758,6 +758,7 @@ pub fn net_account(account: &Account) -> Result<Account, MarginError> {
         }
     }
     out.collateral.retain(|c: &Collateral| c.amount.0 != 0);
+    out.orders = account.orders.clone();
     Ok(out)
 }
 
@@ -777,6 +778,12 @@ pub fn venue_margins_most_favourable(
         }
         let slice = Account {
             reported: Vec::new(),
+            orders: netted
+                .orders
+                .iter()
+                .filter(|o| o.instrument.venue == v)
+                .cloned()
+                .collect(),
             id: netted.id.clone(),
             collateral: netted
                 .collateral
@@ -1871,6 +1878,12 @@ impl UnifiedModel {
         }
         let slice = Account {
             reported: Vec::new(),
+            orders: acct
+                .orders
+                .iter()
+                .filter(|o| o.instrument.venue == v)
+                .cloned()
+                .collect(),
             id: acct.id.clone(),
             collateral: acct
                 .collateral

@@ -3,7 +3,9 @@
 //!
 //! * Maintenance `= notional × MMR(bracket) − cum(bracket)`, notional at the mark, independent
 //!   of leverage (<https://www.binance.com/en/support/articles/360033162192>).
-//! * Initial `= notional / leverage` (the position's leverage; else the bracket's maximum).
+//! * Initial `= notional / leverage` (the position's leverage; else the bracket's maximum), plus
+//!   what open orders reserve ([`super::orders`]: `max(|N + Bid|, |N − Ask|) / leverage` per leg
+//!   and the orders' open loss), charged to the cross pool.
 //! * Margin ratio `= maintenance / margin balance`, liquidation at 100 %
 //!   (<https://binance.com/en/support/faq/25edcd7fe0e544839d0847b8cbb2e400>).
 //! * Liquidation price (one-way `BOTH`, hedge `LONG`/`SHORT`, cross or isolated):
@@ -15,11 +17,12 @@
 
 use std::collections::BTreeMap;
 
-use intermargin_model::{Account, Asset, Market, Position, Venue};
+use intermargin_model::{Account, Asset, Market, Order, Position, PositionSide, Venue};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{balances, mark_price, pool, position_path, unrealised_pnl};
+use super::common::{add_orders_margin, balances, mark_price, pool, position_path, unrealised_pnl};
+use super::orders::{binance_orders_initial_margin, reserving, LegOrder};
 use super::params::{array_of, bad_param, load, num_any, published, Provenance};
 use super::tiers::{Deduction, Tier, TierTable};
 use crate::error::MarginError;
@@ -234,6 +237,58 @@ impl BinanceUsdm {
         )
     }
 
+    /// Initial margin open orders reserve, per settle asset (see [`super::orders`]): orders are
+    /// grouped by symbol and hedge leg, each leg's position notional at the mark, and the leg's
+    /// leverage is its position's (else the order's, else Binance's default).
+    fn orders_margin(
+        &self,
+        account: &Account,
+        market: &Market,
+    ) -> Result<BTreeMap<String, f64>, MarginError> {
+        let mut legs: BTreeMap<(String, Option<PositionSide>), Vec<&Order>> = BTreeMap::new();
+        for o in reserving(&account.orders, Venue::Binance) {
+            legs.entry((o.instrument.symbol.clone(), o.position_side))
+                .or_default()
+                .push(o);
+        }
+        let mut out: BTreeMap<String, f64> = BTreeMap::new();
+        for ((symbol, leg), orders) in legs {
+            let ins = &orders[0].instrument;
+            let id = ins.id();
+            let mark = mark_price(market, &id)?;
+            let held: Vec<&Position> = account
+                .positions
+                .iter()
+                .filter(|p| p.instrument.venue == Venue::Binance && p.instrument.symbol == symbol)
+                .filter(|p| match leg {
+                    None => true,
+                    Some(PositionSide::Long) => p.size > 0.0,
+                    Some(PositionSide::Short) => p.size < 0.0,
+                })
+                .collect();
+            let notional: f64 = held
+                .iter()
+                .map(|p| p.instrument.base_quantity(p.size, mark) * mark)
+                .sum();
+            let leverage = held
+                .iter()
+                .find_map(|p| p.leverage)
+                .or_else(|| orders.iter().find_map(|o| o.leverage))
+                .unwrap_or(self.params.default_leverage.leverage);
+            let rows: Vec<LegOrder> = orders
+                .iter()
+                .map(|o| LegOrder {
+                    side: o.side,
+                    qty: o.instrument.base_quantity(o.remaining, mark),
+                    price: o.price.unwrap_or(mark),
+                })
+                .collect();
+            *out.entry(ins.settle.clone()).or_default() +=
+                binance_orders_initial_margin(notional, &rows, mark, leverage);
+        }
+        Ok(out)
+    }
+
     /// Liquidation price of one symbol's legs with the brackets re-selected at the answer.
     fn symbol_liquidation(
         legs: &[&Priced<'_>],
@@ -377,8 +432,9 @@ impl BinanceUsdm {
                 upnl,
             });
         }
+        let orders_im = self.orders_margin(account, market)?;
         let mut settles: Vec<String> = by_pool.keys().cloned().collect();
-        for w in wallets.keys() {
+        for w in wallets.keys().chain(orders_im.keys()) {
             if !settles.contains(w) && !coinm_coins.contains(w.as_str()) {
                 settles.push(w.clone());
             }
@@ -457,7 +513,7 @@ impl BinanceUsdm {
                 .filter(|(_, r)| !r.p.isolated)
                 .collect();
             let equity = cross_wallet + cross.iter().map(|(_, r)| r.upnl).sum::<f64>();
-            out.push(pool(
+            let mut cross_pool = pool(
                 Venue::Binance,
                 &settle,
                 "cross",
@@ -468,7 +524,16 @@ impl BinanceUsdm {
                 ),
                 cross.iter().map(|(k, r)| margin_of(*k, r)).collect(),
                 market,
-            )?);
+            )?;
+            // Open orders' initial margin is taken from the cross wallet, isolated ones too
+            // ("Available for Order = crossWalletBalance + cross UPnL − cross IM − isolated open
+            // order IM").
+            add_orders_margin(
+                &mut cross_pool,
+                orders_im.get(&settle).copied().unwrap_or(0.0),
+                market,
+            );
+            out.push(cross_pool);
             // Each isolated position: its isolated wallet plus its P&L, liquidated alone.
             for (k, r) in rows.iter().enumerate().filter(|(_, r)| r.p.isolated) {
                 out.push(pool(

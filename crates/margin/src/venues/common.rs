@@ -103,15 +103,32 @@ pub(crate) fn pool(
         pool: label.to_string(),
         equity,
         initial_margin,
+        orders_initial_margin: 0.0,
         maintenance_margin,
         margin_ratio: margin_ratio(maintenance_margin, equity),
         in_quote: rate.map(|rate| QuoteFigures {
             equity: equity * rate,
             initial_margin: initial_margin * rate,
             maintenance_margin: maintenance_margin * rate,
+            orders_initial_margin: 0.0,
         }),
         positions,
     })
+}
+
+/// Adds the initial margin open orders reserve (in the pool's currency) to a pool: it joins
+/// `initial_margin` (venues report and check one total) and is kept apart in
+/// `orders_initial_margin`, in both currencies.
+pub(crate) fn add_orders_margin(pool: &mut VenueMargin, orders_im: f64, market: &Market) {
+    if orders_im == 0.0 {
+        return;
+    }
+    pool.initial_margin += orders_im;
+    pool.orders_initial_margin += orders_im;
+    if let (Some(q), Some(rate)) = (pool.in_quote.as_mut(), market.fx_rate(&pool.settlement)) {
+        q.initial_margin += orders_im * rate;
+        q.orders_initial_margin += orders_im * rate;
+    }
 }
 
 /// Path of a position inside an account, for error messages.

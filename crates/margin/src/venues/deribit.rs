@@ -11,6 +11,9 @@
 //! without options, the price at which pool equity meets maintenance, all else fixed
 //! ([`inverse_futures_liquidation_price`]); `None` where options share the pool.
 //!
+//! Open orders add initial margin ([`super::orders`]): futures on the larger size the orders
+//! could reach, options on the short they could extend or the premium they would pay.
+//!
 //! Equity follows Deribit's account summary: balance + futures unrealised P&L (entry vs mark) +
 //! options value (size × mark, in coin; shorts negative). Linear options are rejected: their
 //! standard-margin formula is UNCONFIRMED.
@@ -18,14 +21,15 @@
 use std::collections::BTreeMap;
 
 use intermargin_model::{
-    Account, Asset, InstrumentKind, Market, OptionKind, Position, Settlement, Venue,
+    Account, Asset, InstrumentKind, Market, OptionKind, Order, Position, Settlement, Side, Venue,
 };
 use serde::Deserialize;
 
 use super::common::{
-    balances, index_price, linear_liquidation_price, mark_price, pool, position_path,
-    unrealised_pnl,
+    add_orders_margin, balances, index_price, linear_liquidation_price, mark_price, pool,
+    position_path, unrealised_pnl,
 };
+use super::orders::{deribit_futures_reach, reserving};
 use super::params::{load, Provenance};
 use crate::error::MarginError;
 use crate::report::{MarginModel, PositionMargin, VenueMargin};
@@ -283,12 +287,114 @@ impl MarginModel for DeribitStandard {
                 pool.3[row].liquidation_price = lp;
             }
         }
+        let orders_im = self.orders_margin(account, market)?;
+        for ccy in orders_im.keys() {
+            pools.entry(ccy.clone()).or_default();
+        }
         pools
             .into_iter()
             .map(|(ccy, (eq, im, mm, pos))| {
-                pool(Venue::Deribit, &ccy, "cross", (eq, im, mm), pos, market)
+                let mut p = pool(Venue::Deribit, &ccy, "cross", (eq, im, mm), pos, market)?;
+                add_orders_margin(&mut p, orders_im.get(&ccy).copied().unwrap_or(0.0), market);
+                Ok(p)
             })
             .collect()
+    }
+}
+
+impl DeribitStandard {
+    /// Initial margin open orders reserve, per settlement currency (see [`super::orders`]).
+    ///
+    /// Per instrument: futures pay `IM(max(|q + buys|, |q − sells|)) − IM(|q|)` (coin, at the
+    /// mark; linear contracts converted at the index); options pay the short-option initial
+    /// margin on the sells that extend a short and the premium of the buys beyond closing one.
+    fn orders_margin(
+        &self,
+        account: &Account,
+        market: &Market,
+    ) -> Result<BTreeMap<String, f64>, MarginError> {
+        let mut by_ins: BTreeMap<String, Vec<&Order>> = BTreeMap::new();
+        for o in reserving(&account.orders, Venue::Deribit) {
+            by_ins.entry(o.instrument.id()).or_default().push(o);
+        }
+        let mut out: BTreeMap<String, f64> = BTreeMap::new();
+        for (id, orders) in by_ins {
+            let ins = &orders[0].instrument;
+            let q_contracts: f64 = account
+                .positions
+                .iter()
+                .filter(|p| p.instrument.id() == id)
+                .map(|p| p.size)
+                .sum();
+            let contracts = |side: Side| -> f64 {
+                orders
+                    .iter()
+                    .filter(|o| o.side == side)
+                    .map(|o| o.remaining)
+                    .sum()
+            };
+            let im = match ins.kind {
+                InstrumentKind::Future { .. } | InstrumentKind::Perpetual => {
+                    let mark = mark_price(market, &id)?;
+                    let rates = self.params.futures(&ins.underlying, ins.settlement, &id)?;
+                    let coin = |c: f64| ins.base_quantity(c, mark);
+                    let q = coin(q_contracts);
+                    let reach = deribit_futures_reach(
+                        q,
+                        coin(contracts(Side::Buy)),
+                        coin(contracts(Side::Sell)),
+                    );
+                    let extra =
+                        futures_margin_coin(rates, reach).0 - futures_margin_coin(rates, q).0;
+                    match ins.settlement {
+                        Settlement::Inverse => extra,
+                        Settlement::Linear => {
+                            extra * linear_index(market, &ins.underlying, &ins.settle)?
+                        }
+                    }
+                }
+                InstrumentKind::Option {
+                    strike,
+                    option_kind,
+                    ..
+                } => {
+                    if ins.settlement == Settlement::Linear {
+                        return Err(MarginError::Unsupported {
+                            field: format!("account[{:?}].orders", account.id),
+                            reason: format!("{id}: Deribit's standard margin for linear (USDC) options is UNCONFIRMED"),
+                        });
+                    }
+                    let mark = mark_price(market, &id)?;
+                    let u = index_price(market, Venue::Deribit, &ins.underlying)?;
+                    let coin = |c: f64| ins.base_quantity(c, u);
+                    let n = coin(q_contracts);
+                    let short_now = (-n).max(0.0);
+                    let short_after = (-(n - coin(contracts(Side::Sell)))).max(0.0);
+                    let (per_short, _) = short_option_margin_coin(
+                        &self.params.options,
+                        option_kind,
+                        strike,
+                        u,
+                        mark,
+                    );
+                    let buys = coin(contracts(Side::Buy));
+                    let premium: f64 = orders
+                        .iter()
+                        .filter(|o| o.side == Side::Buy)
+                        .map(|o| coin(o.remaining) * o.price.unwrap_or(mark))
+                        .sum();
+                    let beyond_cover = if buys > 0.0 {
+                        ((buys - short_now).max(0.0)) / buys
+                    } else {
+                        0.0
+                    };
+                    per_short * (short_after - short_now) + premium * beyond_cover
+                }
+                InstrumentKind::Spot => 0.0,
+            };
+            *out.entry(ins.settle.clone()).or_default() += im;
+        }
+        Ok(out)
     }
 }
 

@@ -365,6 +365,7 @@ impl MarginModel for DydxV4 {
                 collateral: vec![c.clone()],
                 positions: vec![],
                 reported: vec![],
+                orders: vec![],
             };
             let b = balances(&single, assets, Venue::Dydx)?;
             let sub = c.sub_account.clone().unwrap_or_else(|| "0".into());

@@ -28,6 +28,7 @@ pub mod dydx;
 pub mod hyperliquid;
 pub mod okx;
 pub mod okx_options;
+pub mod orders;
 pub mod param_files;
 mod params;
 pub mod reconcile;

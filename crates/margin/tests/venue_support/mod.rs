@@ -103,6 +103,7 @@ pub fn account(collateral: Vec<Collateral>, positions: Vec<Position>) -> Account
         collateral,
         positions,
         reported: Vec::new(),
+        orders: Vec::new(),
     }
 }
 

@@ -110,7 +110,7 @@ fn every_test_payload_imports_through_the_cli() {
             n += 1;
         }
     }
-    assert_eq!(n, 40);
+    assert_eq!(n, 44);
 }
 
 #[test]

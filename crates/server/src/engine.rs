@@ -21,6 +21,7 @@ use intermargin_margin::portfolio::{GridParams, RequirementKind};
 use intermargin_model::{Account, Asset, Market, Portfolio, Position, Venue};
 use intermargin_proofs::zk::export::{export_rule, instruments_of, private_book, ExportOptions};
 use intermargin_proofs::zk::groth;
+use intermargin_proofs::zk::unified::{self, UnifiedExportOptions, UnifiedRule};
 use intermargin_proofs::{InclusionProof, MarginProof, MarginRule, SolvencyRoot};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -884,9 +885,11 @@ pub async fn get_simulation(
 #[derive(Deserialize, Serialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ProofReq {
-    /// Scenario grid: `deribit-pm` (default) or `span`.
+    /// Scenario grid: `deribit-pm` (default) or `span`; or `unified`: sufficiency under the
+    /// unified cross-venue model (each segregated venue holds its local floor, the pooled
+    /// collateral covers the per-underlying stress and the add-ons).
     #[serde(default)]
-    #[schema(pattern = "^(deribit-pm|span)$")]
+    #[schema(pattern = "^(deribit-pm|span|unified)$")]
     pub model: Option<String>,
     /// Collateral that must remain after the worst scenario, in base units of the quote
     /// currency at 6 decimals (default "0").
@@ -913,15 +916,17 @@ pub async fn start_proof(
     p.require_writer()?;
     let req: ProofReq = parse_optional_body(&body)?;
     let params = match req.model.as_deref().unwrap_or("deribit-pm") {
-        "deribit-pm" => GridParams::deribit_pm(),
-        "span" => GridParams::span(),
+        "deribit-pm" => Some(GridParams::deribit_pm()),
+        "span" => Some(GridParams::span()),
+        "unified" => None,
         other => {
             return Err(ApiError::bad(
                 "body.model",
-                format!("expected deribit-pm or span, got {other:?}"),
+                format!("expected deribit-pm, span or unified, got {other:?}"),
             ))
         }
     }
+    .transpose()
     .map_err(engine("scenario grid"))?;
     let threshold = match req.threshold.as_deref() {
         None => 0,
@@ -949,10 +954,44 @@ pub async fn start_proof(
             ),
         ));
     }
+    let keys_root = st.data_dir.join("zk");
+    let Some(params) = params else {
+        let model = crate::risk::unified_model().map_err(ApiError::Engine)?;
+        let mut opts = UnifiedExportOptions::for_asset(market.quote.clone());
+        opts.threshold = threshold;
+        // The rule and the private book are derived before the job starts, so a book the model
+        // cannot express (or that fails a bound) is refused with its field now.
+        let (rule, book) = unified::export_unified(
+            model,
+            &account,
+            &assets,
+            &market,
+            &opts,
+            format!("unified model, account {}", account.id),
+        )
+        .map_err(|e| ApiError::bad("account", e.to_string()))?;
+        let view = st
+            .jobs
+            .start(&p, "proof", Some(id.clone()), 3, move |job: &Job| {
+                job.advance(1);
+                let (pk, setup_ms) = proving_key(&rule, &keys_root)?;
+                job.advance(1);
+                let started = std::time::Instant::now();
+                let proof = unified::prove(&rule, &pk, &book, &mut rand::rngs::OsRng)
+                    .map_err(|e| e.to_string())?;
+                Ok(proof_result(
+                    serde_json::to_value(&rule).map_err(|e| e.to_string())?,
+                    proof,
+                    hex::encode(rule.digest()),
+                    setup_ms,
+                    started.elapsed().as_millis() as u64,
+                ))
+            })?;
+        return Ok((StatusCode::ACCEPTED, Json(view)).into_response());
+    };
     let mut opts = ExportOptions::for_asset(market.quote.clone());
     opts.threshold = threshold;
     let collateral = collateral_base_units(&account, &assets, &market, opts.collateral_decimals)?;
-    let keys_root = st.data_dir.join("zk");
     let view = st
         .jobs
         .start(&p, "proof", Some(id.clone()), 3, move |job: &Job| {
@@ -961,6 +1000,43 @@ pub async fn start_proof(
             )
         })?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+/// The proving key of `rule` under `keys_root/<digest>`, made by a TEST-ONLY single-party setup
+/// the first time; also the milliseconds it took.
+fn proving_key<S: groth::Statement>(
+    rule: &S,
+    keys_root: &FsPath,
+) -> Result<(groth::ProvingKeyBn254, u64), String> {
+    let dir = keys_root.join(hex::encode(rule.rule_digest()));
+    let started = std::time::Instant::now();
+    let pk = match groth::read_proving_key(rule, &dir) {
+        Ok(pk) => pk,
+        Err(_) => {
+            // TEST-ONLY trusted setup (single party): the service holds the toxic waste.
+            let keys = groth::setup(rule, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
+            keys.write_dir(rule, &dir).map_err(|e| e.to_string())?;
+            keys.pk
+        }
+    };
+    Ok((pk, started.elapsed().as_millis() as u64))
+}
+
+/// A proof job's result: the public rule and the proof, never the private book.
+fn proof_result(
+    rule: Value,
+    proof: MarginProof,
+    digest: String,
+    setup_ms: u64,
+    prove_ms: u64,
+) -> Value {
+    json!({
+        "rule": rule,
+        "proof": proof,
+        "rule_digest": digest,
+        "setup": "TEST-ONLY single-party Groth16 setup held by this service; use a ceremony in production",
+        "timings_ms": {"setup_or_load": setup_ms, "prove": prove_ms},
+    })
 }
 
 /// Collateral value at marks in the quote currency, floored to base units of `decimals`.
@@ -1003,32 +1079,20 @@ fn prove_account(
     )
     .map_err(|e| e.to_string())?;
     job.advance(1);
-    let digest = hex::encode(rule.digest());
-    let dir = keys_root.join(&digest);
-    let started = std::time::Instant::now();
-    let pk = match groth::read_proving_key(&rule, &dir) {
-        Ok(pk) => pk,
-        Err(_) => {
-            // TEST-ONLY trusted setup (single party): the service holds the toxic waste.
-            let keys = groth::setup(&rule, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
-            keys.write_dir(&rule, &dir).map_err(|e| e.to_string())?;
-            keys.pk
-        }
-    };
-    let setup_ms = started.elapsed().as_millis() as u64;
+    let (pk, setup_ms) = proving_key(&rule, keys_root)?;
     job.advance(1);
     let book = private_book(&rule, &account.positions, collateral).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     let proof =
         groth::prove(&rule, &pk, &book, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
-    let prove_ms = started.elapsed().as_millis() as u64;
-    Ok(json!({
-        "rule": rule,
-        "proof": proof,
-        "rule_digest": digest,
-        "setup": "TEST-ONLY single-party Groth16 setup held by this service; use a ceremony in production",
-        "timings_ms": {"setup_or_load": setup_ms, "prove": prove_ms},
-    }))
+    let digest = hex::encode(rule.digest());
+    Ok(proof_result(
+        serde_json::to_value(&rule).map_err(|e| e.to_string())?,
+        proof,
+        digest,
+        setup_ms,
+        started.elapsed().as_millis() as u64,
+    ))
 }
 
 /// A proof job: progress while running; the public rule and the proof once done.
@@ -1053,9 +1117,10 @@ pub async fn get_proof(
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyReq {
-    /// The public rule (as returned with the proof).
+    /// The public rule (as returned with the proof): a scenario-matrix rule, or a unified one
+    /// (`"kind": "unified"`).
     #[schema(value_type = Object)]
-    pub rule: MarginRule,
+    pub rule: Value,
     /// The proof.
     #[schema(value_type = Object)]
     pub proof: MarginProof,
@@ -1074,34 +1139,52 @@ pub async fn verify_proof(
 ) -> Result<Json<Value>, ApiError> {
     principal(&st, &headers).await?;
     let req: VerifyReq = parse_body(&body)?;
-    req.rule
-        .validate()
+    let bad_rule = |e: String| ApiError::bad("body.rule", e);
+    let out = if req.rule.get("kind").and_then(Value::as_str) == Some(unified::UNIFIED_KIND) {
+        let rule: UnifiedRule =
+            serde_json::from_value(req.rule).map_err(|e| bad_rule(e.to_string()))?;
+        verify_statement(&st, rule, req.proof, req.commitment).await?
+    } else {
+        let rule: MarginRule =
+            serde_json::from_value(req.rule).map_err(|e| bad_rule(e.to_string()))?;
+        verify_statement(&st, rule, req.proof, req.commitment).await?
+    };
+    Ok(Json(out))
+}
+
+/// Checks `proof` against `rule` with the verifying key this service made for it.
+async fn verify_statement<S: groth::Statement + Send + 'static>(
+    st: &Shared,
+    rule: S,
+    proof: MarginProof,
+    commitment: Option<String>,
+) -> Result<Value, ApiError> {
+    rule.check()
         .map_err(|e| ApiError::bad("body.rule", e.to_string()))?;
-    let digest = hex::encode(req.rule.digest());
+    let digest = hex::encode(rule.rule_digest());
     let dir = st.data_dir.join("zk").join(&digest);
     if !dir.join(groth::VERIFYING_KEY_FILE).exists() {
         return Err(ApiError::NotFound(format!(
             "no verifying key for rule digest {digest} on this service"
         )));
     }
-    let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let vk = groth::read_verifying_key(&req.rule, &dir).map_err(engine("verifying key"))?;
-        if let Some(c) = &req.commitment {
+    tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let vk = groth::read_verifying_key(&rule, &dir).map_err(engine("verifying key"))?;
+        if let Some(c) = &commitment {
             let want = intermargin_proofs::zk::rule::parse_field_hex(c, "body.commitment").map_err(|e| ApiError::bad("body.commitment", e.to_string()))?;
-            let got = intermargin_proofs::zk::rule::parse_field_hex(&req.proof.commitment, "body.proof.commitment")
+            let got = intermargin_proofs::zk::rule::parse_field_hex(&proof.commitment, "body.proof.commitment")
                 .map_err(|e| ApiError::bad("body.proof.commitment", e.to_string()))?;
             if want != got {
-                return Ok(json!({"valid": false, "rule_digest": digest, "reason": format!("commitment {} is not the required {c}", req.proof.commitment)}));
+                return Ok(json!({"valid": false, "rule_digest": digest, "reason": format!("commitment {} is not the required {c}", proof.commitment)}));
             }
         }
-        Ok(match groth::verify(&req.rule, &vk, &req.proof) {
-            Ok(()) => json!({"valid": true, "rule_digest": digest, "commitment": req.proof.commitment, "threshold": req.rule.threshold}),
+        Ok(match groth::verify(&rule, &vk, &proof) {
+            Ok(()) => json!({"valid": true, "rule_digest": digest, "commitment": proof.commitment, "threshold": rule.rule_threshold()}),
             Err(e) => json!({"valid": false, "rule_digest": digest, "reason": e.to_string()}),
         })
     })
     .await
-    .map_err(engine("verify"))??;
-    Ok(Json(out))
+    .map_err(engine("verify"))?
 }
 
 /// A user's inclusion proof and the venue's published root.

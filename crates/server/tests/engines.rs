@@ -592,6 +592,85 @@ async fn margin_proof_of_the_demo_account_verifies_and_tampering_fails() {
 }
 
 #[tokio::test]
+async fn unified_margin_proof_of_the_demo_account_verifies_and_tampering_fails() {
+    let h = harness("zk-unified").await;
+    let (s, job) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/hedged/proofs",
+            ADMIN,
+            Some(json!({"model": "unified"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let uri = format!(
+        "/api/v1/accounts/hedged/proofs/{}",
+        job["id"].as_str().unwrap()
+    );
+    let done = h.wait(&uri, ADMIN).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let rule = done["result"]["rule"].clone();
+    let proof = done["result"]["proof"].clone();
+    assert_eq!(rule["kind"], "unified", "{rule}");
+    // Every segregated venue of the book carries its floor in the public rule; the private book
+    // (lots, salt) never leaves the service.
+    assert!(!rule["venues"].as_array().unwrap().is_empty());
+    let text = done["result"].to_string();
+    assert!(!text.contains("\"salt\""), "salt leaked: {text}");
+    let verify = |rule: Value, proof: Value| {
+        let h = &h;
+        async move {
+            h.call(
+                "POST",
+                "/api/v1/proofs/verify",
+                ADMIN,
+                Some(json!({"rule": rule, "proof": proof})),
+            )
+            .await
+        }
+    };
+    let (s, v) = verify(rule.clone(), proof.clone()).await;
+    assert_eq!(
+        (s, v["valid"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+    // A stricter threshold than was proved is rejected.
+    let mut stricter = rule.clone();
+    stricter["threshold"] = json!(1_000_000_000_000i64);
+    let (s, v) = verify(stricter, proof.clone()).await;
+    assert_eq!(
+        (s, v["valid"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{v}"
+    );
+    // Another commitment is rejected.
+    let mut forged = proof.clone();
+    let c = forged["commitment"].as_str().unwrap().to_string();
+    let last = c.chars().last().unwrap();
+    forged["commitment"] = json!(format!(
+        "{}{}",
+        &c[..c.len() - 1],
+        if last == '1' { '2' } else { '1' }
+    ));
+    let (s, v) = verify(rule.clone(), forged).await;
+    assert_eq!(
+        (s, v["valid"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{v}"
+    );
+    // A unified rule with an unknown field is refused naming body.rule.
+    let mut odd = rule.clone();
+    odd["extra"] = json!(1);
+    let (s, v) = verify(odd, proof).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("body.rule")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
 async fn solvency_inclusion_proofs_verify_and_a_changed_balance_fails() {
     use intermargin_proofs::{Ledger, SumTree};
     let h = harness("solv").await;

@@ -20,6 +20,9 @@ use crate::zk::circuit::{MarginCircuit, Witness};
 use crate::zk::poseidon;
 use crate::zk::rule::{field_hex, int_to_field, parse_field_hex, MarginRule, PrivateBook};
 
+/// The Groth16 proving key of a statement over BN254 (callers need not name the arkworks types).
+pub type ProvingKeyBn254 = ProvingKey<Bn254>;
+
 /// A public statement a Groth16 circuit is compiled from: the scenario-matrix rule
 /// ([`MarginRule`]) or the unified cross-venue rule ([`crate::zk::unified::UnifiedRule`]). Both
 /// have the same three public inputs (rule digest, commitment, threshold), so key files, proof

@@ -45,6 +45,10 @@ fn book() -> Snapshot {
         }
         let mut p = Position::new(ins, size);
         p.entry_price = Some(mark);
+        // Venues with leverage tiers need the position's own setting (never the most lenient).
+        if !matches!(venue, Venue::Deribit | Venue::Aave) {
+            p.leverage = Some(10.0);
+        }
         acc.positions.push(p);
     };
     add(
@@ -106,7 +110,8 @@ fn book() -> Snapshot {
         &mut market,
         Venue::Binance,
         "ETHUSDT",
-        30.0,
+        // Within the shipped ETHUSDT bracket (10,000 USDT); beyond it Binance's tiers must be imported.
+        3.0,
         2_650.5,
         None,
     );

@@ -139,6 +139,20 @@ pub struct UnifiedLeg {
     pub losses: Vec<i64>,
 }
 
+/// Refuses an empty or repeated name in `names`, naming `field[i]`.
+fn unique_names(field: &str, names: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() || !seen.insert(name.as_str()) {
+            return Err(ProofError::field(
+                format!("{field}[{i}]"),
+                format!("empty or duplicate `{name}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The public unified rule ([`crate::zk::unified`] describes the statement).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,24 +304,8 @@ impl UnifiedRule {
                 ),
             ));
         }
-        let mut seen = std::collections::HashSet::new();
-        for (g, name) in self.groups.iter().enumerate() {
-            if name.is_empty() || !seen.insert(name.as_str()) {
-                return Err(ProofError::field(
-                    format!("groups[{g}]"),
-                    format!("empty or duplicate `{name}`"),
-                ));
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (s, name) in self.scenarios.iter().enumerate() {
-            if name.is_empty() || !seen.insert(name.as_str()) {
-                return Err(ProofError::field(
-                    format!("scenarios[{s}]"),
-                    format!("empty or duplicate `{name}`"),
-                ));
-            }
-        }
+        unique_names("groups", &self.groups)?;
+        unique_names("scenarios", &self.scenarios)?;
         let mut seen = std::collections::HashSet::new();
         let mut used = vec![false; self.groups.len()];
         for (i, l) in self.legs.iter().enumerate() {

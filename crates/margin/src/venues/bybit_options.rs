@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use intermargin_model::{Account, InstrumentKind, Market, OptionKind, Venue};
+use intermargin_model::{Account, Market, OptionKind, Venue};
 use serde::Deserialize;
 
-use super::common::{index_price, mark_price, position_path};
+use super::common::{index_price, mark_price};
 use super::params::{load, Provenance};
-use super::std_options::{otm_amount, OptionLeg};
+use super::std_options::{cross_options, otm_amount, OptionLeg};
 use crate::error::MarginError;
 
 const FILE: &str = "params/bybit_options.toml";
@@ -111,27 +111,9 @@ pub(crate) fn legs(
     params: Option<&BybitOptionParams>,
 ) -> Result<Vec<OptionLeg>, MarginError> {
     let mut out = Vec::new();
-    for (i, p) in account.positions.iter().enumerate() {
+    for (p, strike, option_kind) in cross_options(account, Venue::Bybit, "Bybit")? {
         let ins = &p.instrument;
-        if ins.venue != Venue::Bybit {
-            continue;
-        }
-        let InstrumentKind::Option {
-            strike,
-            option_kind,
-            ..
-        } = ins.kind
-        else {
-            continue;
-        };
-        let path = position_path(account, i);
         let id = ins.id();
-        if p.isolated {
-            return Err(MarginError::Unsupported {
-                field: format!("{path}.isolated"),
-                reason: format!("{id}: Bybit margins options in the cross pool only"),
-            });
-        }
         let (im, mm) = if p.size < 0.0 {
             let params = match params {
                 Some(p) => p,

@@ -11,12 +11,12 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use intermargin_model::{Account, InstrumentKind, Market, OptionKind, Settlement, Venue};
+use intermargin_model::{Account, Market, OptionKind, Settlement, Venue};
 use serde::Deserialize;
 
-use super::common::{index_price, mark_price, position_path};
+use super::common::{index_price, mark_price};
 use super::params::{load, Provenance};
-use super::std_options::{otm_amount, OptionLeg};
+use super::std_options::{cross_options, otm_amount, OptionLeg};
 use crate::error::MarginError;
 
 const FILE: &str = "params/okx_options.toml";
@@ -127,27 +127,9 @@ pub(crate) fn legs(
     params: Option<&OkxOptionParams>,
 ) -> Result<Vec<OptionLeg>, MarginError> {
     let mut out = Vec::new();
-    for (i, p) in account.positions.iter().enumerate() {
+    for (p, strike, option_kind) in cross_options(account, Venue::Okx, "OKX")? {
         let ins = &p.instrument;
-        if ins.venue != Venue::Okx {
-            continue;
-        }
-        let InstrumentKind::Option {
-            strike,
-            option_kind,
-            ..
-        } = ins.kind
-        else {
-            continue;
-        };
-        let path = position_path(account, i);
         let id = ins.id();
-        if p.isolated {
-            return Err(MarginError::Unsupported {
-                field: format!("{path}.isolated"),
-                reason: format!("{id}: OKX margins options in the cross pool only"),
-            });
-        }
         let params = match params {
             Some(p) => p,
             None => embedded()?,

@@ -2,9 +2,9 @@
 //! tiered futures (OKX, Bybit): each option position is one [`OptionLeg`], and the legs join
 //! the cross pool of their settlement currency after the futures rules have built it.
 
-use intermargin_model::{Market, OptionKind, Venue};
+use intermargin_model::{Account, InstrumentKind, Market, OptionKind, Position, Venue};
 
-use super::common::pool;
+use super::common::{pool, position_path};
 use crate::error::MarginError;
 use crate::report::{PositionMargin, VenueMargin};
 
@@ -22,6 +22,41 @@ pub(crate) struct OptionLeg {
     /// What the position adds to the pool's equity (signed market value where the venue counts
     /// it, zero where it does not).
     pub equity: f64,
+}
+
+/// The account's option positions on `venue` with their strike and kind; an isolated one is
+/// refused (`name` margins options in the cross pool only), naming its JSON path.
+pub(crate) fn cross_options<'a>(
+    account: &'a Account,
+    venue: Venue,
+    name: &str,
+) -> Result<Vec<(&'a Position, f64, OptionKind)>, MarginError> {
+    let mut out = Vec::new();
+    for (i, p) in account.positions.iter().enumerate() {
+        let ins = &p.instrument;
+        if ins.venue != venue {
+            continue;
+        }
+        let InstrumentKind::Option {
+            strike,
+            option_kind,
+            ..
+        } = ins.kind
+        else {
+            continue;
+        };
+        if p.isolated {
+            return Err(MarginError::Unsupported {
+                field: format!("{}.isolated", position_path(account, i)),
+                reason: format!(
+                    "{}: {name} margins options in the cross pool only",
+                    ins.id()
+                ),
+            });
+        }
+        out.push((p, strike, option_kind));
+    }
+    Ok(out)
 }
 
 /// Out-of-the-money amount of an option against `underlying` (call: strike above it; put:

@@ -2,7 +2,8 @@
 # Installs and starts what the test suite needs on a fresh Debian machine (idempotent; sourced by
 # scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
 # the dashboard test, node + solc-js for the EVM test of the Solidity verifier, and a Python
-# virtualenv with schemathesis for the API fuzz run and maturin, numpy, pytest for the Python package.
+# virtualenv with schemathesis for the API fuzz run, maturin, numpy, pytest for the Python package
+# and eth-account for the EIP-712 comparison.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
@@ -43,6 +44,12 @@ fi
 if ! .venv-test/bin/python -c 'import maturin, numpy, pytest' 2>/dev/null; then
   .venv-test/bin/pip install -q 'maturin>=1.5,<2' numpy pytest >/dev/null
 fi
-# solc-js for the EVM test of the exported Solidity verifier (crates/proofs/tests/evm.rs).
+# eth-account, the reference EIP-712 implementation for crates/xchain/tests/eip712_random.rs.
+if ! .venv-test/bin/python -c 'import eth_account' 2>/dev/null; then
+  .venv-test/bin/pip install -q 'eth-account>=0.13,<0.14' >/dev/null
+fi
+export INTERMARGIN_REQUIRE_ETH_ACCOUNT=1
+# solc-js for the EVM test of the exported Solidity verifier (crates/proofs/tests/evm.rs) and the
+# reproducibility check of contracts/build (crates/xchain/tests/contracts.rs).
 export INTERMARGIN_SOLC_JS="$PWD/tests/e2e/node_modules/solc"
 export INTERMARGIN_REQUIRE_EVM=1

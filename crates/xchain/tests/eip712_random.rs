@@ -1,0 +1,315 @@
+//! EIP-712 hashing of random typed data (nested structs, dynamic and fixed arrays, arrays of
+//! structs, every atomic type and width, integers as JSON numbers beyond 64 bits, as decimal
+//! strings and as hex strings) compared with eth-account, an independent implementation
+//! (Python, `tests/eip712_eth_account.py`).
+//!
+//! eth-account is installed into `.venv-test` by `scripts/deps.sh`, which also sets
+//! `INTERMARGIN_REQUIRE_ETH_ACCOUNT=1`; without it locally the comparison says so and stops.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use alloy_primitives::{keccak256, I256, U256};
+use intermargin_xchain::hash_typed_data_json;
+use intermargin_xchain::typed_data::{parse_typed_data, typed_data_hashes};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn python() -> Option<PathBuf> {
+    let py = std::env::var_os("INTERMARGIN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test/bin/python")
+        });
+    let ok = Command::new(&py)
+        .args(["-c", "import eth_account"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        std::env::var("INTERMARGIN_REQUIRE_ETH_ACCOUNT").as_deref() != Ok("1"),
+        "eth-account is not importable by {} (run scripts/deps.sh)",
+        py.display()
+    );
+    None
+}
+
+/// eth-account's digests of the documents, in order.
+fn eth_account_digests(py: &PathBuf, docs: &[String]) -> Vec<String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/eip712_eth_account.py");
+    let mut child = Command::new(py)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let input = format!("[{}]", docs.join(","));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "eth-account script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A random typed-data document, written as JSON text by hand so integers of any size can be
+/// bare JSON numbers.
+struct Gen {
+    rng: ChaCha8Rng,
+    structs: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl Gen {
+    fn hex(&mut self, n: usize) -> String {
+        let bytes: Vec<u8> = (0..n).map(|_| self.rng.gen()).collect();
+        format!("\"0x{}\"", hex::encode(bytes))
+    }
+
+    fn atomic_type(&mut self) -> String {
+        match self.rng.gen_range(0..7) {
+            0 => "address".into(),
+            1 => "bool".into(),
+            2 => "string".into(),
+            3 => "bytes".into(),
+            4 => format!("bytes{}", self.rng.gen_range(1..=32)),
+            5 => format!("uint{}", 8 * self.rng.gen_range(1..=32)),
+            _ => format!("int{}", 8 * self.rng.gen_range(1..=32)),
+        }
+    }
+
+    /// Declares a struct (and the structs it uses) and returns its name.
+    fn struct_type(&mut self, depth: usize) -> String {
+        let name = format!("S{}", self.structs.len());
+        self.structs.push((name.clone(), Vec::new()));
+        let idx = self.structs.len() - 1;
+        let n = self.rng.gen_range(1..=5);
+        let mut fields = Vec::new();
+        for f in 0..n {
+            let base = if depth < 2 && self.rng.gen_bool(0.25) {
+                self.struct_type(depth + 1)
+            } else {
+                self.atomic_type()
+            };
+            let ty = match self.rng.gen_range(0..6) {
+                0 => format!("{base}[]"),
+                1 => format!("{base}[{}]", self.rng.gen_range(1..=3)),
+                _ => base,
+            };
+            fields.push((format!("f{f}"), ty));
+        }
+        self.structs[idx].1 = fields;
+        name
+    }
+
+    fn uint(&mut self, bits: usize) -> U256 {
+        let b = self.rng.gen_range(0..=bits);
+        let mut v = U256::from_be_bytes(self.rng.gen::<[u8; 32]>());
+        if b < 256 {
+            v &= (U256::from(1) << b) - U256::from(1);
+        }
+        v
+    }
+
+    fn value(&mut self, ty: &str) -> String {
+        if let Some(open) = ty.rfind('[') {
+            let inner = &ty[..open];
+            let len = match &ty[open + 1..ty.len() - 1] {
+                "" => self.rng.gen_range(0..=3),
+                k => k.parse().unwrap(),
+            };
+            let items: Vec<String> = (0..len).map(|_| self.value(inner)).collect();
+            return format!("[{}]", items.join(","));
+        }
+        if let Some(pos) = self.structs.iter().position(|(n, _)| n == ty) {
+            let fields = self.structs[pos].1.clone();
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(n, t)| format!("\"{n}\":{}", self.value(t)))
+                .collect();
+            return format!("{{{}}}", parts.join(","));
+        }
+        match ty {
+            "address" => self.hex(20),
+            "bool" => self.rng.gen_bool(0.5).to_string(),
+            "string" => {
+                let choices = [
+                    "",
+                    "Hello, Bob!",
+                    "caf\u{e9} \u{1F600}",
+                    "quote \\\" and \\\\ slash",
+                    "\\u0041",
+                ];
+                format!("\"{}\"", choices[self.rng.gen_range(0..choices.len())])
+            }
+            "bytes" => {
+                let n = self.rng.gen_range(0..40);
+                self.hex(n)
+            }
+            t if t.starts_with("bytes") => {
+                let n = t[5..].parse().unwrap();
+                self.hex(n)
+            }
+            t if t.starts_with("uint") => {
+                let v = self.uint(t[4..].parse().unwrap());
+                match self.rng.gen_range(0..4) {
+                    0 | 1 => v.to_string(),
+                    2 => format!("\"{v}\""),
+                    _ => format!("\"{v:#x}\""),
+                }
+            }
+            t => {
+                let bits: usize = t[3..].parse().unwrap();
+                let mag = self.uint(bits - 1);
+                let v = if self.rng.gen_bool(0.5) {
+                    I256::from_raw(mag)
+                } else {
+                    // −mag − 1 reaches the type's minimum −2^(bits−1).
+                    -I256::from_raw(mag) - I256::ONE
+                };
+                if self.rng.gen_bool(0.6) {
+                    v.to_string()
+                } else {
+                    format!("\"{v}\"")
+                }
+            }
+        }
+    }
+
+    fn document(seed: u64) -> String {
+        let mut g = Gen {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            structs: Vec::new(),
+        };
+        let primary = g.struct_type(0);
+        let message = g.value(&primary);
+        let mut types: Vec<String> = g
+            .structs
+            .iter()
+            .map(|(n, fs)| {
+                let f: Vec<String> = fs
+                    .iter()
+                    .map(|(fname, t)| format!("{{\"name\":\"{fname}\",\"type\":\"{t}\"}}"))
+                    .collect();
+                format!("\"{n}\":[{}]", f.join(","))
+            })
+            .collect();
+        types.push(
+            "\"EIP712Domain\":[{\"name\":\"name\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"string\"},\
+             {\"name\":\"chainId\",\"type\":\"uint256\"},{\"name\":\"verifyingContract\",\"type\":\"address\"}]"
+                .into(),
+        );
+        let chain_id = g.uint(256).to_string();
+        let vc = g.hex(20);
+        format!(
+            "{{\"types\":{{{}}},\"primaryType\":\"{primary}\",\"domain\":{{\"name\":\"random {seed}\",\"version\":\"1\",\
+             \"chainId\":{chain_id},\"verifyingContract\":{vc}}},\"message\":{message}}}",
+            types.join(",")
+        )
+    }
+}
+
+/// The issue's failing case: a `uint256` written as a JSON number beyond 64 bits.
+const BIG: &str = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}],
+ "Big":[{"name":"v","type":"uint256"},{"name":"w","type":"int256"}]},"primaryType":"Big",
+ "domain":{"name":"big","chainId":1},"message":{"v":VALUE,"w":WVALUE}}"#;
+
+#[test]
+fn uint256_beyond_64_bits_as_a_json_number_hashes_like_its_string_and_hex_forms() {
+    let doc = |v: &str, w: &str| BIG.replace("WVALUE", w).replace("VALUE", v);
+    let n = hash_typed_data_json(&doc(
+        "1000000000000000000000000000000",
+        "-1000000000000000000000000000000",
+    ))
+    .unwrap();
+    let s = hash_typed_data_json(&doc(
+        "\"1000000000000000000000000000000\"",
+        "\"-1000000000000000000000000000000\"",
+    ))
+    .unwrap();
+    let x = hash_typed_data_json(&doc(
+        "\"0xc9f2c9cd04674edea40000000\"",
+        "\"-1000000000000000000000000000000\"",
+    ))
+    .unwrap();
+    assert_eq!(n, s);
+    assert_eq!(n, x);
+    // hashStruct by hand: keccak(typeHash ‖ uint256(10^30) ‖ int256(−10^30) two's complement).
+    let td = parse_typed_data(&doc(
+        "1000000000000000000000000000000",
+        "-1000000000000000000000000000000",
+    ))
+    .unwrap();
+    let ten30 = U256::from(10u64).pow(U256::from(30));
+    let mut enc = keccak256("Big(uint256 v,int256 w)").to_vec();
+    enc.extend(ten30.to_be_bytes::<32>());
+    enc.extend((U256::MAX - ten30 + U256::from(1)).to_be_bytes::<32>());
+    assert_eq!(typed_data_hashes(&td).unwrap().struct_hash, keccak256(enc));
+    // The largest uint256 as a JSON number, and one past it refused with the field's type.
+    let max = U256::MAX.to_string();
+    assert!(hash_typed_data_json(&doc(&max, "0")).is_ok());
+    let over = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+    let e = hash_typed_data_json(&doc(over, "0"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("uint256"), "{e}");
+    // A float is refused (eth-account refuses floats for integer types too).
+    let e = hash_typed_data_json(&doc("1e30", "0"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("uint256"), "{e}");
+}
+
+#[test]
+fn random_typed_data_matches_eth_account() {
+    let Some(py) = python() else {
+        eprintln!(
+            "skipped: eth-account not importable from .venv-test (scripts/deps.sh installs it)"
+        );
+        return;
+    };
+    let docs: Vec<String> = (0..300).map(Gen::document).collect();
+    let reference = eth_account_digests(&py, &docs);
+    assert_eq!(reference.len(), docs.len());
+    // The examples with the issue's big number are in the comparison too.
+    let mut big = 0;
+    for (i, (doc, want)) in docs.iter().zip(&reference).enumerate() {
+        assert!(
+            !want.starts_with("error"),
+            "document {i}: eth-account refused it: {want}\n{doc}"
+        );
+        let got = hash_typed_data_json(doc).unwrap_or_else(|e| panic!("document {i}: {e}\n{doc}"));
+        assert_eq!(hex::encode(got), *want, "document {i}:\n{doc}");
+        if doc.contains("00000000000000000000")
+            || doc
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|d| d.len() > 20)
+        {
+            big += 1;
+        }
+    }
+    assert!(
+        big > 100,
+        "only {big} documents carried integers beyond 64 bits"
+    );
+    let bigdoc = BIG
+        .replace("WVALUE", "-1000000000000000000000000000000")
+        .replace("VALUE", "1000000000000000000000000000000");
+    let r = eth_account_digests(&py, std::slice::from_ref(&bigdoc));
+    assert_eq!(hex::encode(hash_typed_data_json(&bigdoc).unwrap()), r[0]);
+}

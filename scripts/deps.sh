@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine (idempotent; sourced by
 # scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
-# the dashboard test, node + solc-js for the EVM test of the Solidity verifier, and a Python
+# the dashboard test, node + solc-js for the EVM tests, anvil for the xchain devnet, and a Python
 # virtualenv with schemathesis for the API fuzz run, maturin, numpy, pytest for the Python package
 # and eth-account for the EIP-712 comparison.
 set -euo pipefail
@@ -33,7 +33,8 @@ fi
 export INTERMARGIN_TEST_POSTGRES="postgres://intermargin@127.0.0.1:$PGPORT_TEST/postgres"
 
 # Browser test driver and API fuzzer.
-if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/solc ]; then
+if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/solc ] \
+  || [ ! -e tests/e2e/node_modules/.bin/anvil ]; then
   (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
 fi
 if [ ! -x .venv-test/bin/schemathesis ] && [ ! -x .venv-test/bin/st ]; then
@@ -53,3 +54,7 @@ export INTERMARGIN_REQUIRE_ETH_ACCOUNT=1
 # reproducibility check of contracts/build (crates/xchain/tests/contracts.rs).
 export INTERMARGIN_SOLC_JS="$PWD/tests/e2e/node_modules/solc"
 export INTERMARGIN_REQUIRE_EVM=1
+# anvil (npm @foundry-rs/anvil) for the xchain devnet tests (crates/xchain/tests/devnet.rs,
+# crates/cli/tests/xchain_devnet_cli.rs).
+export INTERMARGIN_ANVIL="$PWD/tests/e2e/node_modules/.bin/anvil"
+export INTERMARGIN_REQUIRE_ANVIL=1

@@ -6,6 +6,19 @@ use alloy_primitives::Address;
 /// Why an xchain operation was refused. No operation that returns an error changes state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XchainError {
+    /// A JSON-RPC call to a node failed (transport, HTTP status or the node's error object).
+    #[error("rpc {url} {method}: {reason}")]
+    Rpc {
+        /// Endpoint.
+        url: String,
+        /// JSON-RPC method.
+        method: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Starting or driving a local devnet failed.
+    #[error("devnet: {0}")]
+    Devnet(String),
     /// A typed-data document could not be parsed or hashed.
     #[error("typed data: {0}")]
     TypedData(String),

@@ -23,6 +23,7 @@
 //! pauses); the requirement is a trait, priced by the margin crate.
 #![deny(missing_docs)]
 
+pub mod devnet;
 pub mod efficiency;
 pub mod error;
 pub mod guardian;
@@ -30,6 +31,7 @@ pub mod hub;
 pub mod messages;
 pub mod ratelimit;
 pub mod requirement;
+pub mod rpc;
 pub mod sim;
 pub mod spoke;
 pub mod typed_data;

@@ -1,10 +1,14 @@
 //! `xchain`: cross-chain margin: hash EIP-712 typed data, run the hub/spoke simulation,
-//! compare one hub pool with one pool per spoke.
+//! compare one hub pool with one pool per spoke, run a local devnet of EVM nodes.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use intermargin_xchain::devnet::{find_anvil, Devnet, DevnetOptions};
 use intermargin_xchain::efficiency::{compare, BookFile};
 use intermargin_xchain::hash_typed_data_json;
 use intermargin_xchain::sim::{run, SimConfig};
@@ -26,6 +30,94 @@ enum XchainCommand {
     Simulate(SimulateArgs),
     /// Collateral for a book with one hub pool versus one pool per spoke.
     Efficiency(EfficiencyArgs),
+    /// Local devnet: one hub and spoke chains as anvil nodes with the contracts deployed; writes
+    /// DIR/deployment.json and runs until SIGTERM (or Ctrl-C), then stops every node it started.
+    Devnet(DevnetArgs),
+}
+
+/// Arguments of `xchain devnet`.
+#[derive(Args)]
+struct DevnetArgs {
+    /// Number of chains: one hub and the rest spokes (at least 2).
+    #[arg(long, default_value_t = 3)]
+    chains: usize,
+    /// Number of guardians (fresh keys written to DIR/guardians/).
+    #[arg(long, default_value_t = 3)]
+    guardians: usize,
+    /// Distinct guardian signatures a credit or permit needs.
+    #[arg(long, default_value_t = 2)]
+    threshold: usize,
+    /// Output directory (deployment.json, abi/, guardians/, node logs).
+    #[arg(long)]
+    out: PathBuf,
+    /// The anvil binary (default: $INTERMARGIN_ANVIL, then PATH).
+    #[arg(long)]
+    anvil: Option<PathBuf>,
+    /// Chain id of the hub; spokes take the following ids.
+    #[arg(long, default_value_t = 31_337)]
+    first_chain_id: u64,
+}
+
+/// Set by SIGTERM / SIGINT while a devnet runs.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn run_devnet(a: DevnetArgs) -> Result<()> {
+    let anvil = find_anvil(a.anvil.as_deref())?;
+    let opts = DevnetOptions {
+        chains: a.chains,
+        guardians: a.guardians,
+        threshold: a.threshold,
+        out: a.out.clone(),
+        anvil,
+        first_chain_id: a.first_chain_id,
+    };
+    // SAFETY: the handler only stores to an atomic (async-signal-safe); installed before the
+    // nodes start so a SIGTERM during deployment still stops them through `Devnet`'s drop.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+    let mut net = Devnet::start(&opts)?;
+    let rows: Vec<Vec<String>> = net
+        .deployment
+        .chains
+        .iter()
+        .map(|c| {
+            let contract = c.contracts.hub.or(c.contracts.spoke).unwrap_or_default();
+            vec![
+                c.chain_id.to_string(),
+                format!("{:?}", c.role).to_lowercase(),
+                c.rpc.clone(),
+                format!("{contract}"),
+            ]
+        })
+        .collect();
+    print_table(&["chain_id", "role", "rpc", "contract"], &rows);
+    println!(
+        "deployment: {} (guardians {} of {}); running until SIGTERM",
+        a.out.join("deployment.json").display(),
+        net.deployment.threshold,
+        net.deployment.guardians.len()
+    );
+    while !STOP.load(Ordering::SeqCst) {
+        if let Some(msg) = net.dead_child() {
+            net.stop();
+            bail!("{msg}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    net.stop();
+    Ok(())
 }
 
 /// Arguments of `xchain hash-typed-data`.
@@ -138,6 +230,7 @@ pub fn run_xchain(a: XchainArgs) -> Result<()> {
             }
             Ok(())
         }
+        XchainCommand::Devnet(d) => run_devnet(d),
         XchainCommand::Efficiency(e) => {
             let text = crate::output::read_file(&e.book)?;
             let file: BookFile = serde_json::from_str(&text)

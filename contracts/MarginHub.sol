@@ -68,7 +68,6 @@ contract MarginHub is GuardianQuorum {
     error WrongToken();
     error TransferFailed();
     error NotAuthorised();
-    error BadCredit(uint64 nonce);
 
     event Deposited(address indexed account, address indexed token, uint256 amount, address from);
     event CreditLocked(
@@ -154,8 +153,8 @@ contract MarginHub is GuardianQuorum {
         emit CreditLocked(account, spokeChainId, nonce, amount, expiry, version);
     }
 
-    /// @notice Retires every credit of (account, spoke) up to `creditNonce`, on a quorum-signed
-    /// `CreditRelease` (abi-encoded) that attests the spoke voided them.
+    /// @notice Retires every credit of (account, spoke) up to `creditNonce` (capped at the last one
+    /// locked), on a quorum-signed `CreditRelease` (abi-encoded) attesting the spoke voided them.
     function retireCredit(bytes calldata payload, bytes[] calldata signatures) external {
         (address account, uint256 spokeChainId, uint64 upTo, uint256 used, uint64 blockHeight, uint64 nonce) =
             abi.decode(payload, (address, uint256, uint64, uint256, uint64, uint64));
@@ -164,7 +163,10 @@ contract MarginHub is GuardianQuorum {
         _checkQuorum(_digest(structHash), signatures);
         uint64 last = releaseNonce[account][spokeChainId];
         if (nonce <= last) revert Replay(nonce, last);
-        if (upTo > creditNonce[account][spokeChainId]) revert BadCredit(upTo);
+        // The spoke voided every nonce up to `upTo`, including any not locked here yet: those
+        // can never be accepted there, so retiring every credit locked so far is safe.
+        uint64 locked = creditNonce[account][spokeChainId];
+        if (upTo > locked) upTo = locked;
         releaseNonce[account][spokeChainId] = nonce;
         uint256 freed;
         for (uint64 n = retiredUpTo[account][spokeChainId] + 1; n <= upTo; n++) {

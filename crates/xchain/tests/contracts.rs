@@ -496,7 +496,7 @@ fn retire_needs_a_quorum_and_a_fresh_release_nonce() {
     assert!(w
         .accept_signed(&credit, &[0, 1])
         .reverted_with("Replay(uint64,uint64)"));
-    // Retiring a credit nonce the hub never locked is refused; a release by a stranger too.
+    // A release by a stranger is refused.
     let spoke = w.spoke;
     assert!(w
         .spoke_chain
@@ -509,8 +509,47 @@ fn retire_needs_a_quorum_and_a_fresh_release_nonce() {
             }
         )
         .reverted_with("NotAuthorised()"));
+    // Releasing beyond the last locked nonce voids future nonces on the spoke too, so the hub
+    // retires everything locked so far, and a credit locked later can never be accepted.
+    let (_, c2) = w.lock(user(), 100, 3_600);
+    let (rel, ret) = w.release_and_retire(user(), 9);
+    rel.ok();
+    ret.ok();
+    assert_eq!(w.outstanding(user()), U256::ZERO);
+    let (_, c3) = w.lock(user(), 100, 3_600);
+    assert_eq!(c3.nonce, 3);
+    assert!(w
+        .accept_signed(&c2, &[0, 1])
+        .reverted_with("Replay(uint64,uint64)"));
+    assert!(w
+        .accept_signed(&c3, &[0, 1])
+        .reverted_with("Replay(uint64,uint64)"));
+    // A second release is a fresh attestation (release nonce 2) and retires the later credit.
     let (_, ret) = w.release_and_retire(user(), 9);
-    assert!(ret.reverted_with("BadCredit(uint64)"));
+    ret.ok();
+    assert_eq!(w.outstanding(user()), U256::ZERO);
+    // A release attestation whose nonce was already used is a replay at the hub.
+    let old = intermargin_xchain::CreditRelease {
+        account: user(),
+        spokeChainId: U256::from(SPOKE_CHAIN),
+        creditNonce: 9,
+        used: U256::ZERO,
+        blockHeight: 1,
+        nonce: 1,
+    };
+    let d = intermargin_xchain::Payload::CreditRelease(old.clone())
+        .signing_hash(&domain(HUB_CHAIN, w.hub));
+    let sigs = sign(&[&w.keys[0], &w.keys[1]], &d);
+    let hub = w.hub;
+    let out = w.hub_chain.send(
+        relayer(),
+        hub,
+        IHub::retireCreditCall {
+            payload: old.abi_encode().into(),
+            signatures: sigs,
+        },
+    );
+    assert!(out.reverted_with("Replay(uint64,uint64)"));
 }
 
 #[test]

@@ -11,6 +11,14 @@
 //! so [`parse_typed_data`] first rewrites every integer literal outside `i64`/`u64` into the
 //! decimal string it spells (exact; strings are accepted for integer types); fractions and
 //! exponents stay numbers and are refused for integer types, as eth-account refuses floats.
+//!
+//! Lenient values: eth-account also hashes a `bool` given as a number (`0` false, else true) or a
+//! string (`""`, `"false"`, `"False"`, `"0"` false, else true), `bytes`/`bytesN` given as non-hex
+//! text (its UTF-8 bytes) or as a number (its minimal big-endian bytes), and a `bytesN` shorter than
+//! N bytes (right-padded with zeros, as the ABI pads). [`parse_typed_data`] rewrites these into
+//! canonical values with the same meaning before hashing; a `bytesN` longer than N is refused
+//! naming its JSON path. Still refused, unlike eth-account: a `string` given as a number, a
+//! missing (`null`) field, and a `bytes` given as an integer literal beyond 64 bits.
 
 use alloy_dyn_abi::TypedData;
 use alloy_primitives::B256;
@@ -33,7 +41,143 @@ pub struct TypedDataHashes {
 /// Parses an `eth_signTypedData_v4` document (big integer literals kept exact, see module docs).
 pub fn parse_typed_data(text: &str) -> Result<TypedData, XchainError> {
     let text = quote_big_integers(text);
-    serde_json::from_str(&text).map_err(|e| XchainError::TypedData(format!("parse: {e}")))
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| XchainError::TypedData(format!("parse: {e}")))?;
+    normalize_lenient_values(&mut doc)?;
+    serde_json::from_value(doc).map_err(|e| XchainError::TypedData(format!("parse: {e}")))
+}
+
+/// Field lists by struct name, from the document's `types`.
+type Fields = std::collections::HashMap<String, Vec<(String, String)>>;
+
+/// Rewrites the lenient `bool` and `bytes` forms eth-account accepts into canonical values (see
+/// module docs), in `message` (under `primaryType`) and in `domain` (under `EIP712Domain`).
+fn normalize_lenient_values(doc: &mut serde_json::Value) -> Result<(), XchainError> {
+    use serde_json::Value;
+    let mut types = Fields::new();
+    if let Some(Value::Object(ts)) = doc.get("types") {
+        for (name, fields) in ts {
+            let list = fields
+                .as_array()
+                .map(|fs| {
+                    fs.iter()
+                        .filter_map(|f| {
+                            Some((
+                                f.get("name")?.as_str()?.to_string(),
+                                f.get("type")?.as_str()?.to_string(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            types.insert(name.clone(), list);
+        }
+    }
+    let primary = doc
+        .get("primaryType")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let (Some(p), Some(m)) = (primary, doc.get_mut("message")) {
+        normalize_value(&types, &p, m, "message")?;
+    }
+    if types.contains_key("EIP712Domain") {
+        if let Some(d) = doc.get_mut("domain") {
+            normalize_value(&types, "EIP712Domain", d, "domain")?;
+        }
+    }
+    Ok(())
+}
+
+fn normalize_value(
+    types: &Fields,
+    ty: &str,
+    v: &mut serde_json::Value,
+    path: &str,
+) -> Result<(), XchainError> {
+    use serde_json::Value;
+    if let (Some(open), true) = (ty.rfind('['), ty.ends_with(']')) {
+        if let Value::Array(items) = v {
+            for (i, item) in items.iter_mut().enumerate() {
+                normalize_value(types, &ty[..open], item, &format!("{path}[{i}]"))?;
+            }
+        }
+        return Ok(());
+    }
+    if let Some(fields) = types.get(ty) {
+        if let Value::Object(obj) = v {
+            for (name, fty) in fields {
+                if let Some(fv) = obj.get_mut(name) {
+                    normalize_value(types, fty, fv, &format!("{path}.{name}"))?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    match ty {
+        "bool" => {
+            let b = match &*v {
+                Value::Number(n) => Some(n.as_f64().is_some_and(|x| x != 0.0)),
+                Value::String(s) => {
+                    Some(!(s.is_empty() || matches!(s.as_str(), "false" | "False" | "0")))
+                }
+                _ => None,
+            };
+            if let Some(b) = b {
+                *v = Value::Bool(b);
+            }
+        }
+        "bytes" => {
+            if let Some(bytes) = lenient_bytes(v) {
+                *v = Value::String(format!("0x{}", alloy_primitives::hex::encode(bytes)));
+            }
+        }
+        t if t.starts_with("bytes") => {
+            let Ok(n) = t[5..].parse::<usize>() else {
+                return Ok(());
+            };
+            if let Some(mut bytes) = lenient_bytes(v) {
+                if bytes.len() > n {
+                    return Err(XchainError::TypedData(format!(
+                        "{path}: {} bytes do not fit {t}",
+                        bytes.len()
+                    )));
+                }
+                bytes.resize(n, 0);
+                *v = Value::String(format!("0x{}", alloy_primitives::hex::encode(bytes)));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The bytes eth-account derives from a `bytes`/`bytesN` value: `0x` hex (odd length padded on the
+/// left), other text as UTF-8, a non-negative integer as minimal big-endian bytes (0 and negatives
+/// as one zero byte), a bool as one byte.
+fn lenient_bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            let hex = s
+                .strip_prefix("0x")
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()));
+            Some(match hex {
+                Some(h) if h.len() % 2 == 1 => {
+                    alloy_primitives::hex::decode(format!("0{h}")).ok()?
+                }
+                Some(h) => alloy_primitives::hex::decode(h).ok()?,
+                None => s.as_bytes().to_vec(),
+            })
+        }
+        Value::Number(n) => {
+            let x = n.as_u64().or_else(|| n.as_i64().map(|_| 0))?;
+            let b = x.to_be_bytes();
+            let first = b.iter().position(|&c| c != 0).unwrap_or(7);
+            Some(b[first..].to_vec())
+        }
+        Value::Bool(b) => Some(vec![u8::from(*b)]),
+        _ => None,
+    }
 }
 
 /// Rewrites every JSON integer literal that fits neither `i64` nor `u64` as a string holding the

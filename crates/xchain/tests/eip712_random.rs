@@ -1,7 +1,8 @@
 //! EIP-712 hashing of random typed data (nested structs, dynamic and fixed arrays, arrays of
 //! structs, every atomic type and width, integers as JSON numbers beyond 64 bits, as decimal
-//! strings and as hex strings) compared with eth-account, an independent implementation
-//! (Python, `tests/eip712_eth_account.py`).
+//! strings and as hex strings; eth-account's lenient bools, short `bytesN`, text and numbers as
+//! bytes) compared with eth-account, an independent implementation (Python,
+//! `tests/eip712_eth_account.py`).
 //!
 //! eth-account is installed into `.venv-test` by `scripts/deps.sh`, which also sets
 //! `INTERMARGIN_REQUIRE_ETH_ACCOUNT=1`; without it locally the comparison says so and stops.
@@ -146,7 +147,25 @@ impl Gen {
         }
         match ty {
             "address" => self.hex(20),
-            "bool" => self.rng.gen_bool(0.5).to_string(),
+            "bool" => {
+                // eth-account's lenient forms too: numbers and strings.
+                let lenient = [
+                    "0",
+                    "1",
+                    "7",
+                    "\"false\"",
+                    "\"False\"",
+                    "\"0\"",
+                    "\"true\"",
+                    "\"\"",
+                    "\"yes\"",
+                ];
+                if self.rng.gen_bool(0.3) {
+                    lenient[self.rng.gen_range(0..lenient.len())].to_string()
+                } else {
+                    self.rng.gen_bool(0.5).to_string()
+                }
+            }
             "string" => {
                 let choices = [
                     "",
@@ -157,13 +176,29 @@ impl Gen {
                 ];
                 format!("\"{}\"", choices[self.rng.gen_range(0..choices.len())])
             }
-            "bytes" => {
-                let n = self.rng.gen_range(0..40);
-                self.hex(n)
-            }
+            "bytes" => match self.rng.gen_range(0..10) {
+                0 | 1 => "\"plain text, not hex\"".into(),
+                2 => self.rng.gen_range(0..100_000u64).to_string(),
+                _ => {
+                    let n = self.rng.gen_range(0..40);
+                    self.hex(n)
+                }
+            },
             t if t.starts_with("bytes") => {
-                let n = t[5..].parse().unwrap();
-                self.hex(n)
+                let n: usize = t[5..].parse().unwrap();
+                match self.rng.gen_range(0..10) {
+                    // Shorter than N: right-padded, as the ABI pads.
+                    0..=2 => {
+                        let k = self.rng.gen_range(0..n);
+                        self.hex(k)
+                    }
+                    3 => format!(
+                        "\"{}\"",
+                        &"abcdefghijklmnopqrstuvwxyz012345"[..self.rng.gen_range(0..=n)]
+                    ),
+                    4 if n >= 3 => self.rng.gen_range(0..1u64 << 24).to_string(),
+                    _ => self.hex(n),
+                }
             }
             t if t.starts_with("uint") => {
                 let v = self.uint(t[4..].parse().unwrap());
@@ -260,6 +295,10 @@ fn uint256_beyond_64_bits_as_a_json_number_hashes_like_its_string_and_hex_forms(
     enc.extend(ten30.to_be_bytes::<32>());
     enc.extend((U256::MAX - ten30 + U256::from(1)).to_be_bytes::<32>());
     assert_eq!(typed_data_hashes(&td).unwrap().struct_hash, keccak256(enc));
+    // A bytes32 longer than 32 bytes is refused naming its path.
+    let long = r#"{"types":{"EIP712Domain":[],"M":[{"name":"x","type":"bytes2"}]},"primaryType":"M","domain":{},"message":{"x":"0x010203"}}"#;
+    let e = hash_typed_data_json(long).unwrap_err().to_string();
+    assert!(e.contains("message.x") && e.contains("bytes2"), "{e}");
     // The largest uint256 as a JSON number, and one past it refused with the field's type.
     let max = U256::MAX.to_string();
     assert!(hash_typed_data_json(&doc(&max, "0")).is_ok());

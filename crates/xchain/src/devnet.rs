@@ -279,33 +279,7 @@ impl Devnet {
         let mut rpcs = Vec::new();
         for i in 0..o.chains {
             let chain_id = o.first_chain_id + i as u64;
-            let port = free_port()?;
-            let log = fs::File::create(out.join(format!("anvil-{chain_id}.log")))
-                .map_err(|e| io("log file", e))?;
-            let err_log = log.try_clone().map_err(|e| io("log file", e))?;
-            let mut cmd = Command::new(&o.anvil);
-            // Own process group, so stopping also reaches a wrapper's child (npm's bin.mjs).
-            #[cfg(unix)]
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            let child = cmd
-                .args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--chain-id",
-                    &chain_id.to_string(),
-                ])
-                .stdin(Stdio::null())
-                .stdout(log)
-                .stderr(err_log)
-                .spawn()
-                .map_err(|e| io(&format!("start {}", o.anvil.display()), e))?;
-            net.children.push((chain_id, child));
-            rpcs.push((chain_id, Rpc::new(&format!("http://127.0.0.1:{port}"))?));
-        }
-        for (chain_id, rpc) in &rpcs {
-            net.wait_ready(*chain_id, rpc, &out)?;
+            rpcs.push((chain_id, net.spawn_node(o, chain_id, &out)?));
         }
         // Guardians: fresh random keys, written for the guardian processes.
         for i in 0..o.guardians {
@@ -398,6 +372,53 @@ impl Devnet {
         fs::write(out.join("deployment.json"), json + "\n")
             .map_err(|e| io("write deployment.json", e))?;
         Ok(net)
+    }
+
+    /// Starts one node on a free port and waits until it answers; a node that exits at start
+    /// (another process took the port between our probe and its bind) is retried on a new port.
+    fn spawn_node(
+        &mut self,
+        o: &DevnetOptions,
+        chain_id: u64,
+        out: &Path,
+    ) -> Result<Rpc, XchainError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_port()?;
+            let log = fs::File::create(out.join(format!("anvil-{chain_id}.log")))
+                .map_err(|e| io("log file", e))?;
+            let err_log = log.try_clone().map_err(|e| io("log file", e))?;
+            let mut cmd = Command::new(&o.anvil);
+            // Own process group, so stopping also reaches a wrapper's child (npm's bin.mjs).
+            #[cfg(unix)]
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let child = cmd
+                .args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--chain-id",
+                    &chain_id.to_string(),
+                ])
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(err_log)
+                .spawn()
+                .map_err(|e| io(&format!("start {}", o.anvil.display()), e))?;
+            self.children.push((chain_id, child));
+            let rpc = Rpc::new(&format!("http://127.0.0.1:{port}"))?;
+            match self.wait_ready(chain_id, &rpc, out) {
+                Ok(()) => return Ok(rpc),
+                Err(_) if attempt < 3 && self.dead_child().is_some() => {
+                    if let Some((_, mut c)) = self.children.pop() {
+                        let _ = c.wait();
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn wait_ready(&mut self, chain_id: u64, rpc: &Rpc, out: &Path) -> Result<(), XchainError> {

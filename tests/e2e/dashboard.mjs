@@ -3,7 +3,7 @@
 // page: figures with currencies, positions with mark / uPnL / liquidation distance, portfolio
 // Greeks, prices per venue, which venue liquidates first, the venues' own figures reconciled,
 // explained alerts, large plots that enlarge on click, tables that do not overflow.
-// Screenshots are saved next to SCREENSHOT (SCREENSHOT, and -plot.png / -narrow.png variants)
+// Screenshots are saved next to SCREENSHOT (SCREENSHOT, and -plot.png / -history.png / -narrow.png variants)
 // as test artifacts.
 // Usage: node dashboard.mjs http://127.0.0.1:PORT KEY SCREENSHOT.png
 import { chromium } from 'playwright-core';
@@ -64,6 +64,14 @@ try {
   const positions = await page.$$eval('#positions tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   if (!positions.every((r) => r[3] !== '–' && / (BTC|USDT|USD)$/.test(r[4]))) throw new Error(`positions lack mark or uPnL: ${JSON.stringify(positions)}`);
   if (!positions.some((r) => r[8].endsWith('%'))) throw new Error(`no liquidation distance: ${JSON.stringify(positions)}`);
+  // Our liquidation price beside the venue's, with its distance in %; where the venue publishes
+  // one for the same position, the two are close (the same maintenance line, found by search).
+  if (!positions.some((r) => /\d/.test(r[9]) && r[10].endsWith('%'))) throw new Error(`no liquidation price of ours: ${JSON.stringify(positions)}`);
+  const ourVsVenue = positions.filter((r) => /\d/.test(r[7]) && /\d/.test(r[9])).map((r) => {
+    const n = (t) => Number(t.replace(/,/g, ''));
+    return { instrument: r[0], venue: n(r[7]), ours: n(r[9]) };
+  });
+  console.log(JSON.stringify({ liquidation_prices: ourVsVenue }));
   const firstLiq = await page.textContent('#first-liq');
   if (!firstLiq.startsWith('First to liquidate')) throw new Error(`which venue liquidates first is missing: ${firstLiq}`);
   const greeks = await page.$$eval('#greeks tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
@@ -73,8 +81,19 @@ try {
   const rules = await page.textContent('#alert-rules');
   if (!rules.includes('margin call') || !rules.includes('circuit breaker')) throw new Error('alerts are not explained');
   if ((await page.locator('#alert-history li').count()) < 1) throw new Error('no ledger alert history');
-  // History chart after a few updates.
-  await page.waitForFunction(() => document.querySelectorAll('#history polyline').length === 4, null, { timeout: 30000 });
+  // History chart: equity, siloed and unified requirements and saving, titled, with axis units
+  // and a legend.
+  await page.waitForFunction(() => document.querySelectorAll('#history polyline').length === 5, null, { timeout: 30000 });
+  const chart = await page.evaluate(() => ({
+    title: document.querySelector('#history text.ctitle')?.textContent || '',
+    axes: [...document.querySelectorAll('#history text.axis')].map((t) => t.textContent),
+    legend: [...document.querySelectorAll('#history-legend span')].map((s) => s.textContent),
+  }));
+  if (!/Equity, requirement \(siloed and unified\) and capital saved, USD/.test(chart.title)) throw new Error(`history chart title: ${JSON.stringify(chart)}`);
+  if (!chart.axes.includes('time (UTC)') || !chart.axes.includes('USD')) throw new Error(`history chart axes lack units: ${JSON.stringify(chart)}`);
+  for (const name of ['equity', 'siloed requirement', 'unified initial margin', 'unified maintenance margin', 'capital saved']) {
+    if (!chart.legend.some((l) => l.startsWith(name) && l.endsWith('(USD)'))) throw new Error(`history legend lacks ${name}: ${JSON.stringify(chart)}`);
+  }
   // No table overflows its panel, and the page does not scroll sideways, at 1,400 px.
   const overflow = await page.evaluate(() => {
     const bad = [...document.querySelectorAll('main section')].filter((s) => s.scrollWidth > s.clientWidth + 1).map((s) => s.querySelector('h2').textContent);
@@ -99,6 +118,21 @@ try {
   await page.keyboard.press('Escape');
   await page.waitForSelector('#lightbox.open', { state: 'detached', timeout: 5000 }).catch(() => {});
   if (await page.isVisible('#lightbox.open')) throw new Error('the enlarged plot does not close');
+  // The history is the ledger's: after a reload (no live update seen yet by the new page) the
+  // chart is drawn from the stored points, as many as the API returns.
+  await page.reload({ waitUntil: 'load' });
+  await page.waitForFunction(() => /^\d+ points from the ledger/.test(document.getElementById('history-note').textContent), null, { timeout: 20000 });
+  const stored = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/accounts/hedged/history?limit=2000', { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('im_key') } });
+    return (await r.json()).points.length;
+  });
+  const shownStored = Number((await page.textContent('#history-note')).match(/^(\d+) points/)[1]);
+  if (stored < 2 || shownStored < 2 || shownStored > stored) throw new Error(`history after reload: page ${shownStored}, ledger ${stored}`);
+  if ((await page.locator('#history polyline').count()) !== 5) throw new Error('history chart not drawn from the ledger after reload');
+  const pointsDrawn = await page.evaluate(() => document.querySelector('#history polyline').getAttribute('points').trim().split(/\s+/).length);
+  if (pointsDrawn < shownStored) throw new Error(`chart draws ${pointsDrawn} points, ledger gave ${shownStored}`);
+  console.log(JSON.stringify({ history_chart: chart, history_points_from_ledger: shownStored, history_points_drawn: pointsDrawn }));
+  if (shot) await page.locator('#history').screenshot({ path: shot.replace(/\.png$/, '-history.png') });
   // A narrow (phone) width: tables scroll inside their panels, the page itself does not.
   await page.setViewportSize({ width: 420, height: 900 });
   const narrow = await page.evaluate(() => document.documentElement.scrollWidth);

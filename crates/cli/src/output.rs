@@ -112,11 +112,6 @@ pub fn base_units(amount: intermargin_model::Amount, decimals: u32, symbol: &str
     format!("{} {symbol}", group_thousands(&trim_decimals(&d, 2)))
 }
 
-/// The exact decimal text of a base-unit amount, for JSON (`113852667364`, 8 → `1138.52667364`).
-pub fn base_units_decimal(amount: intermargin_model::Amount, decimals: u32) -> String {
-    amount.to_decimal(decimals).normalize().to_string()
-}
-
 /// Trims trailing zeros of a decimal string but keeps at least `keep` places.
 fn trim_decimals(s: &str, keep: usize) -> String {
     let Some((int, frac)) = s.split_once('.') else {
@@ -162,8 +157,6 @@ mod tests {
             "200,000.00 USDC"
         );
         assert_eq!(base_units(Amount(-5), 0, "USD"), "-5.00 USD");
-        assert_eq!(base_units_decimal(Amount(200_000_000_000), 6), "200000");
-        assert_eq!(base_units_decimal(Amount(150_000_000), 8), "1.5");
     }
 
     #[test]

@@ -921,6 +921,100 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Stores margin-history points (`(account, point)`, one transaction) and keeps the newest
+    /// `keep` points of each account written to. A point at the same account and time as a
+    /// stored one replaces it.
+    pub async fn record_history(
+        &self,
+        points: &[(String, crate::history::HistoryPoint)],
+        keep: i64,
+    ) -> Result<(), ApiError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for (account, p) in points {
+            sqlx::query(
+                "INSERT INTO margin_history (account_id, t_ms, market_ms, equity, siloed_total, \
+                 initial_margin, maintenance_margin, saving, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (account_id, t_ms) DO UPDATE SET market_ms = excluded.market_ms, \
+                 equity = excluded.equity, siloed_total = excluded.siloed_total, \
+                 initial_margin = excluded.initial_margin, \
+                 maintenance_margin = excluded.maintenance_margin, saving = excluded.saving, \
+                 state = excluded.state",
+            )
+            .bind(account)
+            .bind(p.t_ms)
+            .bind(p.market_ms)
+            .bind(p.equity)
+            .bind(p.siloed_total)
+            .bind(p.initial_margin)
+            .bind(p.maintenance_margin)
+            .bind(p.saving)
+            .bind(&p.state)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut accounts: Vec<&String> = points.iter().map(|(a, _)| a).collect();
+        accounts.sort();
+        accounts.dedup();
+        for account in accounts {
+            // Everything older than the keep-th newest point (none when fewer are stored).
+            sqlx::query(
+                "DELETE FROM margin_history WHERE account_id = $1 AND t_ms < \
+                 (SELECT t_ms FROM margin_history WHERE account_id = $2 \
+                  ORDER BY t_ms DESC LIMIT 1 OFFSET $3)",
+            )
+            .bind(account)
+            .bind(account)
+            .bind(keep - 1)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An account's margin-history points with `from ≤ t_ms ≤ to`: the newest `limit`, oldest first.
+    pub async fn history(
+        &self,
+        account: &str,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::history::HistoryPoint>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT t_ms, market_ms, equity, siloed_total, initial_margin, maintenance_margin, \
+             saving, state FROM margin_history WHERE account_id = $1 AND t_ms >= $2 AND t_ms <= $3 \
+             ORDER BY t_ms DESC LIMIT $4",
+        )
+        .bind(account)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok(crate::history::HistoryPoint {
+                    t_ms: r.try_get(0)?,
+                    market_ms: r.try_get(1)?,
+                    equity: r.try_get(2)?,
+                    siloed_total: r.try_get(3)?,
+                    initial_margin: r.try_get(4)?,
+                    maintenance_margin: r.try_get(5)?,
+                    saving: r.try_get(6)?,
+                    state: r.try_get(7)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
     /// An account's events after `after_seq`, oldest first, at most `limit`.
     pub async fn events(
         &self,

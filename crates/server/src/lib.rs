@@ -13,6 +13,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod jobs;
 pub mod ledger;
 pub mod monitor;
@@ -48,7 +49,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
         api::health, api::list_accounts, api::create_account, api::create_key, api::list_keys,
         api::revoke_key, api::rotate_key, api::get_ledger, api::declare_asset,
         api::get_account, api::get_events, api::deposit, api::withdraw, api::transfer, api::put_positions,
-        api::get_market, api::get_margin, api::credit, api::get_credits,
+        api::get_market, api::get_margin, history::get_history, api::credit, api::get_credits,
         risk::import_positions, risk::get_liquidation, risk::get_reconcile,
         risk::post_whatif,
         engine::get_allocation, engine::get_liquidation_plan, engine::execute_liquidation, engine::start_simulation,
@@ -57,7 +58,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
     ),
     components(schemas(
         api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::CreditReq, api::PositionsReq, api::AssetReq,
-        ledger::Event, error::ErrorBody, error::ErrorDetail, risk::ImportReq, risk::WhatIfReq, risk::WhatIfTrade,
+        ledger::Event, history::HistoryPoint, error::ErrorBody, error::ErrorDetail, risk::ImportReq, risk::WhatIfReq, risk::WhatIfTrade,
         engine::SimulationReq, engine::ProofReq, engine::LiquidateReq, engine::VerifyReq, engine::SolvencyVerifyReq,
         jobs::JobView, jobs::Status,
     )),
@@ -134,6 +135,7 @@ pub fn app_with(state: Shared, request_timeout: std::time::Duration) -> Router {
         .route("/api/v1/accounts/{id}/positions", post(api::put_positions))
         .route("/api/v1/accounts/{id}/import", post(risk::import_positions))
         .route("/api/v1/accounts/{id}/margin", get(api::get_margin))
+        .route("/api/v1/accounts/{id}/history", get(history::get_history))
         .route("/api/v1/accounts/{id}/reconcile", get(risk::get_reconcile))
         .route("/api/v1/accounts/{id}/whatif", post(risk::post_whatif))
         .route(
@@ -226,6 +228,9 @@ pub struct Config {
     pub breakers: Option<PathBuf>,
     /// Header-read (idle connection) and request time limits.
     pub timeouts: Timeouts,
+    /// Wall time between two margin-history points of one account (state changes are always
+    /// kept); zero keeps every margin update.
+    pub history_step: std::time::Duration,
 }
 
 /// The monitor's thread pool: by default it leaves one core to the API.
@@ -301,6 +306,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         jobs: Arc::new(jobs::Jobs::new(cfg.data_dir.join("jobs"))),
         monitor: Default::default(),
         monitor_pool: Arc::new(monitor_pool(cfg.monitor_threads)?),
+        history: history::Recorder::new(cfg.history_step),
         account_locks: Default::default(),
     });
     let ids: Vec<String> = st

@@ -296,6 +296,7 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
             reports.insert(id.clone(), report.clone());
         }
     }
+    record_history(st, &computed, market.timestamp_ms).await;
     // Nobody listening: skip building the per-account messages.
     let listening = st.feed.receiver_count() > 0;
     for (id, report, previous) in computed {
@@ -322,6 +323,38 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
             );
             let _ = st.feed.send(Arc::new((id, text)));
         }
+    }
+}
+
+/// One account re-margined: its id, the new report and the one it replaces.
+type Remargined = (
+    String,
+    Arc<crate::state::Report>,
+    Option<Arc<crate::state::Report>>,
+);
+
+/// Writes the margin-history points that are due ([`crate::history::Recorder`]) in one
+/// transaction; a storage failure is logged, never stops the monitor.
+async fn record_history(st: &Shared, computed: &[Remargined], market_ms: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let points: Vec<(String, crate::history::HistoryPoint)> = computed
+        .iter()
+        .filter_map(|(id, report, _)| {
+            // Checked before stamping: a report without figures never takes a slot.
+            crate::history::HistoryPoint::of(report, now, market_ms)?;
+            let t = st.history.stamp(id, now, report.state)?;
+            crate::history::HistoryPoint::of(report, t, market_ms).map(|p| (id.clone(), p))
+        })
+        .collect();
+    if let Err(e) = st
+        .ledger
+        .record_history(&points, crate::history::KEEP)
+        .await
+    {
+        tracing::warn!("margin history: {e}");
     }
 }
 

@@ -1,7 +1,6 @@
 //! Bridge to the engine crates: every number the API serves is computed there, not here.
 
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -11,7 +10,7 @@ use axum::Json;
 use intermargin_liquidation::{
     classify, AccountState, Figures, LiquidationError, Requirement, RequirementFn,
 };
-use intermargin_margin::portfolio::{UnifiedModel, UnifiedParams};
+use intermargin_margin::portfolio::UnifiedModel;
 use intermargin_margin::venue_margins;
 use intermargin_model::{Account, Asset, Collateral, Market, Venue};
 use serde::{Deserialize, Serialize};
@@ -23,17 +22,9 @@ use crate::error::ApiError;
 use crate::ledger::Mutation;
 use crate::state::{Report, Shared};
 
-/// The unified model over the bundled parameters, built once.
+/// The unified model over the bundled parameters, built once (shared with the what-if).
 pub fn unified_model() -> Result<&'static UnifiedModel, String> {
-    static MODEL: OnceLock<Result<UnifiedModel, String>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            UnifiedParams::bundled()
-                .map(UnifiedModel::new)
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+    intermargin_documents::whatif::unified_model()
 }
 
 /// The one computation of an account's margin that every route, panel and the liquidation
@@ -143,14 +134,21 @@ pub fn margin_report(
         figures,
     } = assess(account, assets, market)?;
     let state = state_of(&figures);
+    // Our liquidation price per position beside the venue's; a book the search cannot move
+    // still gets its report, without them.
+    let liquidations = unified_model()?
+        .position_liquidations(account, assets, market, &venues, &unified)
+        .unwrap_or_default();
     let positions: Vec<PositionRow> = account
         .positions
         .iter()
-        .map(|p| PositionRow {
+        .enumerate()
+        .map(|(i, p)| PositionRow {
             instrument: p.instrument.id(),
             size: p.size,
             entry_price: p.entry_price,
             risk: intermargin_margin::venues::position_risk(p, market),
+            liquidation: liquidations.get(i).cloned(),
         })
         .collect();
     let body = MarginReport {
@@ -177,6 +175,10 @@ pub fn margin_report(
     Ok(Report {
         state: Some(state),
         figures: Some(figures),
+        headline: Some(crate::state::Headline {
+            siloed_total: unified.siloed_total,
+            saving: unified.saving,
+        }),
         json: json.into(),
     })
 }
@@ -226,6 +228,9 @@ struct PositionRow {
     entry_price: Option<f64>,
     #[serde(flatten)]
     risk: Option<intermargin_margin::venues::PositionRisk>,
+    /// The venue's liquidation price and ours (the unified model's search of the move at which
+    /// the position's venue pool meets maintenance), with each distance as a signed fraction.
+    liquidation: Option<intermargin_margin::portfolio::PositionLiquidation>,
 }
 
 #[derive(Serialize)]
@@ -239,6 +244,7 @@ pub fn failed_report(account: &str, error: &str) -> Report {
     Report {
         state: None,
         figures: None,
+        headline: None,
         json: json!({"account": account, "error": error})
             .to_string()
             .into(),
@@ -394,70 +400,9 @@ pub async fn get_reconcile(
     ))
 }
 
-/// Why a what-if has no answer: a trade that cannot be applied (the caller's input, naming the
-/// trade and its part), or a book the engines cannot margin.
-#[derive(Debug)]
-pub enum WhatIfError {
-    /// A bad trade: `trades[i].venue|instrument|size|price`.
-    Trade(intermargin_venues::trade::TradeError),
-    /// The margin computation failed on the book before or after.
-    Engine(String),
-}
-
-impl std::fmt::Display for WhatIfError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WhatIfError::Trade(e) => e.fmt(f),
-            WhatIfError::Engine(e) => f.write_str(e),
-        }
-    }
-}
-
-impl std::error::Error for WhatIfError {}
-
-/// The pre-trade what-if of `trades` on `account`: [`assess`] on the book as it is and on the
-/// book with the trades applied (the model's one trade rule, `Snapshot::apply_fill`), compared
-/// venue by venue. The CLI's `whatif` and `POST …/whatif` both call this.
-pub fn whatif(
-    account: &Account,
-    assets: &[Asset],
-    market: &Market,
-    trades: &[intermargin_venues::trade::TradeSpec],
-) -> Result<intermargin_margin::whatif::WhatIf, WhatIfError> {
-    use intermargin_margin::whatif::{compare, Side};
-    use intermargin_model::{Portfolio, Snapshot};
-    // Bad trades are refused before any margin is computed.
-    let mut traded = Snapshot::new(
-        Portfolio {
-            assets: assets.to_vec(),
-            accounts: vec![account.clone()],
-        },
-        market.clone(),
-    );
-    let venues = intermargin_venues::trade::apply_trades(&mut traded, &account.id, trades)
-        .map_err(WhatIfError::Trade)?;
-    let before = assess(account, assets, market)
-        .map_err(|e| WhatIfError::Engine(format!("before the trades: {e}")))?;
-    let after_account = traded
-        .portfolio
-        .accounts
-        .first()
-        .ok_or_else(|| WhatIfError::Engine("the traded book lost its account".into()))?;
-    let after = assess(after_account, &traded.portfolio.assets, market)
-        .map_err(|e| WhatIfError::Engine(format!("after the trades: {e}")))?;
-    compare(
-        &Side {
-            venues: &before.venues,
-            unified: &before.unified,
-        },
-        &Side {
-            venues: &after.venues,
-            unified: &after.unified,
-        },
-        &venues,
-    )
-    .map_err(|e| WhatIfError::Engine(e.to_string()))
-}
+/// The pre-trade what-if and its error: one computation (`intermargin_documents::whatif`) that
+/// `POST …/whatif`, the CLI's `whatif` and the Python package's `whatif` all call.
+pub use intermargin_documents::whatif::{whatif, WhatIfError};
 
 /// Trades to try on an account: `{"trades":[{"venue","instrument","size","price"?}]}`.
 #[derive(Deserialize, Serialize, ToSchema)]

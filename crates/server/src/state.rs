@@ -37,6 +37,8 @@ pub struct AppState {
     pub monitor: MonitorStats,
     /// Threads the monitor re-margins on: fewer than the cores, so queries always keep one.
     pub monitor_pool: Arc<rayon::ThreadPool>,
+    /// Which margin updates the monitor writes to the margin history.
+    pub history: crate::history::Recorder,
     /// One lock per account that liquidations hold from planning to booking.
     pub account_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -63,8 +65,20 @@ pub struct Report {
     pub state: Option<intermargin_liquidation::AccountState>,
     /// Equity and the unified requirements; `None` with `state`.
     pub figures: Option<intermargin_liquidation::Figures>,
+    /// The siloed total and the saving beside them (the history chart's other series); `None`
+    /// with `state`.
+    pub headline: Option<Headline>,
     /// The report as JSON text.
     pub json: bytes::Bytes,
+}
+
+/// The report's siloed total and saving, quote currency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Headline {
+    /// Σ of each venue's siloed requirement.
+    pub siloed_total: f64,
+    /// Siloed total − unified initial margin.
+    pub saving: f64,
 }
 
 /// Shared handle used by every handler.

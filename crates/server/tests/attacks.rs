@@ -1074,6 +1074,7 @@ async fn every_documented_route_refuses_another_accounts_key() {
             Guard::Hidden,
         ),
         ("get", "/api/v1/accounts/{id}/margin", None, Guard::Hidden),
+        ("get", "/api/v1/accounts/{id}/history", None, Guard::Hidden),
         (
             "get",
             "/api/v1/accounts/{id}/reconcile",

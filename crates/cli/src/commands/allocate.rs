@@ -10,14 +10,13 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use intermargin_allocate::{allocate, RoutesFile};
-use intermargin_margin::portfolio::{RequirementKind, UnifiedModel, UnifiedParams};
+use intermargin_allocate::RoutesFile;
+use intermargin_documents::{self as documents, AllocationAnswer, Requirements};
+use intermargin_margin::portfolio::RequirementKind;
 use intermargin_model::{Account, Amount, Asset, Snapshot};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::output::{
-    base_units, base_units_decimal, money, percent, print_json, print_table, read_file,
-};
+use crate::output::{base_units, money, percent, print_json, print_table, read_file};
 
 /// Which requirement to cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,15 +85,6 @@ struct RequirementsFile {
     unified: Option<f64>,
 }
 
-#[derive(Serialize)]
-struct Output<'a> {
-    account: &'a str,
-    quote: &'a str,
-    requirements_from: String,
-    #[serde(flatten)]
-    allocation: intermargin_allocate::Allocation,
-}
-
 fn pick_account<'a>(snap: &'a Snapshot, id: Option<&str>) -> Result<&'a Account> {
     let accounts = &snap.portfolio.accounts;
     match id {
@@ -117,29 +107,6 @@ fn pick_account<'a>(snap: &'a Snapshot, id: Option<&str>) -> Result<&'a Account>
     }
 }
 
-/// Per-venue requirements and the pooled one, from the margin models; the close-out horizon is the
-/// slowest venue's fastest route from the routes file plus the model's close-out time.
-fn modelled_requirements(
-    snap: &Snapshot,
-    account: &Account,
-    routes: &RoutesFile,
-    kind: Kind,
-    local: bool,
-) -> Result<(Vec<(String, f64)>, f64)> {
-    let assets = &snap.portfolio.assets;
-    let market = &snap.market;
-    let params = UnifiedParams::bundled().context("unified model parameters")?;
-    let close_out = params.horizon.close_out_s;
-    let mut model = UnifiedModel::new(params);
-    if let Some(cure) = routes.cure_horizon_s() {
-        model = model.with_horizon_s(cure + close_out);
-    }
-    let unified = model
-        .margin(account, assets, market)
-        .context("unified margin")?;
-    Ok(unified.location_requirements(kind.into(), local))
-}
-
 /// Runs `intermargin allocate`.
 pub fn run(a: AllocateArgs) -> Result<()> {
     let snap = Snapshot::from_json(&read_file(&a.snapshot)?)
@@ -148,61 +115,42 @@ pub fn run(a: AllocateArgs) -> Result<()> {
         .with_context(|| format!("{}", a.routes.display()))?;
     let account = pick_account(&snap, a.account.as_deref())?;
 
-    let local = match a.venue_basis {
-        VenueBasis::Auto => routes.unified_location.is_some(),
-        VenueBasis::Siloed => false,
-        VenueBasis::Local => true,
-    };
-    let (venues, unified, from) = match &a.requirements {
+    let requirements = match &a.requirements {
         Some(path) => {
             let text = read_file(path)?;
             let f: RequirementsFile = serde_json::from_str(&text)
                 .with_context(|| format!("{}: requirements file", path.display()))?;
-            for (v, r) in &f.venues {
-                if !r.is_finite() || *r < 0.0 {
-                    bail!(
-                        "{}: venues[{v:?}]: must be a finite number >= 0, got {r}",
-                        path.display()
-                    );
-                }
+            Requirements::Given {
+                venues: f.venues.into_iter().collect(),
+                unified: f.unified,
+                from: format!("file {}", path.display()),
             }
-            let from = format!("file {}", path.display());
-            (f.venues.into_iter().collect(), f.unified, from)
         }
-        None => {
-            let (v, u) = modelled_requirements(&snap, account, &routes, a.requirement, local)?;
-            let basis = if local {
-                "local floors; pooled requirement at the hub"
-            } else {
-                "siloed venue margin"
-            };
-            let kind = match a.requirement {
-                Kind::Initial => "initial",
-                Kind::Maintenance => "maintenance",
-            };
-            (
-                v,
-                Some(u),
-                format!("margin models ({kind}; venues: {basis})"),
-            )
-        }
+        None => Requirements::Modelled {
+            kind: a.requirement.into(),
+            basis: match a.venue_basis {
+                VenueBasis::Auto => documents::VenueBasis::Auto,
+                VenueBasis::Siloed => documents::VenueBasis::Siloed,
+                VenueBasis::Local => documents::VenueBasis::Local,
+            },
+        },
     };
-
-    let problem = routes
-        .problem(&snap.portfolio, account, &snap.market, &venues, unified)
-        .with_context(|| format!("{}", a.routes.display()))?;
-    let allocation = allocate(&problem)?;
-    let out = Output {
-        account: &account.id,
-        quote: &snap.market.quote,
-        requirements_from: from,
-        allocation,
-    };
+    // The answer and its JSON are the library's (`intermargin_documents::allocation`), which the
+    // Python package returns as well.
+    let out =
+        documents::allocation(&snap, &routes, account, requirements).map_err(|e| match e {
+            documents::DocumentError::Input { field, reason } if field == "routes" => {
+                anyhow::anyhow!("{}: {reason}", a.routes.display())
+            }
+            documents::DocumentError::Input { field, reason } => match &a.requirements {
+                Some(p) => anyhow::anyhow!("{}: {field}: {reason}", p.display()),
+                None => anyhow::anyhow!("{field}: {reason}"),
+            },
+            e => e.into(),
+        })?;
     let assets = &snap.portfolio.assets;
     if a.json {
-        let mut doc = serde_json::to_value(&out)?;
-        add_decimal_amounts(&mut doc, assets);
-        return print_json(&doc);
+        return print_json(&out.document(assets)?);
     }
     print_text(&out, assets);
     Ok(())
@@ -216,38 +164,9 @@ fn decimals_of(assets: &[Asset], symbol: &str) -> Option<u32> {
         .map(|x| x.decimals)
 }
 
-/// Beside each transfer's base-unit `amount`, `fee` and `received` (kept as they are), adds the
-/// same integers as `*_base` and the exact amounts in the asset's units as `*_decimal`.
-fn add_decimal_amounts(doc: &mut serde_json::Value, assets: &[Asset]) {
-    let Some(transfers) = doc.get_mut("transfers").and_then(|t| t.as_array_mut()) else {
-        return;
-    };
-    for t in transfers {
-        let Some(obj) = t.as_object_mut() else {
-            continue;
-        };
-        let decimals = obj
-            .get("asset")
-            .and_then(|a| a.as_str())
-            .and_then(|a| decimals_of(assets, a));
-        for field in ["amount", "fee", "received"] {
-            let Some(base) = obj.get(field).and_then(|v| v.as_str()).map(str::to_string) else {
-                continue;
-            };
-            if let (Some(d), Ok(n)) = (decimals, base.parse::<i128>()) {
-                obj.insert(
-                    format!("{field}_decimal"),
-                    base_units_decimal(Amount(n), d).into(),
-                );
-            }
-            obj.insert(format!("{field}_base"), base.into());
-        }
-    }
-}
-
-fn print_text(out: &Output, assets: &[Asset]) {
+fn print_text(out: &AllocationAnswer, assets: &[Asset]) {
     let al = &out.allocation;
-    let q = out.quote;
+    let q = out.quote.as_str();
     println!(
         "account {} — requirements from {} — figures in {q}",
         out.account, out.requirements_from

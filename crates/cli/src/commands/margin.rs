@@ -13,7 +13,6 @@ use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use intermargin_margin::{venue_margins, QuoteFigures, VenueMargin};
 use intermargin_model::Snapshot;
-use serde::Serialize;
 
 use crate::output::{money, percent, pool_amount, print_json, print_table, read_file};
 
@@ -35,13 +34,6 @@ pub struct MarginArgs {
     /// Explain every number (per-position rows; scenario detail for --model).
     #[arg(long)]
     pub explain: bool,
-}
-
-#[derive(Serialize)]
-struct Row<'a> {
-    account: &'a str,
-    #[serde(flatten)]
-    margin: &'a VenueMargin,
 }
 
 /// A quote-currency figure for the table, `n/a` when the market has no rate for the pool.
@@ -82,21 +74,16 @@ pub fn run(a: MarginArgs) -> Result<()> {
         return super::portfolio_margin::run(&a.snapshot, model, a.explain, a.json);
     }
     let snap = load_snapshot(&a.snapshot)?;
+    if a.json {
+        let doc = intermargin_documents::venue_margin_document(&snap)
+            .with_context(|| format!("{}", a.snapshot.display()))?;
+        return print_json(&doc);
+    }
     let mut pools: Vec<(String, VenueMargin)> = Vec::new();
     for acc in &snap.portfolio.accounts {
         let v = venue_margins(acc, &snap.portfolio.assets, &snap.market)
             .with_context(|| format!("{}: account {:?}", a.snapshot.display(), acc.id))?;
         pools.extend(v.into_iter().map(|m| (acc.id.clone(), m)));
-    }
-    if a.json {
-        let venues: Vec<Row<'_>> = pools
-            .iter()
-            .map(|(acc, m)| Row {
-                account: acc,
-                margin: m,
-            })
-            .collect();
-        return print_json(&serde_json::json!({ "quote": snap.market.quote, "venues": venues }));
     }
     let quote = snap.market.quote.as_str();
     let rows: Vec<Vec<String>> = pools
@@ -168,6 +155,7 @@ pub fn run(a: MarginArgs) -> Result<()> {
             )
         }
     );
+    print_liquidation_prices(&snap);
     if a.explain {
         println!();
         let rows: Vec<Vec<String>> = pools
@@ -199,6 +187,62 @@ pub fn run(a: MarginArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Per position: the venue's liquidation price and ours (the move at which the unified model
+/// says the position's venue pool meets that venue's maintenance margin), with the distance
+/// from the position's reference price in %.
+fn print_liquidation_prices(snap: &Snapshot) {
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    let price =
+        |x: Option<f64>, quote: &str| x.map(|x| money(x, quote)).unwrap_or_else(|| "-".into());
+    let dist = |m: Option<f64>| m.map(percent).unwrap_or_else(|| "-".into());
+    for acc in &snap.portfolio.accounts {
+        match intermargin_documents::position_liquidations(acc, snap) {
+            Ok(list) => {
+                for (p, pos) in list.iter().zip(&acc.positions) {
+                    let quote = pos.instrument.quote.as_str();
+                    rows.push(vec![
+                        acc.id.clone(),
+                        p.instrument.clone(),
+                        p.pool.clone(),
+                        price(p.reference_price, quote),
+                        price(p.venue_liquidation_price, quote),
+                        dist(p.venue_liquidation_move),
+                        price(p.liquidation_price, quote),
+                        dist(p.liquidation_move),
+                    ]);
+                }
+            }
+            Err(e) => failed.push(format!("{}: {e}", acc.id)),
+        }
+    }
+    if rows.is_empty() && failed.is_empty() {
+        return;
+    }
+    println!();
+    print_table(
+        &[
+            "account",
+            "position",
+            "pool",
+            "price now",
+            "venue's liquidation",
+            "distance",
+            "our liquidation",
+            "distance",
+        ],
+        &rows,
+    );
+    println!(
+        "price now: the mark of a future or perpetual, the venue's index for an option; ours: the \
+         move of the underlying at which the pool meets the venue's own maintenance margin \
+         (its rules re-evaluated along the move; - when no move within -99 % .. +500 % reaches it)"
+    );
+    for f in failed {
+        println!("our liquidation prices unavailable for {f}");
+    }
 }
 
 #[cfg(test)]

@@ -3,15 +3,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::ValueEnum;
-use intermargin_margin::portfolio::{
-    Explanation, GridModel, GridParams, SavingSplit, SensitivityModel, SimmParams, UnifiedModel,
-    UnifiedParams,
-};
-use intermargin_model::{Account, Snapshot, Venue};
+use intermargin_documents::PortfolioModel;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::output::{money, percent, pool_amount, print_json, print_table};
 
@@ -41,186 +37,22 @@ impl PmModel {
     }
 }
 
-/// One account's verdict under the chosen model.
-#[derive(Debug, Clone, Serialize)]
-struct AccountReport {
-    account: String,
-    siloed_total: f64,
-    initial_margin: f64,
-    maintenance_margin: f64,
-    saving: f64,
-    venues: Vec<Value>,
-    explain: Vec<Explanation>,
-    /// Unified model only: saving split, horizon, first venue to liquidate.
-    unified: Option<UnifiedExtras>,
-}
-
-/// The unified model's account-level figures beyond IM/MM.
-#[derive(Debug, Clone, Serialize)]
-struct UnifiedExtras {
-    saving_split: SavingSplit,
-    horizon_s: f64,
-    liquidates_first: Option<Venue>,
-    pooled_requirement: f64,
-    local_minimum_total: f64,
-}
-
-fn margin_account(model: PmModel, account: &Account, snap: &Snapshot) -> Result<AccountReport> {
-    let market = &snap.market;
-    let assets = &snap.portfolio.assets;
-    let siloed = intermargin_margin::venue_margins(account, assets, market)
-        .with_context(|| format!("account {:?}: venue margins", account.id))?;
-    let quoted = siloed
-        .iter()
-        .map(|v| v.quote().cloned())
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("account {:?}: venue margins", account.id))?;
-    let mut siloed_total: f64 = quoted.iter().map(|q| q.initial_margin).sum();
-    let mut extras = None;
-    let venue_rows = || -> Vec<Value> {
-        siloed
-            .iter()
-            .zip(&quoted)
-            .map(|(v, q)| {
-                json!({
-                    "venue": v.venue, "settlement": v.settlement,
-                    "initial_margin": q.initial_margin,
-                    "maintenance_margin": q.maintenance_margin,
-                    "equity": q.equity,
-                })
-            })
-            .collect()
-    };
-    let (im, mm, venues, explain) = match model {
-        PmModel::DeribitPm | PmModel::Span => {
-            let params = if model == PmModel::Span {
-                GridParams::span()?
-            } else {
-                GridParams::deribit_pm()?
-            };
-            let r = GridModel::new(params)
-                .margin(account, market)
-                .with_context(|| format!("account {:?}", account.id))?;
-            let ex = r.pools.iter().map(|p| p.explain.clone()).collect();
-            (r.initial_margin, r.maintenance_margin, venue_rows(), ex)
+impl From<PmModel> for PortfolioModel {
+    fn from(m: PmModel) -> Self {
+        match m {
+            PmModel::DeribitPm => PortfolioModel::DeribitPm,
+            PmModel::Span => PortfolioModel::Span,
+            PmModel::Sensitivity => PortfolioModel::Sensitivity,
+            PmModel::Unified => PortfolioModel::Unified,
         }
-        PmModel::Sensitivity => {
-            let r = SensitivityModel::new(SimmParams::bundled()?)
-                .margin(account, market)
-                .with_context(|| format!("account {:?}", account.id))?;
-            (
-                r.initial_margin,
-                r.maintenance_margin,
-                venue_rows(),
-                vec![r.explain],
-            )
-        }
-        PmModel::Unified => {
-            let r = UnifiedModel::new(UnifiedParams::bundled()?)
-                .margin(account, assets, market)
-                .with_context(|| format!("account {:?}", account.id))?;
-            let venues = r
-                .venues
-                .iter()
-                .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
-                .collect();
-            // The honest siloed baseline: the same scenarios venue by venue at the most favourable leverage.
-            siloed_total = r.siloed_total;
-            extras = Some(UnifiedExtras {
-                saving_split: r.saving_split,
-                horizon_s: r.horizon_s,
-                liquidates_first: r.liquidates_first,
-                pooled_requirement: r.pooled_requirement,
-                local_minimum_total: r.local_minimum_total,
-            });
-            (
-                r.initial_margin,
-                r.maintenance_margin,
-                venues,
-                vec![r.explain],
-            )
-        }
-    };
-    Ok(AccountReport {
-        account: account.id.clone(),
-        siloed_total,
-        initial_margin: im,
-        maintenance_margin: mm,
-        saving: siloed_total - im,
-        venues,
-        explain,
-        unified: extras,
-    })
-}
-
-/// The JSON document `margin --model … --json` prints.
-pub fn report(snap: &Snapshot, model: PmModel) -> Result<Value> {
-    let accounts: Vec<AccountReport> = snap
-        .portfolio
-        .accounts
-        .iter()
-        .map(|a| margin_account(model, a, snap))
-        .collect::<Result<_>>()?;
-    let siloed: f64 = accounts.iter().map(|a| a.siloed_total).sum();
-    let im: f64 = accounts.iter().map(|a| a.initial_margin).sum();
-    let mm: f64 = accounts.iter().map(|a| a.maintenance_margin).sum();
-    let venues: Vec<Value> = accounts.iter().flat_map(|a| a.venues.clone()).collect();
-    let explain = match accounts.as_slice() {
-        [one] if one.explain.len() == 1 => serde_json::to_value(&one.explain[0])?,
-        [one] => json!({ "pools": one.explain }),
-        many => {
-            json!({ "accounts": many.iter().map(|a| json!({"account": a.account, "pools": a.explain})).collect::<Vec<_>>() })
-        }
-    };
-    let mut doc = json!({
-        "model": model,
-        "currency": snap.market.quote,
-        "siloed_total": siloed,
-        "unified": { "initial_margin": im, "maintenance_margin": mm },
-        "saving": siloed - im,
-        "venues": venues,
-        "explain": explain,
-    });
-    if model == PmModel::Unified {
-        let mut split = SavingSplit::default();
-        let (mut pooled, mut local) = (0.0, 0.0);
-        for e in accounts.iter().filter_map(|a| a.unified.as_ref()) {
-            split.pooled_buffer += e.saving_split.pooled_buffer;
-            split.credit_netting += e.saving_split.credit_netting;
-            pooled += e.pooled_requirement;
-            local += e.local_minimum_total;
-        }
-        doc["saving_split"] = serde_json::to_value(split)?;
-        doc["unified"]["pooled_requirement"] = json!(pooled);
-        doc["unified"]["local_minimum_total"] = json!(local);
-        let first = accounts.iter().find_map(|a| a.unified.as_ref());
-        doc["horizon_s"] = json!(first.map(|e| e.horizon_s));
-        doc["liquidates_first"] = match accounts.as_slice() {
-            [one] => json!(one.unified.as_ref().and_then(|e| e.liquidates_first)),
-            _ => Value::Null,
-        };
     }
-    if accounts.len() > 1 {
-        doc["accounts"] = serde_json::to_value(
-            accounts
-                .iter()
-                .map(|a| {
-                    json!({"account": a.account, "siloed_total": a.siloed_total,
-                       "initial_margin": a.initial_margin, "maintenance_margin": a.maintenance_margin,
-                       "saving": a.saving,
-                       "saving_split": a.unified.as_ref().map(|e| e.saving_split),
-                       "liquidates_first": a.unified.as_ref().and_then(|e| e.liquidates_first)})
-                })
-                .collect::<Vec<_>>(),
-        )?;
-    }
-    Ok(doc)
 }
 
 /// Runs the command: reads the snapshot, prints JSON or tables (`explain` adds the explanation tables).
 pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Result<()> {
     let snap = super::margin::load_snapshot(snapshot)?;
-    let doc = report(&snap, model)?;
+    let verdict = intermargin_documents::model_report(&snap, model.into())?;
+    let doc = verdict.document()?;
     if json_out {
         return print_json(&doc);
     }
@@ -266,8 +98,7 @@ pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Re
     if !explain {
         return Ok(());
     }
-    for acc in &snap.portfolio.accounts {
-        let r = margin_account(model, acc, &snap)?;
+    for r in &verdict.accounts {
         for ex in &r.explain {
             let pool = ex.currency.as_str();
             println!();
@@ -371,6 +202,7 @@ pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use intermargin_model::Snapshot;
 
     fn example() -> Snapshot {
         Snapshot::from_json(include_str!(
@@ -388,7 +220,7 @@ mod tests {
             PmModel::Sensitivity,
             PmModel::Unified,
         ] {
-            let doc = report(&snap, model).unwrap();
+            let doc = intermargin_documents::model_document(&snap, model.into()).unwrap();
             let siloed = doc["siloed_total"].as_f64().unwrap();
             let im = doc["unified"]["initial_margin"].as_f64().unwrap();
             let mm = doc["unified"]["maintenance_margin"].as_f64().unwrap();
@@ -402,7 +234,8 @@ mod tests {
 
     #[test]
     fn unified_explanation_lists_components_and_positions() {
-        let doc = report(&example(), PmModel::Unified).unwrap();
+        let doc =
+            intermargin_documents::model_document(&example(), PmModel::Unified.into()).unwrap();
         let names: Vec<&str> = doc["explain"]["components"]
             .as_array()
             .unwrap()

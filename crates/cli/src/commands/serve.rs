@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Seconds one request may take once its headers are in, body included (then 408).
     #[arg(long, default_value_t = 60.0)]
     pub request_timeout: f64,
+    /// Seconds of wall time between two points of an account's margin history (the dashboard's
+    /// history chart, `GET …/history`); every change of state is kept as well.
+    #[arg(long, default_value_t = 5.0)]
+    pub history_step: f64,
 }
 
 /// A positive, finite number of seconds (at most a day) as a duration, or an error naming `flag`.
@@ -101,6 +105,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             header_read: seconds("--header-timeout", a.header_timeout)?,
             request: seconds("--request-timeout", a.request_timeout)?,
         },
+        history_step: seconds("--history-step", a.history_step)?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,9 +1,9 @@
 //! `intermargin whatif`: each venue's margin, the unified requirement and the first venue to
 //! liquidate, before and after hypothetical trades (`--trade VENUE:INSTRUMENT:SIZE[@PRICE]`).
 //!
-//! The computation is the service's (`intermargin_server::risk::whatif`): the margin of the
-//! snapshot as it is and of the snapshot with the trades applied, so a what-if always equals
-//! `margin` on the traded snapshot.
+//! The computation and its JSON are `intermargin_documents::whatif` (which the service and the
+//! Python package call too): the margin of the snapshot as it is and of the snapshot with the
+//! trades applied, so a what-if always equals `margin` on the traded snapshot.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,6 @@ use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use intermargin_server::risk::{whatif, WhatIfError};
 use intermargin_venues::trade::{TradeSpec, MAX_TRADES};
-use serde_json::json;
 
 use crate::commands::margin::load_snapshot;
 use crate::output::{money, percent, print_json, print_table};
@@ -76,13 +75,11 @@ pub fn run(a: WhatIfArgs) -> Result<()> {
         })?;
     let quote = snap.market.quote.as_str();
     if a.json {
-        return print_json(&json!({
-            "account": account.id,
-            "quote": quote,
-            "venues": w.venues,
-            "unified": w.unified,
-            "liquidates_first": w.liquidates_first,
-        }));
+        return print_json(&intermargin_documents::whatif::document(
+            &account.id,
+            quote,
+            &w,
+        ));
     }
     let mv = |m: Option<f64>| m.map(percent).unwrap_or_else(|| "-".into());
     let rows: Vec<Vec<String>> = w

@@ -21,7 +21,7 @@ pub use scan::{GridMargin, GridModel, PoolMargin, ScanFigures};
 pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMatrix};
 pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
 pub use unified::{
-    net_account, venue_margins_most_favourable, CreditLine, LinearLegRates, RequirementKind,
-    SavingSplit, ScanLeg, ScanTable, UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint,
-    VenueKind, VenueParams,
+    net_account, venue_margins_most_favourable, CreditLine, LinearLegRates, PositionLiquidation,
+    RequirementKind, SavingSplit, ScanLeg, ScanTable, UnifiedMargin, UnifiedModel, UnifiedParams,
+    VenueConstraint, VenueKind, VenueParams,
 };

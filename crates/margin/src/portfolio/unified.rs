@@ -598,6 +598,49 @@ pub struct VenueConstraint {
     pub liquidation_move: Option<f64>,
 }
 
+/// Our liquidation price of one position beside the venue's (see
+/// [`UnifiedModel::position_liquidations`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionLiquidation {
+    /// Instrument id (`venue:symbol`).
+    pub instrument: String,
+    /// Venue.
+    pub venue: Venue,
+    /// Underlying whose move is searched.
+    pub underlying: String,
+    /// The venue pool holding the position (`cross:USDT`, `isolated:…:USDT`).
+    pub pool: String,
+    /// The price the move applies to: the mark of a future or perpetual, the venue's index of
+    /// the underlying for an option (else the underlying's FX rate); `None` when unpriced.
+    pub reference_price: Option<f64>,
+    /// Signed move (fraction) at which the pool meets the venue's maintenance margin; `None`
+    /// when no move up to −99 % / +500 % reaches it or nothing there can be liquidated.
+    pub liquidation_move: Option<f64>,
+    /// `reference_price × (1 + liquidation_move)`: our liquidation price.
+    pub liquidation_price: Option<f64>,
+    /// The venue's own liquidation price for the position, when its rules define one.
+    pub venue_liquidation_price: Option<f64>,
+    /// `venue_liquidation_price / reference_price − 1`: the venue's distance, signed.
+    pub venue_liquidation_move: Option<f64>,
+}
+
+/// The price a position's liquidation move applies to: the mark of a delta-one contract, the
+/// venue's index of the underlying for an option (else the underlying's FX rate).
+fn reference_price(ins: &Instrument, market: &Market) -> Option<f64> {
+    let index = || {
+        market
+            .index_prices
+            .get(&format!("{}:{}", ins.venue, ins.underlying))
+            .or_else(|| market.fx.get(&ins.underlying))
+            .copied()
+    };
+    let price = match ins.kind {
+        InstrumentKind::Option { .. } => index(),
+        _ => market.mark_prices.get(&ins.id()).copied().or_else(index),
+    };
+    price.filter(|p| p.is_finite() && *p > 0.0)
+}
+
 /// Where the saving comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct SavingSplit {
@@ -1826,6 +1869,107 @@ impl UnifiedModel {
             .unwrap_or(0.0)
     }
 
+    /// Our liquidation price of each position: the move of the position's underlying at which
+    /// the pool of its venue that holds it meets that venue's own maintenance margin, by the
+    /// same search as [`VenueConstraint::liquidation_move`] (the venue's rules re-evaluated
+    /// along the move), and the price it means (the position's reference price × (1 + move)).
+    ///
+    /// `venues` are the account's [`crate::venue_margins`] and `unified` its
+    /// [`UnifiedModel::margin`] on the same market. Positions at a credit venue (margined by the
+    /// pool), or at a venue that charges no maintenance for them, have none.
+    pub fn position_liquidations(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+        venues: &[VenueMargin],
+        unified: &UnifiedMargin,
+    ) -> Result<Vec<PositionLiquidation>, MarginError> {
+        // One search per (venue, pool, underlying): positions sharing them share the answer.
+        let mut done: BTreeMap<(Venue, String, String), Option<f64>> = BTreeMap::new();
+        let mut out = Vec::with_capacity(account.positions.len());
+        for p in &account.positions {
+            let v = p.instrument.venue;
+            let id = p.instrument.id();
+            let u = p.instrument.underlying.clone();
+            let venue_price = venues
+                .iter()
+                .flat_map(|x| x.positions.iter())
+                .find(|x| x.instrument == id)
+                .and_then(|x| x.liquidation_price);
+            let pools: Vec<&VenueMargin> = venues.iter().filter(|x| x.venue == v).collect();
+            let own: Vec<&VenueMargin> = pools
+                .iter()
+                .copied()
+                .filter(|x| x.positions.iter().any(|q| q.instrument == id))
+                .collect();
+            let pool = own
+                .first()
+                .map(|x| format!("{}:{}", x.pool, x.settlement))
+                .unwrap_or_default();
+            let constraint = unified.venues.iter().find(|c| c.venue == v);
+            // Segregated and liquidatable (the model charges the venue's own maintenance there).
+            let liquidatable = constraint.is_some_and(|c| {
+                c.kind == VenueKind::Segregated && c.siloed_maintenance_margin > 0.0
+            });
+            let mv = if !liquidatable {
+                None
+            } else if let Some(m) = done.get(&(v, pool.clone(), u.clone())) {
+                *m
+            } else {
+                let m = match constraint {
+                    // The venue has one pool and this is the underlying its own search moved.
+                    Some(c)
+                        if pools.len() == 1
+                            && c.liquidation_underlying.as_deref() == Some(u.as_str()) =>
+                    {
+                        c.liquidation_move
+                    }
+                    _ => {
+                        let chosen = if own.is_empty() { &pools } else { &own };
+                        let (mut equity, mut mm) = (0.0, 0.0);
+                        for x in chosen {
+                            let q = x.quote()?;
+                            equity += q.equity;
+                            mm += q.maintenance_margin;
+                        }
+                        self.move_to_maintenance(
+                            account,
+                            assets,
+                            market,
+                            v,
+                            &u,
+                            Some(&id),
+                            equity,
+                            mm,
+                        )?
+                    }
+                };
+                done.insert((v, pool.clone(), u.clone()), m);
+                m
+            };
+            let reference = reference_price(&p.instrument, market);
+            out.push(PositionLiquidation {
+                instrument: id,
+                venue: v,
+                underlying: u,
+                pool,
+                reference_price: reference,
+                liquidation_move: mv,
+                liquidation_price: match (reference, mv) {
+                    (Some(r), Some(m)) => Some(r * (1.0 + m)),
+                    _ => None,
+                },
+                venue_liquidation_price: venue_price,
+                venue_liquidation_move: match (reference, venue_price) {
+                    (Some(r), Some(x)) => Some(x / r - 1.0),
+                    _ => None,
+                },
+            });
+        }
+        Ok(out)
+    }
+
     /// Move of the venue's main underlying at which its equity (repriced) meets its own maintenance
     /// margin (re-evaluated by the venue's rules at the moved prices).
     #[allow(clippy::too_many_arguments)]
@@ -1851,6 +1995,31 @@ impl UnifiedModel {
             return Ok((None, None));
         };
         let u = groups[g].clone();
+        let m = self.move_to_maintenance(acct, assets, market, v, &u, None, equity, own_mm)?;
+        Ok((Some(u), m))
+    }
+
+    /// The signed move of `u` (a fraction) at which venue `v`'s equity, repriced along the move,
+    /// meets its own maintenance margin re-evaluated by the venue's rules at the moved prices:
+    /// over the venue's pools, or only over the pool holding the instrument `pool_of` when given
+    /// (each pool is liquidated on its own). `equity` and `own_mm` (quote currency, of the same
+    /// pools) serve only where the venue's rules cannot value the moved book. `None` when no move
+    /// up to −99 % / +500 % reaches maintenance; `Some(0.0)` when it is already reached. The
+    /// search walks moves of increasing size on both sides and bisects the first bracket that
+    /// crosses (12 halvings: the root to 1/4096 of the bracket, on the liquidated side).
+    #[allow(clippy::too_many_arguments)]
+    fn move_to_maintenance(
+        &self,
+        acct: &Account,
+        assets: &[Asset],
+        market: &Market,
+        v: Venue,
+        u: &str,
+        pool_of: Option<&str>,
+        equity: f64,
+        own_mm: f64,
+    ) -> Result<Option<f64>, MarginError> {
+        let u = u.to_string();
         let quote = market.quote.as_str();
         let grid = self.params.grid(1.0, quote);
         let ctx = NumeraireCtx {
@@ -1907,7 +2076,18 @@ impl UnifiedModel {
             // re-valued along the move); the scan's P&L and a scaled maintenance only where the
             // venue's rules cannot value the moved slice.
             let moved = shift_market(market, &u, mv, &slice)?;
-            match crate::venues::venue_margins(&slice, assets, &moved) {
+            let vs = crate::venues::venue_margins(&slice, assets, &moved).map(|vs| {
+                let holds = |x: &VenueMargin| {
+                    pool_of.is_none_or(|id| x.positions.iter().any(|p| p.instrument == id))
+                };
+                // The pool holding the instrument; all pools if none names it.
+                if vs.iter().any(holds) {
+                    vs.into_iter().filter(holds).collect::<Vec<_>>()
+                } else {
+                    vs
+                }
+            });
+            match vs {
                 Ok(vs) if vs.iter().all(|x| x.in_quote.is_some()) => Ok(vs
                     .iter()
                     .filter_map(|x| x.in_quote.as_ref())
@@ -1932,7 +2112,7 @@ impl UnifiedModel {
             }
         };
         if surplus(0.0)? <= 0.0 {
-            return Ok((Some(u), Some(0.0)));
+            return Ok(Some(0.0));
         }
         // Moves in increasing size, alternating sides: the first side to cross is the nearer one, so only
         // its bracket is bisected and the other side is never searched further than needed.
@@ -1962,7 +2142,7 @@ impl UnifiedModel {
                 prev_down = mv;
             }
         }
-        Ok((Some(u), m))
+        Ok(m)
     }
 }
 

@@ -29,6 +29,7 @@ pub fn config(
         monitor_threads: None,
         breakers: None,
         timeouts: intermargin_server::Timeouts::default(),
+        history_step: std::time::Duration::ZERO,
     }
 }
 

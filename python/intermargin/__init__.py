@@ -1,5 +1,6 @@
 """intermargin for Python: vectorised Black-76 (linear and coin-settled), venue import, margin
-and collateral allocation, computed by the same Rust code as the ``intermargin`` CLI.
+and collateral allocation and pre-trade what-ifs, computed by the same Rust code as the
+``intermargin`` CLI.
 
 Pricing functions take numpy arrays or scalars (broadcast together) and return numpy arrays;
 the whole batch runs in Rust with the GIL released. Units: ``vol`` is a fraction a year
@@ -27,6 +28,7 @@ __all__ = [
     "import_payloads",
     "margin",
     "allocate",
+    "whatif",
 ]
 
 _ArrayLike = Union[float, int, Iterable[float], np.ndarray]
@@ -154,3 +156,19 @@ def allocate(snapshot: Union[Mapping[str, Any], str], routes: Union[Mapping[str,
     ``intermargin allocate --json`` prints (amounts in base units, with ``*_decimal`` beside)."""
     return json.loads(_native.allocate(_text(snapshot, "snapshot"), _text(routes, "routes"),
                                        requirement, venue_basis, account))
+
+
+def whatif(snapshot: Union[Mapping[str, Any], str],
+           trades: Union[str, Mapping[str, Any], Iterable[Union[str, Mapping[str, Any]]]],
+           account: Optional[str] = None) -> Dict[str, Any]:
+    """Each venue's margin, the unified requirement and the first venue to liquidate, before
+    and after hypothetical trades: the document ``intermargin whatif --json`` prints.
+
+    ``trades`` are the CLI's ``"VENUE:INSTRUMENT:SIZE[@PRICE]"`` strings or the API's
+    ``{"venue", "instrument", "size", "price"?}`` dicts (one, or a list applied in order); a bad
+    trade raises :class:`InputError` whose ``field`` names it (``trades[1].size``)."""
+    if isinstance(trades, (str, bytes, Mapping)):
+        trades = [trades]
+    items = [t.decode() if isinstance(t, bytes) else t for t in trades]
+    return json.loads(_native.whatif(_text(snapshot, "snapshot"), _text(items, "trades"),
+                                     None if account is None else str(account)))

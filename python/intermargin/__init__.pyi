@@ -52,3 +52,8 @@ def allocate(
     venue_basis: str = "auto",
     account: Optional[str] = None,
 ) -> Dict[str, Any]: ...
+def whatif(
+    snapshot: Union[Mapping[str, Any], str],
+    trades: Union[str, Mapping[str, Any], Iterable[Union[str, Mapping[str, Any]]]],
+    account: Optional[str] = None,
+) -> Dict[str, Any]: ...

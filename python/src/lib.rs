@@ -5,30 +5,26 @@
 //! outputs move into new numpy arrays without a copy. Snapshot-level calls (import, margin,
 //! allocate) take and return JSON text; the Python wrapper turns it into plain dicts.
 //!
-//! The margin and allocation documents are built from the same library calls as the CLI's
-//! `margin --json`, `margin --model … --json` and `allocate --json`; the pytest suite checks that
-//! they are equal to the CLI's output on the bundled examples.
+//! The margin, allocation and what-if documents come from `intermargin-documents`, the library
+//! the CLI prints `margin [--model M] --json`, `allocate --json` and `whatif --json` from; the
+//! pytest suite checks that they are equal to the CLI's output on the bundled examples.
 
-use std::collections::BTreeMap;
-
-use intermargin_allocate::{allocate as solve_allocation, RoutesFile};
-use intermargin_margin::portfolio::{
-    Explanation, GridModel, GridParams, RequirementKind, SensitivityModel, SimmParams,
-    UnifiedMargin, UnifiedModel, UnifiedParams,
-};
-use intermargin_model::{Account, Amount, Snapshot, Venue};
+use intermargin_allocate::RoutesFile;
+use intermargin_documents::{self as documents, DocumentError, PortfolioModel};
+use intermargin_model::{Snapshot, Venue};
 use intermargin_pricing::{
     coin_greeks_from_linear, implied_vol_batch, implied_vol_batch_checked,
     price_delta_gamma_vega_batch, price_greeks_batch, BatchGreeks, BatchInputs, OptionKind,
     PricingError,
 };
+use intermargin_venues::trade::{TradeSpec, MAX_TRADES};
 use intermargin_venues::{import, ImportOptions, Payload};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 create_exception!(
     _native,
@@ -250,244 +246,37 @@ fn import_payloads(
     serde_json::to_string(&snap).map_err(|e| value_error(py, "snapshot", e))
 }
 
+/// A document error as a Python exception: an input error names its field (`account`,
+/// `model`, `trades[1].size`); an engine error is reported against `snapshot`.
+fn document_error(py: Python<'_>, e: DocumentError) -> PyErr {
+    match e {
+        DocumentError::Input { field, reason } => {
+            input_error(py, &field, format!("{field}: {reason}"))
+        }
+        DocumentError::Engine(m) => value_error(py, "snapshot", m),
+    }
+}
+
 /// Each venue's own margin (`model` None) or a portfolio model's document, as JSON text: the
-/// document `intermargin margin [--model M] --json` prints.
+/// document `intermargin margin [--model M] --json` prints (`intermargin_documents`, which the
+/// CLI prints).
 #[pyfunction]
 #[pyo3(signature = (snapshot, model))]
 fn margin(py: Python<'_>, snapshot: &str, model: Option<&str>) -> PyResult<String> {
     let snap = parse_snapshot(py, snapshot)?;
     snap.validate()
         .map_err(|e| value_error(py, "snapshot", e))?;
-    let doc = match model {
-        None => py.allow_threads(|| venue_document(&snap)),
-        Some(m) => {
-            let model = Model::parse(m).ok_or_else(|| {
-                input_error(
-                    py,
-                    "model",
-                    format!("model: unknown model {m:?} (deribit-pm, span, sensitivity, unified)"),
-                )
-            })?;
-            py.allow_threads(|| model_document(&snap, model))
-        }
-    }
-    .map_err(|e| value_error(py, "snapshot", e))?;
+    let model = model
+        .map(PortfolioModel::parse)
+        .transpose()
+        .map_err(|e| document_error(py, e))?;
+    let doc = py
+        .allow_threads(|| match model {
+            None => documents::venue_margin_document(&snap),
+            Some(m) => documents::model_document(&snap, m),
+        })
+        .map_err(|e| document_error(py, e))?;
     serde_json::to_string(&doc).map_err(|e| value_error(py, "snapshot", e))
-}
-
-fn venue_document(snap: &Snapshot) -> Result<Value, String> {
-    let mut venues = Vec::new();
-    for acc in &snap.portfolio.accounts {
-        let v = intermargin_margin::venue_margins(acc, &snap.portfolio.assets, &snap.market)
-            .map_err(|e| format!("account {:?}: {e}", acc.id))?;
-        for m in v {
-            let mut row = serde_json::to_value(&m).map_err(|e| e.to_string())?;
-            if let Value::Object(o) = &mut row {
-                let mut with_account = serde_json::Map::new();
-                with_account.insert("account".into(), json!(acc.id));
-                with_account.extend(std::mem::take(o));
-                *o = with_account;
-            }
-            venues.push(row);
-        }
-    }
-    Ok(json!({ "quote": snap.market.quote, "venues": venues }))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Model {
-    DeribitPm,
-    Span,
-    Sensitivity,
-    Unified,
-}
-
-impl Model {
-    fn parse(s: &str) -> Option<Model> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "deribit-pm" => Some(Model::DeribitPm),
-            "span" => Some(Model::Span),
-            "sensitivity" => Some(Model::Sensitivity),
-            "unified" => Some(Model::Unified),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Model::DeribitPm => "deribit-pm",
-            Model::Span => "span",
-            Model::Sensitivity => "sensitivity",
-            Model::Unified => "unified",
-        }
-    }
-}
-
-struct AccountReport {
-    account: String,
-    siloed_total: f64,
-    initial_margin: f64,
-    maintenance_margin: f64,
-    venues: Vec<Value>,
-    explain: Vec<Explanation>,
-    /// Unified model only: its account-level figures beyond IM/MM.
-    unified: Option<UnifiedMargin>,
-}
-
-fn margin_account(
-    model: Model,
-    account: &Account,
-    snap: &Snapshot,
-) -> Result<AccountReport, String> {
-    let market = &snap.market;
-    let assets = &snap.portfolio.assets;
-    let ctx = |e: &dyn std::fmt::Display| format!("account {:?}: {e}", account.id);
-    let siloed = intermargin_margin::venue_margins(account, assets, market).map_err(|e| ctx(&e))?;
-    let quoted = siloed
-        .iter()
-        .map(|v| v.quote().cloned())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ctx(&e))?;
-    let mut siloed_total: f64 = quoted.iter().map(|q| q.initial_margin).sum();
-    let mut extras = None;
-    let venue_rows = || -> Vec<Value> {
-        siloed
-            .iter()
-            .zip(&quoted)
-            .map(|(v, q)| {
-                json!({
-                    "venue": v.venue, "settlement": v.settlement,
-                    "initial_margin": q.initial_margin,
-                    "maintenance_margin": q.maintenance_margin,
-                    "equity": q.equity,
-                })
-            })
-            .collect()
-    };
-    let (im, mm, venues, explain) = match model {
-        Model::DeribitPm | Model::Span => {
-            let params = if model == Model::Span {
-                GridParams::span()
-            } else {
-                GridParams::deribit_pm()
-            }
-            .map_err(|e| ctx(&e))?;
-            let r = GridModel::new(params)
-                .margin(account, market)
-                .map_err(|e| ctx(&e))?;
-            let ex = r.pools.iter().map(|p| p.explain.clone()).collect();
-            (r.initial_margin, r.maintenance_margin, venue_rows(), ex)
-        }
-        Model::Sensitivity => {
-            let r = SensitivityModel::new(SimmParams::bundled().map_err(|e| ctx(&e))?)
-                .margin(account, market)
-                .map_err(|e| ctx(&e))?;
-            (
-                r.initial_margin,
-                r.maintenance_margin,
-                venue_rows(),
-                vec![r.explain],
-            )
-        }
-        Model::Unified => {
-            let r = UnifiedModel::new(UnifiedParams::bundled().map_err(|e| ctx(&e))?)
-                .margin(account, assets, market)
-                .map_err(|e| ctx(&e))?;
-            let venues = r
-                .venues
-                .iter()
-                .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
-                .collect();
-            // The honest siloed baseline: the same scenarios venue by venue (as the CLI reports).
-            siloed_total = r.siloed_total;
-            let out = (
-                r.initial_margin,
-                r.maintenance_margin,
-                venues,
-                vec![r.explain.clone()],
-            );
-            extras = Some(r);
-            out
-        }
-    };
-    Ok(AccountReport {
-        account: account.id.clone(),
-        siloed_total,
-        initial_margin: im,
-        maintenance_margin: mm,
-        venues,
-        explain,
-        unified: extras,
-    })
-}
-
-fn model_document(snap: &Snapshot, model: Model) -> Result<Value, String> {
-    let accounts: Vec<AccountReport> = snap
-        .portfolio
-        .accounts
-        .iter()
-        .map(|a| margin_account(model, a, snap))
-        .collect::<Result<_, _>>()?;
-    let siloed: f64 = accounts.iter().map(|a| a.siloed_total).sum();
-    let im: f64 = accounts.iter().map(|a| a.initial_margin).sum();
-    let mm: f64 = accounts.iter().map(|a| a.maintenance_margin).sum();
-    let venues: Vec<Value> = accounts.iter().flat_map(|a| a.venues.clone()).collect();
-    let to = |x: &Vec<Explanation>| serde_json::to_value(x).map_err(|e| e.to_string());
-    let explain = match accounts.as_slice() {
-        [one] if one.explain.len() == 1 => {
-            serde_json::to_value(&one.explain[0]).map_err(|e| e.to_string())?
-        }
-        [one] => json!({ "pools": to(&one.explain)? }),
-        many => {
-            let mut list = Vec::new();
-            for a in many {
-                list.push(json!({"account": a.account, "pools": to(&a.explain)?}));
-            }
-            json!({ "accounts": list })
-        }
-    };
-    let mut doc = json!({
-        "model": model.name(),
-        "currency": snap.market.quote,
-        "siloed_total": siloed,
-        "unified": { "initial_margin": im, "maintenance_margin": mm },
-        "saving": siloed - im,
-        "venues": venues,
-        "explain": explain,
-    });
-    if model == Model::Unified {
-        let (mut buffer, mut netting, mut pooled, mut local) = (0.0, 0.0, 0.0, 0.0);
-        for e in accounts.iter().filter_map(|a| a.unified.as_ref()) {
-            buffer += e.saving_split.pooled_buffer;
-            netting += e.saving_split.credit_netting;
-            pooled += e.pooled_requirement;
-            local += e.local_minimum_total;
-        }
-        doc["saving_split"] = json!({"pooled_buffer": buffer, "credit_netting": netting});
-        doc["unified"]["pooled_requirement"] = json!(pooled);
-        doc["unified"]["local_minimum_total"] = json!(local);
-        let first = accounts.iter().find_map(|a| a.unified.as_ref());
-        doc["horizon_s"] = json!(first.map(|e| e.horizon_s));
-        doc["liquidates_first"] = match accounts.as_slice() {
-            [one] => json!(one.unified.as_ref().and_then(|e| e.liquidates_first)),
-            _ => Value::Null,
-        };
-    }
-    if accounts.len() > 1 {
-        doc["accounts"] = Value::Array(
-            accounts
-                .iter()
-                .map(|a| {
-                    json!({"account": a.account, "siloed_total": a.siloed_total,
-                       "initial_margin": a.initial_margin, "maintenance_margin": a.maintenance_margin,
-                       "saving": a.siloed_total - a.initial_margin,
-                       "saving_split": a.unified.as_ref().map(|e| e.saving_split),
-                       "liquidates_first": a.unified.as_ref().and_then(|e| e.liquidates_first)})
-                })
-                .collect(),
-        );
-    }
-    Ok(doc)
 }
 
 /// Target holdings and the transfer plan, as JSON text: the document `intermargin allocate
@@ -504,130 +293,81 @@ fn allocate(
 ) -> PyResult<String> {
     let snap = parse_snapshot(py, snapshot)?;
     let routes = RoutesFile::from_json(routes).map_err(|e| value_error(py, "routes", e))?;
-    let kind = match requirement {
-        "initial" => RequirementKind::Initial,
-        "maintenance" => RequirementKind::Maintenance,
-        other => {
-            return Err(input_error(
-                py,
-                "requirement",
-                format!("requirement: {other:?} is not initial or maintenance"),
-            ))
-        }
-    };
-    let local = match venue_basis {
-        "auto" => routes.unified_location.is_some(),
-        "siloed" => false,
-        "local" => true,
-        other => {
-            return Err(input_error(
-                py,
-                "venue_basis",
-                format!("venue_basis: {other:?} is not auto, siloed or local"),
-            ))
-        }
-    };
-    let accounts = &snap.portfolio.accounts;
-    let acc = match &account {
-        Some(id) => accounts.iter().find(|a| &a.id == id).ok_or_else(|| {
-            input_error(
-                py,
-                "account",
-                format!("account: no account {id:?} in the snapshot"),
-            )
-        })?,
-        None => match accounts.as_slice() {
-            [one] => one,
-            _ => {
-                return Err(input_error(
-                    py,
-                    "account",
-                    format!(
-                        "account: the snapshot has {} accounts, name one",
-                        accounts.len()
-                    ),
-                ))
-            }
-        },
-    };
+    let kind =
+        documents::allocation::parse_requirement(requirement).map_err(|e| document_error(py, e))?;
+    let basis = documents::VenueBasis::parse(venue_basis).map_err(|e| document_error(py, e))?;
+    let acc =
+        documents::pick_account(&snap, account.as_deref()).map_err(|e| document_error(py, e))?;
     let doc = py
-        .allow_threads(|| -> Result<Value, String> {
-            let assets = &snap.portfolio.assets;
-            let params =
-                UnifiedParams::bundled().map_err(|e| format!("unified model parameters: {e}"))?;
-            let close_out = params.horizon.close_out_s;
-            let mut model = UnifiedModel::new(params);
-            if let Some(cure) = routes.cure_horizon_s() {
-                model = model.with_horizon_s(cure + close_out);
-            }
-            let unified = model
-                .margin(acc, assets, &snap.market)
-                .map_err(|e| format!("unified margin: {e}"))?;
-            let (venues, total) = unified.location_requirements(kind, local);
-            let problem = routes
-                .problem(&snap.portfolio, acc, &snap.market, &venues, Some(total))
-                .map_err(|e| format!("routes: {e}"))?;
-            let allocation = solve_allocation(&problem).map_err(|e| e.to_string())?;
-            let basis = if local {
-                "local floors; pooled requirement at the hub"
-            } else {
-                "siloed venue margin"
-            };
-            let kind_name = if kind == RequirementKind::Initial {
-                "initial"
-            } else {
-                "maintenance"
-            };
-            let mut doc = json!({
-                "account": acc.id,
-                "quote": snap.market.quote,
-                "requirements_from": format!("margin models ({kind_name}; venues: {basis})"),
-            });
-            let body = serde_json::to_value(&allocation).map_err(|e| e.to_string())?;
-            if let (Value::Object(d), Value::Object(b)) = (&mut doc, body) {
-                d.extend(b);
-            }
-            add_decimal_amounts(&mut doc, assets);
-            Ok(doc)
+        .allow_threads(|| {
+            documents::allocation(
+                &snap,
+                &routes,
+                acc,
+                documents::Requirements::Modelled { kind, basis },
+            )
+            .and_then(|a| a.document(&snap.portfolio.assets))
         })
-        .map_err(|e| value_error(py, "snapshot", e))?;
+        .map_err(|e| document_error(py, e))?;
     serde_json::to_string(&doc).map_err(|e| value_error(py, "snapshot", e))
 }
 
-/// Beside each transfer's base-unit `amount`, `fee` and `received`, the same integers as
-/// `*_base` and the exact amounts in the asset's units as `*_decimal` (as the CLI prints them).
-fn add_decimal_amounts(doc: &mut Value, assets: &[intermargin_model::Asset]) {
-    let decimals: BTreeMap<&str, u32> = assets
-        .iter()
-        .map(|a| (a.symbol.as_str(), a.decimals))
-        .collect();
-    let Some(transfers) = doc.get_mut("transfers").and_then(|t| t.as_array_mut()) else {
-        return;
-    };
-    for t in transfers {
-        let Some(obj) = t.as_object_mut() else {
-            continue;
-        };
-        let d = obj
-            .get("asset")
-            .and_then(|a| a.as_str())
-            .and_then(|a| decimals.get(a).copied());
-        for field in ["amount", "fee", "received"] {
-            let Some(base) = obj.get(field).and_then(|v| v.as_str()).map(str::to_string) else {
-                continue;
-            };
-            if let (Some(d), Ok(n)) = (d, base.parse::<i128>()) {
-                obj.insert(
-                    format!("{field}_decimal"),
-                    Amount(n).to_decimal(d).normalize().to_string().into(),
-                );
-            }
-            obj.insert(format!("{field}_base"), base.into());
-        }
+/// Each venue's margin, the unified requirement and the first venue to liquidate before and
+/// after hypothetical trades, as JSON text: the document `intermargin whatif --json` prints.
+/// `trades` is JSON text of a list whose items are the CLI's `VENUE:INSTRUMENT:SIZE[@PRICE]`
+/// strings or `{"venue", "instrument", "size", "price"?}` objects (the API's form).
+#[pyfunction]
+#[pyo3(signature = (snapshot, trades, account))]
+fn whatif(
+    py: Python<'_>,
+    snapshot: &str,
+    trades: &str,
+    account: Option<String>,
+) -> PyResult<String> {
+    let snap = parse_snapshot(py, snapshot)?;
+    snap.validate()
+        .map_err(|e| value_error(py, "snapshot", e))?;
+    let list: Vec<Value> = serde_json::from_str(trades)
+        .map_err(|e| input_error(py, "trades", format!("trades: expected a list ({e})")))?;
+    if list.len() > MAX_TRADES {
+        return Err(input_error(
+            py,
+            "trades",
+            format!(
+                "trades: {} trades exceed the limit of {MAX_TRADES}",
+                list.len()
+            ),
+        ));
     }
+    let specs = list
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(text) => TradeSpec::parse(&text, i).map_err(|e| {
+                let field = format!("trades[{i}].{}", e.part);
+                input_error(py, &field, format!("{field}: {}", e.message))
+            }),
+            other => {
+                let de = serde_path_to_error::deserialize::<_, TradeSpec>(other);
+                de.map_err(|e| {
+                    let at = e.path().to_string();
+                    let field = if at == "." || at.is_empty() {
+                        format!("trades[{i}]")
+                    } else {
+                        format!("trades[{i}].{at}")
+                    };
+                    input_error(py, &field, format!("{field}: {}", e.inner()))
+                })
+            }
+        })
+        .collect::<PyResult<Vec<TradeSpec>>>()?;
+    let doc = py
+        .allow_threads(|| documents::whatif_document(&snap, account.as_deref(), &specs))
+        .map_err(|e| document_error(py, e))?;
+    serde_json::to_string(&doc).map_err(|e| value_error(py, "snapshot", e))
 }
 
-/// The native module: pricing batches, import, margin, allocation.
+/// The native module: pricing batches, import, margin, allocation, what-if.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputError", m.py().get_type::<InputError>())?;
@@ -637,5 +377,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(import_payloads, m)?)?;
     m.add_function(wrap_pyfunction!(margin, m)?)?;
     m.add_function(wrap_pyfunction!(allocate, m)?)?;
+    m.add_function(wrap_pyfunction!(whatif, m)?)?;
     Ok(())
 }

@@ -94,3 +94,60 @@ def test_snapshot_errors_name_the_field():
     with pytest.raises(im.InputError) as e:
         im.import_payloads("nasdaq", [])
     assert e.value.field == "venue"
+
+
+WHATIFS = [
+    (EXAMPLES / "hedged-book" / "snapshot.json", ["okx:BTC-USD-SWAP:2000"]),
+    (EXAMPLES / "hedged-book" / "snapshot.json", ["binance:BTCUSDT:8.5", "deribit:BTC-27DEC24-60000-C:-4@0.05"]),
+    (EXAMPLES / "demo" / "snapshot.json", ["binance:BTCUSDT:-1@60000", "deribit:BTC-26DEC26-80000-P:5"]),
+]
+
+
+@pytest.mark.parametrize("snapshot,trades", WHATIFS, ids=lambda x: x.parent.name if isinstance(x, pathlib.Path) else "+".join(x))
+def test_whatif_equals_the_cli(snapshot, trades):
+    snap = json.loads(snapshot.read_text())
+    args = ["whatif", "--snapshot", str(snapshot)]
+    for t in trades:
+        args += ["--trade", t]
+    want = cli_json(*args)
+    assert_same(im.whatif(snap, trades), want)
+    # The API's form of the same trades gives the same document.
+    as_dicts = []
+    for t in trades:
+        venue, instrument, rest = t.split(":", 2)
+        size, _, price = rest.partition("@")
+        d = {"venue": venue, "instrument": instrument, "size": float(size)}
+        if price:
+            d["price"] = float(price)
+        as_dicts.append(d)
+    assert_same(im.whatif(snap, as_dicts, account=want["account"]), want)
+
+
+@pytest.mark.parametrize("trade,field", [
+    ("binance:BTCUSDT:ten", "trades[0].size"),
+    ("binance:BTCUSDT:0", "trades[0].size"),
+    ("binance:NOPE:1", "trades[0].instrument"),
+    ("nowhere:BTCUSDT:1", "trades[0].venue"),
+    ({"venue": "binance", "instrument": "BTCUSDT", "size": 1, "price": -5}, "trades[0].price"),
+    ({"venue": "binance", "instrument": "BTCUSDT", "size": "1"}, "trades[0].size"),
+    ({"venue": "binance", "instrument": "BTCUSDT"}, "trades[0]"),
+])
+def test_a_bad_trade_names_its_field(trade, field):
+    snap = json.loads((EXAMPLES / "hedged-book" / "snapshot.json").read_text())
+    with pytest.raises(im.InputError) as e:
+        im.whatif(snap, [trade])
+    assert e.value.field == field, str(e.value)
+    assert str(e.value).startswith(field), str(e.value)
+    # The CLI names the same part for the string form.
+    if isinstance(trade, str):
+        out = subprocess.run([cli_binary(), "whatif", "--snapshot", str(EXAMPLES / "hedged-book" / "snapshot.json"),
+                              "--trade", trade, "--json"], capture_output=True, text=True)
+        assert out.returncode != 0
+        assert field.split(".")[-1] in out.stderr, out.stderr
+
+
+def test_whatif_names_a_missing_account():
+    snap = json.loads((EXAMPLES / "hedged-book" / "snapshot.json").read_text())
+    with pytest.raises(im.InputError) as e:
+        im.whatif(snap, ["binance:BTCUSDT:1"], account="nobody")
+    assert e.value.field == "account"

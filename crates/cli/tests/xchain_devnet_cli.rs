@@ -1,9 +1,47 @@
 //! `intermargin xchain devnet` as a process: it starts three anvil nodes, deploys, writes
-//! deployment.json, keeps running, and on SIGTERM exits 0 having stopped every node it started.
+//! deployment.json, starts three guardian processes and a relayer, keeps running, and on SIGTERM
+//! exits 0 having stopped every process it started. In between, a credit locked on the hub is
+//! signed by the guardians (after the finality depth) and relayed to the spoke, and a release on
+//! the spoke is attested back and retires the credit at the hub, with no test code signing.
 //! anvil comes from `scripts/deps.sh` (`INTERMARGIN_ANVIL`, `INTERMARGIN_REQUIRE_ANVIL=1`);
 //! without it locally the test says so and stops.
 
 use std::net::TcpStream;
+
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::{sol, SolCall, SolValue};
+use intermargin_xchain::rpc::Rpc;
+
+sol! {
+    interface IHub {
+        function deposit(address account, address token, uint256 amount);
+        function lockCredit(uint256 spokeChainId, uint256 amount, uint64 expiry) returns (uint64);
+        function outstandingCredit(address account, uint256 spokeChainId) returns (uint256);
+    }
+    interface ISpoke {
+        function creditOf(address account) returns (uint256 amount, uint64 expiry, uint64 nonce);
+        function releaseCredit(address account, uint64 creditNonce);
+    }
+    interface IToken {
+        function mint(address to, uint256 amount);
+        function approve(address spender, uint256 amount) returns (bool);
+    }
+}
+
+/// Polls `f` every 250 ms until it returns Some, for at most `secs` seconds.
+fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,6 +133,121 @@ fn devnet_writes_deployment_json_and_stops_its_nodes_on_sigterm() {
     for a in &addrs {
         assert!(TcpStream::connect(a).is_ok(), "node {a} is not listening");
     }
+    // A credit crosses through the guardian and relayer processes.
+    let hub_rpc = Rpc::new(chains[0]["rpc"].as_str().unwrap()).unwrap();
+    let spoke_rpc = Rpc::new(chains[1]["rpc"].as_str().unwrap()).unwrap();
+    let addr = |v: &serde_json::Value| v.as_str().unwrap().parse::<Address>().unwrap();
+    let (hub, token) = (
+        addr(&chains[0]["contracts"]["hub"]),
+        addr(&chains[0]["contracts"]["collateral_token"]),
+    );
+    let spoke = addr(&chains[1]["contracts"]["spoke"]);
+    let spoke_chain = U256::from(chains[1]["chain_id"].as_u64().unwrap());
+    let user = hub_rpc.accounts().unwrap()[1];
+    let tx = |rpc: &Rpc, to: Address, data: Vec<u8>| {
+        assert!(rpc.send(user, Some(to), &data).unwrap().success)
+    };
+    tx(
+        &hub_rpc,
+        token,
+        IToken::mintCall {
+            to: user,
+            amount: U256::from(1_000),
+        }
+        .abi_encode(),
+    );
+    tx(
+        &hub_rpc,
+        token,
+        IToken::approveCall {
+            spender: hub,
+            amount: U256::MAX,
+        }
+        .abi_encode(),
+    );
+    tx(
+        &hub_rpc,
+        hub,
+        IHub::depositCall {
+            account: user,
+            token,
+            amount: U256::from(1_000),
+        }
+        .abi_encode(),
+    );
+    let block = hub_rpc
+        .call("eth_getBlockByNumber", serde_json::json!(["latest", false]))
+        .unwrap();
+    let now = u64::from_str_radix(
+        block["timestamp"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let expiry = (now + 3_600) * 1_000;
+    tx(
+        &hub_rpc,
+        hub,
+        IHub::lockCreditCall {
+            spokeChainId: spoke_chain,
+            amount: U256::from(600),
+            expiry,
+        }
+        .abi_encode(),
+    );
+    let credit = wait_for(60, "the relayed credit on the spoke", || {
+        let out = spoke_rpc
+            .eth_call(spoke, &ISpoke::creditOfCall { account: user }.abi_encode())
+            .ok()?;
+        let (a, x, n) = <(U256, u64, u64)>::abi_decode_params(&out).ok()?;
+        (n == 1).then_some((a, x))
+    });
+    assert_eq!(credit, (U256::from(600), expiry));
+    let relayed = std::fs::read_dir(out.join("signatures"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("credit-"))
+        .expect("an attestation directory");
+    let sigs = std::fs::read_dir(relayed.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sig")
+        })
+        .count();
+    assert!(sigs >= 2, "{sigs} guardian signatures");
+    // Release on the spoke: attested back and retired at the hub.
+    tx(
+        &spoke_rpc,
+        spoke,
+        ISpoke::releaseCreditCall {
+            account: user,
+            creditNonce: 1,
+        }
+        .abi_encode(),
+    );
+    let outstanding = |rpc: &Rpc| {
+        U256::from_be_slice(
+            &rpc.eth_call(
+                hub,
+                &IHub::outstandingCreditCall {
+                    account: user,
+                    spokeChainId: spoke_chain,
+                }
+                .abi_encode(),
+            )
+            .unwrap()[..32],
+        )
+    };
+    wait_for(60, "the credit retired at the hub", || {
+        (outstanding(&hub_rpc) == U256::ZERO).then_some(())
+    });
+
     // SIGTERM: exit 0, every node stopped.
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

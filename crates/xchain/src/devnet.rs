@@ -162,6 +162,8 @@ pub struct DevnetOptions {
     pub anvil: PathBuf,
     /// Chain id of the hub; spokes take the next ids.
     pub first_chain_id: u64,
+    /// Seconds between blocks (`anvil --block-time`); `None` mines one block per transaction.
+    pub block_time: Option<u64>,
 }
 
 /// A running devnet; dropping it stops its nodes.
@@ -393,6 +395,9 @@ impl Devnet {
             // Own process group, so stopping also reaches a wrapper's child (npm's bin.mjs).
             #[cfg(unix)]
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            if let Some(t) = o.block_time {
+                cmd.args(["--block-time", &t.to_string()]);
+            }
             let child = cmd
                 .args([
                     "--host",

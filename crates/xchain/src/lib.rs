@@ -23,6 +23,7 @@
 //! pauses); the requirement is a trait, priced by the margin crate.
 #![deny(missing_docs)]
 
+pub mod agents;
 pub mod devnet;
 pub mod efficiency;
 pub mod error;

@@ -74,6 +74,7 @@ fn devnet_deploys_three_chains_and_a_credit_crosses_with_a_quorum_only() {
         out: out.clone(),
         anvil,
         first_chain_id: 31_337,
+        block_time: None,
     };
     let mut net = Devnet::start(&opts).expect("devnet starts");
 

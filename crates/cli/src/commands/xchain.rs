@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use intermargin_xchain::devnet::{find_anvil, Devnet, DevnetOptions};
+use intermargin_xchain::agents::{load_key, GuardianAgent, Relayed, RelayerAgent};
+use intermargin_xchain::devnet::{find_anvil, Deployment, Devnet, DevnetOptions};
 use intermargin_xchain::efficiency::{compare, BookFile};
 use intermargin_xchain::hash_typed_data_json;
 use intermargin_xchain::sim::{run, SimConfig};
@@ -33,6 +34,44 @@ enum XchainCommand {
     /// Local devnet: one hub and spoke chains as anvil nodes with the contracts deployed; writes
     /// DIR/deployment.json and runs until SIGTERM (or Ctrl-C), then stops every node it started.
     Devnet(DevnetArgs),
+    /// A guardian process: signs credits and releases once final, while the hub's invariant holds.
+    Guardian(GuardianArgs),
+    /// The relayer process: submits attestations that reached the guardian quorum.
+    Relayer(RelayerArgs),
+}
+
+/// Arguments of `xchain guardian`.
+#[derive(Args)]
+struct GuardianArgs {
+    /// deployment.json written by `xchain devnet`.
+    #[arg(long)]
+    deployment: PathBuf,
+    /// File holding the guardian's secret key (0x-hex, 32 bytes).
+    #[arg(long)]
+    key: PathBuf,
+    /// Signatures directory shared with the other guardians and the relayer.
+    #[arg(long)]
+    signatures: PathBuf,
+    /// Blocks an event must be buried under before it is signed.
+    #[arg(long, default_value_t = 2)]
+    finality: u64,
+    /// Milliseconds between scans.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+}
+
+/// Arguments of `xchain relayer`.
+#[derive(Args)]
+struct RelayerArgs {
+    /// deployment.json written by `xchain devnet`.
+    #[arg(long)]
+    deployment: PathBuf,
+    /// Signatures directory the guardians write.
+    #[arg(long)]
+    signatures: PathBuf,
+    /// Milliseconds between scans.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
 }
 
 /// Arguments of `xchain devnet`.
@@ -56,6 +95,110 @@ struct DevnetArgs {
     /// Chain id of the hub; spokes take the following ids.
     #[arg(long, default_value_t = 31_337)]
     first_chain_id: u64,
+    /// Seconds between blocks on every node (guardians wait for `--finality` blocks).
+    #[arg(long, default_value_t = 1)]
+    block_time: u64,
+    /// Finality depth the guardians wait for.
+    #[arg(long, default_value_t = 2)]
+    finality: u64,
+    /// Start only the nodes and contracts, no guardian or relayer processes.
+    #[arg(long)]
+    no_agents: bool,
+}
+
+fn install_stop_handler() {
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+fn run_guardian(a: GuardianArgs) -> Result<()> {
+    install_stop_handler();
+    let d = Deployment::load(&a.deployment)?;
+    let key = load_key(&a.key)?;
+    let me = key.address();
+    let mut g = GuardianAgent::new(key, d, a.signatures, a.finality)?;
+    eprintln!("guardian {me}: running");
+    while !STOP.load(Ordering::SeqCst) {
+        match g.step() {
+            Ok(n) if n > 0 => eprintln!("guardian {me}: signed {n}"),
+            Ok(_) => {}
+            Err(e) => eprintln!("guardian {me}: {e} (retrying)"),
+        }
+        std::thread::sleep(Duration::from_millis(a.poll_ms));
+    }
+    Ok(())
+}
+
+fn run_relayer(a: RelayerArgs) -> Result<()> {
+    install_stop_handler();
+    let d = Deployment::load(&a.deployment)?;
+    let mut r = RelayerAgent::new(d, a.signatures);
+    eprintln!("relayer: running");
+    while !STOP.load(Ordering::SeqCst) {
+        match r.step() {
+            Ok(done) => {
+                for x in done {
+                    match x {
+                        Relayed::Delivered { name, tx_hash } => {
+                            eprintln!("relayer: {name} delivered in {tx_hash}")
+                        }
+                        Relayed::AlreadyDelivered(name) => {
+                            eprintln!("relayer: {name} already delivered")
+                        }
+                        Relayed::Failed { name, reason } => {
+                            eprintln!("relayer: {name} failed: {reason} (retrying)")
+                        }
+                    }
+                }
+            }
+            Err(e) => eprintln!("relayer: {e} (retrying)"),
+        }
+        std::thread::sleep(Duration::from_millis(a.poll_ms));
+    }
+    Ok(())
+}
+
+/// Starts a child `intermargin xchain …` process logging to `log`.
+fn spawn_agent(args: &[String], log: &std::path::Path) -> Result<std::process::Child> {
+    let exe = std::env::current_exe().context("locating the intermargin binary")?;
+    let out = std::fs::File::create(log).with_context(|| log.display().to_string())?;
+    let err = out.try_clone()?;
+    std::process::Command::new(exe)
+        .arg("xchain")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .context("starting an agent process")
+}
+
+fn stop_agents(agents: &mut Vec<(String, std::process::Child)>) {
+    for (_, c) in agents.iter_mut() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+    }
+    for (_, c) in agents.iter_mut() {
+        for _ in 0..50 {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    agents.clear();
 }
 
 /// Set by SIGTERM / SIGINT while a devnet runs.
@@ -74,20 +217,62 @@ fn run_devnet(a: DevnetArgs) -> Result<()> {
         out: a.out.clone(),
         anvil,
         first_chain_id: a.first_chain_id,
+        block_time: (a.block_time > 0).then_some(a.block_time),
     };
-    // SAFETY: the handler only stores to an atomic (async-signal-safe); installed before the
-    // nodes start so a SIGTERM during deployment still stops them through `Devnet`'s drop.
-    unsafe {
-        libc::signal(
-            libc::SIGTERM,
-            on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
-        libc::signal(
-            libc::SIGINT,
-            on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
-    }
+    // Installed before the nodes start, so a SIGTERM during deployment still stops them
+    // through `Devnet`'s drop.
+    install_stop_handler();
     let mut net = Devnet::start(&opts)?;
+    let mut agents: Vec<(String, std::process::Child)> = Vec::new();
+    if !a.no_agents {
+        let deployment = a.out.join("deployment.json").display().to_string();
+        let sigs = a.out.join("signatures").display().to_string();
+        for i in 0..a.guardians {
+            let key = a
+                .out
+                .join(format!("guardians/guardian-{i}.key"))
+                .display()
+                .to_string();
+            let args: Vec<String> = [
+                "guardian",
+                "--deployment",
+                &deployment,
+                "--key",
+                &key,
+                "--signatures",
+                &sigs,
+                "--finality",
+                &a.finality.to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            match spawn_agent(&args, &a.out.join(format!("guardian-{i}.log"))) {
+                Ok(c) => agents.push((format!("guardian {i}"), c)),
+                Err(e) => {
+                    stop_agents(&mut agents);
+                    return Err(e);
+                }
+            }
+        }
+        let args: Vec<String> = [
+            "relayer",
+            "--deployment",
+            &deployment,
+            "--signatures",
+            &sigs,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match spawn_agent(&args, &a.out.join("relayer.log")) {
+            Ok(c) => agents.push(("relayer".into(), c)),
+            Err(e) => {
+                stop_agents(&mut agents);
+                return Err(e);
+            }
+        }
+    }
     let rows: Vec<Vec<String>> = net
         .deployment
         .chains
@@ -104,18 +289,31 @@ fn run_devnet(a: DevnetArgs) -> Result<()> {
         .collect();
     print_table(&["chain_id", "role", "rpc", "contract"], &rows);
     println!(
-        "deployment: {} (guardians {} of {}); running until SIGTERM",
+        "deployment: {} (guardians {} of {}, {}); running until SIGTERM",
         a.out.join("deployment.json").display(),
         net.deployment.threshold,
-        net.deployment.guardians.len()
+        net.deployment.guardians.len(),
+        if a.no_agents {
+            "no agents"
+        } else {
+            "guardian and relayer processes started"
+        }
     );
     while !STOP.load(Ordering::SeqCst) {
-        if let Some(msg) = net.dead_child() {
+        let dead_agent = agents
+            .iter_mut()
+            .find_map(|(n, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| n.clone()));
+        if let Some(msg) = net
+            .dead_child()
+            .or(dead_agent.map(|n| format!("{n} exited")))
+        {
+            stop_agents(&mut agents);
             net.stop();
             bail!("{msg}");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    stop_agents(&mut agents);
     net.stop();
     Ok(())
 }
@@ -231,6 +429,8 @@ pub fn run_xchain(a: XchainArgs) -> Result<()> {
             Ok(())
         }
         XchainCommand::Devnet(d) => run_devnet(d),
+        XchainCommand::Guardian(g) => run_guardian(g),
+        XchainCommand::Relayer(r) => run_relayer(r),
         XchainCommand::Efficiency(e) => {
             let text = crate::output::read_file(&e.book)?;
             let file: BookFile = serde_json::from_str(&text)

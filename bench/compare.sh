@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks intermargin-pricing (the Rust batch binary, and the Python package of python/) against
 # numpy/scipy, py_vollib_vectorized and QuantLib on the same inputs, and prints times, ratios and
-# max errors. Creates its own virtualenv in bench/.venv.
+# max errors. The Python package's rows: (d) all Greeks vs numpy, (f) price() vs a plain numpy
+# Black-76 price, (g) price() vs py_vollib_vectorized's vectorized_black, (e) implied_vol() vs
+# py_vollib_vectorized. Creates its own virtualenv in bench/.venv.
 #
 #   bench/compare.sh                 # 1e6 Greeks, 1e5 implied vols, 5 repeats
 #   bench/compare.sh --ql-n 200000   # time QuantLib on a subset (scaled to 1e6 in the table)

@@ -5,7 +5,7 @@
 //! COIN-M rows (`BTCUSD_PERP`, quantity brackets) are handed to [`crate::binance_coinm`].
 //! Open orders: `GET /fapi/v1/openOrders`.
 
-use intermargin_model::{Order, OrderType, Position, PositionSide, Side};
+use intermargin_model::{Instrument, Order, OrderType, Position, PositionSide, Side};
 use serde_json::{json, Map, Value};
 
 use crate::builder::Builder;
@@ -176,20 +176,59 @@ fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
     if crate::binance_coinm::is_coinm(symbol) {
         return crate::binance_coinm::position(n, b);
     }
-    let amt_node = n.get("positionAmt")?;
-    let amt = amt_node.f64()?;
-    if let Some(t) = n.opt_i64("updateTime")? {
-        b.observe_time(t);
-    }
-    if amt == 0.0 {
+    let Some(amt) = open_amount(n, b)? else {
         return Ok(());
-    }
+    };
     let margin_asset = match n.opt("marginAsset")? {
         Some(m) => Some(m.str()?),
         None => None,
     };
     let ins = symbols::binance(symbol, margin_asset)
         .ok_or_else(|| sym_node.err(format!("cannot parse Binance symbol {symbol:?}")))?;
+    let mark = n.opt_num("markPrice")?;
+    // Leverage: the payload's field (v2); v3 dropped it, so it is the position's notional over
+    // the venue's own `positionInitialMargin` (`initialMargin`), which is what sets IM there.
+    position_row(n, b, symbol, amt, ins, mark, |position_im| {
+        Ok(match n.opt_positive("leverage")? {
+            Some(l) => Some(l),
+            None => {
+                let notional = match n.opt_num("notional")? {
+                    Some(x) => Some(x.abs()),
+                    None => mark.map(|m| (amt * m).abs()),
+                };
+                match (notional, position_im) {
+                    (Some(x), Some(im)) if im > 0.0 && x > 0.0 => Some(whole_leverage(x / im)),
+                    _ => None,
+                }
+            }
+        })
+    })
+}
+
+/// The signed `positionAmt` of a position row (USDⓈ-M or COIN-M), its `updateTime` observed;
+/// `None` for a flat row (nothing to import).
+pub(crate) fn open_amount(n: &Node, b: &mut Builder) -> Result<Option<f64>, VenueError> {
+    let amt = n.get("positionAmt")?.f64()?;
+    if let Some(t) = n.opt_i64("updateTime")? {
+        b.observe_time(t);
+    }
+    Ok((amt != 0.0).then_some(amt))
+}
+
+/// What a USDⓈ-M and a COIN-M position row share (`positionRisk`, `account.positions[]`): the
+/// hedge side, entry, unrealised P&L, margin type and isolated wallet, the mark, and the
+/// venue's own liquidation price, position IM and maintenance kept for reconcile. `ins` is the
+/// row's instrument, `mark` its usable mark, and `leverage` gives the row's leverage from the
+/// venue's position initial margin (`positionInitialMargin`, else `initialMargin`).
+pub(crate) fn position_row(
+    n: &Node,
+    b: &mut Builder,
+    symbol: &str,
+    amt: f64,
+    ins: Instrument,
+    mark: Option<f64>,
+    leverage: impl FnOnce(Option<f64>) -> Result<Option<f64>, VenueError>,
+) -> Result<(), VenueError> {
     let side = n
         .opt_enum("positionSide", &["BOTH", "LONG", "SHORT"])?
         .unwrap_or("BOTH");
@@ -214,29 +253,14 @@ fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
             None => n.opt_num("isolatedMargin")?,
         };
     }
-    let mark = n.opt_num("markPrice")?;
     if let Some(m) = mark {
         b.mark(symbol, m)?;
     }
-    // Leverage: the payload's field (v2); v3 dropped it, so it is the position's notional over
-    // the venue's own `positionInitialMargin` (`initialMargin`), which is what sets IM there.
     let position_im = match n.opt_num("positionInitialMargin")? {
         Some(x) => Some(x),
         None => n.opt_num("initialMargin")?,
     };
-    p.leverage = match n.opt_positive("leverage")? {
-        Some(l) => Some(l),
-        None => {
-            let notional = match n.opt_num("notional")? {
-                Some(x) => Some(x.abs()),
-                None => mark.map(|m| (amt * m).abs()),
-            };
-            match (notional, position_im) {
-                (Some(x), Some(im)) if im > 0.0 && x > 0.0 => Some(whole_leverage(x / im)),
-                _ => None,
-            }
-        }
-    };
+    p.leverage = leverage(position_im)?;
     let pool = intermargin_model::position_pool(
         intermargin_model::Venue::Binance,
         symbol,

@@ -13,7 +13,6 @@
 
 use std::sync::OnceLock;
 
-use intermargin_model::Position;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -62,18 +61,14 @@ pub(crate) fn is_coinm_brackets(n: &Node) -> bool {
             .is_some_and(|r| r.get("qtyCap").is_some())
 }
 
-/// One COIN-M position row (`positionRisk` or an `account.positions[]` entry).
+/// One COIN-M position row (`positionRisk` or an `account.positions[]` entry): the instrument
+/// from the contract table; the rest as a USDⓈ-M row ([`crate::binance::position_row`]).
 pub(crate) fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
     let sym_node = n.get("symbol")?;
     let symbol = sym_node.nonempty_str()?;
-    let amt_node = n.get("positionAmt")?;
-    let amt = amt_node.f64()?;
-    if let Some(t) = n.opt_i64("updateTime")? {
-        b.observe_time(t);
-    }
-    if amt == 0.0 {
+    let Some(amt) = crate::binance::open_amount(n, b)? else {
         return Ok(());
-    }
+    };
     let probe = symbols::binance_coinm(symbol, 1.0)
         .ok_or_else(|| sym_node.err(format!("cannot parse Binance COIN-M symbol {symbol:?}")))?;
     let mark = n.opt_num("markPrice")?.filter(|m| *m > 0.0);
@@ -82,72 +77,9 @@ pub(crate) fn position(n: &Node, b: &mut Builder) -> Result<(), VenueError> {
     })?;
     let ins = symbols::binance_coinm(symbol, cs)
         .ok_or_else(|| sym_node.err(format!("cannot parse Binance COIN-M symbol {symbol:?}")))?;
-    let side = n
-        .opt_enum("positionSide", &["BOTH", "LONG", "SHORT"])?
-        .unwrap_or("BOTH");
-    let settle = ins.settle.clone();
-    let mut p = Position::new(ins, amt);
-    p.entry_price = n.opt_num("entryPrice")?.filter(|x| *x > 0.0);
-    p.unrealized_pnl = match n.opt_num("unRealizedProfit")? {
-        Some(u) => Some(u),
-        None => n.opt_num("unrealizedProfit")?,
-    };
-    p.isolated = match (
-        n.opt_enum("marginType", &["cross", "isolated"])?,
-        n.opt("isolated")?,
-    ) {
-        (Some(m), _) => m == "isolated",
-        (None, Some(i)) => i.bool()?,
-        (None, None) => n.opt_num("isolatedWallet")?.is_some_and(|w| w != 0.0),
-    };
-    if p.isolated {
-        p.isolated_margin = match n.opt_num("isolatedWallet")? {
-            Some(w) => Some(w),
-            None => n.opt_num("isolatedMargin")?,
-        };
-    }
-    if let Some(m) = mark {
-        b.mark(symbol, m)?;
-    }
     // COIN-M payloads carry the leverage (positionRisk and account positions alike); 0 or a
     // negative value is refused, never replaced.
-    p.leverage = n.opt_positive("leverage")?;
-    let pool = intermargin_model::position_pool(
-        intermargin_model::Venue::Binance,
-        symbol,
-        p.isolated,
-        amt > 0.0,
-    );
-    let cur = Some(settle.as_str());
-    b.report(
-        Some(pool.clone()),
-        Some(symbol),
-        None,
-        "liquidation_price",
-        n.opt_num("liquidationPrice")?,
-        "liquidationPrice",
-    );
-    let position_im = match n.opt_num("positionInitialMargin")? {
-        Some(x) => Some(x),
-        None => n.opt_num("initialMargin")?,
-    };
-    b.report(
-        Some(pool.clone()),
-        Some(symbol),
-        cur,
-        "initial_margin",
-        position_im,
-        "positionInitialMargin",
-    );
-    b.report(
-        Some(pool),
-        Some(symbol),
-        cur,
-        "maintenance_margin",
-        n.opt_num("maintMargin")?,
-        "maintMargin",
-    );
-    b.position(format!("{symbol}/{side}"), p)
+    crate::binance::position_row(n, b, symbol, amt, ins, mark, |_| n.opt_positive("leverage"))
 }
 
 /// A COIN-M bracket table, stored as `venue_params["binance:PAIR"]` (v1, per pair) or

@@ -7,6 +7,8 @@
 //! are grouped by their key, sorted by `minSz`, and checked: rates in [0, 1], `mmr ≤ imr`,
 //! `maxLever > 0`, `minSz < maxSz`, and tier floors strictly increasing. Spot-margin rows
 //! (`instId` `BTC-USDT` with `baseMaxLoan`: borrowing tiers, not position tiers) are refused.
+//! Option rows (`optMgnFactor` non-zero) become `venue_params["okx:option:FAMILY"]`: each tier's
+//! `floor`, `cap` and `margin_factor`, read by the OKX option rule.
 
 use std::collections::BTreeMap;
 
@@ -51,13 +53,30 @@ pub(crate) fn import(rows: &[Node], b: &mut Builder) -> Result<(), VenueError> {
         let tier = n.get("tier")?.i64()?;
         let floor = n.num("minSz")?;
         let cap = n.num("maxSz")?;
-        let mmr = n.num("mmr")?;
-        let imr = n.opt_num("imr")?;
         if !(floor >= 0.0 && cap > floor) {
             return Err(n
                 .get("maxSz")?
                 .err(format!("maxSz {cap} is not above minSz {floor}")));
         }
+        // An option tier ("optMgnFactor: Option Margin Coefficient (only applicable to
+        // options)"; futures and swaps rows carry "0"): kept apart from the family's futures
+        // tiers, since an inverse option family (BTC-USD) shares its name with the swaps'.
+        if let Some(factor) = n.opt_num("optMgnFactor")?.filter(|f| *f != 0.0) {
+            if factor <= 0.0 || !factor.is_finite() {
+                return Err(n
+                    .get("optMgnFactor")?
+                    .err(format!("{factor} is not a positive option margin factor")));
+            }
+            let family: String = key.split('-').take(2).collect::<Vec<_>>().join("-");
+            let row = json!({"tier": tier, "floor": floor, "cap": cap, "margin_factor": factor});
+            tables
+                .entry(format!("option:{family}"))
+                .or_default()
+                .push((floor, row, n));
+            continue;
+        }
+        let mmr = n.num("mmr")?;
+        let imr = n.opt_num("imr")?;
         if !(0.0..=1.0).contains(&mmr) {
             return Err(n.get("mmr")?.err(format!("{mmr} is not a rate in [0, 1]")));
         }

@@ -89,3 +89,37 @@ fn bad_tier_rows_name_the_json_path() {
         "{e}"
     );
 }
+
+/// Option rows (`optMgnFactor` non-zero, the docs' "Option Margin Coefficient (only applicable
+/// to options)") become the family's option tiers, apart from its futures tiers: an inverse
+/// option family (BTC-USD) shares its name with the swaps'. Rows written in the documented
+/// response shape (the docs' example is a spot-margin row with `"optMgnFactor": "0"`).
+#[test]
+fn option_rows_become_the_familys_option_tiers() {
+    let text = r#"{"code": "0", "msg": "", "data": [
+        {"instFamily": "BTC-USD", "instId": "", "uly": "BTC-USD", "tier": "1", "minSz": "0",
+         "maxSz": "100", "mmr": "", "imr": "", "maxLever": "", "optMgnFactor": "1",
+         "baseMaxLoan": "", "quoteMaxLoan": ""},
+        {"instFamily": "BTC-USD", "instId": "", "uly": "BTC-USD", "tier": "2", "minSz": "101",
+         "maxSz": "1000", "mmr": "", "imr": "", "maxLever": "", "optMgnFactor": "1.02",
+         "baseMaxLoan": "", "quoteMaxLoan": ""},
+        {"instFamily": "BTC-USD", "instId": "", "uly": "BTC-USD", "tier": "1", "minSz": "0",
+         "maxSz": "999", "mmr": "0.005", "imr": "0.01", "maxLever": "100", "optMgnFactor": "0"}
+    ]}"#;
+    let s = run("tiers.json", text).unwrap();
+    let o = &s.market.venue_params["okx:option:BTC-USD"]["tiers"];
+    assert_eq!(o.as_array().unwrap().len(), 2);
+    assert_eq!(o[1]["floor"], 101.0);
+    assert_eq!(o[1]["margin_factor"], 1.02);
+    // The swap row stays the family's futures table.
+    let f = &s.market.venue_params["okx:BTC-USD"]["tiers"];
+    assert_eq!(f.as_array().unwrap().len(), 1);
+    assert_eq!(f[0]["mmr"], 0.005);
+    // A negative factor is refused with its path.
+    let bad = text.replacen(r#""optMgnFactor": "1.02""#, r#""optMgnFactor": "-1.02""#, 1);
+    let e = run("tiers.json", &bad).unwrap_err();
+    assert!(
+        e.contains("data[1].optMgnFactor") && e.contains("positive"),
+        "{e}"
+    );
+}

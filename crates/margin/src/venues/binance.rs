@@ -139,9 +139,10 @@ pub struct Leg {
     pub cum: f64,
 }
 
-/// Inputs of Binance's liquidation-price formula for one symbol.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct LiquidationInputs {
+/// Inputs of Binance's liquidation-price formula for one symbol, for USDⓈ-M legs ([`Leg`]) or
+/// COIN-M legs ([`super::binance_coinm::CoinmLeg`]; all amounts then in the coin).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiquidationInputs<L = Leg> {
     /// WB: cross wallet balance (cross) or the position's isolated wallet balance (isolated).
     pub wallet_balance: f64,
     /// TMM1: maintenance of every other contract (0 in isolated mode).
@@ -149,11 +150,24 @@ pub struct LiquidationInputs {
     /// UPNL1: unrealised P&L of every other contract (0 in isolated mode).
     pub other_upnl: f64,
     /// One-way position with its side (+1 long, −1 short).
-    pub both: Option<(f64, Leg)>,
+    pub both: Option<(f64, L)>,
     /// Hedge-mode long leg.
-    pub long: Option<Leg>,
+    pub long: Option<L>,
     /// Hedge-mode short leg.
-    pub short: Option<Leg>,
+    pub short: Option<L>,
+}
+
+impl<L> Default for LiquidationInputs<L> {
+    fn default() -> Self {
+        LiquidationInputs {
+            wallet_balance: 0.0,
+            other_maintenance: 0.0,
+            other_upnl: 0.0,
+            both: None,
+            long: None,
+            short: None,
+        }
+    }
 }
 
 /// Binance's liquidation price:

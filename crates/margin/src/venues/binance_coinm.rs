@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use intermargin_model::{Account, Market, Position, Settlement, Venue};
 
-use super::binance::BinanceParams;
+use super::binance::{BinanceParams, LiquidationInputs};
 use super::common::{mark_price, pool, position_path, unrealised_pnl};
 use super::params::{array_of, bad_param, num_any, published};
 use super::tiers::{Deduction, Tier, TierTable};
@@ -90,22 +90,9 @@ pub struct CoinmLeg {
     pub cum: f64,
 }
 
-/// Inputs of Binance's COIN-M liquidation-price formula for one symbol (all in the coin).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct CoinmLiquidationInputs {
-    /// WB: the coin's cross wallet balance (cross) or the position's isolated wallet (isolated).
-    pub wallet_balance: f64,
-    /// TMM1: maintenance of every other cross contract of the coin (0 isolated).
-    pub other_maintenance: f64,
-    /// UPNL1: unrealised P&L of every other cross contract of the coin (0 isolated).
-    pub other_upnl: f64,
-    /// One-way position with its side (+1 long, −1 short).
-    pub both: Option<(f64, CoinmLeg)>,
-    /// Hedge-mode long leg.
-    pub long: Option<CoinmLeg>,
-    /// Hedge-mode short leg.
-    pub short: Option<CoinmLeg>,
-}
+/// Inputs of Binance's COIN-M liquidation-price formula for one symbol (all in the coin): the
+/// USDⓈ-M inputs with COIN-M legs.
+pub type CoinmLiquidationInputs = LiquidationInputs<CoinmLeg>;
 
 /// Binance's COIN-M liquidation price (CM = contract size, B/L/S contracts):
 ///

@@ -7,15 +7,21 @@
 //!   `max(c, c·mark)·MF + mark` (put), per coin in coin for coin-margined options; the
 //!   USDⓈ-margined forms scale the rate terms by the index. `F` is the mark of the same-expiry
 //!   future when the market has it (`market.mark_prices["okx:BTC-USD-241227"]`), else the index.
+//! * `MF` is the margin factor of the seller's position tier: OKX tiers option sellers by "the
+//!   total amount of seller's positions and open orders" of the family (help page, note ⁴). With
+//!   the family's option rows of `GET /api/v5/public/position-tiers` imported
+//!   (`market.venue_params["okx:option:BTC-USD"]`, `optMgnFactor` per tier) the factor is the
+//!   tier's holding the family's short contracts plus its open sell orders' unfilled contracts;
+//!   without them, the file's `margin_factor`.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use intermargin_model::{Account, Market, OptionKind, Settlement, Venue};
+use intermargin_model::{Account, InstrumentKind, Market, OptionKind, Settlement, Side, Venue};
 use serde::Deserialize;
 
 use super::common::{index_price, mark_price};
-use super::params::{load, Provenance};
+use super::params::{array_of, bad_param, load, num_any, published, Provenance};
 use super::std_options::{cross_options, otm_amount, OptionLeg};
 use crate::error::MarginError;
 
@@ -120,6 +126,88 @@ pub fn family(symbol: &str) -> String {
     symbol.split('-').take(2).collect::<Vec<_>>().join("-")
 }
 
+/// Key of a family's imported option position tiers (`okx:option:BTC-USD`).
+pub fn option_tiers_key(family: &str) -> String {
+    format!("okx:option:{family}")
+}
+
+/// Contracts that set an option seller's tier in `family`: the account's short OKX option
+/// positions of the family plus the unfilled contracts of its open sell orders on them
+/// (reduce-only orders close and never open a short; untriggered conditional orders are not
+/// open orders yet).
+pub fn seller_contracts(account: &Account, family_name: &str) -> f64 {
+    let of_family = |ins: &intermargin_model::Instrument| {
+        ins.venue == Venue::Okx
+            && matches!(ins.kind, InstrumentKind::Option { .. })
+            && family(&ins.symbol) == family_name
+    };
+    let positions: f64 = account
+        .positions
+        .iter()
+        .filter(|p| of_family(&p.instrument) && p.size < 0.0)
+        .map(|p| -p.size)
+        .sum();
+    let orders: f64 = account
+        .orders
+        .iter()
+        .filter(|o| {
+            of_family(&o.instrument)
+                && o.side == Side::Sell
+                && !o.reduce_only
+                && !o.order_type.is_conditional()
+        })
+        .map(|o| o.remaining.abs())
+        .sum();
+    positions + orders
+}
+
+/// The margin factor of `contracts` in the family's imported option tiers
+/// (`market.venue_params["okx:option:FAMILY"]`), or `None` when none were imported. Bounds are
+/// inclusive as OKX publishes them (`minSz`–`maxSz`; each tier starts where the previous one
+/// ends); past the last tier its factor goes on (the published schedule is the whole one).
+pub fn published_margin_factor(
+    market: &Market,
+    family_name: &str,
+    contracts: f64,
+) -> Result<Option<f64>, MarginError> {
+    let key = option_tiers_key(family_name);
+    let Some(v) = published(market, &key) else {
+        return Ok(None);
+    };
+    let (rows, path) = array_of(v, &["data", "tiers"], &format!("[{key:?}]"))?;
+    let mut tiers = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let floor = num_any(r, &["minSz", "floor"], &p)?.unwrap_or(0.0);
+        let factor = num_any(r, &["optMgnFactor", "margin_factor"], &p)?
+            .ok_or_else(|| bad_param(&format!("{p}.optMgnFactor"), "missing"))?;
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(bad_param(
+                &format!("{p}.optMgnFactor"),
+                format!("{factor} is not a positive margin factor"),
+            ));
+        }
+        if let Some(&(prev, _)) = tiers.last() {
+            if floor <= prev {
+                return Err(bad_param(
+                    &format!("{p}.minSz"),
+                    format!("tier floors must increase: {floor} follows {prev}"),
+                ));
+            }
+        }
+        tiers.push((floor, factor));
+    }
+    if tiers.is_empty() {
+        return Err(bad_param(&path, "no tiers"));
+    }
+    // The last tier whose floor the contracts reach (the first tier below its floor).
+    let at = tiers
+        .iter()
+        .rposition(|&(floor, _)| contracts >= floor)
+        .unwrap_or(0);
+    Ok(Some(tiers[at].1))
+}
+
 /// Every OKX option position of the account as a leg of its settlement currency's cross pool.
 pub(crate) fn legs(
     account: &Account,
@@ -151,6 +239,14 @@ pub(crate) fn legs(
                         .join(", ")
                 ),
             })?;
+        let factor = match published_margin_factor(market, &fam, seller_contracts(account, &fam))? {
+            Some(mf) => mf,
+            None => f.margin_factor,
+        };
+        let f = &OkxOptionFamily {
+            margin_factor: factor,
+            ..f.clone()
+        };
         let mark = mark_price(market, &id)?;
         let index = index_price(market, Venue::Okx, &ins.underlying)?;
         let expiry = ins.symbol.split('-').take(3).collect::<Vec<_>>().join("-");

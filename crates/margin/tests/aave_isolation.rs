@@ -305,3 +305,41 @@ proptest! {
         prop_assert!((free - want_free).abs() <= tol, "free {free} want {want_free}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Random isolated borrows and repayments against ValidationLogic.validateBorrow and
+    /// IsolationModeLogic.updateIsolatedDebtIfIsolated written out here (aave-v3-core):
+    /// `require(borrowableInIsolation)`, `require(total + amount / 10 ** (decimals − 2) ≤
+    /// ceiling)`, and on repayment `total ≤ repaid' ? 0 : total − repaid'` with
+    /// `repaid' = repayAmount / 10 ** (decimals − 2)`.
+    #[test]
+    fn random_isolated_borrows_and_repayments(
+        borrowable in prop::bool::weighted(0.9),
+        decimals in 2u32..=18,
+        amount in 0u128..1_000_000_000_000_000_000_000_000,
+        total in 0u128..2_000_000_000,
+        ceiling in 0u128..2_000_000_000,
+        repay in 0u128..1_000_000_000_000_000_000_000_000,
+    ) {
+        let mut scale = 1u128;
+        for _ in 2..decimals {
+            scale *= 10;
+        }
+        let units = amount / scale;
+        let want = if !borrowable {
+            Err(IsolationRefusal::NotBorrowableInIsolation)
+        } else if total + units > ceiling {
+            Err(IsolationRefusal::DebtCeilingExceeded { would_be: total + units, ceiling })
+        } else {
+            Ok(total + units)
+        };
+        prop_assert_eq!(isolated_borrow(borrowable, amount, decimals, total, ceiling), want);
+        let repaid = repay / scale;
+        // Written as the Solidity reads (`isolationModeTotalDebt <= isolatedDebtRepaid ? 0 : …`).
+        #[allow(clippy::implicit_saturating_sub)]
+        let after = if total <= repaid { 0 } else { total - repaid };
+        prop_assert_eq!(isolated_repay(total, repay, decimals), after);
+    }
+}

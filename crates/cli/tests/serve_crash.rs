@@ -146,5 +146,83 @@ fn kill_dash_nine_loses_no_acknowledged_write_and_invents_none() {
         let expected = stored.iter().sum::<u64>() + if extra.is_empty() { i } else { 0 };
         assert_eq!(after_retry, expected);
     }
+    let (_, acc) = http(&addr, "GET", "/api/v1/accounts/crash", None, None).unwrap();
+    let before: u64 = acc["collateral"][0]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // That restart verified the whole log and recorded a checkpoint. More acknowledged writes,
+    // a second kill -9, and the next restart verifies from the checkpoint and what follows it.
+    for i in 0..20u64 {
+        let body = json!({"location": "deribit", "asset": "USDC", "amount": "7"});
+        let (s, _) = http(
+            &addr,
+            "POST",
+            "/api/v1/accounts/crash/deposits",
+            Some(&format!("after-{i}")),
+            Some(&body),
+        )
+        .unwrap();
+        assert_eq!(s, 200);
+    }
     server.kill();
+    let mut server = common::start(dir.path(), None, KEY, &[]);
+    let (_, acc) = http(&server.addr, "GET", "/api/v1/accounts/crash", None, None).unwrap();
+    assert_eq!(acc["collateral"][0]["amount"], (before + 140).to_string());
+    server.kill();
+
+    // The balance projection tampered with after the checkpoint: the service refuses to start,
+    // though it no longer replays the whole log.
+    let db = format!("sqlite://{}", dir.path().join("intermargin.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let checkpoints: i64 = rt.block_on(async {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+        sqlx::query("UPDATE balances SET amount = $1 WHERE account_id = 'crash'")
+            .bind((before + 141).to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM checkpoints")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        pool.close().await;
+        n
+    });
+    assert!(
+        checkpoints >= 2,
+        "one checkpoint per restart that saw new events"
+    );
+    let out = common::command(dir.path(), None, KEY, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("checkpoint"), "{err}");
+}
+
+#[test]
+fn demo_copies_past_the_limit_are_refused_with_the_flag_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::command(dir.path(), None, KEY, &["--demo-copies", "1000001"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--demo-copies") && err.contains("1000000"),
+        "{err}"
+    );
 }

@@ -501,9 +501,7 @@ pub async fn get_account(
 
 /// Answers 404 unless the account exists.
 pub async fn ensure_exists(st: &Shared, id: &str) -> Result<(), ApiError> {
-    if st.books.read().await.contains_key(id)
-        || st.ledger.accounts().await?.iter().any(|(a, _)| a == id)
-    {
+    if st.books.read().await.contains_key(id) || st.ledger.account_exists(id).await? {
         Ok(())
     } else {
         Err(ApiError::NotFound(format!("account {id:?} does not exist")))

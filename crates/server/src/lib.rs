@@ -267,9 +267,17 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
             cfg.data_dir.join("intermargin.db").display()
         )
     });
+    if cfg.demo_copies > MAX_DEMO_COPIES {
+        return Err(ApiError::bad(
+            "--demo-copies",
+            format!(
+                "{} copies exceed the limit of {MAX_DEMO_COPIES} (each copy is an account held in memory)",
+                cfg.demo_copies
+            ),
+        ));
+    }
     let ledger = Ledger::open(&url).await?;
-    let checked = ledger.verify_projections().await?;
-    tracing::info!("ledger projections verified against the event log ({checked} balances)");
+    log_verified(&ledger.verify().await?);
     let demo: Snapshot = Snapshot::from_json(DEMO_SNAPSHOT)
         .map_err(|e| ApiError::Engine(format!("demo snapshot: {e}")))?;
     let auth = Auth::new(
@@ -279,7 +287,15 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
     );
     let new_admin = install_admin_key(&ledger, &auth, cfg.admin_key.as_deref()).await?;
     if cfg.demo && ledger.accounts().await?.is_empty() {
+        let started = std::time::Instant::now();
         load_demo(&ledger, &demo, cfg.demo_copies.max(1)).await?;
+        tracing::info!(
+            "demo book loaded ({} copies) in {:.1} s",
+            cfg.demo_copies.max(1),
+            started.elapsed().as_secs_f64()
+        );
+        // Verified once from the log, then checkpointed: the next start replays only what follows.
+        log_verified(&ledger.verify().await?);
     }
     for a in &demo.portfolio.assets {
         ledger.declare_asset(a).await?;
@@ -309,17 +325,34 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         history: history::Recorder::new(cfg.history_step),
         account_locks: Default::default(),
     });
-    let ids: Vec<String> = st
-        .ledger
-        .accounts()
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    for id in &ids {
-        st.reload_book(id).await?;
+    let started = std::time::Instant::now();
+    let books = st.ledger.all_books().await?;
+    let mut ids: Vec<String> = books.keys().cloned().collect();
+    ids.sort();
+    *st.books.write().await = books;
+    tracing::info!(
+        "{} books loaded in {:.1} s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if ids.len() <= MARGIN_AT_START {
+        monitor::remargin_accounts(&st, &ids).await;
+    } else {
+        // A large ledger serves at once: queries margin their account on demand, and the first
+        // pass over every account runs in the background (ticks re-margin what they touch).
+        let st2 = st.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            for chunk in ids.chunks(MARGIN_AT_START) {
+                monitor::remargin_accounts(&st2, chunk).await;
+            }
+            tracing::info!(
+                "first margin pass over {} accounts done in {:.1} s",
+                ids.len(),
+                started.elapsed().as_secs_f64()
+            );
+        });
     }
-    monitor::remargin_accounts(&st, &ids).await;
     Ok((st, new_admin))
 }
 
@@ -397,10 +430,35 @@ pub async fn install_admin_key(
     }
 }
 
+/// Most demo copies `serve --demo-copies` loads: each copy is an account kept in memory.
+pub const MAX_DEMO_COPIES: usize = 1_000_000;
+
+/// Accounts margined before serving; a larger ledger is margined in the background in chunks of this size.
+const MARGIN_AT_START: usize = 10_000;
+
+/// Accounts written per transaction by the demo bulk load.
+const DEMO_ACCOUNTS_PER_TX: usize = 5_000;
+
+fn log_verified(v: &ledger::Verified) {
+    match v.from_checkpoint {
+        Some(seq) => tracing::info!(
+            "ledger projections verified from the checkpoint at event {seq} and the {} money events after it ({} balances)",
+            v.events_replayed,
+            v.rows
+        ),
+        None => tracing::info!(
+            "ledger projections verified against the whole event log ({} money events, {} balances)",
+            v.events_replayed,
+            v.rows
+        ),
+    }
+}
+
 async fn load_demo(ledger: &Ledger, demo: &Snapshot, copies: usize) -> Result<(), ApiError> {
     for a in &demo.portfolio.assets {
         ledger.declare_asset(a).await?;
     }
+    let mut batch = Vec::with_capacity(DEMO_ACCOUNTS_PER_TX);
     for copy in 0..copies {
         for acc in &demo.portfolio.accounts {
             let id = if copies == 1 {
@@ -408,69 +466,53 @@ async fn load_demo(ledger: &Ledger, demo: &Snapshot, copies: usize) -> Result<()
             } else {
                 format!("{}-{copy}", acc.id)
             };
-            load_demo_account(ledger, acc, &id).await?;
+            batch.push(demo_mutations(acc, &id));
+            if batch.len() >= DEMO_ACCOUNTS_PER_TX {
+                ledger.bulk_create(&batch).await?;
+                batch.clear();
+            }
         }
+    }
+    if !batch.is_empty() {
+        ledger.bulk_create(&batch).await?;
     }
     Ok(())
 }
 
-async fn load_demo_account(
-    ledger: &Ledger,
-    acc: &intermargin_model::Account,
-    id: &str,
-) -> Result<(), ApiError> {
-    {
-        let k = |s: &str| format!("demo-{id}-{s}");
-        let acc = intermargin_model::Account {
-            id: id.to_string(),
-            ..acc.clone()
-        };
-        ledger
-            .apply(
-                "system",
-                &k("create"),
-                "demo",
-                Mutation::CreateAccount {
-                    id: acc.id.clone(),
-                    name: acc.id.clone(),
-                },
-            )
-            .await?;
-        for (i, c) in acc.collateral.iter().enumerate() {
-            let m = Mutation::Deposit {
-                account: acc.id.clone(),
-                location: c.venue,
-                asset: c.asset.clone(),
-                amount: c.amount,
-            };
-            ledger
-                .apply("system", &k(&format!("dep{i}")), "demo", m)
-                .await?;
-        }
-        let venues: std::collections::BTreeSet<_> = acc
+/// One demo account's mutations under `id`: its creation, deposits, and positions per venue.
+fn demo_mutations(acc: &intermargin_model::Account, id: &str) -> Vec<Mutation> {
+    let acc = intermargin_model::Account {
+        id: id.to_string(),
+        ..acc.clone()
+    };
+    let mut out = vec![Mutation::CreateAccount {
+        id: acc.id.clone(),
+        name: acc.id.clone(),
+    }];
+    for c in &acc.collateral {
+        out.push(Mutation::Deposit {
+            account: acc.id.clone(),
+            location: c.venue,
+            asset: c.asset.clone(),
+            amount: c.amount,
+        });
+    }
+    let venues: std::collections::BTreeSet<_> = acc
+        .positions
+        .iter()
+        .map(|p| p.instrument.venue)
+        .chain(acc.reported.iter().map(|r| r.venue))
+        .collect();
+    for v in venues {
+        let positions = acc
             .positions
             .iter()
-            .map(|p| p.instrument.venue)
-            .chain(acc.reported.iter().map(|r| r.venue))
+            .filter(|p| p.instrument.venue == v)
+            .cloned()
             .collect();
-        for v in venues {
-            let positions = acc
-                .positions
-                .iter()
-                .filter(|p| p.instrument.venue == v)
-                .cloned()
-                .collect();
-            ledger
-                .apply(
-                    "system",
-                    &k(&format!("pos-{v}")),
-                    "demo",
-                    demo_positions(&acc, v, positions),
-                )
-                .await?;
-        }
+        out.push(demo_positions(&acc, v, positions));
     }
-    Ok(())
+    out
 }
 
 /// The demo book's positions on one venue: as the venue's report, with the figures it reported

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intermargin_liquidation::AccountState;
-use intermargin_model::Market;
+use intermargin_model::{Account, Market};
 use intermargin_sim::config::{Action, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::state::Shared;
+use crate::state::{Report, Shared};
 
 /// One price update: `key` is `fx:ASSET`, `index:venue:UNDERLYING` or `mark:venue:SYMBOL`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,19 +274,21 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
         }
     }
     let (m, a) = (market.clone(), assets.clone());
-    let pool = st.monitor_pool.clone();
+    // One account (a query margining on demand) is computed on its own blocking thread, not
+    // queued on the monitor's pool behind a tick or the first pass over a large ledger.
+    let pool = (work.len() > 1).then(|| st.monitor_pool.clone());
     let computed = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
-        pool.install(|| {
-            work.into_par_iter()
-                .map(|(id, book, previous)| {
-                    let prev_state = previous.as_ref().and_then(|r| r.state);
-                    let report = crate::risk::margin_report(&book, &a, &m, prev_state)
-                        .unwrap_or_else(|e| crate::risk::failed_report(&id, &e));
-                    (id, Arc::new(report), previous)
-                })
-                .collect::<Vec<_>>()
-        })
+        let one = |(id, book, previous): (String, Account, Option<Arc<Report>>)| {
+            let prev_state = previous.as_ref().and_then(|r| r.state);
+            let report = crate::risk::margin_report(&book, &a, &m, prev_state)
+                .unwrap_or_else(|e| crate::risk::failed_report(&id, &e));
+            (id, Arc::new(report), previous)
+        };
+        match pool {
+            Some(pool) => pool.install(|| work.into_par_iter().map(one).collect::<Vec<_>>()),
+            None => work.into_iter().map(one).collect(),
+        }
     })
     .await
     .unwrap_or_default();

@@ -104,7 +104,7 @@ fn underlying_of(name: &str) -> &str {
 
 /// Key of an instrument's index: the coin (`BTC`) for USD-quoted contracts, `COIN_QUOTE`
 /// (`SOL_USDC`) for Deribit's linear ones, whose index is quoted in USDC.
-fn index_key(name: &str) -> String {
+pub(crate) fn index_key(name: &str) -> String {
     name.split('-').next().unwrap_or(name).to_string()
 }
 

@@ -32,6 +32,7 @@ mod hyperliquid;
 mod json;
 mod okx;
 mod okx_tiers;
+pub mod stream;
 pub mod symbols;
 pub mod trade;
 

@@ -1,0 +1,361 @@
+//! `serve --live CONFIG`: which venues and instruments to stream, where, and how strictly to
+//! judge them. TOML; every error names the field and the reason.
+
+use std::time::Duration;
+
+use intermargin_venues::stream::{StreamSubscription, StreamVenue};
+use serde::Deserialize;
+
+use crate::aave::AaveSource;
+use crate::ws::{Backoff, WsSource};
+
+/// At most this many sources in one config.
+pub const MAX_SOURCES: usize = 32;
+/// At most this many instruments (or assets) per source.
+pub const MAX_INSTRUMENTS: usize = 500;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// A source silent for longer is stale (its prices stop moving margin), seconds.
+    #[serde(default = "default_stale")]
+    pub stale_after_secs: f64,
+    /// Sources of one asset's index disagreeing by more than this fraction (max/min − 1)
+    /// diverge: the outliers' prices are withheld and the breaker trips.
+    #[serde(default = "default_divergence")]
+    pub divergence_pct: f64,
+    /// Prices arriving within this window are re-margined together, milliseconds.
+    #[serde(default = "default_batch")]
+    pub batch_ms: u64,
+    /// First reconnect delay, milliseconds (doubles per failure, with jitter).
+    #[serde(default = "default_backoff")]
+    pub reconnect_base_ms: u64,
+    /// Largest reconnect delay, milliseconds.
+    #[serde(default = "default_backoff_cap")]
+    pub reconnect_cap_ms: u64,
+    /// The sources.
+    pub sources: Vec<SourceConfig>,
+}
+
+fn default_stale() -> f64 {
+    10.0
+}
+fn default_divergence() -> f64 {
+    0.02
+}
+fn default_batch() -> u64 {
+    200
+}
+fn default_backoff() -> u64 {
+    500
+}
+fn default_backoff_cap() -> u64 {
+    30_000
+}
+
+/// One source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `deribit`, `binance`, `okx`, `bybit`, `hyperliquid`, `dydx` or `aave`.
+    pub venue: String,
+    /// Name in alarms and on /health (default: the venue).
+    pub name: Option<String>,
+    /// Endpoint (default: the venue's production URL; for Aave required, or `url_env`).
+    pub url: Option<String>,
+    /// Environment variable holding the endpoint (for RPC URLs that embed a key).
+    pub url_env: Option<String>,
+    /// The venue's instrument symbols (Hyperliquid coins; dYdX tickers).
+    #[serde(default)]
+    pub instruments: Vec<String>,
+    /// Index names (Deribit `btc_usd`, OKX `BTC-USD`).
+    #[serde(default)]
+    pub indices: Vec<String>,
+    /// OKX option families for `opt-summary` (`BTC-USD`).
+    #[serde(default)]
+    pub option_families: Vec<String>,
+    /// Deribit heartbeat interval, seconds (≥ 10).
+    pub heartbeat_secs: Option<u64>,
+    /// Client keep-alive period override, seconds.
+    pub keepalive_secs: Option<f64>,
+    /// Per-source staleness override, seconds.
+    pub stale_after_secs: Option<f64>,
+    /// Aave: the AaveOracle address.
+    pub oracle: Option<String>,
+    /// Aave: reserve symbol → asset address.
+    #[serde(default)]
+    pub assets: std::collections::BTreeMap<String, String>,
+    /// Aave: the oracle's base currency unit (default 1e8, USD).
+    pub base_unit: Option<f64>,
+    /// Aave: polling period, seconds (default 5).
+    pub poll_secs: Option<f64>,
+}
+
+/// A configured source, ready to run.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A WebSocket venue.
+    Ws(WsSource),
+    /// Aave's oracle.
+    Aave(AaveSource),
+}
+
+impl Source {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Ws(s) => &s.name,
+            Source::Aave(a) => &a.name,
+        }
+    }
+}
+
+/// A config error naming the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    /// The field (`sources[2].instruments`).
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn cerr(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn secs(field: &str, v: f64, lo: f64, hi: f64) -> Result<Duration, ConfigError> {
+    if !v.is_finite() || v < lo || v > hi {
+        return Err(cerr(
+            field,
+            format!("must be between {lo} and {hi} seconds, got {v}"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl LiveConfig {
+    /// Parses and validates the TOML text.
+    pub fn from_toml(text: &str) -> Result<LiveConfig, ConfigError> {
+        let c: LiveConfig = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            cerr("config", msg)
+        })?;
+        c.sources()?;
+        Ok(c)
+    }
+
+    /// Reads a config file.
+    pub fn from_file(path: &std::path::Path) -> Result<LiveConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| cerr(path.display().to_string(), e.to_string()))?;
+        Self::from_toml(&text)
+    }
+
+    /// The staleness limit.
+    pub fn stale_after(&self) -> Result<Duration, ConfigError> {
+        secs("stale_after_secs", self.stale_after_secs, 0.05, 3600.0)
+    }
+
+    /// The sources to run, validated (bounds, addresses, URLs, venue names).
+    pub fn sources(&self) -> Result<Vec<Source>, ConfigError> {
+        let stale = self.stale_after()?;
+        if !(self.divergence_pct.is_finite()
+            && self.divergence_pct > 0.0
+            && self.divergence_pct < 1.0)
+        {
+            return Err(cerr(
+                "divergence_pct",
+                format!("must be a fraction in (0, 1), got {}", self.divergence_pct),
+            ));
+        }
+        if self.batch_ms == 0 || self.batch_ms > 60_000 {
+            return Err(cerr("batch_ms", "must be between 1 and 60000"));
+        }
+        if self.reconnect_base_ms == 0 || self.reconnect_cap_ms < self.reconnect_base_ms {
+            return Err(cerr(
+                "reconnect_base_ms",
+                "must be positive and not above reconnect_cap_ms",
+            ));
+        }
+        if self.sources.is_empty() {
+            return Err(cerr("sources", "at least one source is needed"));
+        }
+        if self.sources.len() > MAX_SOURCES {
+            return Err(cerr("sources", format!("at most {MAX_SOURCES} sources")));
+        }
+        let backoff = Backoff::new(
+            Duration::from_millis(self.reconnect_base_ms),
+            Duration::from_millis(self.reconnect_cap_ms),
+        );
+        let mut names = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let f = |k: &str| format!("sources[{i}].{k}");
+            let name = s.name.clone().unwrap_or_else(|| s.venue.clone());
+            if !names.insert(name.clone()) {
+                return Err(cerr(f("name"), format!("{name:?} is used twice")));
+            }
+            let n =
+                s.instruments.len() + s.indices.len() + s.option_families.len() + s.assets.len();
+            if n > MAX_INSTRUMENTS {
+                return Err(cerr(
+                    f("instruments"),
+                    format!("at most {MAX_INSTRUMENTS} per source, got {n}"),
+                ));
+            }
+            let stale = match s.stale_after_secs {
+                Some(v) => secs(&f("stale_after_secs"), v, 0.05, 3600.0)?,
+                None => stale,
+            };
+            let url = match (&s.url, &s.url_env) {
+                (Some(u), None) => Some(u.clone()),
+                (None, Some(env)) => Some(std::env::var(env).map_err(|_| {
+                    cerr(
+                        f("url_env"),
+                        format!("environment variable {env} is not set"),
+                    )
+                })?),
+                (None, None) => None,
+                (Some(_), Some(_)) => return Err(cerr(f("url"), "give url or url_env, not both")),
+            };
+            if let Some(u) = &url {
+                let ok = if s.venue == "aave" {
+                    u.starts_with("http://") || u.starts_with("https://")
+                } else {
+                    u.starts_with("ws://") || u.starts_with("wss://")
+                };
+                if !ok {
+                    return Err(cerr(f("url"), format!("unsupported scheme in {u:?}")));
+                }
+            }
+            if s.venue == "aave" {
+                let url = url.ok_or_else(|| {
+                    cerr(f("url"), "Aave needs a JSON-RPC endpoint (url or url_env)")
+                })?;
+                let oracle = s
+                    .oracle
+                    .clone()
+                    .ok_or_else(|| cerr(f("oracle"), "missing"))?;
+                if s.assets.is_empty() {
+                    return Err(cerr(f("assets"), "at least one reserve"));
+                }
+                let assets: Vec<(String, String)> = s
+                    .assets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                crate::aave::encode_call(&assets).map_err(|e| cerr(f("assets"), e.to_string()))?;
+                crate::aave::encode_call(&[(String::new(), oracle.clone())])
+                    .map_err(|_| cerr(f("oracle"), format!("{oracle:?} is not an address")))?;
+                let base_unit = s.base_unit.unwrap_or(1e8);
+                if !(base_unit.is_finite() && base_unit >= 1.0) {
+                    return Err(cerr(f("base_unit"), "must be at least 1"));
+                }
+                out.push(Source::Aave(AaveSource {
+                    name,
+                    rpc_url: url,
+                    oracle,
+                    assets,
+                    base_unit,
+                    every: secs(&f("poll_secs"), s.poll_secs.unwrap_or(5.0), 0.05, 3600.0)?,
+                    stale_after: stale,
+                }));
+                continue;
+            }
+            let venue = StreamVenue::parse(&s.venue).ok_or_else(|| {
+                cerr(
+                    f("venue"),
+                    format!("unknown venue {:?} (deribit, binance, okx, bybit, hyperliquid, dydx, aave)", s.venue),
+                )
+            })?;
+            if s.instruments.is_empty() && venue != StreamVenue::Dydx && s.indices.is_empty() {
+                return Err(cerr(f("instruments"), "at least one instrument or index"));
+            }
+            let sub = StreamSubscription {
+                instruments: s.instruments.clone(),
+                indices: s.indices.clone(),
+                option_families: s.option_families.clone(),
+                heartbeat_secs: s.heartbeat_secs.unwrap_or(30).clamp(10, 3600),
+            };
+            let url = match url {
+                Some(u) if venue == StreamVenue::Binance && !u.contains("/stream") => {
+                    intermargin_venues::stream::binance_combined_url(&u, &sub)
+                }
+                Some(u) => u,
+                None => venue.default_url(&sub),
+            };
+            let keepalive = match s.keepalive_secs {
+                Some(v) => Some(secs(&f("keepalive_secs"), v, 0.01, 3600.0)?),
+                None => None,
+            };
+            out.push(Source::Ws(WsSource {
+                name,
+                venue,
+                url,
+                sub,
+                stale_after: stale,
+                backoff: backoff.clone(),
+                keepalive,
+            }));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = LiveConfig::from_toml("[[sources]]\nvenue = \"ftx\"\ninstruments = [\"X\"]\n")
+            .unwrap_err();
+        assert_eq!(e.field, "sources[0].venue");
+        let e = LiveConfig::from_toml(
+            "divergence_pct = 2.0\n[[sources]]\nvenue = \"okx\"\ninstruments = [\"X\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "divergence_pct");
+        let e = LiveConfig::from_toml(
+            "[[sources]]\nvenue = \"aave\"\nurl = \"http://x\"\noracle = \"0x1\"\nassets = { WETH = \"0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "sources[0].oracle");
+        let e = LiveConfig::from_toml(
+            "[[sources]]\nvenue = \"okx\"\nurl = \"http://x\"\ninstruments = [\"X\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "sources[0].url");
+        let many: String = (0..501).map(|i| format!("\"S{i}\",")).collect();
+        let e = LiveConfig::from_toml(&format!(
+            "[[sources]]\nvenue = \"okx\"\ninstruments = [{many}]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "sources[0].instruments");
+        let e = LiveConfig::from_toml(
+            "bogus = 1\n[[sources]]\nvenue = \"okx\"\ninstruments = [\"X\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.reason.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn binance_base_url_becomes_the_combined_stream() {
+        let c = LiveConfig::from_toml(
+            "[[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:9\"\ninstruments = [\"BTCUSDT\"]\n",
+        )
+        .unwrap();
+        let Source::Ws(s) = &c.sources().unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(
+            s.url,
+            "ws://127.0.0.1:9/stream?streams=btcusdt@markPrice@1s"
+        );
+    }
+}

@@ -142,6 +142,7 @@ async fn poll_once(client: &reqwest::Client, src: &AaveSource) -> Result<Vec<Quo
             value: p as f64 / src.base_unit,
             venue_ms: None,
             recv_ms: now,
+            asset: Some(sym.to_uppercase()),
         });
     }
     Ok(out)

@@ -26,6 +26,8 @@ pub struct Quote {
     pub venue_ms: Option<i64>,
     /// When we received it (UTC ms).
     pub recv_ms: i64,
+    /// The underlying asset it prices (`BTC`), as the frame's parser named it.
+    pub asset: Option<String>,
 }
 
 /// What happened to a source.
@@ -39,13 +41,6 @@ pub enum Health {
         /// Why.
         reason: String,
     },
-    /// No price for longer than the source's staleness limit.
-    Stale {
-        /// Milliseconds since the last price.
-        silent_ms: i64,
-    },
-    /// Prices arrive again after a stale spell or a reconnect.
-    Recovered,
     /// A numbered message was missed: the source reconnects for a fresh snapshot.
     Gap {
         /// The number expected.
@@ -81,7 +76,7 @@ pub struct HealthEvent {
 pub struct SourceStatus {
     /// Connected now.
     pub connected: bool,
-    /// Silent beyond its limit now.
+    /// Silent beyond its limit now (judged by the feed, see `LiveFeed::status`).
     pub stale: bool,
     /// Last price received (UTC ms).
     pub last_price_ms: Option<i64>,
@@ -161,8 +156,6 @@ impl Board {
                     st.connected = false;
                     st.disconnects += 1;
                 }
-                Health::Stale { .. } => st.stale = true,
-                Health::Recovered => st.stale = false,
                 Health::Gap { .. } => st.gaps += 1,
                 Health::BadFrame { .. } => st.bad_frames += 1,
                 Health::VenueError { .. } => st.venue_errors += 1,
@@ -197,16 +190,6 @@ impl Board {
         (quotes, events)
     }
 
-    /// The latest quote of every key whose name starts with `prefix`.
-    pub fn latest_with_prefix(&self, prefix: &str) -> Vec<Quote> {
-        let g = self.lock();
-        g.latest
-            .values()
-            .filter(|q| q.key.starts_with(prefix))
-            .cloned()
-            .collect()
-    }
-
     /// Every source's status, by name.
     pub fn status(&self) -> Vec<(String, SourceStatus)> {
         let g = self.lock();
@@ -237,6 +220,7 @@ mod tests {
             value: v,
             venue_ms: None,
             recv_ms: 1,
+            asset: None,
         }
     }
 
@@ -265,7 +249,7 @@ mod tests {
     fn events_are_bounded() {
         let b = Board::new();
         for i in 0..(MAX_EVENTS + 10) {
-            b.event("s", i as i64, Health::Recovered);
+            b.event("s", i as i64, Health::Connected);
         }
         let (_, ev) = b.drain();
         assert_eq!(ev.len(), MAX_EVENTS);

@@ -150,13 +150,8 @@ impl Judge {
         &self.stale
     }
 
-    /// Judges what arrived (`quotes` carry their asset in `assets`, by key) at `now`.
-    pub fn judge(
-        &mut self,
-        now: i64,
-        quotes: Vec<(Quote, Option<String>)>,
-        events: Vec<HealthEvent>,
-    ) -> LiveBatch {
+    /// Judges what arrived at `now` (each quote names its asset).
+    pub fn judge(&mut self, now: i64, quotes: Vec<Quote>, events: Vec<HealthEvent>) -> LiveBatch {
         let mut alarms = Vec::new();
         for e in events {
             let (kind, detail) = match &e.health {
@@ -168,7 +163,7 @@ impl Judge {
                 Health::BadFrame { reason } => (AlarmKind::BadFrame, reason.clone()),
                 Health::VenueError { message } => (AlarmKind::VenueError, message.clone()),
                 // Staleness is judged here from the prices' times, not reported by sources.
-                Health::Connected | Health::Stale { .. } | Health::Recovered => continue,
+                Health::Connected => continue,
             };
             alarms.push(Alarm {
                 kind,
@@ -178,7 +173,7 @@ impl Judge {
                 t_ms: e.t_ms,
             });
         }
-        for (q, _) in &quotes {
+        for q in &quotes {
             let t = self
                 .last_price_ms
                 .entry(q.source.clone())
@@ -219,9 +214,9 @@ impl Judge {
         }
         // Index prices per asset and source.
         let mut touched: BTreeSet<String> = BTreeSet::new();
-        for (q, asset) in &quotes {
+        for q in &quotes {
             if key_kind(&q.key) == "index" {
-                if let Some(a) = asset {
+                if let Some(a) = &q.asset {
                     self.index
                         .insert((a.clone(), q.source.clone()), (q.value, q.recv_ms));
                     touched.insert(a.clone());
@@ -294,21 +289,19 @@ impl Judge {
                     .map(|x| x.1)
                     .collect();
                 if !agreeing.is_empty() {
-                    let fx = median(agreeing);
-                    if self.fx.get(&asset) != Some(&fx) {
-                        self.fx.insert(asset.clone(), fx);
-                    }
+                    self.fx.insert(asset.clone(), median(agreeing));
                 }
             }
         }
         let mut ticks = Vec::new();
         let mut withheld = 0;
-        for (q, asset) in quotes {
+        for q in quotes {
             let kind = key_kind(&q.key);
             if kind == "mid" {
                 continue;
             }
-            let diverging = asset
+            let diverging = q
+                .asset
                 .as_ref()
                 .and_then(|a| self.diverging.get(a))
                 .is_some_and(|set| set.contains(&q.source));
@@ -342,7 +335,6 @@ impl Judge {
 pub struct LiveFeed {
     board: Arc<Board>,
     judge: Judge,
-    asset_of: HashMap<String, Option<String>>,
     batch: Duration,
     tick_every: Duration,
     stop: watch::Sender<bool>,
@@ -383,7 +375,6 @@ impl LiveFeed {
                 },
                 now_ms(),
             ),
-            asset_of: HashMap::new(),
             batch: Duration::from_millis(cfg.batch_ms),
             tick_every: (shortest / 4).max(Duration::from_millis(10)),
             stop,
@@ -401,17 +392,6 @@ impl LiveFeed {
             _ = tokio::time::sleep(self.tick_every) => {}
         }
         let (quotes, events) = self.board.drain();
-        let quotes = quotes
-            .into_iter()
-            .map(|q| {
-                let asset = self
-                    .asset_of
-                    .entry(q.key.clone())
-                    .or_insert_with(|| asset_of_key(&q.key))
-                    .clone();
-                (q, asset)
-            })
-            .collect();
         self.judge.judge(now_ms(), quotes, events)
     }
 
@@ -439,39 +419,20 @@ impl Drop for LiveFeed {
     }
 }
 
-/// The asset a canonical key belongs to: the index's name, or the underlying of a mark's
-/// symbol by its venue's naming rules.
-pub fn asset_of_key(key: &str) -> Option<String> {
-    let mut parts = key.splitn(3, ':');
-    let kind = parts.next()?;
-    let venue = parts.next()?;
-    let name = parts.next()?;
-    match kind {
-        "index" | "mid" | "fx" => Some(name.to_string()),
-        _ if venue == "aave" => Some(name.to_string()),
-        _ => intermargin_venues::stream::underlying(
-            intermargin_venues::stream::StreamVenue::parse(venue)?,
-            name,
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn q(source: &str, key: &str, v: f64, t: i64) -> (Quote, Option<String>) {
-        let asset = asset_of_key(key);
-        (
-            Quote {
-                source: source.into(),
-                key: key.into(),
-                value: v,
-                venue_ms: None,
-                recv_ms: t,
-            },
-            asset,
-        )
+    /// A quote of BTC (every quote of these tests prices BTC: index, BTCUSDT, BTC-PERPETUAL).
+    fn q(source: &str, key: &str, v: f64, t: i64) -> Quote {
+        Quote {
+            source: source.into(),
+            key: key.into(),
+            value: v,
+            venue_ms: None,
+            recv_ms: t,
+            asset: Some("BTC".into()),
+        }
     }
 
     fn judge() -> Judge {

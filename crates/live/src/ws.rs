@@ -197,6 +197,7 @@ async fn session(
                                     value: p.value,
                                     venue_ms: p.venue_ms,
                                     recv_ms: now,
+                                    asset: p.asset,
                                 })
                                 .collect(),
                         );

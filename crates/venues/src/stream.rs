@@ -506,15 +506,8 @@ fn binance(v: &Value) -> Result<StreamFrame, FrameError> {
             .ok_or_else(|| ferr(ven, format!("{p}.s"), "missing symbol"))?;
         let t = ms(ev, "E");
         push(&mut out, "mark", ven, sym, price(ven, ev, "p", &p)?, t);
-        if let Some(ins) = symbols::binance(sym, None) {
-            push(
-                &mut out,
-                "index",
-                ven,
-                &ins.underlying,
-                price(ven, ev, "i", &p)?,
-                t,
-            );
+        if let Some(u) = underlying(ven, sym) {
+            push(&mut out, "index", ven, &u, price(ven, ev, "i", &p)?, t);
         }
     }
     if out.is_empty() {

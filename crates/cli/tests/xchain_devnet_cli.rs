@@ -175,17 +175,7 @@ fn devnet_writes_deployment_json_and_stops_its_nodes_on_sigterm() {
         }
         .abi_encode(),
     );
-    let block = hub_rpc
-        .call("eth_getBlockByNumber", serde_json::json!(["latest", false]))
-        .unwrap();
-    let now = u64::from_str_radix(
-        block["timestamp"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let now = hub_rpc.latest_timestamp().unwrap();
     let expiry = (now + 3_600) * 1_000;
     tx(
         &hub_rpc,

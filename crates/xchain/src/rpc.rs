@@ -120,6 +120,14 @@ impl Rpc {
         hex_u64(&v).ok_or_else(|| self.err("eth_chainId", format!("not a quantity: {v}")))
     }
 
+    /// The timestamp (Unix seconds) of the latest block: `eth_getBlockByNumber("latest")`.
+    pub fn latest_timestamp(&self) -> Result<u64, XchainError> {
+        let m = "eth_getBlockByNumber";
+        let b = self.call(m, json!(["latest", false]))?;
+        hex_u64(&b["timestamp"])
+            .ok_or_else(|| self.err(m, format!("timestamp not a quantity: {}", b["timestamp"])))
+    }
+
     /// `eth_accounts`.
     pub fn accounts(&self) -> Result<Vec<Address>, XchainError> {
         let v = self.call("eth_accounts", json!([]))?;

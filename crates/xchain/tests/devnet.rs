@@ -174,17 +174,7 @@ fn devnet_deploys_three_chains_and_a_credit_crosses_with_a_quorum_only() {
         U256::from(1_000_000)
     );
     // Expiry one hour after the hub's latest block time.
-    let block = hub_rpc
-        .call("eth_getBlockByNumber", serde_json::json!(["latest", false]))
-        .unwrap();
-    let now = u64::from_str_radix(
-        block["timestamp"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let now = hub_rpc.latest_timestamp().unwrap();
     let expiry = (now + 3_600) * 1_000;
     let lock = send(
         &hub_rpc,

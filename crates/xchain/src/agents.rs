@@ -7,9 +7,13 @@
 //!
 //! Guardians and the relayer are separate processes sharing only a signatures directory: one
 //! sub-directory per attestation holding `payload.json` and one `<guardian address>.sig` per signer,
-//! and `relayed.json` once delivered. The requirement of open positions (the unified model over
-//! `PositionReport`s) is not re-valued here: a guardian signs a credit only when the hub's on-chain
-//! check still holds.
+//! and `relayed.json` once delivered.
+//!
+//! A guardian re-values each account with the margin crate's **unified model**
+//! ([`UnifiedSpokeModel`], the spokes as credit venues) over the positions of the latest final
+//! `PositionReport` of every spoke, at the prices it is given. It signs a credit only while the
+//! collateral covers both every outstanding credit and that requirement, and a
+//! [`WithdrawalPermit`] only while the collateral left after the withdrawal still covers them.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,8 +27,10 @@ use serde_json::json;
 use crate::devnet::{Deployment, Role};
 use crate::error::XchainError;
 use crate::guardian::{GuardianKey, Scheme};
-use crate::messages::{domain, CreditRelease, MarginCredit, Payload};
+use crate::messages::{domain, CreditRelease, MarginCredit, Payload, WithdrawalPermit};
+use crate::requirement::{Book, Positions, RequirementModel};
 use crate::rpc::Rpc;
+use crate::unified::UnifiedSpokeModel;
 
 sol! {
     interface IHubViews {
@@ -32,6 +38,8 @@ sol! {
         function outstandingCredit(address account, uint256 spokeChainId) returns (uint256);
         function totalOutstanding(address account) returns (uint256);
         function retireCredit(bytes payload, bytes[] signatures);
+        function stateVersion(address account) returns (uint64);
+        function permitNonce(address account) returns (uint64);
     }
     interface ISpokeRelay {
         function acceptCredit(bytes payload, bytes[] signatures);
@@ -46,6 +54,59 @@ pub fn credit_locked_topic() -> B256 {
 /// `CreditReleased(address,uint256,uint64,uint256,uint64,uint64)` topic.
 pub fn credit_released_topic() -> B256 {
     keccak256("CreditReleased(address,uint256,uint64,uint256,uint64,uint64)")
+}
+
+/// `PositionReport(address,uint256,uint64,uint64,uint64,(string,int256)[],int256,uint64,uint256,bool)` topic.
+pub fn position_report_topic() -> B256 {
+    keccak256(
+        "PositionReport(address,uint256,uint64,uint64,uint64,(string,int256)[],int256,uint64,uint256,bool)",
+    )
+}
+
+/// The non-indexed fields of a spoke's `PositionReport` event.
+type ReportData = (
+    U256,
+    u64,
+    u64,
+    u64,
+    Vec<(String, alloy_primitives::I256)>,
+    alloy_primitives::I256,
+    u64,
+    U256,
+    bool,
+);
+
+/// Positions of a `PositionReport` event's data; None when it does not decode or a size exceeds i128.
+pub fn decode_report_positions(data: &[u8]) -> Option<(u64, Positions)> {
+    let r = <ReportData>::abi_decode_params(data).ok()?;
+    let mut out = Positions::new();
+    for (u, size) in r.4 {
+        let v = i128::try_from(size).ok()?;
+        *out.entry(u).or_insert(0) += v;
+    }
+    Some((r.3, out))
+}
+
+/// What an account asks the guardians to sign for a withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermitRequest {
+    /// The account whose collateral is withdrawn.
+    pub account: Address,
+    /// Who receives it.
+    pub recipient: Address,
+    /// Base units of the collateral token.
+    pub amount: U256,
+    /// Permit expiry, UTC milliseconds.
+    pub expiry: u64,
+}
+
+/// A guardian's answer to a [`PermitRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermitDecision {
+    /// Signed: the permit (nonce and state version read from the hub) and the signature.
+    Signed(WithdrawalPermit, Bytes),
+    /// Refused, with the reason (the invariant would not hold after the withdrawal).
+    Refused(String),
 }
 
 /// An attestation waiting for signatures, as written to `payload.json`.
@@ -127,6 +188,10 @@ pub struct GuardianAgent {
     dir: PathBuf,
     finality: u64,
     next_block: BTreeMap<u64, u64>,
+    model: UnifiedSpokeModel,
+    prices: BTreeMap<String, f64>,
+    /// Latest final report per (account, spoke chain): (report nonce, positions).
+    reports: BTreeMap<(Address, u64), (u64, Positions)>,
 }
 
 impl GuardianAgent {
@@ -150,7 +215,142 @@ impl GuardianAgent {
             dir,
             finality,
             next_block: BTreeMap::new(),
+            model: UnifiedSpokeModel::standard(6, 6),
+            prices: BTreeMap::new(),
+            reports: BTreeMap::new(),
         })
+    }
+
+    /// This guardian's address.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// Replaces the unified model's parameters (sizes' and collateral's decimals, position cap).
+    pub fn set_model(&mut self, model: UnifiedSpokeModel) -> Result<(), XchainError> {
+        model.validate()?;
+        self.model = model;
+        Ok(())
+    }
+
+    /// The prices (quote per whole underlying) the requirement is valued at.
+    pub fn set_prices(&mut self, prices: BTreeMap<String, f64>) {
+        self.prices = prices;
+    }
+
+    /// Starts scanning at each chain's next block: events already on chain are history.
+    pub fn skip_history(&mut self) -> Result<(), XchainError> {
+        for c in &self.deployment.chains {
+            let n = Rpc::new(&c.rpc)?.block_number()?;
+            self.next_block.insert(c.chain_id, n + 1);
+        }
+        Ok(())
+    }
+
+    /// The account's book: the positions of its latest final report on every spoke.
+    pub fn book_of(&self, account: Address) -> Book {
+        self.reports
+            .iter()
+            .filter(|((a, _), _)| *a == account)
+            .map(|((_, chain), (_, p))| (*chain, p.clone()))
+            .collect()
+    }
+
+    /// The unified requirement of the account's book at the current prices (base units).
+    pub fn requirement_of(&self, account: Address) -> Result<u128, XchainError> {
+        let book = self.book_of(account);
+        if book.values().all(|p| p.values().all(|s| *s == 0)) {
+            return Ok(0);
+        }
+        self.model.requirement(&book, &self.prices)
+    }
+
+    /// The hub's view of `account` that the invariant is judged on: the smaller collateral and the
+    /// larger outstanding credit of the latest and the final block (a deposit not yet final
+    /// counts for nothing; a credit locked in a block not yet final already counts).
+    fn hub_view(&self, account: Address) -> Result<(U256, U256), XchainError> {
+        let hub = self.deployment.hub();
+        let rpc = Rpc::new(&hub.rpc)?;
+        let addr = hub
+            .contracts
+            .hub
+            .ok_or_else(|| XchainError::config("chains.hub", "no hub contract"))?;
+        let latest = rpc.block_number()?;
+        let final_block = latest.saturating_sub(self.finality);
+        let read = |data: Vec<u8>, at: Option<u64>| -> Result<U256, XchainError> {
+            let out = rpc.eth_call_at(None, addr, &data, at)?;
+            if out.len() < 32 {
+                return Err(XchainError::Devnet(format!(
+                    "eth_call to {addr}: short return"
+                )));
+            }
+            Ok(U256::from_be_slice(&out[..32]))
+        };
+        let coll_call = IHubViews::collateralOfCall {
+            account,
+            token: hub.contracts.collateral_token,
+        }
+        .abi_encode();
+        let total_call = IHubViews::totalOutstandingCall { account }.abi_encode();
+        let coll = read(coll_call.clone(), None)?.min(read(coll_call, Some(final_block))?);
+        let total = read(total_call.clone(), None)?.max(read(total_call, Some(final_block))?);
+        Ok((coll, total))
+    }
+
+    /// Decides a withdrawal: signs the `WithdrawalPermit` (hub domain, the hub's next permit nonce
+    /// and current state version) only if the collateral left covers every outstanding credit and
+    /// the account's unified requirement; otherwise says why not.
+    pub fn decide_permit(&self, req: &PermitRequest) -> Result<PermitDecision, XchainError> {
+        let hub = self.deployment.hub();
+        let rpc = Rpc::new(&hub.rpc)?;
+        let addr = hub
+            .contracts
+            .hub
+            .ok_or_else(|| XchainError::config("chains.hub", "no hub contract"))?;
+        let (coll, total) = self.hub_view(req.account)?;
+        let requirement = match self.requirement_of(req.account) {
+            Ok(r) => U256::from(r),
+            Err(e) => return Ok(PermitDecision::Refused(format!("requirement: {e}"))),
+        };
+        let floor = total.max(requirement);
+        if req.amount > coll || coll - req.amount < floor {
+            return Ok(PermitDecision::Refused(format!(
+                "collateral {coll} − {} < max(outstanding credit {total}, unified requirement {requirement})",
+                req.amount
+            )));
+        }
+        let version = word(
+            &rpc,
+            addr,
+            &IHubViews::stateVersionCall {
+                account: req.account,
+            }
+            .abi_encode(),
+        )?;
+        let nonce = word(
+            &rpc,
+            addr,
+            &IHubViews::permitNonceCall {
+                account: req.account,
+            }
+            .abi_encode(),
+        )?;
+        let permit = WithdrawalPermit {
+            account: req.account,
+            recipient: req.recipient,
+            amount: req.amount,
+            nonce: u64::try_from(nonce + U256::from(1))
+                .map_err(|_| XchainError::Overflow("permit nonce".into()))?,
+            expiry: req.expiry,
+            hubStateVersion: u64::try_from(version)
+                .map_err(|_| XchainError::Overflow("state version".into()))?,
+        };
+        let payload = Payload::WithdrawalPermit(permit.clone());
+        let sig = self.key.sign(
+            Scheme::Ecdsa,
+            &payload.signing_hash(&domain(hub.chain_id, addr)),
+        )?;
+        Ok(PermitDecision::Signed(permit, sig))
     }
 
     /// Scans every chain up to its final block and signs what is new; returns how many it signed.
@@ -212,6 +412,11 @@ impl GuardianAgent {
                         if outstanding < amount || coll < total {
                             continue;
                         }
+                        // And the account's unified requirement at current prices.
+                        match self.requirement_of(account) {
+                            Ok(r) if coll >= U256::from(r) => {}
+                            _ => continue,
+                        }
                         let Some(spoke) = self.deployment.chains.iter().find(|c| {
                             U256::from(c.chain_id) == spoke_chain && c.role == Role::Spoke
                         }) else {
@@ -238,6 +443,19 @@ impl GuardianAgent {
                 }
                 Role::Spoke => {
                     let spoke_addr = chain.contracts.spoke.unwrap_or_default();
+                    for (topics, data) in
+                        logs(&rpc, spoke_addr, position_report_topic(), from, safe)?
+                    {
+                        let (Some(t), Some((nonce, positions))) =
+                            (topics.get(1), decode_report_positions(&data))
+                        else {
+                            continue;
+                        };
+                        let key = (Address::from_word(*t), chain.chain_id);
+                        if self.reports.get(&key).is_none_or(|(n, _)| *n < nonce) {
+                            self.reports.insert(key, (nonce, positions));
+                        }
+                    }
                     for (topics, data) in
                         logs(&rpc, spoke_addr, credit_released_topic(), from, safe)?
                     {

@@ -4,6 +4,7 @@
 //! fresh guardian key set (written to `DIR/guardians/`) and `DIR/deployment.json`.
 //! Every process started is stopped when the [`Devnet`] is dropped.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ sol! {
         function setSpoke(uint256 spokeChainId, address spoke, uint128 capacity, uint128 ratePerSecond);
     }
 }
+
+/// Sub-directory of the devnet's output directory through which node stops and restarts are requested.
+pub const CONTROL_DIR: &str = "control";
 
 /// Credit outflow limit the devnet sets per spoke chain at the hub (base units, and per second).
 pub const DEVNET_CREDIT_CAPACITY: u128 = 1_000_000_000_000_000;
@@ -169,6 +173,13 @@ pub struct DevnetOptions {
 /// A running devnet; dropping it stops its nodes.
 pub struct Devnet {
     children: Vec<(u64, Child)>,
+    /// Port of each chain's node (kept across a restart).
+    ports: BTreeMap<u64, u16>,
+    /// Chains stopped on request through the control directory.
+    stopped: BTreeSet<u64>,
+    anvil: PathBuf,
+    block_time: Option<u64>,
+    out: PathBuf,
     /// What was deployed (also written to `DIR/deployment.json`).
     pub deployment: Deployment,
     /// The guardians' keys (also written to `DIR/guardians/guardian-<i>.key`).
@@ -266,8 +277,17 @@ impl Devnet {
         fs::create_dir_all(o.out.join("guardians"))
             .map_err(|e| io("create output directory", e))?;
         let out = fs::canonicalize(&o.out).map_err(|e| io("output directory", e))?;
+        let _ = fs::remove_dir_all(out.join("state"));
+        let _ = fs::remove_dir_all(out.join(CONTROL_DIR));
+        fs::create_dir_all(out.join("state")).map_err(|e| io("state directory", e))?;
+        fs::create_dir_all(out.join(CONTROL_DIR)).map_err(|e| io("control directory", e))?;
         let mut net = Devnet {
             children: Vec::new(),
+            ports: BTreeMap::new(),
+            stopped: BTreeSet::new(),
+            anvil: o.anvil.clone(),
+            block_time: o.block_time,
+            out: out.clone(),
             deployment: Deployment {
                 chains: Vec::new(),
                 guardians: Vec::new(),
@@ -380,7 +400,7 @@ impl Devnet {
     /// (another process took the port between our probe and its bind) is retried on a new port.
     fn spawn_node(
         &mut self,
-        o: &DevnetOptions,
+        _o: &DevnetOptions,
         chain_id: u64,
         out: &Path,
     ) -> Result<Rpc, XchainError> {
@@ -388,34 +408,12 @@ impl Devnet {
         loop {
             attempt += 1;
             let port = free_port()?;
-            let log = fs::File::create(out.join(format!("anvil-{chain_id}.log")))
-                .map_err(|e| io("log file", e))?;
-            let err_log = log.try_clone().map_err(|e| io("log file", e))?;
-            let mut cmd = Command::new(&o.anvil);
-            // Own process group, so stopping also reaches a wrapper's child (npm's bin.mjs).
-            #[cfg(unix)]
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            if let Some(t) = o.block_time {
-                cmd.args(["--block-time", &t.to_string()]);
-            }
-            let child = cmd
-                .args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--chain-id",
-                    &chain_id.to_string(),
-                ])
-                .stdin(Stdio::null())
-                .stdout(log)
-                .stderr(err_log)
-                .spawn()
-                .map_err(|e| io(&format!("start {}", o.anvil.display()), e))?;
-            self.children.push((chain_id, child));
-            let rpc = Rpc::new(&format!("http://127.0.0.1:{port}"))?;
+            let rpc = self.launch(chain_id, port)?;
             match self.wait_ready(chain_id, &rpc, out) {
-                Ok(()) => return Ok(rpc),
+                Ok(()) => {
+                    self.ports.insert(chain_id, port);
+                    return Ok(rpc);
+                }
                 Err(_) if attempt < 3 && self.dead_child().is_some() => {
                     if let Some((_, mut c)) = self.children.pop() {
                         let _ = c.wait();
@@ -424,6 +422,116 @@ impl Devnet {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Spawns the node of `chain_id` on `port`, with its state kept in `DIR/state/<chain id>.json`
+    /// (loaded at start when present, written when the node stops), so a restart resumes the chain.
+    fn launch(&mut self, chain_id: u64, port: u16) -> Result<Rpc, XchainError> {
+        let out = self.out.clone();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out.join(format!("anvil-{chain_id}.log")))
+            .map_err(|e| io("log file", e))?;
+        let err_log = log.try_clone().map_err(|e| io("log file", e))?;
+        let mut cmd = Command::new(&self.anvil);
+        // Own process group, so stopping also reaches a wrapper's child (npm's bin.mjs).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        if let Some(t) = self.block_time {
+            cmd.args(["--block-time", &t.to_string()]);
+        }
+        let state = out.join("state").join(format!("{chain_id}.json"));
+        let child = cmd
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--chain-id",
+                &chain_id.to_string(),
+            ])
+            .arg("--state")
+            .arg(&state)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .spawn()
+            .map_err(|e| io(&format!("start {}", self.anvil.display()), e))?;
+        self.children.push((chain_id, child));
+        Rpc::new(&format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Serves stop/start requests written to `DIR/control/` (by `xchain scenario`'s node-restart
+    /// fault): `<chain id>.stop` stops that node gracefully (its state is written) and answers
+    /// `<chain id>.stopped`; `<chain id>.start` restarts it on the same port from that state and
+    /// answers `<chain id>.started`. Returns what it did, for logging.
+    pub fn serve_control(&mut self) -> Vec<String> {
+        let dir = self.out.join(CONTROL_DIR);
+        let mut done = Vec::new();
+        let ids: Vec<u64> = self.ports.keys().copied().collect();
+        for id in ids {
+            let stop = dir.join(format!("{id}.stop"));
+            if stop.exists() && !self.stopped.contains(&id) {
+                self.stop_node(id);
+                self.stopped.insert(id);
+                let _ = fs::remove_file(&stop);
+                let _ = fs::write(dir.join(format!("{id}.stopped")), "");
+                done.push(format!("chain {id} stopped on request"));
+            }
+            let start = dir.join(format!("{id}.start"));
+            if start.exists() && self.stopped.contains(&id) {
+                let port = self.ports[&id];
+                let mut result = Err(XchainError::Devnet("not started".into()));
+                for _ in 0..3 {
+                    result = self
+                        .launch(id, port)
+                        .and_then(|rpc| self.wait_ready(id, &rpc, &self.out.clone()));
+                    if result.is_ok() {
+                        break;
+                    }
+                    self.stop_node(id);
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                let _ = fs::remove_file(&start);
+                let _ = fs::remove_file(dir.join(format!("{id}.stopped")));
+                match result {
+                    Ok(()) => {
+                        self.stopped.remove(&id);
+                        let _ = fs::write(dir.join(format!("{id}.started")), "");
+                        done.push(format!("chain {id} restarted from its state"));
+                    }
+                    Err(e) => {
+                        let _ = fs::write(dir.join(format!("{id}.failed")), e.to_string());
+                        done.push(format!("chain {id} failed to restart: {e}"));
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    /// Stops one node gracefully (SIGTERM, so anvil writes its state), killing it after 10 s.
+    fn stop_node(&mut self, chain_id: u64) {
+        let Some(i) = self.children.iter().position(|(id, _)| *id == chain_id) else {
+            return;
+        };
+        let (_, mut c) = self.children.remove(i);
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", c.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
     }
 
     fn wait_ready(&mut self, chain_id: u64, rpc: &Rpc, out: &Path) -> Result<(), XchainError> {

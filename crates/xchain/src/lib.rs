@@ -33,6 +33,7 @@ pub mod messages;
 pub mod ratelimit;
 pub mod requirement;
 pub mod rpc;
+pub mod scenario;
 pub mod sim;
 pub mod spoke;
 pub mod typed_data;

@@ -32,6 +32,10 @@ pub struct Receipt {
     pub contract_address: Option<Address>,
     /// Logs: (topics, data).
     pub logs: Vec<(Vec<B256>, Vec<u8>)>,
+    /// Block the transaction was included in.
+    pub block_number: u64,
+    /// Hash of that block (a reorg that drops or moves the transaction changes it).
+    pub block_hash: B256,
 }
 
 impl Rpc {
@@ -156,6 +160,19 @@ impl Rpc {
         if let Some(to) = to {
             tx["to"] = json!(to);
         }
+        // Gas: the node's estimate plus a quarter and 20,000. The estimate runs on the latest
+        // block; the transaction runs in the next, where time-dependent paths (a rate-limit
+        // bucket refilling) can cost more than estimated.
+        // A transaction that reverts already in the estimate is sent as the node would send it
+        // (it is mined and reverts on chain).
+        if let Some(est) = self
+            .call("eth_estimateGas", json!([tx.clone()]))
+            .ok()
+            .as_ref()
+            .and_then(hex_u64)
+        {
+            tx["gas"] = json!(format!("{:#x}", est + est / 4 + 20_000));
+        }
         let h = self.call("eth_sendTransaction", json!([tx]))?;
         let hash: B256 = serde_json::from_value(h.clone())
             .map_err(|e| self.err("eth_sendTransaction", format!("{e}: {h}")))?;
@@ -166,10 +183,102 @@ impl Rpc {
     pub fn receipt(&self, hash: B256) -> Result<Receipt, XchainError> {
         let m = "eth_getTransactionReceipt";
         for _ in 0..300 {
+            match self.try_receipt(hash)? {
+                Some(r) => return Ok(r),
+                None => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        Err(self.err(m, format!("{hash} not mined within 30 s")))
+    }
+
+    /// `eth_blockNumber`.
+    pub fn block_number(&self) -> Result<u64, XchainError> {
+        let v = self.call("eth_blockNumber", json!([]))?;
+        hex_u64(&v).ok_or_else(|| self.err("eth_blockNumber", format!("not a quantity: {v}")))
+    }
+
+    /// Hash of block `number` of the current canonical chain (None past the head).
+    pub fn block_hash(&self, number: u64) -> Result<Option<B256>, XchainError> {
+        let m = "eth_getBlockByNumber";
+        let b = self.call(m, json!([format!("{number:#x}"), false]))?;
+        if b.is_null() {
+            return Ok(None);
+        }
+        serde_json::from_value(b["hash"].clone())
+            .map(Some)
+            .map_err(|e| self.err(m, format!("hash: {e}")))
+    }
+
+    /// The transactions of block `number` as call requests (from, to, input, value, nonce), to be
+    /// included again by a reorg.
+    pub fn block_transactions(&self, number: u64) -> Result<Vec<Value>, XchainError> {
+        let m = "eth_getBlockByNumber";
+        let b = self.call(m, json!([format!("{number:#x}"), true]))?;
+        Ok(b["transactions"]
+            .as_array()
+            .map(|txs| {
+                txs.iter()
+                    .map(|t| {
+                        let mut req = json!({"from": t["from"], "data": t["input"], "value": t["value"], "nonce": t["nonce"], "gas": t["gas"]});
+                        if !t["to"].is_null() {
+                            req["to"] = t["to"].clone();
+                        }
+                        req
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Mines `n` blocks at once (`anvil_mine`, a development-node method).
+    pub fn mine(&self, n: u64) -> Result<(), XchainError> {
+        if n > 0 {
+            self.call("anvil_mine", json!([format!("{n:#x}")]))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the last `depth` blocks (`anvil_reorg`): `txs` are (call request, block offset
+    /// within the new blocks) to include in them; transactions not listed are dropped.
+    pub fn reorg(&self, depth: u64, txs: &[(Value, u64)]) -> Result<(), XchainError> {
+        let list: Vec<Value> = txs.iter().map(|(t, o)| json!([t, o])).collect();
+        self.call("anvil_reorg", json!([depth, list]))?;
+        Ok(())
+    }
+
+    /// `eth_getTransactionCount(address, tag)` (`tag`: "latest" or "pending").
+    pub fn nonce(&self, address: Address, tag: &str) -> Result<u64, XchainError> {
+        let m = "eth_getTransactionCount";
+        let v = self.call(m, json!([address, tag]))?;
+        hex_u64(&v).ok_or_else(|| self.err(m, format!("not a quantity: {v}")))
+    }
+
+    /// `eth_call` of `data` on `to` from `from` at `block` (a number, or the latest block).
+    pub fn eth_call_at(
+        &self,
+        from: Option<Address>,
+        to: Address,
+        data: &[u8],
+        block: Option<u64>,
+    ) -> Result<Vec<u8>, XchainError> {
+        let mut req = json!({"to": to, "data": format!("0x{}", hex_encode(data))});
+        if let Some(f) = from {
+            req["from"] = json!(f);
+        }
+        let tag = block.map_or_else(|| "latest".to_string(), |b| format!("{b:#x}"));
+        let v = self.call("eth_call", json!([req, tag]))?;
+        v.as_str()
+            .and_then(hex_decode)
+            .ok_or_else(|| self.err("eth_call", format!("not hex data: {v}")))
+    }
+
+    /// The receipt of `hash` if it is mined on the current canonical chain.
+    pub fn try_receipt(&self, hash: B256) -> Result<Option<Receipt>, XchainError> {
+        let m = "eth_getTransactionReceipt";
+        {
             let r = self.call(m, json!([hash]))?;
             if r.is_null() {
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
+                return Ok(None);
             }
             let q = |k: &str| r.get(k).and_then(hex_u64);
             let logs = r
@@ -192,7 +301,7 @@ impl Rpc {
                         .collect()
                 })
                 .unwrap_or_default();
-            return Ok(Receipt {
+            Ok(Some(Receipt {
                 tx_hash: hash,
                 success: q("status") == Some(1),
                 gas_used: q("gasUsed").unwrap_or(0),
@@ -200,9 +309,13 @@ impl Rpc {
                     .get("contractAddress")
                     .and_then(|a| serde_json::from_value(a.clone()).ok()),
                 logs,
-            });
+                block_number: q("blockNumber").unwrap_or(0),
+                block_hash: r
+                    .get("blockHash")
+                    .and_then(|h| serde_json::from_value(h.clone()).ok())
+                    .unwrap_or_default(),
+            }))
         }
-        Err(self.err(m, format!("{hash} not mined within 30 s")))
     }
 }
 

@@ -38,6 +38,99 @@ enum XchainCommand {
     Guardian(GuardianArgs),
     /// The relayer process: submits attestations that reached the guardian quorum.
     Relayer(RelayerArgs),
+    /// Seeded deposits, credits, trades, price moves and withdrawals against a running devnet
+    /// (started with --no-agents: the scenario runs the guardians and relayer to inject faults),
+    /// with reorgs, a node restart, relay faults, a forged signature, a replay, a guardian offline
+    /// and a compromised guardian; checks the invariant from on-chain state after every step.
+    Scenario(ScenarioArgs),
+}
+
+/// Arguments of `xchain scenario`.
+#[derive(Args)]
+struct ScenarioArgs {
+    /// deployment.json written by `xchain devnet`.
+    #[arg(long)]
+    deployment: PathBuf,
+    /// Scenario TOML (examples/xchain/devnet.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Seed of the off-chain plan.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print only the off-chain plan (no node is contacted).
+    #[arg(long)]
+    plan_only: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_scenario_cmd(a: ScenarioArgs) -> Result<()> {
+    use intermargin_xchain::scenario::{plan, plan_digest, run_scenario, ScenarioConfig};
+    let text = std::fs::read_to_string(&a.config)
+        .with_context(|| format!("reading --config {}", a.config.display()))?;
+    let cfg = ScenarioConfig::parse_toml(&text)
+        .with_context(|| format!("--config {}", a.config.display()))?;
+    if a.plan_only {
+        let d = Deployment::load(&a.deployment)?;
+        cfg.validate(d.chains.len(), d.guardians.len(), d.threshold)
+            .with_context(|| format!("--config {}", a.config.display()))?;
+        let p = plan(&cfg, a.seed, d.chains.len());
+        print_json(
+            &serde_json::json!({"seed": a.seed, "plan_digest": plan_digest(&p), "plan": p}),
+        )?;
+        return Ok(());
+    }
+    let report = run_scenario(&a.deployment, &cfg, a.seed)
+        .with_context(|| format!("--config {}", a.config.display()))?;
+    if a.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "steps {}  violations {}  accepted credits {}",
+            report.steps,
+            report.violations,
+            report.accepted_credits.len()
+        );
+        let rows: Vec<Vec<String>> = report
+            .rejected
+            .iter()
+            .map(|(k, v)| vec!["rejected".into(), k.clone(), v.to_string()])
+            .chain(
+                report
+                    .recovered
+                    .iter()
+                    .map(|(k, v)| vec!["recovered".into(), k.clone(), v.to_string()]),
+            )
+            .chain(
+                report
+                    .alarms
+                    .iter()
+                    .map(|(k, v)| vec!["alarm".into(), k.clone(), v.to_string()]),
+            )
+            .collect();
+        print_table(&["what", "reason", "count"], &rows);
+        let gas: Vec<Vec<String>> = report
+            .gas
+            .iter()
+            .map(|(k, g)| {
+                vec![
+                    k.clone(),
+                    g.count.to_string(),
+                    g.mean.to_string(),
+                    g.max.to_string(),
+                ]
+            })
+            .collect();
+        print_table(&["operation", "count", "mean gas", "max gas"], &gas);
+        for v in &report.violation_details {
+            println!("VIOLATION: {v}");
+        }
+    }
+    if report.violations > 0 {
+        bail!("{} invariant violation(s)", report.violations);
+    }
+    Ok(())
 }
 
 /// Arguments of `xchain guardian`.
@@ -300,6 +393,9 @@ fn run_devnet(a: DevnetArgs) -> Result<()> {
         }
     );
     while !STOP.load(Ordering::SeqCst) {
+        for msg in net.serve_control() {
+            eprintln!("devnet: {msg}");
+        }
         let dead_agent = agents
             .iter_mut()
             .find_map(|(n, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| n.clone()));
@@ -431,6 +527,7 @@ pub fn run_xchain(a: XchainArgs) -> Result<()> {
         XchainCommand::Devnet(d) => run_devnet(d),
         XchainCommand::Guardian(g) => run_guardian(g),
         XchainCommand::Relayer(r) => run_relayer(r),
+        XchainCommand::Scenario(s) => run_scenario_cmd(s),
         XchainCommand::Efficiency(e) => {
             let text = crate::output::read_file(&e.book)?;
             let file: BookFile = serde_json::from_str(&text)

@@ -345,6 +345,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let c = LiveConfig::from_toml(include_str!("../../../examples/live/live.toml")).unwrap();
+        let names: Vec<String> = c
+            .sources()
+            .unwrap()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect();
+        assert_eq!(names, ["deribit", "binance", "okx"]);
+    }
+
+    #[test]
     fn binance_base_url_becomes_the_combined_stream() {
         let c = LiveConfig::from_toml(
             "[[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:9\"\ninstruments = [\"BTCUSDT\"]\n",

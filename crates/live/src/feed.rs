@@ -395,9 +395,16 @@ impl LiveFeed {
         self.judge.judge(now_ms(), quotes, events)
     }
 
-    /// Each source's connection state and counters.
+    /// Each configured source's connection state and counters (a source that has not yet
+    /// connected nor priced is listed too, disconnected), by name.
     pub fn status(&self) -> Vec<(String, SourceStatus)> {
         let mut st = self.board.status();
+        for name in self.judge.rules.stale_after.keys() {
+            if !st.iter().any(|(n, _)| n == name) {
+                st.push((name.clone(), SourceStatus::default()));
+            }
+        }
+        st.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, s) in st.iter_mut() {
             s.stale = self.judge.stale_sources().contains(name);
         }

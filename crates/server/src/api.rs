@@ -244,6 +244,7 @@ pub async fn health(State(st): State<Shared>) -> Json<Value> {
     // here is never from a tick later than the market time read after it.
     let halted_until = m.halt_until_ms.load(Acquire).max(0);
     let market_time = m.market_time_ms.load(Acquire);
+    let feed = m.feed.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Json(json!({
         "status": "ok",
         "monitor": {
@@ -252,7 +253,15 @@ pub async fn health(State(st): State<Shared>) -> Json<Value> {
             "last_remargin_ms": m.last_remargin_us.load(Relaxed) as f64 / 1000.0,
             "market_time_ms": market_time,
             "liquidations_halted_until_ms": halted_until,
-        }
+            "liquidations_halted": halted_until > market_time,
+            "breakers": feed.breakers,
+        },
+        // `serve --live`: each source's status, prices withheld, latest alarms (null on a replay).
+        "live": feed.sources.map(|sources| json!({
+            "sources": sources,
+            "withheld": feed.withheld,
+            "recent_alarms": feed.recent_alarms,
+        })),
     }))
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod history;
 pub mod jobs;
 pub mod ledger;
+pub mod live;
 pub mod monitor;
 pub mod risk;
 pub mod state;
@@ -212,6 +213,9 @@ pub struct Config {
     pub feed: Option<PathBuf>,
     /// Replay speed multiplier (1 = real time).
     pub feed_speed: f64,
+    /// Live feeds config (TOML, `intermargin_live::LiveConfig`): the monitor runs on the venues'
+    /// WebSocket feeds instead of the replay (`serve --live`).
+    pub live: Option<PathBuf>,
     /// Requests per second allowed per API key (burst = 2 s worth).
     pub rate_limit: f64,
     /// Preload the demo book on an empty ledger.
@@ -585,18 +589,37 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(k) = admin {
         println!("admin API key (shown once, store it now): {k}");
     }
-    let feed: Box<dyn monitor::PriceFeed> = match &cfg.feed {
-        Some(p) => Box::new(
+    if cfg.demo_plots {
+        start_demo_plots(&st);
+    }
+    start_monitor(&st, &cfg)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    println!(
+        "intermargin listening on http://{} (database: {:?})",
+        listener.local_addr()?,
+        st.ledger.backend()
+    );
+    serve_connections(listener, app_with(st, cfg.timeouts.request), cfg.timeouts).await;
+    Ok(())
+}
+
+/// Starts the live monitor on the configured feed (`--live CONFIG`: the venues' live feeds;
+/// else the replay file, else the bundled demo replay) with the configured breakers. Must run
+/// inside a tokio runtime; errors name the flag at fault.
+pub fn start_monitor(st: &Shared, cfg: &Config) -> anyhow::Result<()> {
+    let feed: Box<dyn monitor::PriceFeed> = match (&cfg.live, &cfg.feed) {
+        (Some(_), Some(_)) => anyhow::bail!("--live and --feed: give one price source, not both"),
+        (Some(p), None) => {
+            Box::new(live::LiveSource::from_file(p).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        (None, Some(p)) => Box::new(
             monitor::ReplayFeed::from_file(p, cfg.feed_speed).map_err(|e| anyhow::anyhow!(e))?,
         ),
-        None => Box::new(
+        (None, None) => Box::new(
             monitor::ReplayFeed::parse(DEMO_FEED, cfg.feed_speed)
                 .map_err(|e| anyhow::anyhow!(e))?,
         ),
     };
-    if cfg.demo_plots {
-        start_demo_plots(&st);
-    }
     let breakers = match &cfg.breakers {
         Some(p) => std::fs::read_to_string(p)
             .map_err(|e| anyhow::anyhow!("--breakers: {}: {e}", p.display()))?,
@@ -608,13 +631,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         feed,
         monitor::LiveBreakers::new(breakers),
     ));
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    println!(
-        "intermargin listening on http://{} (database: {:?})",
-        listener.local_addr()?,
-        st.ledger.backend()
-    );
-    serve_connections(listener, app_with(st, cfg.timeouts.request), cfg.timeouts).await;
     Ok(())
 }
 

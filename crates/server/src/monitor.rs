@@ -25,11 +25,29 @@ pub struct PriceTick {
     pub price: f64,
 }
 
-/// A source of price ticks: a replay file by default, a venue WebSocket in production.
+/// One batch from a feed: prices re-margined together, and what the feed says about its sources.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedBatch {
+    /// Prices to apply (a replay's share one `t_ms`).
+    pub ticks: Vec<PriceTick>,
+    /// Alarms about the feed's sources raised with this batch (a live feed's stale or diverging
+    /// sources trip the breakers; see [`LiveBreakers::observe_alarm`]).
+    pub alarms: Vec<intermargin_live::Alarm>,
+    /// Prices received but withheld by the feed (stale or diverging source): they never reach
+    /// the market.
+    pub withheld: usize,
+    /// Wall time of the batch (UTC ms) when the feed is live: the market clock follows it. `None`
+    /// for a replay, whose ticks' `t_ms` count from its start.
+    pub wall_ms: Option<i64>,
+    /// Each source's status for `/health` (a live feed's; `None` for a replay).
+    pub sources: Option<Value>,
+}
+
+/// A source of price ticks: a replay file by default, the venues' live feeds with `serve --live`.
 #[async_trait::async_trait]
 pub trait PriceFeed: Send {
-    /// The next ticks sharing one timestamp (re-margined together), or `None` when the feed ends.
-    async fn next_batch(&mut self) -> Option<Vec<PriceTick>>;
+    /// The next batch (re-margined together), or `None` when the feed ends.
+    async fn next_batch(&mut self) -> Option<FeedBatch>;
 }
 
 /// Replays a JSON-lines file of ticks in a loop, pacing them by their `t_ms` divided by `speed`.
@@ -79,7 +97,7 @@ impl ReplayFeed {
 
 #[async_trait::async_trait]
 impl PriceFeed for ReplayFeed {
-    async fn next_batch(&mut self) -> Option<Vec<PriceTick>> {
+    async fn next_batch(&mut self) -> Option<FeedBatch> {
         if self.pos >= self.ticks.len() {
             self.pos = 0;
             self.last_t = 0;
@@ -94,11 +112,15 @@ impl PriceFeed for ReplayFeed {
         let wait = ((t0 - self.last_t).max(0) as f64 / self.speed) as u64;
         self.last_t = t0;
         tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
-        Some(batch)
+        Some(FeedBatch {
+            ticks: batch,
+            ..FeedBatch::default()
+        })
     }
 }
 
-/// Applies a tick to the market; returns the underlying it moves, or an error naming the key.
+/// Applies a tick to the market (`fx:`, `index:`, `mark:`, and `iv:` for a mark implied vol
+/// as a fraction); returns what it moves (an underlying or an instrument id), or an error naming the key.
 pub fn apply_tick(market: &mut Market, tick: &PriceTick) -> Result<String, String> {
     let mut parts = tick.key.splitn(2, ':');
     let kind = parts.next().unwrap_or_default();
@@ -116,6 +138,10 @@ pub fn apply_tick(market: &mut Market, tick: &PriceTick) -> Result<String, Strin
         }
         "mark" => {
             market.mark_prices.insert(rest.to_string(), tick.price);
+            rest.to_string()
+        }
+        "iv" => {
+            market.mark_ivs.insert(rest.to_string(), tick.price);
             rest.to_string()
         }
         other => return Err(format!("tick key {:?}: unknown kind {other:?}", tick.key)),
@@ -167,11 +193,44 @@ pub struct Trip {
     pub until_ms: i64,
 }
 
+/// Reason of a breaker tripped by a live feed's alarm: a source silent beyond its limit.
+pub const STALE_FEED: &str = "stale feed";
+/// Reason of a breaker tripped by a live feed's alarm: index sources of one asset disagreeing.
+pub const ORACLE_DIVERGENCE: &str = "oracle divergence";
+
+/// A breaker tripped by a live feed's alarm ([`STALE_FEED`] or [`ORACLE_DIVERGENCE`]): it halts
+/// liquidations until its source recovers, whatever the breakers file says, since liquidating
+/// on a price that is stale or contested is what breakers exist to prevent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedTrip {
+    /// `stale feed` or `oracle divergence`.
+    pub reason: &'static str,
+    /// The source whose prices are withheld.
+    pub source: String,
+    /// The asset it disagrees on (oracle divergence only).
+    pub asset: Option<String>,
+    /// When it tripped (market time, ms).
+    pub since_ms: i64,
+    /// The feed's sentence for the operator.
+    pub detail: String,
+}
+
+/// What an alarm did to the feed breakers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedBreakerChange {
+    /// A breaker tripped.
+    Tripped(FeedTrip),
+    /// A tripped breaker's source recovered.
+    Cleared(FeedTrip),
+}
+
 /// Live state of the breakers: each key's recent prices and each breaker's activity.
 pub struct LiveBreakers {
     file: BreakerFile,
     history: HashMap<String, VecDeque<(i64, f64)>>,
     active_until: Vec<i64>,
+    /// Feed breakers active now, by (reason, source, asset).
+    feed_trips: std::collections::BTreeMap<(&'static str, String, String), FeedTrip>,
 }
 
 impl LiveBreakers {
@@ -182,7 +241,76 @@ impl LiveBreakers {
             file,
             history: HashMap::new(),
             active_until: vec![i64::MIN; n],
+            feed_trips: Default::default(),
         }
+    }
+
+    /// Applies a live feed's alarm at market time `now_ms`: a stale feed or an oracle divergence
+    /// trips a breaker per source (and asset), the matching recovery clears it; other alarms
+    /// (disconnections, gaps, bad frames) are informational and change nothing.
+    pub fn observe_alarm(
+        &mut self,
+        now_ms: i64,
+        alarm: &intermargin_live::Alarm,
+    ) -> Vec<FeedBreakerChange> {
+        use intermargin_live::AlarmKind;
+        let sources: Vec<String> = alarm
+            .source
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let asset = alarm.asset.clone();
+        let mut out = Vec::new();
+        for source in sources {
+            match alarm.kind {
+                AlarmKind::StaleFeed | AlarmKind::OracleDivergence => {
+                    let reason = if alarm.kind == AlarmKind::StaleFeed {
+                        STALE_FEED
+                    } else {
+                        ORACLE_DIVERGENCE
+                    };
+                    let asset = if reason == STALE_FEED {
+                        None
+                    } else {
+                        asset.clone()
+                    };
+                    let key = (reason, source.clone(), asset.clone().unwrap_or_default());
+                    if self.feed_trips.contains_key(&key) {
+                        continue;
+                    }
+                    let trip = FeedTrip {
+                        reason,
+                        source,
+                        asset,
+                        since_ms: now_ms,
+                        detail: alarm.detail.clone(),
+                    };
+                    self.feed_trips.insert(key, trip.clone());
+                    out.push(FeedBreakerChange::Tripped(trip));
+                }
+                AlarmKind::Recovered => {
+                    // The feed says which: a recovery naming an asset ends a divergence, one
+                    // without ends a stale spell.
+                    let key = match &asset {
+                        Some(a) => (ORACLE_DIVERGENCE, source, a.clone()),
+                        None => (STALE_FEED, source, String::new()),
+                    };
+                    if let Some(trip) = self.feed_trips.remove(&key) {
+                        out.push(FeedBreakerChange::Cleared(trip));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The feed breakers active now.
+    pub fn feed_trips(&self) -> Vec<FeedTrip> {
+        self.feed_trips.values().cloned().collect()
     }
 
     fn longest_window_ms(&self) -> i64 {
@@ -236,8 +364,12 @@ impl LiveBreakers {
         out
     }
 
-    /// Market time until which liquidations are halted (`i64::MIN` when none is).
+    /// Market time until which liquidations are halted (`i64::MIN` when none is; `i64::MAX`
+    /// while a feed breaker is active, which lasts until its source recovers).
     pub fn halt_until(&self) -> i64 {
+        if !self.feed_trips.is_empty() {
+            return i64::MAX;
+        }
         self.file
             .breakers
             .iter()
@@ -367,15 +499,98 @@ fn state_name(s: Option<AccountState>) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Runs the feed forever: each batch of ticks updates the market and re-margins the accounts it touches.
+/// What `/health` shows of the feed: the feed breakers active now and, for a live feed, each
+/// source's status, the prices withheld so far and the latest alarms.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FeedHealth {
+    /// Feed breakers active now (empty for a replay).
+    pub breakers: Vec<FeedTrip>,
+    /// Each source's status (`null` for a replay).
+    pub sources: Option<Value>,
+    /// Prices withheld since start (stale or diverging source).
+    pub withheld: u64,
+    /// The latest alarms, newest last (at most [`RECENT_ALARMS`]).
+    pub recent_alarms: VecDeque<intermargin_live::Alarm>,
+}
+
+/// Alarms `/health` keeps.
+pub const RECENT_ALARMS: usize = 32;
+
+/// Publishes a feed breaker's trip or recovery to every subscriber and logs it.
+fn announce(st: &Shared, change: &FeedBreakerChange) {
+    match change {
+        FeedBreakerChange::Tripped(t) => {
+            tracing::warn!(source = %t.source, "circuit breaker tripped ({}): {}", t.reason, t.detail);
+            publish(
+                st,
+                "*",
+                json!({"type": "alert", "account": "*", "state": "circuit_breaker", "reason": t.reason,
+                       "source": t.source, "asset": t.asset, "action": Action::HaltLiquidations,
+                       "since_ms": t.since_ms, "detail": t.detail}),
+            );
+        }
+        FeedBreakerChange::Cleared(t) => {
+            tracing::info!(source = %t.source, "circuit breaker cleared ({}): the source recovered", t.reason);
+            publish(
+                st,
+                "*",
+                json!({"type": "alert", "account": "*", "state": "circuit_breaker_cleared", "reason": t.reason,
+                       "source": t.source, "asset": t.asset, "since_ms": t.since_ms}),
+            );
+        }
+    }
+}
+
+/// Runs the feed forever: each batch of ticks updates the market and re-margins the accounts it
+/// touches; a live feed's alarms trip and clear the feed breakers, and a live batch's wall time
+/// is the market clock.
 pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBreakers) {
+    use std::sync::atomic::Ordering::Release;
     let mut clock = st.market.read().await.timestamp_ms;
     let mut last_t = 0i64;
     while let Some(batch) = feed.next_batch().await {
+        if let Some(w) = batch.wall_ms {
+            clock = clock.max(w);
+        }
+        for alarm in &batch.alarms {
+            if !alarm.kind.trips() {
+                tracing::info!(source = ?alarm.source, "feed: {:?}: {}", alarm.kind, alarm.detail);
+            }
+            for change in breakers.observe_alarm(clock, alarm) {
+                announce(&st, &change);
+            }
+        }
+        if batch.sources.is_some() || !batch.alarms.is_empty() || batch.withheld > 0 {
+            let mut h = st.monitor.feed.lock().unwrap_or_else(|p| p.into_inner());
+            h.breakers = breakers.feed_trips();
+            if batch.sources.is_some() {
+                h.sources = batch.sources.clone();
+            }
+            h.withheld += batch.withheld as u64;
+            for a in &batch.alarms {
+                if h.recent_alarms.len() >= RECENT_ALARMS {
+                    h.recent_alarms.pop_front();
+                }
+                h.recent_alarms.push_back(a.clone());
+            }
+        }
+        if batch.ticks.is_empty() {
+            // Alarms only: the clock and the halt still move (market time first, as below).
+            if batch.wall_ms.is_some() {
+                st.market.write().await.timestamp_ms = clock;
+                st.monitor.market_time_ms.store(clock, Release);
+            }
+            st.monitor
+                .halt_until_ms
+                .store(breakers.halt_until(), Release);
+            continue;
+        }
         let mut moved = std::collections::BTreeSet::new();
-        for tick in &batch {
-            clock += (tick.t_ms - last_t).max(0);
-            last_t = tick.t_ms;
+        for tick in &batch.ticks {
+            if batch.wall_ms.is_none() {
+                clock += (tick.t_ms - last_t).max(0);
+                last_t = tick.t_ms;
+            }
             for trip in breakers.observe(clock, tick) {
                 let b = &breakers.file.breakers[trip.breaker];
                 publish(
@@ -390,12 +605,10 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBre
             m.timestamp_ms = clock;
             // Market time first, then the halt (Release): a reader that loads the halt and then the
             // time (Acquire, as /health does) never sees a halt from a tick ahead of its clock.
-            st.monitor
-                .market_time_ms
-                .store(clock, std::sync::atomic::Ordering::Release);
+            st.monitor.market_time_ms.store(clock, Release);
             st.monitor
                 .halt_until_ms
-                .store(breakers.halt_until(), std::sync::atomic::Ordering::Release);
+                .store(breakers.halt_until(), Release);
             match apply_tick(&mut m, tick) {
                 Ok(u) => {
                     moved.insert(u);
@@ -448,6 +661,11 @@ mod tests {
             "BTC"
         );
         assert_eq!(m.index_prices["deribit:BTC"], 90_010.0);
+        assert_eq!(
+            apply_tick(&mut m, &t("iv:deribit:BTC-27DEC24-60000-C", 0.55)).unwrap(),
+            "deribit:BTC-27DEC24-60000-C"
+        );
+        assert_eq!(m.mark_ivs["deribit:BTC-27DEC24-60000-C"], 0.55);
         assert!(apply_tick(&mut m, &t("bogus:X", 1.0)).is_err());
         assert!(apply_tick(&mut m, &t("fx", 1.0)).is_err());
     }
@@ -499,6 +717,56 @@ mod tests {
         assert!(b.observe(30_000, &tick(30_000, 104.0)).is_empty());
         // +9 % since 0 s, but the window starts at 30 s: 109 / 104 − 1 = 4.8 % < 5 %.
         assert!(b.observe(90_000, &tick(90_000, 109.0)).is_empty());
+        assert_eq!(b.halt_until(), i64::MIN);
+    }
+
+    fn alarm(
+        kind: intermargin_live::AlarmKind,
+        source: &str,
+        asset: Option<&str>,
+    ) -> intermargin_live::Alarm {
+        intermargin_live::Alarm {
+            kind,
+            source: Some(source.into()),
+            asset: asset.map(str::to_string),
+            detail: String::new(),
+            t_ms: 0,
+        }
+    }
+
+    #[test]
+    fn feed_alarms_trip_until_their_source_recovers() {
+        use intermargin_live::AlarmKind::*;
+        let mut b = live("step_ms = 1000\nbreakers = []\n");
+        assert_eq!(b.halt_until(), i64::MIN);
+        // Informational alarms trip nothing.
+        assert!(b
+            .observe_alarm(5, &alarm(Disconnected, "okx", None))
+            .is_empty());
+        assert!(b.observe_alarm(5, &alarm(BadFrame, "okx", None)).is_empty());
+        let t = b.observe_alarm(10, &alarm(StaleFeed, "binance", None));
+        assert!(
+            matches!(&t[..], [FeedBreakerChange::Tripped(x)] if x.reason == STALE_FEED && x.source == "binance" && x.since_ms == 10)
+        );
+        assert_eq!(b.halt_until(), i64::MAX);
+        // Repeated alarm: still one breaker.
+        assert!(b
+            .observe_alarm(20, &alarm(StaleFeed, "binance", None))
+            .is_empty());
+        // Two sources disagreeing on BTC: one breaker each.
+        let t = b.observe_alarm(30, &alarm(OracleDivergence, "deribit,okx", Some("BTC")));
+        assert_eq!(t.len(), 2);
+        assert_eq!(b.feed_trips().len(), 3);
+        // A recovery naming the asset ends that source's divergence only.
+        let t = b.observe_alarm(40, &alarm(Recovered, "okx", Some("BTC")));
+        assert!(
+            matches!(&t[..], [FeedBreakerChange::Cleared(x)] if x.reason == ORACLE_DIVERGENCE && x.source == "okx")
+        );
+        let t = b.observe_alarm(50, &alarm(Recovered, "binance", None));
+        assert!(matches!(&t[..], [FeedBreakerChange::Cleared(x)] if x.reason == STALE_FEED));
+        assert_eq!(b.halt_until(), i64::MAX, "deribit still diverges");
+        b.observe_alarm(60, &alarm(Recovered, "deribit", Some("BTC")));
+        assert!(b.feed_trips().is_empty());
         assert_eq!(b.halt_until(), i64::MIN);
     }
 

@@ -56,6 +56,8 @@ pub struct MonitorStats {
     pub market_time_ms: std::sync::atomic::AtomicI64,
     /// Market time until which a circuit breaker halts liquidations (ms; in the past when none).
     pub halt_until_ms: std::sync::atomic::AtomicI64,
+    /// The feed's breakers, sources and alarms (`serve --live`), for `/health`.
+    pub feed: std::sync::Mutex<crate::monitor::FeedHealth>,
 }
 
 /// A margin report: its JSON text, serialised once when computed instead of on every query,

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Price replay file (JSON lines of {"t_ms","key","price"}); default: the bundled demo feed.
     #[arg(long)]
     pub feed: Option<PathBuf>,
+    /// Run the monitor on the venues' live feeds listed in this TOML file (venues, instruments,
+    /// staleness and divergence limits: crates/live/README.md) instead of the replay.
+    #[arg(long, conflicts_with = "feed")]
+    pub live: Option<PathBuf>,
     /// Replay speed multiplier (1 = the feed's own pace).
     #[arg(long, default_value_t = 1.0)]
     pub feed_speed: f64,
@@ -94,6 +98,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             .filter(|k| !k.is_empty()),
         feed: a.feed,
         feed_speed: a.feed_speed,
+        live: a.live,
         rate_limit: a.rate_limit,
         demo: !a.no_demo,
         demo_copies: a.demo_copies,

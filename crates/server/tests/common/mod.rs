@@ -21,6 +21,7 @@ pub fn config(
         admin_key: Some(admin.to_string()),
         feed: None,
         feed_speed: 1.0,
+        live: None,
         rate_limit: 1.0e6,
         demo: true,
         demo_copies: 1,

@@ -2,8 +2,10 @@
 //! spokes' `CreditReleased` events once they are `finality` blocks deep, re-checks the hub's
 //! invariant on chain (collateral ≥ every outstanding credit, the locked credit still outstanding),
 //! and signs the matching `MarginCredit` (spoke domain) or `CreditRelease` (hub domain); and a
-//! **relayer** that submits an attestation once `threshold` guardians signed it, retries on failure
-//! and treats a `Replay` revert as already delivered.
+//! **relayer** that submits an attestation once `threshold` guardians signed it, retries on failure,
+//! treats a `Replay` revert as already delivered, watches each delivery until it is `finality`
+//! blocks deep on the canonical chain (a delivery reorged out is sent again), and signs its own
+//! transactions ([`crate::txsign`]), re-syncing its nonce on nonce errors and gaps.
 //!
 //! Guardians and the relayer are separate processes sharing only a signatures directory: one
 //! sub-directory per attestation holding `payload.json` and one `<guardian address>.sig` per signer,
@@ -30,6 +32,7 @@ use crate::guardian::{GuardianKey, Scheme};
 use crate::messages::{domain, CreditRelease, MarginCredit, Payload, WithdrawalPermit};
 use crate::requirement::{Book, Positions, RequirementModel};
 use crate::rpc::Rpc;
+use crate::txsign::TxSender;
 use crate::unified::UnifiedSpokeModel;
 
 sol! {
@@ -122,14 +125,17 @@ pub struct Pending {
 
 /// Reads a guardian key file (`0x` + 64 hex digits, as `xchain devnet` writes them).
 pub fn load_key(path: &Path) -> Result<GuardianKey, XchainError> {
+    GuardianKey::from_bytes(&load_secret(path)?)
+}
+
+/// Reads a 32-byte secret key file (`0x` + 64 hex digits); errors name the file.
+pub fn load_secret(path: &Path) -> Result<[u8; 32], XchainError> {
     let field = path.display().to_string();
     let text = fs::read_to_string(path).map_err(|e| XchainError::config(&field, e.to_string()))?;
     let raw = alloy_primitives::hex::decode(text.trim())
         .map_err(|e| XchainError::config(&field, format!("not hex: {e}")))?;
-    let secret: [u8; 32] = raw
-        .try_into()
-        .map_err(|_| XchainError::config(&field, "expected 32 bytes"))?;
-    GuardianKey::from_bytes(&secret)
+    raw.try_into()
+        .map_err(|_| XchainError::config(&field, "expected 32 bytes"))
 }
 
 fn io(what: &str, e: std::io::Error) -> XchainError {
@@ -314,8 +320,13 @@ impl GuardianAgent {
         };
         let floor = total.max(requirement);
         if req.amount > coll || coll - req.amount < floor {
+            let binding = if total >= requirement {
+                "outstanding credit"
+            } else {
+                "unified requirement"
+            };
             return Ok(PermitDecision::Refused(format!(
-                "collateral {coll} − {} < max(outstanding credit {total}, unified requirement {requirement})",
+                "{binding} not covered: collateral {coll} − {} < {floor} (outstanding credit {total}, unified requirement {requirement})",
                 req.amount
             )));
         }
@@ -526,12 +537,26 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), XchainError> {
 /// What the relayer did with one attestation in a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Relayed {
-    /// Submitted and mined successfully.
+    /// Submitted and mined successfully; watched until it is `finality` blocks deep.
     Delivered {
         /// Attestation directory name.
         name: String,
         /// Transaction.
         tx_hash: B256,
+    },
+    /// The delivery is `finality` deep on the canonical chain: `relayed.json` written.
+    Final {
+        /// Attestation directory name.
+        name: String,
+        /// Transaction.
+        tx_hash: B256,
+    },
+    /// The delivered transaction was reorged out before finality and is sent again.
+    Resubmitted {
+        /// Attestation directory name.
+        name: String,
+        /// The transaction that vanished.
+        dropped: B256,
     },
     /// The contract already had it (a `Replay` revert): nothing more to do.
     AlreadyDelivered(String),
@@ -544,19 +569,247 @@ pub enum Relayed {
     },
 }
 
-/// The relayer: submits attestations with a quorum from an unlocked account on each chain.
+/// A delivery waiting for finality, as written to `submitted.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// Chain it was sent to.
+    pub chain_id: u64,
+    /// Transaction.
+    pub tx_hash: B256,
+    /// Block it was mined in.
+    pub block_number: u64,
+    /// That block's hash.
+    pub block_hash: B256,
+}
+
+/// The relayer: submits attestations with a quorum, watches each delivery until it is `finality`
+/// blocks deep on the canonical chain (a delivery reorged out is re-sent, or recognised as
+/// included again when the contract answers `Replay`), and signs its own transactions with its key
+/// (nonce kept per chain, re-synced on nonce errors and gaps) or, without a key, sends from the
+/// node's last unlocked account.
 pub struct RelayerAgent {
     deployment: Deployment,
     dir: PathBuf,
+    finality: u64,
+    senders: BTreeMap<u64, TxSender>,
+    key: Option<[u8; 32]>,
+}
+
+fn replay_selector() -> String {
+    alloy_primitives::hex::encode(&keccak256("Replay(uint64,uint64)")[..4])
 }
 
 impl RelayerAgent {
-    /// A relayer over the shared signatures directory.
+    /// A relayer over the shared signatures directory, sending from unlocked accounts, counting a
+    /// delivery final at once (`finality` 0); see [`RelayerAgent::with_key`] and
+    /// [`RelayerAgent::with_finality`].
     pub fn new(deployment: Deployment, dir: PathBuf) -> RelayerAgent {
-        RelayerAgent { deployment, dir }
+        RelayerAgent {
+            deployment,
+            dir,
+            finality: 0,
+            senders: BTreeMap::new(),
+            key: None,
+        }
     }
 
-    /// Submits every attestation that has a quorum and is not yet delivered.
+    /// Signs its transactions with `secret` (its address must hold gas on every chain).
+    pub fn with_key(mut self, secret: [u8; 32]) -> Result<RelayerAgent, XchainError> {
+        TxSender::new(&secret)?;
+        self.key = Some(secret);
+        Ok(self)
+    }
+
+    /// Watches each delivery until it is `finality` blocks deep.
+    pub fn with_finality(mut self, finality: u64) -> RelayerAgent {
+        self.finality = finality;
+        self
+    }
+
+    /// The relayer's address (with a key).
+    pub fn address(&self) -> Option<Address> {
+        self.key
+            .and_then(|k| TxSender::new(&k).ok())
+            .map(|s| s.address())
+    }
+
+    /// Nonce re-syncs so far over every chain.
+    pub fn nonce_resyncs(&self) -> u64 {
+        self.senders.values().map(|s| s.resyncs).sum()
+    }
+
+    /// The sender of `chain_id` (tests use it to inject a nonce gap).
+    pub fn sender_mut(&mut self, chain_id: u64) -> Option<&mut TxSender> {
+        let key = self.key?;
+        if let std::collections::btree_map::Entry::Vacant(e) = self.senders.entry(chain_id) {
+            e.insert(TxSender::new(&key).ok()?);
+        }
+        self.senders.get_mut(&chain_id)
+    }
+
+    fn send(
+        &mut self,
+        rpc: &Rpc,
+        chain_id: u64,
+        to: Address,
+        data: &[u8],
+    ) -> Result<crate::rpc::Receipt, XchainError> {
+        if self.key.is_some() {
+            let s = self
+                .sender_mut(chain_id)
+                .ok_or_else(|| XchainError::Devnet("relayer key".into()))?;
+            return s.send(rpc, chain_id, to, data);
+        }
+        let from = *rpc
+            .accounts()?
+            .last()
+            .ok_or_else(|| XchainError::Devnet("no unlocked account".into()))?;
+        rpc.send(from, Some(to), data)
+    }
+
+    fn sender_address(&self, rpc: &Rpc) -> Result<Address, XchainError> {
+        match self.address() {
+            Some(a) => Ok(a),
+            None => rpc
+                .accounts()?
+                .last()
+                .copied()
+                .ok_or_else(|| XchainError::Devnet("no unlocked account".into())),
+        }
+    }
+
+    /// Dry-runs and sends one delivery; writes `submitted.json` (or `relayed.json` on `Replay`).
+    fn deliver(
+        &mut self,
+        name: &str,
+        sub: &Path,
+        chain_id: u64,
+        contract: Address,
+        data: &[u8],
+    ) -> Result<Relayed, XchainError> {
+        let Some(chain) = self
+            .deployment
+            .chains
+            .iter()
+            .find(|c| c.chain_id == chain_id)
+        else {
+            return Ok(Relayed::Failed {
+                name: name.into(),
+                reason: format!("chain {chain_id} is not in the deployment"),
+            });
+        };
+        let rpc = Rpc::new(&chain.rpc)?;
+        let from = self.sender_address(&rpc)?;
+        // A dry run first: a revert is classified without spending a transaction.
+        if let Err(XchainError::Rpc { reason, .. }) =
+            rpc.eth_call_at(Some(from), contract, data, None)
+        {
+            if reason.contains(&replay_selector()) {
+                write_atomic(
+                    &sub.join("relayed.json"),
+                    &json!({"tx_hash": null, "chain_id": chain_id}).to_string(),
+                )?;
+                return Ok(Relayed::AlreadyDelivered(name.into()));
+            }
+            return Ok(Relayed::Failed {
+                name: name.into(),
+                reason,
+            });
+        }
+        let r = self.send(&rpc, chain_id, contract, data)?;
+        if !r.success {
+            return Ok(Relayed::Failed {
+                name: name.into(),
+                reason: format!("reverted in {}", r.tx_hash),
+            });
+        }
+        let s = Submitted {
+            chain_id,
+            tx_hash: r.tx_hash,
+            block_number: r.block_number,
+            block_hash: r.block_hash,
+        };
+        write_atomic(
+            &sub.join("submitted.json"),
+            &serde_json::to_string(&s).map_err(|e| XchainError::Devnet(e.to_string()))?,
+        )?;
+        if self.finality == 0 {
+            write_atomic(
+                &sub.join("relayed.json"),
+                &json!({"tx_hash": r.tx_hash, "chain_id": chain_id}).to_string(),
+            )?;
+        }
+        Ok(Relayed::Delivered {
+            name: name.into(),
+            tx_hash: r.tx_hash,
+        })
+    }
+
+    /// Checks a submitted delivery: final, still pending, or reorged out (then re-sent, or
+    /// recognised as included again).
+    fn watch(
+        &mut self,
+        name: &str,
+        sub: &Path,
+        s: &Submitted,
+        contract: Address,
+        data: &[u8],
+    ) -> Result<Option<Relayed>, XchainError> {
+        let Some(chain) = self
+            .deployment
+            .chains
+            .iter()
+            .find(|c| c.chain_id == s.chain_id)
+        else {
+            return Ok(None);
+        };
+        let rpc = Rpc::new(&chain.rpc)?;
+        match rpc.try_receipt(s.tx_hash)? {
+            Some(r) => {
+                let latest = rpc.block_number()?;
+                let canonical = rpc.block_hash(r.block_number)?;
+                if latest.saturating_sub(r.block_number) >= self.finality
+                    && canonical == Some(r.block_hash)
+                {
+                    write_atomic(
+                        &sub.join("relayed.json"),
+                        &json!({"tx_hash": s.tx_hash, "chain_id": s.chain_id, "block_number": r.block_number, "block_hash": r.block_hash}).to_string(),
+                    )?;
+                    return Ok(Some(Relayed::Final {
+                        name: name.into(),
+                        tx_hash: s.tx_hash,
+                    }));
+                }
+                Ok(None)
+            }
+            None => {
+                // Reorged out. Included again (the contract says Replay)? Otherwise send again.
+                let _ = fs::remove_file(sub.join("submitted.json"));
+                let from = self.sender_address(&rpc)?;
+                if let Err(XchainError::Rpc { reason, .. }) =
+                    rpc.eth_call_at(Some(from), contract, data, None)
+                {
+                    if reason.contains(&replay_selector()) {
+                        write_atomic(
+                            &sub.join("relayed.json"),
+                            &json!({"tx_hash": null, "chain_id": s.chain_id}).to_string(),
+                        )?;
+                        return Ok(Some(Relayed::AlreadyDelivered(name.into())));
+                    }
+                }
+                match self.deliver(name, sub, s.chain_id, contract, data)? {
+                    Relayed::Delivered { .. } => Ok(Some(Relayed::Resubmitted {
+                        name: name.into(),
+                        dropped: s.tx_hash,
+                    })),
+                    other => Ok(Some(other)),
+                }
+            }
+        }
+    }
+
+    /// Submits every attestation that has a quorum and is not yet delivered, and watches every
+    /// delivery until it is final.
     pub fn step(&mut self) -> Result<Vec<Relayed>, XchainError> {
         let mut out = Vec::new();
         let Ok(entries) = fs::read_dir(&self.dir) else {
@@ -615,67 +868,23 @@ impl RelayerAgent {
                 .abi_encode(),
                 _ => continue,
             };
-            let Some(chain) = self
-                .deployment
-                .chains
-                .iter()
-                .find(|c| c.chain_id == p.chain_id)
-            else {
-                continue;
+            let submitted = fs::read_to_string(sub.join("submitted.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Submitted>(&t).ok());
+            let r = match submitted {
+                Some(s) => self.watch(&name, &sub, &s, p.contract, &data),
+                None => self
+                    .deliver(&name, &sub, p.chain_id, p.contract, &data)
+                    .map(Some),
             };
-            let rpc = Rpc::new(&chain.rpc)?;
-            let result = (|| {
-                let from = *rpc
-                    .accounts()?
-                    .last()
-                    .ok_or_else(|| XchainError::Devnet("no unlocked account".into()))?;
-                // A dry run first: a revert is classified without spending a transaction.
-                let call = json!([{"from": from, "to": p.contract, "data": format!("0x{}", alloy_primitives::hex::encode(&data))}, "latest"]);
-                if let Err(XchainError::Rpc { reason, .. }) = rpc.call("eth_call", call) {
-                    let replay =
-                        alloy_primitives::hex::encode(&keccak256("Replay(uint64,uint64)")[..4]);
-                    return Ok(if reason.contains(&replay) {
-                        Relayed::AlreadyDelivered(name.clone())
-                    } else {
-                        Relayed::Failed {
-                            name: name.clone(),
-                            reason,
-                        }
-                    });
-                }
-                let r = rpc.send(from, Some(p.contract), &data)?;
-                Ok::<Relayed, XchainError>(if r.success {
-                    Relayed::Delivered {
-                        name: name.clone(),
-                        tx_hash: r.tx_hash,
-                    }
-                } else {
-                    Relayed::Failed {
-                        name: name.clone(),
-                        reason: format!("reverted in {}", r.tx_hash),
-                    }
-                })
-            })();
-            let r = result.unwrap_or_else(|e| Relayed::Failed {
-                name: name.clone(),
-                reason: e.to_string(),
-            });
-            match &r {
-                Relayed::Delivered { tx_hash, .. } => {
-                    write_atomic(
-                        &sub.join("relayed.json"),
-                        &json!({"tx_hash": tx_hash, "chain_id": p.chain_id}).to_string(),
-                    )?;
-                }
-                Relayed::AlreadyDelivered(_) => {
-                    write_atomic(
-                        &sub.join("relayed.json"),
-                        &json!({"tx_hash": null, "chain_id": p.chain_id}).to_string(),
-                    )?;
-                }
-                Relayed::Failed { .. } => {}
+            match r {
+                Ok(Some(x)) => out.push(x),
+                Ok(None) => {}
+                Err(e) => out.push(Relayed::Failed {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                }),
             }
-            out.push(r);
         }
         Ok(out)
     }

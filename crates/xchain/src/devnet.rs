@@ -186,7 +186,13 @@ pub struct Devnet {
     pub guardian_keys: Vec<GuardianKey>,
     /// The funded, unlocked account that deployed and administers the contracts.
     pub admin: Address,
+    /// The relayer's secret key (also written to `DIR/relayer.key`); its address holds
+    /// [`RELAYER_FUNDING_WEI`] on every chain.
+    pub relayer_key: [u8; 32],
 }
+
+/// Wei the devnet sends to the relayer's address on every chain.
+pub const RELAYER_FUNDING_WEI: u128 = 1_000_000_000_000_000_000_000;
 
 /// npm's `@foundry-rs/anvil` installs `bin.mjs`, a node wrapper; the binary itself sits in the
 /// platform package next to it. Running the binary directly leaves no wrapper process behind.
@@ -295,6 +301,7 @@ impl Devnet {
                 abi_dir: out.join("abi"),
             },
             guardian_keys: Vec::new(),
+            relayer_key: [0; 32],
             admin: Address::ZERO,
         };
         // Nodes.
@@ -379,6 +386,31 @@ impl Devnet {
                     collateral_token: token,
                 },
             });
+        }
+        // The relayer: its own key, funded on every chain (it signs its transactions itself).
+        let relayer = loop {
+            let secret: [u8; 32] = rand::random();
+            if let Ok(s) = crate::txsign::TxSender::new(&secret) {
+                write_secret(&out.join("relayer.key"), &secret)?;
+                net.relayer_key = secret;
+                break s.address();
+            }
+        };
+        for (chain_id, rpc) in &rpcs {
+            let from = *rpc.accounts()?.first().ok_or_else(|| {
+                XchainError::Devnet(format!("chain {chain_id} has no unlocked account"))
+            })?;
+            let h = rpc.call(
+                "eth_sendTransaction",
+                serde_json::json!([{"from": from, "to": relayer, "value": format!("{RELAYER_FUNDING_WEI:#x}")}]),
+            )?;
+            let hash = serde_json::from_value(h.clone())
+                .map_err(|e| XchainError::Devnet(format!("funding the relayer: {e}: {h}")))?;
+            if !rpc.receipt(hash)?.success {
+                return Err(XchainError::Devnet(format!(
+                    "funding the relayer on chain {chain_id} failed"
+                )));
+            }
         }
         // ABIs and deployment.json.
         let abi_dir = &net.deployment.abi_dir;

@@ -36,6 +36,7 @@ pub mod rpc;
 pub mod scenario;
 pub mod sim;
 pub mod spoke;
+pub mod txsign;
 pub mod typed_data;
 pub mod unified;
 

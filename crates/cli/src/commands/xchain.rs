@@ -148,6 +148,11 @@ struct GuardianArgs {
     /// Blocks an event must be buried under before it is signed.
     #[arg(long, default_value_t = 2)]
     finality: u64,
+    /// JSON object of prices (quote per whole underlying, e.g. {"BTC": 60000}) the unified
+    /// model values reported positions at; re-read every scan. Without it an account with open
+    /// positions gets no credit.
+    #[arg(long)]
+    prices: Option<PathBuf>,
     /// Milliseconds between scans.
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
@@ -162,6 +167,14 @@ struct RelayerArgs {
     /// Signatures directory the guardians write.
     #[arg(long)]
     signatures: PathBuf,
+    /// File holding the relayer's secret key (0x-hex, 32 bytes); it signs its own transactions
+    /// (default: send from the node's last unlocked account).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Blocks a delivery must be buried under before it counts as final (a delivery reorged
+    /// out before that is sent again).
+    #[arg(long, default_value_t = 2)]
+    finality: u64,
     /// Milliseconds between scans.
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
@@ -221,6 +234,18 @@ fn run_guardian(a: GuardianArgs) -> Result<()> {
     let mut g = GuardianAgent::new(key, d, a.signatures, a.finality)?;
     eprintln!("guardian {me}: running");
     while !STOP.load(Ordering::SeqCst) {
+        if let Some(p) = &a.prices {
+            let read = std::fs::read_to_string(p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::from_str::<std::collections::BTreeMap<String, f64>>(&t)
+                        .map_err(|e| e.to_string())
+                });
+            match read {
+                Ok(prices) => g.set_prices(prices),
+                Err(e) => eprintln!("guardian {me}: --prices {}: {e}", p.display()),
+            }
+        }
         match g.step() {
             Ok(n) if n > 0 => eprintln!("guardian {me}: signed {n}"),
             Ok(_) => {}
@@ -234,7 +259,11 @@ fn run_guardian(a: GuardianArgs) -> Result<()> {
 fn run_relayer(a: RelayerArgs) -> Result<()> {
     install_stop_handler();
     let d = Deployment::load(&a.deployment)?;
-    let mut r = RelayerAgent::new(d, a.signatures);
+    let mut r = RelayerAgent::new(d, a.signatures).with_finality(a.finality);
+    if let Some(k) = &a.key {
+        let secret = intermargin_xchain::agents::load_secret(k)?;
+        r = r.with_key(secret)?;
+    }
     eprintln!("relayer: running");
     while !STOP.load(Ordering::SeqCst) {
         match r.step() {
@@ -246,6 +275,12 @@ fn run_relayer(a: RelayerArgs) -> Result<()> {
                         }
                         Relayed::AlreadyDelivered(name) => {
                             eprintln!("relayer: {name} already delivered")
+                        }
+                        Relayed::Final { name, tx_hash } => {
+                            eprintln!("relayer: {name} final in {tx_hash}")
+                        }
+                        Relayed::Resubmitted { name, dropped } => {
+                            eprintln!("relayer: {name}: {dropped} was reorged out; sent again")
                         }
                         Relayed::Failed { name, reason } => {
                             eprintln!("relayer: {name} failed: {reason} (retrying)")
@@ -348,12 +383,17 @@ fn run_devnet(a: DevnetArgs) -> Result<()> {
                 }
             }
         }
+        let relayer_key = a.out.join("relayer.key").display().to_string();
         let args: Vec<String> = [
             "relayer",
             "--deployment",
             &deployment,
             "--signatures",
             &sigs,
+            "--key",
+            &relayer_key,
+            "--finality",
+            &a.finality.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod aave;
+pub mod account;
 pub mod board;
 pub mod config;
 pub mod feed;

@@ -35,6 +35,7 @@ mod okx_tiers;
 pub mod stream;
 pub mod symbols;
 pub mod trade;
+pub mod user_stream;
 
 use intermargin_model::{Snapshot, Venue};
 use serde_json::Value;

@@ -343,6 +343,40 @@ impl Fetcher {
         Ok(r)
     }
 
+    /// Binance USDⓈ-M user-data stream key: `POST /fapi/v1/listenKey` (a new key, or the active
+    /// one with its validity extended to 60 minutes) when `keep_alive` is false, `PUT` (extend
+    /// the active key) when true; both carry only the `X-MBX-APIKEY` header (USER_STREAM
+    /// security). Returns the key the venue answered (`PUT` answers it too; empty if not).
+    pub async fn binance_listen_key(&self, keep_alive: bool) -> Result<String, VenueError> {
+        if self.venue != Venue::Binance {
+            return Err(VenueError::Unsupported(format!(
+                "listen keys are Binance's; this fetcher is for {}",
+                self.venue
+            )));
+        }
+        let path = "/fapi/v1/listenKey";
+        let text = self
+            .send(|| {
+                let mut r = Req::get(path);
+                r.method = if keep_alive {
+                    reqwest::Method::PUT
+                } else {
+                    reqwest::Method::POST
+                };
+                r.headers
+                    .push(("X-MBX-APIKEY".to_string(), self.creds.key.clone()));
+                Ok(r)
+            })
+            .await?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| self.http_err(path, format!("not JSON: {e}")))?;
+        match v.get("listenKey").and_then(Value::as_str) {
+            Some(k) if !k.is_empty() => Ok(k.to_string()),
+            _ if keep_alive => Ok(String::new()),
+            _ => Err(self.http_err(path, format!("no listenKey in the answer: {v}"))),
+        }
+    }
+
     /// Fetches the payloads the venue's adapter reads, named after their endpoints.
     pub async fn fetch(&self) -> Result<Vec<Payload>, VenueError> {
         let mut out = Vec::new();

@@ -1,7 +1,8 @@
 //! EIP-712 hashing of random typed data (nested structs, dynamic and fixed arrays, arrays of
 //! structs, every atomic type and width, integers as JSON numbers beyond 64 bits, as decimal
-//! strings and as hex strings; eth-account's lenient bools, short `bytesN`, text and numbers as
-//! bytes) compared with eth-account, an independent implementation (Python,
+//! strings and as hex strings (lower and upper case); eth-account's lenient bools, short `bytesN`,
+//! text and numbers as bytes (also beyond 64 bits), strings given as integers, and null or absent
+//! struct / string / bytes fields) compared with eth-account, an independent implementation (Python,
 //! `tests/eip712_eth_account.py`).
 //!
 //! eth-account is installed into `.venv-test` by `scripts/deps.sh`, which also sets
@@ -139,10 +140,20 @@ impl Gen {
         }
         if let Some(pos) = self.structs.iter().position(|(n, _)| n == ty) {
             let fields = self.structs[pos].1.clone();
-            let parts: Vec<String> = fields
-                .iter()
-                .map(|(n, t)| format!("\"{n}\":{}", self.value(t)))
-                .collect();
+            let mut parts: Vec<String> = Vec::new();
+            for (n, t) in &fields {
+                // eth-account's missing values: a struct, string or bytes field that is null or
+                // absent is a zero word.
+                let nullable = !t.ends_with(']')
+                    && (t == "string" || t == "bytes" || self.structs.iter().any(|(s, _)| s == t));
+                if nullable && self.rng.gen_bool(0.15) {
+                    if self.rng.gen_bool(0.5) {
+                        parts.push(format!("\"{n}\":null"));
+                    }
+                    continue;
+                }
+                parts.push(format!("\"{n}\":{}", self.value(t)));
+            }
             return format!("{{{}}}", parts.join(","));
         }
         match ty {
@@ -174,11 +185,18 @@ impl Gen {
                     "quote \\\" and \\\\ slash",
                     "\\u0041",
                 ];
-                format!("\"{}\"", choices[self.rng.gen_range(0..choices.len())])
+                match self.rng.gen_range(0..10) {
+                    // eth-account reads an integer as its big-endian bytes.
+                    0 => self.rng.gen_range(0..100_000u64).to_string(),
+                    1 => (self.uint(256) | (U256::from(1u8) << 64usize)).to_string(),
+                    _ => format!("\"{}\"", choices[self.rng.gen_range(0..choices.len())]),
+                }
             }
-            "bytes" => match self.rng.gen_range(0..10) {
+            "bytes" => match self.rng.gen_range(0..11) {
                 0 | 1 => "\"plain text, not hex\"".into(),
                 2 => self.rng.gen_range(0..100_000u64).to_string(),
+                // An integer literal beyond 64 bits.
+                3 => (self.uint(256) | (U256::from(1u8) << 64usize)).to_string(),
                 _ => {
                     let n = self.rng.gen_range(0..40);
                     self.hex(n)
@@ -197,14 +215,25 @@ impl Gen {
                         &"abcdefghijklmnopqrstuvwxyz012345"[..self.rng.gen_range(0..=n)]
                     ),
                     4 if n >= 3 => self.rng.gen_range(0..1u64 << 24).to_string(),
+                    // Beyond 64 bits, still within N bytes.
+                    5 if n >= 9 => {
+                        let v = self.uint(8 * n) | (U256::from(1u8) << 64usize);
+                        let v = if n < 32 {
+                            v & ((U256::from(1u8) << (8 * n)) - U256::from(1u8))
+                        } else {
+                            v
+                        };
+                        v.to_string()
+                    }
                     _ => self.hex(n),
                 }
             }
             t if t.starts_with("uint") => {
                 let v = self.uint(t[4..].parse().unwrap());
-                match self.rng.gen_range(0..4) {
+                match self.rng.gen_range(0..5) {
                     0 | 1 => v.to_string(),
                     2 => format!("\"{v}\""),
+                    3 => format!("\"0x{}\"", format!("{v:x}").to_uppercase()),
                     _ => format!("\"{v:#x}\""),
                 }
             }
@@ -351,4 +380,63 @@ fn random_typed_data_matches_eth_account() {
         .replace("VALUE", "1000000000000000000000000000000");
     let r = eth_account_digests(&py, std::slice::from_ref(&bigdoc));
     assert_eq!(hex::encode(hash_typed_data_json(&bigdoc).unwrap()), r[0]);
+}
+
+#[test]
+fn missing_values_and_integers_as_strings_or_bytes_hash_as_eth_account_does() {
+    let doc = |msg: &str| {
+        format!(
+            r#"{{"types":{{"EIP712Domain":[{{"name":"name","type":"string"}}],"In":[{{"name":"a","type":"uint8"}}],
+            "M":[{{"name":"s","type":"string"}},{{"name":"b","type":"bytes"}},{{"name":"i","type":"In"}},{{"name":"v","type":"uint256"}}]}},
+            "primaryType":"M","domain":{{"name":"n"}},"message":{msg}}}"#
+        )
+    };
+    let th = keccak256("M(string s,bytes b,In i,uint256 v)In(uint8 a)");
+    let by_hand = |words: [[u8; 32]; 3], v: u64| {
+        let mut enc = th.to_vec();
+        for w in words {
+            enc.extend(w);
+        }
+        enc.extend(U256::from(v).to_be_bytes::<32>());
+        keccak256(enc)
+    };
+    // Null and absent string, bytes and struct fields: zero words.
+    let absent = doc(r#"{"v":5}"#);
+    let null = doc(r#"{"s":null,"b":null,"i":null,"v":5}"#);
+    let want = by_hand([[0; 32]; 3], 5);
+    for d in [&absent, &null] {
+        let td = parse_typed_data(d).unwrap();
+        assert_eq!(typed_data_hashes(&td).unwrap().struct_hash, want);
+    }
+    // A string given as an integer hashes its big-endian bytes; a bytes field given as an
+    // integer literal beyond 64 bits is that integer's bytes (2^64 = 0x01 followed by 8 zeros).
+    let ints = doc(r#"{"s":300,"b":18446744073709551616,"i":{"a":"0xFF"},"v":"0x05"}"#);
+    let td = parse_typed_data(&ints).unwrap();
+    let inner = keccak256(
+        [
+            keccak256("In(uint8 a)").to_vec(),
+            U256::from(255).to_be_bytes::<32>().to_vec(),
+        ]
+        .concat(),
+    );
+    let want = by_hand(
+        [
+            keccak256([0x01, 0x2c]).0,
+            keccak256([1, 0, 0, 0, 0, 0, 0, 0, 0]).0,
+            inner.0,
+        ],
+        5,
+    );
+    assert_eq!(typed_data_hashes(&td).unwrap().struct_hash, want);
+    // A missing uint is refused naming its path (eth-account refuses it too).
+    let missing = doc(r#"{"s":"x"}"#);
+    let e = hash_typed_data_json(&missing).unwrap_err().to_string();
+    assert!(e.contains("message.v"), "{e}");
+    if let Some(py) = python() {
+        let r = eth_account_digests(&py, &[absent.clone(), null.clone(), ints.clone(), missing]);
+        assert_eq!(hex::encode(hash_typed_data_json(&absent).unwrap()), r[0]);
+        assert_eq!(hex::encode(hash_typed_data_json(&null).unwrap()), r[1]);
+        assert_eq!(hex::encode(hash_typed_data_json(&ints).unwrap()), r[2]);
+        assert!(r[3].starts_with("error"), "{}", r[3]);
+    }
 }

@@ -337,6 +337,38 @@ fn scenario_on_anvil_refuses_every_fault_and_keeps_the_invariant() {
         let latest = rpc(i).block_number().unwrap();
         assert!(latest - receipt.block_number >= 2, "not final: {c}");
     }
+    // Accepted once: exactly one CreditAccepted event per (spoke, account, nonce) on each canonical
+    // chain, after two reorgs and a restart.
+    let topic = alloy_primitives::keccak256("CreditAccepted(address,uint64,uint256,uint64,uint64)");
+    for (i, c) in chains.iter().enumerate().skip(1) {
+        let logs = rpc(i)
+            .call(
+                "eth_getLogs",
+                serde_json::json!([{"address": c["contracts"]["spoke"], "topics": [topic], "fromBlock": "0x0", "toBlock": "latest"}]),
+            )
+            .unwrap();
+        let mut keys = BTreeSet::new();
+        for l in logs.as_array().unwrap() {
+            let account = l["topics"][1].as_str().unwrap()[26..].to_lowercase();
+            let data = alloy_primitives::hex::decode(l["data"].as_str().unwrap()).unwrap();
+            let nonce = U256::from_be_slice(&data[..32]);
+            assert!(
+                keys.insert((account, nonce)),
+                "accepted twice on chain {}: {l}",
+                c["chain_id"]
+            );
+        }
+        let listed = accepted
+            .iter()
+            .filter(|a| a["chain_id"] == c["chain_id"])
+            .count();
+        assert!(
+            keys.len() >= listed,
+            "chain {}: {} events < {listed} accepted credits",
+            c["chain_id"],
+            keys.len()
+        );
+    }
     // The invariant, read again from the nodes by the test.
     let hub = addr(&chains[0]["contracts"]["hub"]);
     let token = addr(&chains[0]["contracts"]["collateral_token"]);
@@ -409,6 +441,58 @@ fn scenario_on_anvil_refuses_every_fault_and_keeps_the_invariant() {
         "at_step = 10\nguardian = 1",
         "at_step = 10\nguardian = 7",
         "faults[11].guardian",
+    );
+    drop(net);
+    remove(&out);
+}
+
+#[test]
+fn scenario_refuses_an_interval_mining_devnet_naming_the_chain() {
+    let Some(anvil) = anvil() else { return };
+    let out = std::env::temp_dir().join(format!(
+        "intermargin-scenario-interval-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_intermargin"))
+        .args(["xchain", "devnet", "--chains", "2", "--guardians", "3"])
+        .args(["--threshold", "2", "--no-agents", "--block-time", "1"])
+        .arg("--out")
+        .arg(out.join("net"))
+        .arg("--anvil")
+        .arg(&anvil)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut net = Devnet(child);
+    let deployment = out.join("net/deployment.json");
+    let start = Instant::now();
+    while !deployment.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no deployment.json"
+        );
+        assert!(net.0.try_wait().unwrap().is_none(), "devnet exited early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let config = out.join("small.toml");
+    std::fs::write(&config, CONFIG.replace("chain = 2", "chain = 1")).unwrap();
+    let o = scenario(&[
+        "--deployment",
+        deployment.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--seed",
+        "1",
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("deployment.chains[0]") && e.contains("--block-time 0"),
+        "{e}"
     );
     drop(net);
     remove(&out);

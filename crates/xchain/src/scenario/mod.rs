@@ -579,6 +579,26 @@ impl Runner {
     }
 
     fn setup(&mut self) -> Result<(), XchainError> {
+        // The scenario decides when blocks are mined (finality, reorg depths): every node must
+        // automine (`xchain devnet --block-time 0`) and offer anvil's development methods.
+        for (i, rpc) in self.rpcs.iter().enumerate() {
+            let id = self.d.chains[i].chain_id;
+            match rpc.call("anvil_getAutomine", json!([])) {
+                Ok(v) if v == json!(true) => {}
+                Ok(_) => {
+                    return Err(XchainError::config(
+                        format!("deployment.chains[{i}]"),
+                        format!("chain {id} mines on an interval; start the devnet with --block-time 0 --no-agents"),
+                    ))
+                }
+                Err(e) => {
+                    return Err(XchainError::config(
+                        format!("deployment.chains[{i}]"),
+                        format!("chain {id} is not an anvil node with development methods: {e}"),
+                    ))
+                }
+            }
+        }
         let accounts = self.rpcs[0].accounts()?;
         if accounts.len() < 10 {
             return Err(XchainError::Devnet(

@@ -147,6 +147,11 @@ impl AccountStream {
         )
     }
 
+    /// The canonical account id it files positions under.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
     /// Counters and state.
     pub fn status(&self) -> AccountStreamStatus {
         lock(&self.shared).status.clone()

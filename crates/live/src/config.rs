@@ -36,6 +36,31 @@ pub struct LiveConfig {
     pub reconnect_cap_ms: u64,
     /// The sources.
     pub sources: Vec<SourceConfig>,
+    /// Account streams (positions streamed into ledger accounts).
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// One account stream: a venue account whose positions are streamed into a ledger account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The venue (`binance`: the USDⓈ-M user-data stream).
+    pub venue: String,
+    /// The ledger account the streamed positions are filed under.
+    pub account: String,
+    /// Environment variable holding the API key (default `BINANCE_API_KEY`).
+    pub key_env: Option<String>,
+    /// Environment variable holding the API secret (default `BINANCE_API_SECRET`).
+    pub secret_env: Option<String>,
+    /// REST base URL (default the venue's production endpoint).
+    pub rest_url: Option<String>,
+    /// WebSocket base URL (default `wss://fstream.binance.com`).
+    pub ws_url: Option<String>,
+    /// Listen-key keep-alive period, seconds (default 1800, below the key's 3600 s validity).
+    pub keepalive_secs: Option<f64>,
+    /// REST reconciliation period, seconds (default 60).
+    pub reconcile_secs: Option<f64>,
 }
 
 fn default_stale() -> f64 {
@@ -159,6 +184,88 @@ impl LiveConfig {
     /// The staleness limit.
     pub fn stale_after(&self) -> Result<Duration, ConfigError> {
         secs("stale_after_secs", self.stale_after_secs, 0.05, 3600.0)
+    }
+
+    /// The account streams to run, validated; keys are read from the named environment
+    /// variables now (an unset variable is an error naming the field and the variable).
+    pub fn account_sources(
+        &self,
+    ) -> Result<Vec<crate::account::BinanceAccountSource>, ConfigError> {
+        use intermargin_model::Venue;
+        use intermargin_venues::fetch::{env_vars, Credentials, FetchConfig, Fetcher};
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let f = |k: &str| format!("accounts[{i}].{k}");
+            if a.venue != "binance" {
+                return Err(cerr(
+                    f("venue"),
+                    format!("account streams exist for binance only, got {:?}", a.venue),
+                ));
+            }
+            if a.account.trim().is_empty() || !seen.insert(a.account.clone()) {
+                return Err(cerr(f("account"), "empty or used twice"));
+            }
+            let (dk, ds, _) =
+                env_vars(Venue::Binance).ok_or_else(|| cerr(f("venue"), "no fetcher"))?;
+            let key_var = a.key_env.clone().unwrap_or_else(|| dk.to_string());
+            let secret_var = a
+                .secret_env
+                .clone()
+                .unwrap_or_else(|| ds.unwrap_or_default().to_string());
+            let read = |field: &str, var: &str| {
+                std::env::var(var)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| cerr(f(field), format!("environment variable {var} is not set")))
+            };
+            let creds = Credentials {
+                key: read("key_env", &key_var)?,
+                secret: read("secret_env", &secret_var)?,
+                extra: None,
+            };
+            let mut fc = FetchConfig::for_venue(Venue::Binance);
+            if let Some(u) = &a.rest_url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(cerr(f("rest_url"), format!("unsupported scheme in {u:?}")));
+                }
+                fc.base_url = u.trim_end_matches('/').to_string();
+            }
+            let ws_base = a
+                .ws_url
+                .clone()
+                .unwrap_or_else(|| "wss://fstream.binance.com".to_string());
+            if !(ws_base.starts_with("ws://") || ws_base.starts_with("wss://")) {
+                return Err(cerr(
+                    f("ws_url"),
+                    format!("unsupported scheme in {ws_base:?}"),
+                ));
+            }
+            let rest = Fetcher::new(Venue::Binance, fc, creds)
+                .map_err(|e| cerr(f("venue"), e.to_string()))?;
+            out.push(crate::account::BinanceAccountSource {
+                account: a.account.clone(),
+                rest,
+                ws_base,
+                keepalive: secs(
+                    &f("keepalive_secs"),
+                    a.keepalive_secs.unwrap_or(1800.0),
+                    0.05,
+                    3540.0,
+                )?,
+                reconcile_every: secs(
+                    &f("reconcile_secs"),
+                    a.reconcile_secs.unwrap_or(60.0),
+                    0.05,
+                    86_400.0,
+                )?,
+                backoff: Backoff::new(
+                    Duration::from_millis(self.reconnect_base_ms),
+                    Duration::from_millis(self.reconnect_cap_ms),
+                ),
+            });
+        }
+        Ok(out)
     }
 
     /// The sources to run, validated (bounds, addresses, URLs, venue names).
@@ -342,6 +449,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.reason.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn account_streams_name_their_fields() {
+        let base = "[[sources]]\nvenue = \"okx\"\ninstruments = [\"X\"]\n";
+        let c = LiveConfig::from_toml(&format!(
+            "{base}[[accounts]]\nvenue = \"okx\"\naccount = \"a\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.account_sources().err().unwrap().field,
+            "accounts[0].venue"
+        );
+        let c = LiveConfig::from_toml(&format!(
+            "{base}[[accounts]]\nvenue = \"binance\"\naccount = \"a\"\nkey_env = \"IM_TEST_SURELY_UNSET_VAR\"\n"
+        ))
+        .unwrap();
+        let e = c.account_sources().err().unwrap();
+        assert_eq!(e.field, "accounts[0].key_env");
+        assert!(e.reason.contains("IM_TEST_SURELY_UNSET_VAR"), "{e}");
     }
 
     #[test]

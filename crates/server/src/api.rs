@@ -261,6 +261,7 @@ pub async fn health(State(st): State<Shared>) -> Json<Value> {
             "sources": sources,
             "withheld": feed.withheld,
             "recent_alarms": feed.recent_alarms,
+            "accounts": feed.accounts,
         })),
     }))
 }

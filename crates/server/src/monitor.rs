@@ -41,6 +41,10 @@ pub struct FeedBatch {
     pub wall_ms: Option<i64>,
     /// Each source's status for `/health` (a live feed's; `None` for a replay).
     pub sources: Option<Value>,
+    /// Streamed account positions that changed (`serve --live` `[[accounts]]`).
+    pub accounts: Vec<crate::live::AccountUpdate>,
+    /// Each account stream's status for `/health` (`None` without account streams).
+    pub account_streams: Option<Value>,
 }
 
 /// A source of price ticks: a replay file by default, the venues' live feeds with `serve --live`.
@@ -507,6 +511,8 @@ pub struct FeedHealth {
     pub breakers: Vec<FeedTrip>,
     /// Each source's status (`null` for a replay).
     pub sources: Option<Value>,
+    /// Each account stream's status (`null` without account streams).
+    pub accounts: Option<Value>,
     /// Prices withheld since start (stale or diverging source).
     pub withheld: u64,
     /// The latest alarms, newest last (at most [`RECENT_ALARMS`]).
@@ -566,12 +572,28 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBre
             if batch.sources.is_some() {
                 h.sources = batch.sources.clone();
             }
+            if batch.account_streams.is_some() {
+                h.accounts = batch.account_streams.clone();
+            }
             h.withheld += batch.withheld as u64;
             for a in &batch.alarms {
                 if h.recent_alarms.len() >= RECENT_ALARMS {
                     h.recent_alarms.pop_front();
                 }
                 h.recent_alarms.push_back(a.clone());
+            }
+        }
+        for u in &batch.accounts {
+            match crate::live::apply_account_update(&st, u).await {
+                Ok(()) => tracing::info!(
+                    "account {}: {} positions on {} from its account stream",
+                    u.account,
+                    u.positions.len(),
+                    u.venue
+                ),
+                Err(e) => {
+                    tracing::warn!("account {}: streamed positions not filed: {e}", u.account)
+                }
             }
         }
         if batch.ticks.is_empty() {

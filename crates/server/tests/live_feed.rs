@@ -49,6 +49,8 @@ struct Ctl {
     mark: f64,
     /// Binance: index (`i`); Deribit: `deribit_price_index.btc_usd` price.
     index: f64,
+    /// Binance: also push ETHUSDT at this mark and index.
+    eth: Option<f64>,
     /// Send nothing (the connection stays open): the source goes stale.
     paused: bool,
     /// Send one malformed frame next.
@@ -66,6 +68,7 @@ fn ctl(mark: f64, index: f64) -> Shared {
     Arc::new(Mutex::new(Ctl {
         mark,
         index,
+        eth: None,
         paused: false,
         garbage: false,
         drop: false,
@@ -80,8 +83,15 @@ fn set(c: &Shared, f: impl FnOnce(&mut Ctl)) {
 
 /// Binance's documented `markPriceUpdate` in its combined-stream wrapper, with `p` and `i` set.
 fn binance_frame(mark: f64, index: f64) -> String {
+    binance_frame_of("BTCUSDT", mark, index)
+}
+
+/// The same for another symbol.
+fn binance_frame_of(symbol: &str, mark: f64, index: f64) -> String {
     let mut m = doc("binance")[0].clone();
     assert_eq!(m["data"]["e"], "markPriceUpdate");
+    m["data"]["s"] = json!(symbol);
+    m["stream"] = json!(format!("{}@markPrice@1s", symbol.to_lowercase()));
     m["data"]["p"] = Value::String(format!("{mark:.8}"));
     m["data"]["i"] = Value::String(format!("{index:.8}"));
     m["data"]["E"] = json!(now_ms());
@@ -166,6 +176,12 @@ async fn mock(venue: &'static str, c: Shared) -> u16 {
                         };
                         if ws.send(Message::text(f)).await.is_err() {
                             return;
+                        }
+                        if let (Some(e), "binance") = (now.eth, venue) {
+                            let f = binance_frame_of("ETHUSDT", e, e);
+                            if ws.send(Message::text(f)).await.is_err() {
+                                return;
+                            }
                         }
                     }
                     // Answer pings and notice the client leaving while waiting.
@@ -509,4 +525,200 @@ async fn margin_follows_the_live_feed_and_stale_or_diverging_sources_trip_the_br
     let h = svc.health().await;
     let t = h["monitor"]["market_time_ms"].as_i64().unwrap();
     assert!((now_ms() - t).abs() < 60_000, "{h}");
+}
+
+/// A Binance REST endpoint for the account stream: listen keys, the documented
+/// `GET /fapi/v3/account` example, an empty `positionRisk`, the documented brackets.
+async fn binance_rest() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let seen = s2.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let line = head.lines().next().unwrap_or_default().to_string();
+                let mut parts = line.split_whitespace();
+                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let path = target.split('?').next().unwrap_or("").to_string();
+                seen.lock().unwrap().push(format!("{method} {path}"));
+                let data = |f: &str| {
+                    std::fs::read_to_string(format!(
+                        "{}/../venues/tests/data/binance/{f}",
+                        env!("CARGO_MANIFEST_DIR")
+                    ))
+                    .unwrap()
+                };
+                let body = match (method, path.as_str()) {
+                    (_, "/fapi/v1/listenKey") => json!({"listenKey": "k1"}).to_string(),
+                    ("GET", "/fapi/v3/account") => data("fapi_v3_account.json"),
+                    ("GET", "/fapi/v3/positionRisk") => "[]".to_string(),
+                    ("GET", "/fapi/v1/leverageBracket") => data("fapi_v1_leverageBracket.json"),
+                    _ => "{}".to_string(),
+                };
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// The user-data stream: at `/ws/k1`, the documented ACCOUNT_UPDATE, then idle.
+async fn binance_user_ws() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let path = format!(
+                    "{}/../venues/tests/data/ws/binance-user.jsonl",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                let text = std::fs::read_to_string(path).unwrap();
+                let update = text.lines().next().unwrap().to_string();
+                let _ = ws.send(Message::text(update)).await;
+                while let Some(Ok(_)) = ws.next().await {}
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_binance_positions_are_filed_in_the_ledger_and_margined() {
+    let bn = ctl(30_000.0, 30_000.0);
+    set(&bn, |c| c.eth = Some(2_000.0));
+    let dr = ctl(0.0, 30_000.0);
+    let bn_port = mock("binance", bn.clone()).await;
+    let dr_port = mock("deribit", dr.clone()).await;
+    let (rest_port, seen) = binance_rest().await;
+    let user_port = binance_user_ws().await;
+    std::env::set_var("IM_TEST_LIVE_BN_KEY", "test-key");
+    std::env::set_var("IM_TEST_LIVE_BN_SECRET", "test-secret");
+
+    let dir = common::tempdir::Dir::new("live-accounts");
+    let live = dir.0.join("live.toml");
+    std::fs::write(
+        &live,
+        format!(
+            "stale_after_secs = 5\nbatch_ms = 20\n\
+             [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\", \"ETHUSDT\"]\n\
+             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+             [[accounts]]\nvenue = \"binance\"\naccount = \"live2\"\nkey_env = \"IM_TEST_LIVE_BN_KEY\"\n\
+             secret_env = \"IM_TEST_LIVE_BN_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+             ws_url = \"ws://127.0.0.1:{user_port}\"\n"
+        ),
+    )
+    .unwrap();
+    let breakers = dir.0.join("breakers.toml");
+    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
+    let mut cfg = common::config(&dir.0, None, ADMIN);
+    cfg.demo = false;
+    cfg.live = Some(live);
+    cfg.breakers = Some(breakers);
+    let (st, _) = prepare(&cfg).await.unwrap();
+    let svc = Svc {
+        router: app(st.clone()),
+        _dir: dir,
+    };
+    let (s, v) = svc
+        .call("POST", "/api/v1/accounts", Some(json!({"id": "live2"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = svc
+        .call(
+            "POST",
+            "/api/v1/accounts/live2/deposits",
+            Some(json!({"location": "binance", "asset": "USDT", "amount": "10000000000"})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    start_monitor(&st, &cfg).unwrap();
+
+    // The documented ACCOUNT_UPDATE opens BTCUSDT LONG 0.010 (isolated) and ETHUSDT SHORT
+    // −0.010 (cross); no leverage is streamed, so Binance's default 20× applies.
+    // By hand at BTC 30,000 and ETH 2,000:
+    //   isolated BTCUSDT: notional 300 → IM 300 / 20 = 15, MM 300 × 0.4 % = 1.2;
+    //   cross ETHUSDT: notional 20 → IM 1, MM 20 × 0.65 % (ETHUSDT bracket 1) = 0.13.
+    let mut last = Value::Null;
+    let mut ok = false;
+    for _ in 0..300 {
+        let (s, v) = svc.call("GET", "/api/v1/accounts/live2/margin", None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        last = v.clone();
+        let pools: Vec<Value> = v["venues"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|p| p["venue"] == "binance")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let iso = pools.iter().find(|p| {
+            p["pool"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("isolated"))
+        });
+        let cross = pools.iter().find(|p| p["pool"] == "cross");
+        if let (Some(i), Some(c)) = (iso, cross) {
+            let f = |p: &Value, k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+            if (f(i, "initial_margin") - 15.0).abs() < 1e-9
+                && (f(i, "maintenance_margin") - 1.2).abs() < 1e-9
+                && (f(c, "initial_margin") - 1.0).abs() < 1e-9
+                && (f(c, "maintenance_margin") - 0.13).abs() < 1e-9
+            {
+                ok = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "margin {last}; health {}", svc.health().await);
+    // Filed in the ledger: the account's positions by venue.
+    let (_, acc) = svc.call("GET", "/api/v1/accounts/live2", None).await;
+    let text = acc.to_string();
+    assert!(
+        text.contains("BTCUSDT") && text.contains("ETHUSDT"),
+        "{acc}"
+    );
+    let h = svc.health().await;
+    let a = &h["live"]["accounts"]["live2"];
+    assert!(a["reconciliations"].as_u64() >= Some(1), "{h}");
+    assert!(a["events"].as_u64() >= Some(1), "{h}");
+    assert_eq!(a["connected"], true, "{h}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.contains(&"POST /fapi/v1/listenKey".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"GET /fapi/v3/positionRisk".to_string()),
+        "{seen:?}"
+    );
 }

@@ -584,7 +584,7 @@ impl Runner {
         for (i, rpc) in self.rpcs.iter().enumerate() {
             let id = self.d.chains[i].chain_id;
             match rpc.call("anvil_getAutomine", json!([])) {
-                Ok(v) if v == json!(true) => {}
+                Ok(serde_json::Value::Bool(true)) => {}
                 Ok(_) => {
                     return Err(XchainError::config(
                         format!("deployment.chains[{i}]"),

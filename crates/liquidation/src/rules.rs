@@ -25,6 +25,12 @@ pub enum WaterfallStep {
 pub struct VenueRules {
     /// Documentation page the numbers come from.
     pub source: String,
+    /// Further pages the table's values come from.
+    #[serde(default)]
+    pub see_also: Vec<String>,
+    /// Date the pages were read.
+    #[serde(default)]
+    pub as_of: Option<String>,
     /// False when the reference marks the value UNCONFIRMED.
     #[serde(default)]
     pub confirmed: bool,
@@ -52,6 +58,16 @@ pub struct VenueRules {
     /// Equity / maintenance below which the backstop takes the whole account (Hyperliquid 2/3).
     #[serde(default)]
     pub backstop_equity_fraction_of_maintenance: Option<f64>,
+    /// Notional closed per incremental liquidation round, quote currency (Deribit).
+    #[serde(default)]
+    pub incremental_round_notional: Option<f64>,
+    /// Incremental liquidation rounds per second (Deribit).
+    #[serde(default)]
+    pub incremental_rounds_per_second: Option<f64>,
+    /// Largest position notional the insurance fund takes over, as a fraction of its balance;
+    /// beyond it the position is auto-deleveraged (Binance: 100 %).
+    #[serde(default)]
+    pub insurance_fund_max_notional_fraction: Option<f64>,
     /// Bad-debt waterfall, in order; a residual is always socialised.
     pub bankruptcy: Vec<WaterfallStep>,
 }
@@ -88,6 +104,14 @@ impl VenueRules {
         }
         if let Some(f) = self.backstop_equity_fraction_of_maintenance {
             unit("backstop_equity_fraction_of_maintenance", f)?;
+        }
+        if let Some(f) = self.insurance_fund_max_notional_fraction {
+            if !(f.is_finite() && f >= 0.0) {
+                return Err(param(
+                    format!("{path}.insurance_fund_max_notional_fraction"),
+                    format!("must be >= 0, got {f}"),
+                ));
+            }
         }
         if self.bankruptcy.is_empty() {
             return Err(param(

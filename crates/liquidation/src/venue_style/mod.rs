@@ -1,4 +1,7 @@
-//! What each venue itself does to a pool it liquidates, by its own documented rule: dYdX v4
+//! What each venue itself does to a pool it liquidates, by its own documented rule: Deribit
+//! closes a part of the position per round until maintenance is below equity again
+//! ([`deribit`]); Binance reduces by one IOC order or hands the position to its insurance fund at
+//! the bankruptcy price, else to auto-deleveraging ranked by LeveragePnL ([`binance`]); dYdX v4
 //! closes whole positions at the fillable price bounded by the bankruptcy price, settling with
 //! the insurance fund or deleveraging ([`dydx`]); Hyperliquid sends market orders (20 % first
 //! above 100,000 USDC, then whole within the 30 s cooldown) and hands the pool to the backstop
@@ -7,6 +10,8 @@
 //! beside the planner's own minimal closure ([`crate::plan_liquidation`]).
 
 pub mod aave;
+pub mod binance;
+pub mod deribit;
 pub mod dydx;
 pub mod hyperliquid;
 

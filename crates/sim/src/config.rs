@@ -183,6 +183,13 @@ pub struct VenueConfig {
     /// instead of the loss being socialised.
     #[serde(default)]
     pub auto_deleverage: bool,
+    /// The venue's own liquidation procedure for its siloed pools (`deribit`, `binance`,
+    /// `hyperliquid`, `dydx`, `aave`; see [`crate::venue_rules`]): sizing, fees, fund and
+    /// auto-deleveraging then come from the rule and `intermargin-liquidation`'s
+    /// `params/venues.toml`, not from `liquidation_fee` / `max_close_fraction` here. Unified pools
+    /// at the hub keep the engine's closed form.
+    #[serde(default)]
+    pub rule: Option<crate::venue_rules::VenueRule>,
 }
 
 fn one_f() -> f64 {
@@ -700,6 +707,10 @@ impl Config {
             unit(k("max_close_fraction"), v.max_close_fraction)?;
             if v.max_close_fraction == 0.0 {
                 return Err(cfg(k("max_close_fraction"), "must be > 0"));
+            }
+            if v.rule.is_some() {
+                crate::venue_rules::RuleParams::bundled(self.dt_seconds)
+                    .map_err(|e| cfg(k("rule"), e.to_string()))?;
             }
             for (j, d) in v.depth.iter().enumerate() {
                 let kk = |f: &str| format!("venues[{i}].depth[{j}].{f}");

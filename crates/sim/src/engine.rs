@@ -14,13 +14,15 @@
 //! an oracle failure makes venue prices diverge. Pools partially liquidated are re-checked
 //! directly each step.
 
-use intermargin_liquidation::{settle_bad_debt, WaterfallStep};
+use intermargin_liquidation::venue_style::binance;
+use intermargin_liquidation::{settle_bad_debt, ImpactParams, WaterfallStep};
 use intermargin_model::Amount;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Action, Config, OracleMode, Trigger};
 use crate::paths::{PathModel, PathState};
 use crate::population::{Leg, Pool, PopulationBook, Rates};
+use crate::venue_rules::{venue_step, RuleParams, RuleStep, VenueRule};
 
 #[derive(Debug, Clone, Copy)]
 struct Impact {
@@ -69,6 +71,12 @@ pub struct Engine {
     breakers: Vec<crate::config::Breaker>,
     /// Per venue: auto-deleverages instead of socialising.
     adl: Vec<bool>,
+    /// Per venue: the venue's own liquidation rule, when it has one (siloed pools only).
+    rules: Vec<Option<VenueRule>>,
+    /// The rules' parameters (`None` when no venue has a rule).
+    rule_params: Option<RuleParams>,
+    /// Per book (venue × asset): the pools with a leg there, ascending (the ADL candidates).
+    by_book: Vec<Vec<u32>>,
     /// Accounts with more than one pool (a siloed hedged account has one per leg): their pools.
     account_pools: std::collections::HashMap<usize, Vec<u32>>,
     steps: usize,
@@ -125,6 +133,39 @@ pub struct PathResult {
     /// deleveraging to the end of the path (gains are not netted against it).
     #[serde(default)]
     pub broken_hedge_loss: f64,
+    /// Per venue: hedged notional left unhedged because a winning leg there was deleveraged.
+    #[serde(default)]
+    pub broken_hedge_notional_by_venue: Vec<f64>,
+    /// Per venue: the loss those broken hedges caused.
+    #[serde(default)]
+    pub broken_hedge_loss_by_venue: Vec<f64>,
+    /// Per account whose hedge broke: (account, venue deleveraged, notional left unhedged, loss).
+    #[serde(default)]
+    pub broken_hedge_accounts: Vec<(usize, usize, f64, f64)>,
+    /// Insurance fund (vault, treasury) at the end of the path, per venue (+ hub).
+    #[serde(default)]
+    pub fund_end: Vec<f64>,
+}
+
+/// An order of one round: the pool (shared index or per-path copy) and what closes it.
+#[derive(Debug, Clone)]
+struct Order {
+    idx: u32,
+    extra: bool,
+    /// Fraction the generic close takes.
+    frac: f64,
+    /// The venue's own rule's step, for pools at a venue with a rule.
+    rule: Option<RuleStep>,
+}
+
+/// What queueing a pool gave.
+enum Queued {
+    /// Close it: generic fraction, or the venue's rule step.
+    Order(f64, Option<RuleStep>),
+    /// The throttle has nothing left on one of its books this step.
+    Blocked,
+    /// Its venue does not liquidate it now (re-checked next step).
+    Idle,
 }
 
 /// A bankrupt position the insurance fund could not cover at an auto-deleveraging venue.
@@ -227,6 +268,8 @@ struct Book<'a> {
     extra: &'a mut Vec<Pool>,
     xgen: &'a mut Vec<u32>,
     xlists: &'a mut Vec<Vec<(f64, u32, u32)>>,
+    /// Per book (venue × asset): per-path copies with a leg there, ascending.
+    xby_book: &'a mut Vec<Vec<u32>>,
 }
 
 /// Smallest fraction of a pool one liquidation closes.
@@ -305,6 +348,22 @@ impl Engine {
             account_pools.entry(p.account).or_default().push(i as u32);
         }
         account_pools.retain(|_, v| v.len() > 1);
+        let mut by_book: Vec<Vec<u32>> = vec![Vec::new(); n_venues * n_assets];
+        for (i, p) in book.pools.iter().enumerate() {
+            for l in &p.legs {
+                let b = &mut by_book[l.venue * n_assets + l.asset];
+                if b.last() != Some(&(i as u32)) {
+                    b.push(i as u32);
+                }
+            }
+        }
+        let rules: Vec<Option<VenueRule>> = c.venues.iter().map(|v| v.rule).collect();
+        // Config validation checks the bundled rules parse whenever a venue names one.
+        let rule_params = if rules.iter().any(|r| r.is_some()) {
+            RuleParams::bundled(c.dt_seconds).ok()
+        } else {
+            None
+        };
         let mut fund0: Vec<Amount> = c.venues.iter().map(|v| cents(v.insurance_fund)).collect();
         fund0.push(cents(c.hub.insurance_fund));
         Engine {
@@ -334,6 +393,9 @@ impl Engine {
                 })
                 .collect(),
             adl: c.venues.iter().map(|v| v.auto_deleverage).collect(),
+            rules,
+            rule_params,
+            by_book,
             account_pools,
             breakers: if with_breakers {
                 c.breakers.clone()
@@ -408,11 +470,16 @@ impl Engine {
         let mut hist: Vec<Vec<f64>> = vec![common.clone(); window + 1];
         let mut active_until = vec![0usize; self.breakers.len()];
         let mut last_step_liq = 0.0;
-        let mut orders: Vec<(u32, bool, f64)> = Vec::new(); // (pool or extra idx, is_extra, fraction)
+        let mut orders: Vec<Order> = Vec::new();
         let mut vol = vec![0.0f64; nv * na];
         let mut adl_requests: Vec<AdlRequest> = Vec::new();
-        // Exposure left unhedged by auto-deleveraging: (asset, signed quantity, price then).
-        let mut broken: Vec<(usize, f64, f64)> = Vec::new();
+        // Exposure left unhedged by auto-deleveraging: (asset, signed quantity, price then,
+        // venue deleveraged, account).
+        let mut broken: Vec<(usize, f64, f64, usize, usize)> = Vec::new();
+        // Per-path copies by book (venue × asset), ascending: the ADL candidates among them.
+        let mut xby_book: Vec<Vec<u32>> = vec![Vec::new(); nv * na];
+        // Per-path copies the venue keeps liquidating (or will look at again) next step.
+        let mut deferred: Vec<u32> = Vec::new();
         // Throttle budget: liquidated notional per book (venue, asset) this STEP, over all rounds.
         let mut budget = vec![0.0f64; nv * na];
         for t in 0..self.steps {
@@ -460,6 +527,15 @@ impl Engine {
             for b in budget.iter_mut() {
                 *b = 0.0;
             }
+            // Pools the venue is still liquidating (or did not act on) are looked at again.
+            for ei in std::mem::take(&mut deferred) {
+                let ei = ei as usize;
+                if let Some((slot, thr)) = locate(&extra[ei], &self.rates, na, nv) {
+                    xgen[ei] += 1;
+                    let down = self.lists[slot].down;
+                    insert_x(&mut xlists[slot], down, (thr, ei as u32, xgen[ei]));
+                }
+            }
             if !halt {
                 for round in 0..self.max_rounds {
                     let overlay =
@@ -488,9 +564,27 @@ impl Engine {
                                     &prices,
                                     throttle,
                                     &mut budget,
+                                    &fund,
                                 ) {
-                                    Some(f) => orders.push((pi, false, f)),
-                                    None => break,
+                                    Queued::Order(frac, rule) => orders.push(Order {
+                                        idx: pi,
+                                        extra: false,
+                                        frac,
+                                        rule,
+                                    }),
+                                    Queued::Blocked => break,
+                                    Queued::Idle => {
+                                        // A copy, looked at again next step.
+                                        done[pi as usize] = true;
+                                        let p = self.pools[pi as usize].clone();
+                                        let ei = extra.len() as u32;
+                                        for l in &p.legs {
+                                            xby_book[l.venue * na + l.asset].push(ei);
+                                        }
+                                        extra.push(p);
+                                        xgen.push(0);
+                                        deferred.push(ei);
+                                    }
                                 }
                             }
                             cursor[li] += 1;
@@ -503,8 +597,15 @@ impl Engine {
                                 && p.equity(&prices, na)
                                     < p.requirement(&prices, na, &self.rates, false)
                             {
-                                if let Some(f) = self.queue(p, &prices, throttle, &mut budget) {
-                                    orders.push((pi, false, f));
+                                if let Queued::Order(frac, rule) =
+                                    self.queue(p, &prices, throttle, &mut budget, &fund)
+                                {
+                                    orders.push(Order {
+                                        idx: pi,
+                                        extra: false,
+                                        frac,
+                                        rule,
+                                    });
                                 }
                             }
                         }
@@ -529,27 +630,47 @@ impl Engine {
                             if !hit {
                                 break;
                             }
-                            let Some(f) =
-                                self.queue(&extra[ei as usize], &prices, throttle, &mut budget)
-                            else {
+                            let q = self.queue(
+                                &extra[ei as usize],
+                                &prices,
+                                throttle,
+                                &mut budget,
+                                &fund,
+                            );
+                            if matches!(q, Queued::Blocked) {
                                 break;
-                            };
+                            }
                             xl.pop();
                             xgen[ei as usize] += 1;
-                            orders.push((ei, true, f));
+                            match q {
+                                Queued::Order(frac, rule) => orders.push(Order {
+                                    idx: ei,
+                                    extra: true,
+                                    frac,
+                                    rule,
+                                }),
+                                _ => deferred.push(ei),
+                            }
                         }
                     }
                     if overlay {
                         for (ei, p) in extra.iter().enumerate() {
                             if p.unified
                                 && !p.legs.is_empty()
-                                && !orders.iter().any(|o| o.1 && o.0 == ei as u32)
+                                && !orders.iter().any(|o| o.extra && o.idx == ei as u32)
                                 && p.equity(&prices, na)
                                     < p.requirement(&prices, na, &self.rates, false)
                             {
-                                if let Some(f) = self.queue(p, &prices, throttle, &mut budget) {
+                                if let Queued::Order(frac, rule) =
+                                    self.queue(p, &prices, throttle, &mut budget, &fund)
+                                {
                                     xgen[ei] += 1;
-                                    orders.push((ei as u32, true, f));
+                                    orders.push(Order {
+                                        idx: ei as u32,
+                                        extra: true,
+                                        frac,
+                                        rule,
+                                    });
                                 }
                             }
                         }
@@ -562,14 +683,18 @@ impl Engine {
                         *v = 0.0;
                     }
                     for o in orders.iter() {
-                        let p = if o.1 {
-                            &extra[o.0 as usize]
+                        let p = if o.extra {
+                            &extra[o.idx as usize]
                         } else {
-                            &self.pools[o.0 as usize]
+                            &self.pools[o.idx as usize]
                         };
+                        if let (Some(r), Some(l)) = (&o.rule, p.legs.first()) {
+                            vol[l.venue * na + l.asset] -= r.closed.signum() * r.market_notional;
+                            continue;
+                        }
                         for l in &p.legs {
                             vol[l.venue * na + l.asset] -=
-                                o.2 * l.q * prices[l.venue * na + l.asset];
+                                o.frac * l.q * prices[l.venue * na + l.asset];
                         }
                     }
                     // Execution prices: the batch walks the book from the common (true) price.
@@ -587,26 +712,56 @@ impl Engine {
                     let mut round_liq = 0.0;
                     adl_requests.clear();
                     for o in &orders {
-                        let pool = if o.1 {
-                            extra[o.0 as usize].clone()
+                        let pool = if o.extra {
+                            extra[o.idx as usize].clone()
                         } else {
-                            self.pools[o.0 as usize].clone()
+                            self.pools[o.idx as usize].clone()
                         };
-                        let (after, notional) =
-                            self.settle(pool, o.2, &exec, &mut fund, &mut res, &mut adl_requests);
+                        let (after, notional, continues) = match &o.rule {
+                            Some(r) => {
+                                let (a, n) = self.settle_rule(
+                                    pool,
+                                    r,
+                                    &prices,
+                                    &mut fund,
+                                    &mut res,
+                                    &mut adl_requests,
+                                );
+                                (a, n, r.continues)
+                            }
+                            None => {
+                                let (a, n) = self.settle(
+                                    pool,
+                                    o.frac,
+                                    &exec,
+                                    &mut fund,
+                                    &mut res,
+                                    &mut adl_requests,
+                                );
+                                (a, n, false)
+                            }
+                        };
                         round_liq += notional;
-                        let ei = if o.1 {
-                            extra[o.0 as usize] = after;
-                            o.0 as usize
+                        let ei = if o.extra {
+                            extra[o.idx as usize] = after;
+                            o.idx as usize
                         } else {
-                            done[o.0 as usize] = true;
+                            done[o.idx as usize] = true;
                             if after.legs.is_empty() {
                                 continue;
+                            }
+                            for l in &after.legs {
+                                xby_book[l.venue * na + l.asset].push(extra.len() as u32);
                             }
                             extra.push(after);
                             xgen.push(0);
                             extra.len() - 1
                         };
+                        if continues {
+                            xgen[ei] += 1;
+                            deferred.push(ei as u32);
+                            continue;
+                        }
                         if let Some((slot, thr)) = locate(&extra[ei], &self.rates, na, nv) {
                             xgen[ei] += 1;
                             let down = self.lists[slot].down;
@@ -622,6 +777,7 @@ impl Engine {
                                 extra: &mut extra,
                                 xgen: &mut xgen,
                                 xlists: &mut xlists,
+                                xby_book: &mut xby_book,
                             },
                             &mut res,
                             &mut broken,
@@ -665,23 +821,33 @@ impl Engine {
             }
         }
         res.venues_hit = res.liquidated.iter().filter(|x| **x > 0.0).count();
-        for &(a, q, p) in &broken {
-            res.broken_hedge_loss += (-q * (common[a] - p)).max(0.0);
+        res.broken_hedge_notional_by_venue = vec![0.0; nv];
+        res.broken_hedge_loss_by_venue = vec![0.0; nv];
+        for &(a, q, p, v, account) in &broken {
+            let loss = (-q * (common[a] - p)).max(0.0);
+            res.broken_hedge_loss += loss;
+            res.broken_hedge_notional_by_venue[v] += q.abs() * p;
+            res.broken_hedge_loss_by_venue[v] += loss;
+            res.broken_hedge_accounts
+                .push((account, v, q.abs() * p, loss));
         }
+        res.fund_end = fund.iter().map(|f| f.0 as f64 / 100.0).collect();
         res
     }
 
     /// Auto-deleveraging of one bankrupt position: profitable opposite positions on its venue and
-    /// asset, ranked by P&L ratio × leverage (Binance's ranking; Hyperliquid ranks by P&L and
-    /// leverage used), are closed at its bankruptcy price until its size is matched. A position
-    /// whose account holds the opposite leg elsewhere (a hedge) leaves that leg unhedged.
+    /// asset, ranked by P&L ratio × leverage (at a venue with the `binance` rule, Binance's own
+    /// LeveragePnL, `intermargin_liquidation::venue_style::binance::leverage_pnl`), are closed at
+    /// its bankruptcy price until its size is matched. A position whose account holds the opposite
+    /// leg elsewhere (a hedge) leaves that leg unhedged. Candidates are the pools with a leg on the
+    /// book (indexed by venue and asset), not every pool.
     fn deleverage(
         &self,
         req: AdlRequest,
         prices: &[f64],
         book: &mut Book<'_>,
         res: &mut PathResult,
-        broken: &mut Vec<(usize, f64, f64)>,
+        broken: &mut Vec<(usize, f64, f64, usize, usize)>,
     ) {
         let na = self.n_assets;
         let i = req.venue * na + req.asset;
@@ -698,19 +864,23 @@ impl Engine {
             if upnl <= 0.0 || equity <= 0.0 {
                 return None;
             }
+            if !p.unified && self.rules[req.venue] == Some(VenueRule::Binance) {
+                let mm = self.rates.mm[req.venue] * l.q.abs() * px;
+                return Some(binance::leverage_pnl(upnl, p.collateral, mm));
+            }
             let ratio = upnl / p.collateral.max(1e-9);
             Some(ratio * p.notional(prices, na) / equity)
         };
-        for (k, p) in self.pools.iter().enumerate() {
-            if !book.done[k] {
-                if let Some(s) = score(p) {
-                    cands.push((s, false, k as u32));
+        for &k in &self.by_book[i] {
+            if !book.done[k as usize] {
+                if let Some(s) = score(&self.pools[k as usize]) {
+                    cands.push((s, false, k));
                 }
             }
         }
-        for (k, p) in book.extra.iter().enumerate() {
-            if let Some(s) = score(p) {
-                cands.push((s, true, k as u32));
+        for &k in &book.xby_book[i] {
+            if let Some(s) = score(&book.extra[k as usize]) {
+                cands.push((s, true, k));
             }
         }
         cands.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -723,7 +893,11 @@ impl Engine {
                 k as usize
             } else {
                 book.done[k as usize] = true;
-                book.extra.push(self.pools[k as usize].clone());
+                let p = self.pools[k as usize].clone();
+                for l in &p.legs {
+                    book.xby_book[l.venue * na + l.asset].push(book.extra.len() as u32);
+                }
+                book.extra.push(p);
                 book.xgen.push(0);
                 book.extra.len() - 1
             };
@@ -767,7 +941,7 @@ impl Engine {
             if hedge_q != 0.0 {
                 let unhedged = hedge_q.signum() * take.min(hedge_q.abs());
                 res.broken_hedge_notional += unhedged.abs() * px;
-                broken.push((req.asset, unhedged, px));
+                broken.push((req.asset, unhedged, px, req.venue, p.account));
             }
             p.legs.retain(|l| l.q.abs() >= 1e-12);
             book.xgen[ei] += 1;
@@ -825,12 +999,39 @@ impl Engine {
     /// notional per STEP, over all the step's rounds (`used` holds what this step has taken). An
     /// order larger than what is left is cut to it (the rest waits for the next step); `None` when
     /// a book it trades on has nothing left.
-    fn queue(&self, p: &Pool, prices: &[f64], throttle: f64, used: &mut [f64]) -> Option<f64> {
+    ///
+    /// A siloed pool at a venue with its own rule is sized by that rule ([`Engine::rule_step`]);
+    /// while a throttle is active such an order waits whole for the next step when the book has
+    /// less left than its notional.
+    fn queue(
+        &self,
+        p: &Pool,
+        prices: &[f64],
+        throttle: f64,
+        used: &mut [f64],
+        fund: &[Amount],
+    ) -> Queued {
+        let na = self.n_assets;
+        if let Some(l) = p.legs.first().filter(|_| !p.unified) {
+            if self.rules[l.venue].is_some() {
+                let i = l.venue * na + l.asset;
+                let Some(step) = self.rule_step(p, prices, fund[l.venue].0 as f64 / 100.0) else {
+                    return Queued::Idle;
+                };
+                if throttle.is_finite() {
+                    let left = throttle * self.impact[i].depth - used[i];
+                    if step.market_notional > left {
+                        return Queued::Blocked;
+                    }
+                    used[i] += step.market_notional;
+                }
+                return Queued::Order(1.0, Some(step));
+            }
+        }
         let mut f = self.close_fraction_for(p, prices);
         if throttle.is_infinite() {
-            return Some(f);
+            return Queued::Order(f, None);
         }
-        let na = self.n_assets;
         for l in &p.legs {
             let i = l.venue * na + l.asset;
             let left = throttle * self.impact[i].depth - used[i];
@@ -840,13 +1041,82 @@ impl Engine {
             }
         }
         if f < MIN_FRACTION {
-            return None;
+            return Queued::Blocked;
         }
         for l in &p.legs {
             let i = l.venue * na + l.asset;
             used[i] += f * (l.q * prices[i]).abs();
         }
-        Some(f)
+        Queued::Order(f, None)
+    }
+
+    /// What the pool's venue does to it now by its own rule (siloed pools at a venue with
+    /// `venues[].rule`), at the venue's oracle price with `fund` its fund; `None` when the venue
+    /// has no rule or does not liquidate the pool now.
+    pub fn rule_step(&self, p: &Pool, prices: &[f64], fund: f64) -> Option<RuleStep> {
+        let l = p.legs.first().filter(|_| !p.unified && p.legs.len() == 1)?;
+        let rule = self.rules.get(l.venue).copied().flatten()?;
+        let params = self.rule_params.as_ref()?;
+        let i = l.venue * self.n_assets + l.asset;
+        let im = self.impact[i];
+        let impact = ImpactParams {
+            k: im.k,
+            alpha: im.alpha,
+            depth: im.depth,
+        };
+        // A rule that refuses its inputs (a non-finite price) leaves the pool to the next step.
+        venue_step(
+            rule,
+            params,
+            p,
+            prices[i],
+            self.rates.mm[l.venue],
+            impact,
+            fund,
+        )
+        .ok()
+        .flatten()
+    }
+
+    /// Applies a venue rule's step to the pool: its leg reduced, its collateral replaced, the fund
+    /// moved, bad debt booked, auto-deleveraging asked.
+    fn settle_rule(
+        &self,
+        mut p: Pool,
+        r: &RuleStep,
+        prices: &[f64],
+        fund: &mut [Amount],
+        res: &mut PathResult,
+        adl: &mut Vec<AdlRequest>,
+    ) -> (Pool, f64) {
+        let Some(l) = p.legs.first_mut() else {
+            return (p, 0.0);
+        };
+        let (v, a) = (l.venue, l.asset);
+        let notional = (r.closed * prices[v * self.n_assets + a]).abs();
+        res.liquidated[v] += notional;
+        if r.closed > 0.0 {
+            res.liquidated_long += notional;
+        }
+        let side = l.q.signum();
+        l.q -= r.closed;
+        if l.q.abs() < 1e-12 || l.q.signum() != side {
+            p.legs.clear();
+        }
+        p.collateral = r.collateral_after;
+        fund[v] = Amount((fund[v].0 + (r.fund_delta * 100.0).round() as i128).max(0));
+        res.bad_debt[v] += r.bad_debt;
+        res.uncovered[v] += r.uncovered;
+        if let Some((qty, bankruptcy)) = r.adl {
+            adl.push(AdlRequest {
+                venue: v,
+                asset: a,
+                side,
+                qty,
+                bankruptcy,
+            });
+        }
+        (p, notional)
     }
 
     /// Fraction of the pool to close: all of it when equity < 0, else Drift's closed form

@@ -22,6 +22,7 @@ pub mod paths;
 pub mod plot;
 pub mod population;
 pub mod run;
+pub mod venue_rules;
 
 pub use config::Config;
 pub use error::SimError;

@@ -31,6 +31,15 @@ pub struct VenueStats {
     /// Mean notional auto-deleveraged per path.
     #[serde(default)]
     pub mean_adl: f64,
+    /// Probability that a winning leg deleveraged here breaks a hedge held on another venue.
+    #[serde(default)]
+    pub prob_broken_hedge: f64,
+    /// Mean notional left unhedged per path by deleveraging here.
+    #[serde(default)]
+    pub mean_unhedged_notional: f64,
+    /// Mean loss per path those broken hedges cause (the unhedged leg's adverse move).
+    #[serde(default)]
+    pub mean_broken_hedge_loss: f64,
 }
 
 /// Broken hedges: winning legs auto-deleveraged while the account's other leg stays open.
@@ -55,6 +64,15 @@ pub struct AccountAdl {
     pub prob_adl: f64,
     /// Expected notional auto-deleveraged per path (over all paths).
     pub mean_adl: f64,
+    /// Probability that a deleveraged leg of it was a hedge (the account's other leg left open).
+    #[serde(default)]
+    pub prob_broken_hedge: f64,
+    /// Expected notional left unhedged per path.
+    #[serde(default)]
+    pub mean_unhedged_notional: f64,
+    /// Expected loss per path caused by the exposure left unhedged.
+    #[serde(default)]
+    pub mean_broken_hedge_loss: f64,
 }
 
 /// Statistics of one run (with or without breakers).
@@ -302,6 +320,25 @@ fn stats(c: &Config, results: &[PathResult], nv: usize) -> RunStats {
                 .map(|r| r.adl.get(v).copied().unwrap_or(0.0))
                 .sum::<f64>()
                 / n,
+            prob_broken_hedge: results
+                .iter()
+                .filter(|r| {
+                    r.broken_hedge_notional_by_venue
+                        .get(v)
+                        .is_some_and(|x| *x > 0.0)
+                })
+                .count() as f64
+                / n,
+            mean_unhedged_notional: results
+                .iter()
+                .map(|r| r.broken_hedge_notional_by_venue.get(v).copied().unwrap_or(0.0))
+                .sum::<f64>()
+                / n,
+            mean_broken_hedge_loss: results
+                .iter()
+                .map(|r| r.broken_hedge_loss_by_venue.get(v).copied().unwrap_or(0.0))
+                .sum::<f64>()
+                / n,
         });
     }
     let worst = results
@@ -316,25 +353,39 @@ fn stats(c: &Config, results: &[PathResult], nv: usize) -> RunStats {
         .unwrap_or(0);
     let na = c.assets.len();
     // Per account: paths on which it was deleveraged, and the notional.
-    let mut per_account: std::collections::HashMap<usize, (f64, f64)> =
+    // (paths deleveraged, notional, paths with a broken hedge, unhedged notional, loss)
+    let mut per_account: std::collections::HashMap<usize, [f64; 5]> =
         std::collections::HashMap::new();
     for r in results {
         let mut seen: Vec<usize> = Vec::new();
         for &(a, x) in &r.adl_accounts {
             let e = per_account.entry(a).or_default();
-            e.1 += x;
+            e[1] += x;
             if !seen.contains(&a) {
                 seen.push(a);
-                e.0 += 1.0;
+                e[0] += 1.0;
+            }
+        }
+        let mut seen: Vec<usize> = Vec::new();
+        for &(a, _, x, loss) in &r.broken_hedge_accounts {
+            let e = per_account.entry(a).or_default();
+            e[3] += x;
+            e[4] += loss;
+            if !seen.contains(&a) {
+                seen.push(a);
+                e[2] += 1.0;
             }
         }
     }
     let mut accounts: Vec<AccountAdl> = per_account
         .into_iter()
-        .map(|(account, (k, x))| AccountAdl {
+        .map(|(account, e)| AccountAdl {
             account,
-            prob_adl: k / n,
-            mean_adl: x / n,
+            prob_adl: e[0] / n,
+            mean_adl: e[1] / n,
+            prob_broken_hedge: e[2] / n,
+            mean_unhedged_notional: e[3] / n,
+            mean_broken_hedge_loss: e[4] / n,
         })
         .collect();
     accounts.sort_by(|a, b| {

@@ -126,7 +126,13 @@ fn a_deleveraged_winning_leg_breaks_the_hedge_by_hand() {
         "{}",
         r.broken_hedge_loss
     );
-    // Account 2 holds no hedge: deleveraged, nothing broken.
+    // Account 2 holds no hedge: deleveraged, nothing broken. The broken hedge is booked to `a`,
+    // where the winning leg was deleveraged, and to account 1.
+    assert!((r.broken_hedge_notional_by_venue[0] - 4.0 * p1).abs() < 0.01);
+    assert!((r.broken_hedge_loss_by_venue[0] - 4.0 * (p1 - 63.0)).abs() < 0.01);
+    assert_eq!(r.broken_hedge_loss_by_venue[1], 0.0);
+    assert_eq!(r.broken_hedge_accounts.len(), 1);
+    assert_eq!((r.broken_hedge_accounts[0].0, r.broken_hedge_accounts[0].1), (1, 0));
 }
 
 #[test]
@@ -242,4 +248,42 @@ buffer = 0.05
         .filter(|r| r.adl_accounts.iter().any(|x| x.0 == top))
         .count() as f64;
     assert!((a[0].prob_adl - k / n).abs() < 1e-12);
+    // Per venue and per account, the unhedged exposure and its loss are the paths' own means.
+    let mut venue_loss = 0.0;
+    for (v, vs) in w.venues.iter().take(2).enumerate() {
+        let p = paths
+            .iter()
+            .filter(|r| r.broken_hedge_notional_by_venue[v] > 0.0)
+            .count() as f64
+            / n;
+        let x = paths
+            .iter()
+            .map(|r| r.broken_hedge_notional_by_venue[v])
+            .sum::<f64>()
+            / n;
+        let l = paths
+            .iter()
+            .map(|r| r.broken_hedge_loss_by_venue[v])
+            .sum::<f64>()
+            / n;
+        assert!((vs.prob_broken_hedge - p).abs() < 1e-12, "{}", vs.venue);
+        assert!((vs.mean_unhedged_notional - x).abs() < 1e-6 * x.max(1.0));
+        assert!((vs.mean_broken_hedge_loss - l).abs() < 1e-6 * l.max(1.0));
+        venue_loss += vs.mean_broken_hedge_loss;
+    }
+    assert!((venue_loss - w.broken_hedges.mean_loss).abs() < 1e-6 * venue_loss.max(1.0));
+    for acc in a {
+        let l = paths
+            .iter()
+            .flat_map(|r| r.broken_hedge_accounts.iter())
+            .filter(|x| x.0 == acc.account)
+            .map(|x| x.3)
+            .sum::<f64>()
+            / n;
+        assert!((acc.mean_broken_hedge_loss - l).abs() < 1e-9 * l.max(1.0));
+    }
+    assert!(
+        a.iter().any(|x| x.prob_broken_hedge > 0.0),
+        "some account among the most deleveraged holds a hedge"
+    );
 }

@@ -140,13 +140,23 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
                 v.venue.clone(),
                 percent(v.prob_adl),
                 money(v.mean_adl, SIM_CURRENCY),
+                percent(v.prob_broken_hedge),
+                money(v.mean_unhedged_notional, SIM_CURRENCY),
+                money(v.mean_broken_hedge_loss, SIM_CURRENCY),
             ]
         })
         .collect();
     if !adl.is_empty() {
-        println!("auto-deleveraging (without breakers):");
+        println!("auto-deleveraging and broken hedges (without breakers):");
         print_table(
-            &["venue", "P(auto-deleveraging)", "deleveraged / path"],
+            &[
+                "venue",
+                "P(auto-deleveraging)",
+                "deleveraged / path",
+                "P(hedge broken)",
+                "left unhedged / path",
+                "loss caused / path",
+            ],
             &adl,
         );
         let b = &w.broken_hedges;
@@ -156,6 +166,35 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
             money(b.mean_unhedged_notional, SIM_CURRENCY),
             money(b.mean_loss, SIM_CURRENCY)
         );
+        let rows: Vec<Vec<String>> = b
+            .accounts
+            .iter()
+            .filter(|a| a.prob_broken_hedge > 0.0)
+            .map(|a| {
+                vec![
+                    a.account.to_string(),
+                    percent(a.prob_adl),
+                    money(a.mean_adl, SIM_CURRENCY),
+                    percent(a.prob_broken_hedge),
+                    money(a.mean_unhedged_notional, SIM_CURRENCY),
+                    money(a.mean_broken_hedge_loss, SIM_CURRENCY),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            println!("accounts most likely deleveraged, whose hedge broke:");
+            print_table(
+                &[
+                    "account",
+                    "P(auto-deleveraging)",
+                    "deleveraged / path",
+                    "P(hedge broken)",
+                    "left unhedged / path",
+                    "loss caused / path",
+                ],
+                &rows,
+            );
+        }
     }
     if !s.breakers_explained.is_empty() {
         let rows: Vec<Vec<String>> = s

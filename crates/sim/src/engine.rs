@@ -77,6 +77,8 @@ pub struct Engine {
     rule_params: Option<RuleParams>,
     /// Per book (venue × asset): the pools with a leg there, ascending (the ADL candidates).
     by_book: Vec<Vec<u32>>,
+    /// Per venue: notional at the start of legs hedged by an opposite leg on another venue.
+    hedged: Vec<f64>,
     /// Accounts with more than one pool (a siloed hedged account has one per leg): their pools.
     account_pools: std::collections::HashMap<usize, Vec<u32>>,
     steps: usize,
@@ -357,6 +359,21 @@ impl Engine {
                 }
             }
         }
+        let mut legs_of: std::collections::BTreeMap<usize, Vec<Leg>> = Default::default();
+        for p in &book.pools {
+            legs_of.entry(p.account).or_default().extend(p.legs.iter().copied());
+        }
+        let mut hedged = vec![0.0; n_venues];
+        for legs in legs_of.values().filter(|l| l.len() > 1) {
+            for l in legs {
+                let opposite: f64 = legs
+                    .iter()
+                    .filter(|o| o.venue != l.venue && o.asset == l.asset && o.q * l.q < 0.0)
+                    .map(|o| o.q.abs())
+                    .sum();
+                hedged[l.venue] += l.q.abs().min(opposite) * l.p0;
+            }
+        }
         let rules: Vec<Option<VenueRule>> = c.venues.iter().map(|v| v.rule).collect();
         // Config validation checks the bundled rules parse whenever a venue names one.
         let rule_params = if rules.iter().any(|r| r.is_some()) {
@@ -396,6 +413,7 @@ impl Engine {
             rules,
             rule_params,
             by_book,
+            hedged,
             account_pools,
             breakers: if with_breakers {
                 c.breakers.clone()
@@ -425,6 +443,11 @@ impl Engine {
     /// Number of venues.
     pub fn venues(&self) -> usize {
         self.n_venues
+    }
+
+    /// Per venue: notional at the start of legs hedged by an opposite leg on another venue.
+    pub fn hedged_notional(&self) -> &[f64] {
+        &self.hedged
     }
 
     /// Runs path `index`; `timeline` records every step when given.

@@ -40,6 +40,14 @@ pub struct VenueStats {
     /// Mean loss per path those broken hedges cause (the unhedged leg's adverse move).
     #[serde(default)]
     pub mean_broken_hedge_loss: f64,
+    /// Notional at the start of legs here hedged by an opposite leg on another venue.
+    #[serde(default)]
+    pub hedged_notional: f64,
+    /// `mean_unhedged_notional / hedged_notional`: the expected fraction of a hedged leg here left
+    /// unhedged per path, the forecast the unified model's broken-hedge add-on reads
+    /// (`crates/margin/params/unified.toml`, `[broken_hedge]`).
+    #[serde(default)]
+    pub expected_unhedged_fraction: f64,
 }
 
 /// Broken hedges: winning legs auto-deleveraged while the account's other leg stays open.
@@ -277,7 +285,7 @@ pub struct RunOutput {
     pub timeline_breakers: Option<Vec<TimelinePoint>>,
 }
 
-fn stats(c: &Config, results: &[PathResult], nv: usize) -> RunStats {
+fn stats(c: &Config, results: &[PathResult], nv: usize, hedged: &[f64]) -> RunStats {
     let n = results.len().max(1) as f64;
     let bd: Vec<f64> = results.iter().map(|r| r.total_bad_debt()).collect();
     let liq: Vec<f64> = results.iter().map(|r| r.total_liquidated()).collect();
@@ -339,6 +347,18 @@ fn stats(c: &Config, results: &[PathResult], nv: usize) -> RunStats {
                 .map(|r| r.broken_hedge_loss_by_venue.get(v).copied().unwrap_or(0.0))
                 .sum::<f64>()
                 / n,
+            hedged_notional: hedged.get(v).copied().unwrap_or(0.0),
+            expected_unhedged_fraction: match hedged.get(v) {
+                Some(h) if *h > 0.0 => {
+                    results
+                        .iter()
+                        .map(|r| r.broken_hedge_notional_by_venue.get(v).copied().unwrap_or(0.0))
+                        .sum::<f64>()
+                        / n
+                        / h
+                }
+                _ => 0.0,
+            },
         });
     }
     let worst = results
@@ -454,7 +474,7 @@ pub fn simulate(
     let base = Engine::new(c, &book, model.clone(), false);
     let nv = base.venues();
     let r0 = run_paths(&base, c.paths, progress);
-    let s0 = stats(c, &r0, nv);
+    let s0 = stats(c, &r0, nv, base.hedged_notional());
     let mut timeline = Vec::new();
     base.run_path(s0.worst_path, Some(&mut timeline));
     let mut explained = Vec::new();
@@ -474,7 +494,7 @@ pub fn simulate(
             }
         }
         (
-            Some(stats(c, &r1, nv)),
+            Some(stats(c, &r1, nv, e.hedged_notional())),
             Some(r1.iter().map(|r| r.total_bad_debt()).collect()),
             Some(tl),
         )
@@ -608,7 +628,7 @@ pub fn frontier(
             let book = generate(&cc)?;
             let e = Engine::new(&cc, &book, model.clone(), false);
             let r = run_paths(&e, paths, progress);
-            let s = stats(&cc, &r, e.venues());
+            let s = stats(&cc, &r, e.venues(), e.hedged_notional());
             let bd: Vec<f64> = r.iter().map(|x| x.total_bad_debt()).collect();
             let k = bd.iter().filter(|x| **x > 0.0).count();
             let (plo, phi) = wilson(k, bd.len());

@@ -800,3 +800,89 @@ fn liquidation_move_reprices_short_options_along_the_move() {
     let stale = c - n * mark(BTC) - n * (0.075 + mark(BTC));
     assert!(stale > 0.0);
 }
+
+// ---------------------------------------------------------------- broken hedges (issue 19)
+
+fn adl_forecast(materiality: f64) -> intermargin_margin::portfolio::BrokenHedgeForecast {
+    intermargin_margin::portfolio::BrokenHedgeForecast {
+        source: "test forecast".into(),
+        expected_unhedged_fraction: [(Venue::Binance, 0.03), (Venue::Deribit, 0.01)]
+            .into_iter()
+            .collect(),
+        materiality,
+    }
+}
+
+#[test]
+fn a_material_broken_hedge_add_on_is_charged_and_explained_by_hand() {
+    // The basis trade: long 300 BTC on Deribit (+ 20 BTC held there), short 300 BTC on Binance,
+    // BTC 60,000. Long delta 18.0M + 1.2M = 19.2M, short 18.0M, hedged 18.0M. A fall: Binance's
+    // short wins and 3 % of it is deleveraged: 0.03 × 18.0M = 540,000 left unhedged; a rise:
+    // Deribit's long (a position; the 20 BTC balance cannot be deleveraged) 1 % × 18.0M × 18.0/19.2
+    // = 168,750. The add-on is 540,000 × the model's BTC stress move.
+    let acc = basis_trade();
+    let base = margin(&acc);
+    let m = model().with_broken_hedge(adl_forecast(0.01)).unwrap();
+    let r = m.margin(&acc, &assets(), &market()).unwrap();
+    let s = m.delta_one_stress("BTC");
+    let want = 0.03 * 300.0 * BTC * s;
+    let a = r.broken_hedge.as_ref().expect("a hedge across venues");
+    assert!(
+        (a.value - want).abs() < 1e-6 * want,
+        "{} vs {want}",
+        a.value
+    );
+    assert!(a.material, "{} vs threshold {}", a.value, a.threshold);
+    assert!((a.threshold - 0.01 * base.initial_margin).abs() < 1e-6 * base.initial_margin);
+    assert!((r.initial_margin - base.initial_margin - want).abs() < 1e-6 * want);
+    let p = params();
+    assert!(
+        (r.maintenance_margin - base.maintenance_margin - p.maintenance_fraction * want).abs()
+            < 1e-6 * want
+    );
+    let c = r
+        .explain
+        .components
+        .iter()
+        .find(|c| c.name == "broken_hedge_adl")
+        .expect("component");
+    assert!((c.value - want).abs() < 1e-6 * want);
+    // The components still add up to the initial margin.
+    let sum: f64 = r.explain.components.iter().map(|c| c.value).sum();
+    assert!((sum - r.initial_margin).abs() < 1e-6 * r.initial_margin);
+}
+
+#[test]
+fn an_immaterial_broken_hedge_add_on_is_reported_but_not_charged() {
+    let acc = basis_trade();
+    let base = margin(&acc);
+    // Materiality at 90 % of the initial margin: the same add-on is far below it.
+    let r = model()
+        .with_broken_hedge(adl_forecast(0.9))
+        .unwrap()
+        .margin(&acc, &assets(), &market())
+        .unwrap();
+    let a = r.broken_hedge.as_ref().unwrap();
+    assert!(!a.material && a.value > 0.0);
+    assert_eq!(r.initial_margin, base.initial_margin);
+    assert!(r
+        .explain
+        .components
+        .iter()
+        .all(|c| c.name != "broken_hedge_adl"));
+    // Without a forecast nothing is computed; an unhedged book has no add-on.
+    assert!(base.broken_hedge.is_none());
+    let mut long_only = Account::new("long");
+    long_only
+        .positions
+        .push(Position::new(inst(&TEMPLATES[0]), 10.0));
+    long_only
+        .collateral
+        .push(coll(Venue::Binance, "USDT", 200_000 * 1_000_000));
+    let r = model()
+        .with_broken_hedge(adl_forecast(0.01))
+        .unwrap()
+        .margin(&long_only, &assets(), &market())
+        .unwrap();
+    assert!(r.broken_hedge.is_none());
+}

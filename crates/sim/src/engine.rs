@@ -361,7 +361,10 @@ impl Engine {
         }
         let mut legs_of: std::collections::BTreeMap<usize, Vec<Leg>> = Default::default();
         for p in &book.pools {
-            legs_of.entry(p.account).or_default().extend(p.legs.iter().copied());
+            legs_of
+                .entry(p.account)
+                .or_default()
+                .extend(p.legs.iter().copied());
         }
         let mut hedged = vec![0.0; n_venues];
         for legs in legs_of.values().filter(|l| l.len() > 1) {

@@ -339,7 +339,12 @@ fn stats(c: &Config, results: &[PathResult], nv: usize, hedged: &[f64]) -> RunSt
                 / n,
             mean_unhedged_notional: results
                 .iter()
-                .map(|r| r.broken_hedge_notional_by_venue.get(v).copied().unwrap_or(0.0))
+                .map(|r| {
+                    r.broken_hedge_notional_by_venue
+                        .get(v)
+                        .copied()
+                        .unwrap_or(0.0)
+                })
                 .sum::<f64>()
                 / n,
             mean_broken_hedge_loss: results
@@ -352,7 +357,12 @@ fn stats(c: &Config, results: &[PathResult], nv: usize, hedged: &[f64]) -> RunSt
                 Some(h) if *h > 0.0 => {
                     results
                         .iter()
-                        .map(|r| r.broken_hedge_notional_by_venue.get(v).copied().unwrap_or(0.0))
+                        .map(|r| {
+                            r.broken_hedge_notional_by_venue
+                                .get(v)
+                                .copied()
+                                .unwrap_or(0.0)
+                        })
                         .sum::<f64>()
                         / n
                         / h

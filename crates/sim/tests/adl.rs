@@ -132,7 +132,10 @@ fn a_deleveraged_winning_leg_breaks_the_hedge_by_hand() {
     assert!((r.broken_hedge_loss_by_venue[0] - 4.0 * (p1 - 63.0)).abs() < 0.01);
     assert_eq!(r.broken_hedge_loss_by_venue[1], 0.0);
     assert_eq!(r.broken_hedge_accounts.len(), 1);
-    assert_eq!((r.broken_hedge_accounts[0].0, r.broken_hedge_accounts[0].1), (1, 0));
+    assert_eq!(
+        (r.broken_hedge_accounts[0].0, r.broken_hedge_accounts[0].1),
+        (1, 0)
+    );
 }
 
 #[test]

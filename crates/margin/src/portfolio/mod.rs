@@ -7,6 +7,7 @@
 //! model (local floors at segregated venues + a pooled stress requirement at the hub).
 
 pub mod batch;
+pub mod broken_hedge;
 pub mod explain;
 pub mod params;
 pub mod scan;
@@ -15,6 +16,7 @@ pub mod simm;
 pub mod unified;
 
 pub use batch::{BatchBook, BatchEngine, UnifiedBatch};
+pub use broken_hedge::{BrokenHedgeAddOn, BrokenHedgeForecast, BrokenHedgeLeg};
 pub use explain::{Component, Contribution, Explanation, FactorLoss, ScenarioLoss};
 pub use params::GridParams;
 pub use scan::{GridMargin, GridModel, PoolMargin, ScanFigures};

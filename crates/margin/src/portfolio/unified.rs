@@ -673,6 +673,9 @@ pub struct UnifiedMargin {
     pub range_scale: f64,
     /// The segregated venue whose liquidation move is smallest.
     pub liquidates_first: Option<Venue>,
+    /// The broken-hedge add-on (with a forecast and a hedge across venues), charged when material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_hedge: Option<super::broken_hedge::BrokenHedgeAddOn>,
     /// Per venue.
     pub venues: Vec<VenueConstraint>,
     /// Why.
@@ -920,6 +923,9 @@ pub struct UnifiedModel {
     pub params: UnifiedParams,
     /// Close-out horizon, seconds.
     pub horizon_s: f64,
+    /// The risk lab's auto-deleveraging forecast: with it, a material broken-hedge add-on is
+    /// charged ([`super::broken_hedge`]); without it (the default) nothing is.
+    pub broken_hedge: Option<super::broken_hedge::BrokenHedgeForecast>,
 }
 
 /// A position or non-stable balance in the scan.
@@ -1039,7 +1045,21 @@ impl UnifiedModel {
     /// A model at the default horizon of `params`.
     pub fn new(params: UnifiedParams) -> Self {
         let horizon_s = params.default_horizon_s();
-        UnifiedModel { params, horizon_s }
+        UnifiedModel {
+            params,
+            horizon_s,
+            broken_hedge: None,
+        }
+    }
+
+    /// The same model charging the broken-hedge add-on from `forecast` where it is material.
+    pub fn with_broken_hedge(
+        mut self,
+        forecast: super::broken_hedge::BrokenHedgeForecast,
+    ) -> Result<Self, MarginError> {
+        forecast.validate()?;
+        self.broken_hedge = Some(forecast);
+        Ok(self)
     }
 
     /// The same model at another close-out horizon (seconds), e.g. the slowest route's latency plus
@@ -1549,8 +1569,29 @@ impl UnifiedModel {
             .filter(|r| r.local_minimum > 0.0)
             .map(|r| r.siloed_maintenance_margin)
             .sum();
-        let im = local_total + pooled;
-        let mm = own_mm_seg + p.maintenance_fraction * pooled;
+        let mut im = local_total + pooled;
+        let mut mm = own_mm_seg + p.maintenance_fraction * pooled;
+        // Broken hedges: with a forecast, a material add-on is charged like the pooled figure.
+        let broken_hedge = self.broken_hedge.as_ref().and_then(|f| {
+            let book: Vec<(Venue, String, f64, bool)> = legs
+                .iter()
+                .map(|l| {
+                    (
+                        l.venue,
+                        groups[l.group].clone(),
+                        l.delta_notional,
+                        l.position,
+                    )
+                })
+                .collect();
+            let a =
+                super::broken_hedge::broken_hedge_addon(&book, |u| self.delta_one_stress(u), f, im);
+            (a.value > 0.0).then_some(a)
+        });
+        if let Some(a) = broken_hedge.as_ref().filter(|a| a.material) {
+            im += a.value;
+            mm += p.maintenance_fraction * a.value;
+        }
         let siloed_total: f64 = rows.iter().map(|r| r.siloed_initial_margin).sum();
         let mut split = SavingSplit::default();
         for r in &rows {
@@ -1566,7 +1607,7 @@ impl UnifiedModel {
             .filter_map(|r| r.liquidation_move.map(|m| (r.venue, m.abs())))
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(v, _)| v);
-        let components = vec![
+        let mut components = vec![
             Component {
                 name: "local_minimum_topup".into(),
                 value: local_total,
@@ -1601,6 +1642,17 @@ impl UnifiedModel {
                 detail: "per (venue, underlying): y x daily vol x gross x sqrt(gross / depth)".into(),
             },
         ];
+        if let Some(a) = broken_hedge.as_ref().filter(|a| a.material) {
+            components.push(Component {
+                name: "broken_hedge_adl".into(),
+                value: a.value,
+                detail: format!(
+                    "per underlying: forecast share of the winning leg auto-deleveraged x hedged notional x stress move (charged: ≥ {:.0} % of the initial margin, {})",
+                    self.broken_hedge.as_ref().map(|f| f.materiality * 100.0).unwrap_or(0.0),
+                    self.broken_hedge.as_ref().map(|f| f.source.as_str()).unwrap_or("")
+                ),
+            });
+        }
         let worst_index = listed
             .iter()
             .position(|s| s.scenario == binding_name)
@@ -1627,6 +1679,7 @@ impl UnifiedModel {
             horizon_s: self.horizon_s,
             range_scale: scale,
             liquidates_first,
+            broken_hedge,
             venues: rows,
             explain,
         })

@@ -17,8 +17,8 @@ pub mod whatif;
 
 pub use allocation::{allocation, AllocationAnswer, Requirements, VenueBasis};
 pub use margin::{
-    model_document, model_report, position_liquidations, venue_margin_document, ModelReport,
-    PortfolioModel,
+    model_document, model_report, model_report_with, position_liquidations, venue_margin_document,
+    ModelReport, PortfolioModel,
 };
 pub use whatif::{whatif, whatif_document, WhatIfError};
 

@@ -2,8 +2,8 @@
 //! the whole book, with the siloed total, the saving and the explanation of every number).
 
 use intermargin_margin::portfolio::{
-    Explanation, GridModel, GridParams, PositionLiquidation, SavingSplit, SensitivityModel,
-    SimmParams, UnifiedModel, UnifiedParams,
+    BrokenHedgeForecast, Explanation, GridModel, GridParams, PositionLiquidation, SavingSplit,
+    SensitivityModel, SimmParams, UnifiedModel, UnifiedParams,
 };
 use intermargin_margin::VenueMargin;
 use intermargin_model::{Account, Snapshot, Venue};
@@ -177,6 +177,7 @@ fn margin_account(
     model: PortfolioModel,
     account: &Account,
     snap: &Snapshot,
+    forecast: Option<&BrokenHedgeForecast>,
 ) -> Result<AccountReport, DocumentError> {
     let market = &snap.market;
     let assets = &snap.portfolio.assets;
@@ -229,9 +230,11 @@ fn margin_account(
             )
         }
         PortfolioModel::Unified => {
-            let r = UnifiedModel::new(UnifiedParams::bundled().map_err(|e| ctx(&e))?)
-                .margin(account, assets, market)
-                .map_err(|e| ctx(&e))?;
+            let mut m = UnifiedModel::new(UnifiedParams::bundled().map_err(|e| ctx(&e))?);
+            if let Some(f) = forecast {
+                m = m.with_broken_hedge(f.clone()).map_err(|e| ctx(&e))?;
+            }
+            let r = m.margin(account, assets, market).map_err(|e| ctx(&e))?;
             let venues = r
                 .venues
                 .iter()
@@ -270,6 +273,16 @@ fn margin_account(
 
 /// The portfolio model's verdict on every account of the snapshot.
 pub fn model_report(snap: &Snapshot, model: PortfolioModel) -> Result<ModelReport, DocumentError> {
+    model_report_with(snap, model, None)
+}
+
+/// As [`model_report`], the unified model charging the broken-hedge add-on from `forecast` where it
+/// is material (the risk lab's auto-deleveraging forecast; other models ignore it).
+pub fn model_report_with(
+    snap: &Snapshot,
+    model: PortfolioModel,
+    forecast: Option<&BrokenHedgeForecast>,
+) -> Result<ModelReport, DocumentError> {
     Ok(ModelReport {
         model,
         currency: snap.market.quote.clone(),
@@ -277,7 +290,7 @@ pub fn model_report(snap: &Snapshot, model: PortfolioModel) -> Result<ModelRepor
             .portfolio
             .accounts
             .iter()
-            .map(|a| margin_account(model, a, snap))
+            .map(|a| margin_account(model, a, snap, forecast))
             .collect::<Result<_, _>>()?,
     })
 }

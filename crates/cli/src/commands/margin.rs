@@ -34,6 +34,73 @@ pub struct MarginArgs {
     /// Explain every number (per-position rows; scenario detail for --model).
     #[arg(long)]
     pub explain: bool,
+    /// With `--model unified`: the risk lab's auto-deleveraging forecast, either the
+    /// `summary.json` of `intermargin simulate` (its venues' `expected_unhedged_fraction`) or a
+    /// forecast JSON (`{"source", "expected_unhedged_fraction": {venue: f}, "materiality"}`); a
+    /// material broken-hedge add-on is then charged and explained (`broken_hedge_adl`).
+    #[arg(long)]
+    pub adl_forecast: Option<PathBuf>,
+}
+
+/// Reads `--adl-forecast`: a forecast document, or a simulate summary whose venue names are
+/// venues of the unified model (others are skipped); errors name the file and the JSON path.
+pub fn load_adl_forecast(
+    path: &std::path::Path,
+) -> Result<intermargin_margin::portfolio::BrokenHedgeForecast> {
+    use intermargin_margin::portfolio::BrokenHedgeForecast;
+    let text = read_file(path)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: not JSON: {e}", path.display()))?;
+    let f = if v.get("expected_unhedged_fraction").is_some() {
+        serde_json::from_value::<BrokenHedgeForecast>(v)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?
+    } else {
+        let venues = v
+            .pointer("/without_breakers/venues")
+            .and_then(|x| x.as_array())
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: without_breakers.venues: missing (expected a simulate summary.json or a forecast with expected_unhedged_fraction)",
+                    path.display()
+                )
+            })?;
+        let mut map = std::collections::BTreeMap::new();
+        for (i, x) in venues.iter().enumerate() {
+            let name = x.get("venue").and_then(|n| n.as_str()).ok_or_else(|| {
+                anyhow!(
+                    "{}: without_breakers.venues[{i}].venue: missing",
+                    path.display()
+                )
+            })?;
+            let Ok(venue) = name.parse::<intermargin_model::Venue>() else {
+                continue;
+            };
+            let e = x
+                .get("expected_unhedged_fraction")
+                .and_then(|n| n.as_f64())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: without_breakers.venues[{i}].expected_unhedged_fraction: missing or not a number",
+                        path.display()
+                    )
+                })?;
+            map.insert(venue, e);
+        }
+        BrokenHedgeForecast {
+            source: format!(
+                "intermargin simulate {:?} ({} paths, seed {}): {}",
+                v.get("name").and_then(|n| n.as_str()).unwrap_or(""),
+                v.get("paths").and_then(|n| n.as_u64()).unwrap_or(0),
+                v.get("seed").and_then(|n| n.as_u64()).unwrap_or(0),
+                path.display()
+            ),
+            expected_unhedged_fraction: map,
+            materiality: intermargin_margin::portfolio::broken_hedge::DEFAULT_MATERIALITY,
+        }
+    };
+    f.validate()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(f)
 }
 
 /// A quote-currency figure for the table, `n/a` when the market has no rate for the pool.
@@ -71,7 +138,27 @@ pub fn run(a: MarginArgs) -> Result<()> {
     if let Some(m) = &a.model {
         let model = <super::portfolio_margin::PmModel as clap::ValueEnum>::from_str(m, true)
             .map_err(|e| anyhow!("--model: {e}"))?;
-        return super::portfolio_margin::run(&a.snapshot, model, a.explain, a.json);
+        let forecast = match &a.adl_forecast {
+            Some(p) if m == "unified" => Some(load_adl_forecast(p)?),
+            Some(_) => {
+                return Err(anyhow!(
+                    "--adl-forecast: only the unified model reads it (--model unified)"
+                ))
+            }
+            None => None,
+        };
+        return super::portfolio_margin::run(
+            &a.snapshot,
+            model,
+            a.explain,
+            a.json,
+            forecast.as_ref(),
+        );
+    }
+    if a.adl_forecast.is_some() {
+        return Err(anyhow!(
+            "--adl-forecast: only the unified model reads it (--model unified)"
+        ));
     }
     let snap = load_snapshot(&a.snapshot)?;
     if a.json {

@@ -49,9 +49,15 @@ impl From<PmModel> for PortfolioModel {
 }
 
 /// Runs the command: reads the snapshot, prints JSON or tables (`explain` adds the explanation tables).
-pub fn run(snapshot: &Path, model: PmModel, explain: bool, json_out: bool) -> Result<()> {
+pub fn run(
+    snapshot: &Path,
+    model: PmModel,
+    explain: bool,
+    json_out: bool,
+    forecast: Option<&intermargin_margin::portfolio::BrokenHedgeForecast>,
+) -> Result<()> {
     let snap = super::margin::load_snapshot(snapshot)?;
-    let verdict = intermargin_documents::model_report(&snap, model.into())?;
+    let verdict = intermargin_documents::model_report_with(&snap, model.into(), forecast)?;
     let doc = verdict.document()?;
     if json_out {
         return print_json(&doc);

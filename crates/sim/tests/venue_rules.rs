@@ -314,17 +314,17 @@ fn each_venue_step_in_the_engine_equals_the_venue_rule_on_random_accounts() {
 
 /// aave-v3-core `LiquidationLogic`, written out: (debt repaid, collateral to the liquidator,
 /// protocol fee), in base units. `percentMul`/`percentDiv` round half up.
-fn aave_v3_core(
-    hf_wad: u128,
-    debt_balance: u128,
-    coll_balance: u128,
-    debt_price: u128,
-    coll_price: u128,
-    debt_unit: u128,
-    coll_unit: u128,
-    bonus: u128,
-    fee_bps: u128,
-) -> (f64, f64, f64) {
+/// One reserve of the call: balance, oracle price (8 decimals), unit (10^decimals).
+#[derive(Clone, Copy)]
+struct Side {
+    balance: u128,
+    price: u128,
+    unit: u128,
+}
+
+fn aave_v3_core(hf_wad: u128, d: Side, c: Side, bonus: u128, fee_bps: u128) -> (f64, f64, f64) {
+    let (debt_balance, debt_price, debt_unit) = (d.balance, d.price, d.unit);
+    let (coll_balance, coll_price, coll_unit) = (c.balance, c.price, c.unit);
     // In f64 of exact integers where they fit, else rounded the contract's way in u128 parts.
     let pm = |x: u128, p: u128| (x * p + 5_000) / 10_000;
     let pd = |x: u128, p: u128| (x * 10_000 + p / 2) / p;
@@ -414,7 +414,18 @@ fn aave_in_the_engine_is_one_liquidation_call_matching_v3_core_close_factor_and_
         }
         let hf_wad = (hf * 1e18).floor() as u128;
         let (debt_repaid, coll_liq, fee) = aave_v3_core(
-            hf_wad, debt_units, coll_units, debt_price, coll_price, debt_unit, coll_unit, bonus,
+            hf_wad,
+            Side {
+                balance: debt_units,
+                price: debt_price,
+                unit: debt_unit,
+            },
+            Side {
+                balance: coll_units,
+                price: coll_price,
+                unit: coll_unit,
+            },
+            bonus,
             fee_bps,
         );
         // v3.3 (the rule) adds the dust guard: a partial call must leave ≥ 1,000 USD of both.

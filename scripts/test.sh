@@ -5,7 +5,8 @@
 #      (INTERMARGIN_TEST_POSTGRES, exported by scripts/deps.sh), the crash test kills a live server;
 #   2. every command of the README's tour, as written, in a fresh copy (scripts/readme-tour.sh);
 #   3. the Python package: built with maturin, pytest against the CLI (scripts/python-test.sh);
-#   4. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh).
+#   4. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh);
+#   5. slither on contracts/, every finding answered in contracts/AUDIT.md (scripts/audit-contracts.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=/dev/null
@@ -18,3 +19,5 @@ BIN="${CARGO_TARGET_DIR:-target}/debug/intermargin"
 INTERMARGIN_BIN="$BIN" bash scripts/readme-tour.sh
 INTERMARGIN_BIN="$BIN" bash scripts/python-test.sh
 INTERMARGIN_BIN="$BIN" bash tests/e2e/run.sh
+# Every slither finding on contracts/ answered in contracts/AUDIT.md.
+bash scripts/audit-contracts.sh

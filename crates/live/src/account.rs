@@ -84,6 +84,12 @@ pub struct AccountStreamStatus {
     pub last_event_ms: Option<i64>,
     /// Last REST or connection error.
     pub last_error: Option<String>,
+    /// Deribit: `public/auth` answered with tokens (`client_credentials` at each connection).
+    pub auths: u64,
+    /// Deribit: access tokens renewed with the `refresh_token` grant before they expired.
+    pub token_refreshes: u64,
+    /// Deribit: `test_request` heartbeats answered with `public/test`.
+    pub heartbeats: u64,
 }
 
 /// The account as rows of the venue's REST payloads.

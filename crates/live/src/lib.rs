@@ -17,6 +17,7 @@ pub mod aave;
 pub mod account;
 pub mod board;
 pub mod config;
+pub mod deribit_account;
 pub mod feed;
 pub mod ws;
 

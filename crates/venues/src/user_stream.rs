@@ -11,6 +11,9 @@
 //! `o.q` quantity, `o.p` price, `o.sp` stop price, `o.X` status, `o.i` order id, `o.z` filled,
 //! `o.R` reduce-only, `o.ps` position side) and `listenKeyExpired` (no more events until a new
 //! key is used; its `E` is a number or a decimal string).
+//!
+//! Deribit: see [`DeribitUserMessage`] (portfolio and changes notifications as rows of
+//! `private/get_account_summaries` and `private/get_positions`).
 
 use serde_json::{json, Value};
 
@@ -215,4 +218,236 @@ pub fn binance_position_key(row: &Value) -> String {
             .and_then(Value::as_str)
             .unwrap_or("BOTH")
     )
+}
+
+/// What one message on a Deribit private WebSocket connection means.
+///
+/// Deribit (docs.deribit.com, as of 2026-12-03): JSON-RPC 2.0 over `wss://www.deribit.com/ws/api/v2`;
+/// `public/auth` (`client_credentials` or `refresh_token` grant) authenticates the connection,
+/// `private/subscribe` to `user.portfolio.(currency)` (the `private/get_account_summary`
+/// fields: `currency`, `balance`, `equity`, `initial_margin`, `maintenance_margin`, …) and
+/// `user.changes.(kind).(currency).(interval)` (`data.positions[]` with the
+/// `private/get_positions` fields, `data.orders[]` with the open-orders fields, `data.trades[]`);
+/// `public/set_heartbeat` makes the server send `heartbeat` / `test_request`, answered by
+/// `public/test`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeribitUserMessage {
+    /// `user.portfolio.*`: the currency's `private/get_account_summary` row (the notification's
+    /// `data` as sent: the same field names).
+    Portfolio {
+        /// The currency (`BTC`), upper-case.
+        currency: String,
+        /// The account-summary row.
+        summary: Value,
+    },
+    /// `user.changes.*`: changed positions as `private/get_positions` rows (size 0 = closed)
+    /// and changed orders as `private/get_open_orders_by_currency` rows (`order_state` says
+    /// whether still open).
+    Changes {
+        /// Position rows.
+        positions: Vec<Value>,
+        /// Order rows.
+        orders: Vec<Value>,
+    },
+    /// A JSON-RPC answer to one of our requests.
+    Response {
+        /// The request id.
+        id: Option<i64>,
+        /// Its `result`.
+        result: Value,
+    },
+    /// A JSON-RPC error answer (`error` as text).
+    Error {
+        /// The request id, if the venue echoed it.
+        id: Option<i64>,
+        /// The venue's error object.
+        error: String,
+    },
+    /// `heartbeat` of type `test_request`: answer with `public/test` now.
+    TestRequest,
+    /// A plain `heartbeat`.
+    Heartbeat,
+    /// A well-formed message this account stream does not use (`user.trades.*`, other channels).
+    Ignored(String),
+}
+
+fn derr(path: impl Into<String>, reason: impl Into<String>) -> FrameError {
+    FrameError {
+        venue: "deribit",
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A JSON number field, required (`req`) or optional, checked finite.
+fn deribit_num(v: &Value, field: &str, path: &str, req: bool) -> Result<(), FrameError> {
+    match v.get(field) {
+        Some(Value::Number(n)) if n.as_f64().is_some_and(f64::is_finite) => Ok(()),
+        None | Some(Value::Null) if !req => Ok(()),
+        None => Err(derr(format!("{path}.{field}"), "missing")),
+        Some(other) => Err(derr(
+            format!("{path}.{field}"),
+            format!("expected a number, got {other}"),
+        )),
+    }
+}
+
+fn deribit_rows(data: &Value, key: &str, path: &str) -> Result<Vec<Value>, FrameError> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => Ok(a.clone()),
+        Some(_) => Err(derr(format!("{path}.{key}"), "expected an array")),
+    }
+}
+
+/// Reads one text frame of a Deribit private connection. A malformed frame (not JSON, a
+/// notification without its channel or data, a row without the fields its REST payload
+/// requires) is an error naming the JSON path.
+pub fn parse_deribit_user(frame: &str) -> Result<DeribitUserMessage, FrameError> {
+    let v: Value =
+        serde_json::from_str(frame.trim()).map_err(|e| derr("$", format!("not JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(derr("$", "expected a JSON object"));
+    }
+    let id = v.get("id").and_then(Value::as_i64);
+    if let Some(e) = v.get("error") {
+        return Ok(DeribitUserMessage::Error {
+            id,
+            error: e.to_string(),
+        });
+    }
+    match v.get("method").and_then(Value::as_str) {
+        Some("heartbeat") => {
+            return Ok(match v.pointer("/params/type").and_then(Value::as_str) {
+                Some("test_request") => DeribitUserMessage::TestRequest,
+                _ => DeribitUserMessage::Heartbeat,
+            })
+        }
+        Some("subscription") => {}
+        Some(other) => return Ok(DeribitUserMessage::Ignored(other.to_string())),
+        None => {
+            return match v.get("result") {
+                Some(r) => Ok(DeribitUserMessage::Response {
+                    id,
+                    result: r.clone(),
+                }),
+                None => Err(derr("$", "neither a notification, a result nor an error")),
+            }
+        }
+    }
+    let channel = v
+        .pointer("/params/channel")
+        .and_then(Value::as_str)
+        .ok_or_else(|| derr("params.channel", "missing or not a string"))?;
+    let data = v
+        .pointer("/params/data")
+        .ok_or_else(|| derr("params.data", "missing"))?;
+    let path = "params.data";
+    if channel.starts_with("user.portfolio.") {
+        if !data.is_object() {
+            return Err(derr(path, "expected an object"));
+        }
+        let currency = data
+            .get("currency")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| derr(format!("{path}.currency"), "missing or not a string"))?
+            .to_ascii_uppercase();
+        deribit_num(data, "balance", path, true)?;
+        for f in ["equity", "initial_margin", "maintenance_margin"] {
+            deribit_num(data, f, path, false)?;
+        }
+        let mut summary = data.clone();
+        summary["currency"] = Value::String(currency.clone());
+        Ok(DeribitUserMessage::Portfolio { currency, summary })
+    } else if channel.starts_with("user.changes.") {
+        if !data.is_object() {
+            return Err(derr(path, "expected an object"));
+        }
+        let positions = deribit_rows(data, "positions", path)?;
+        for (i, p) in positions.iter().enumerate() {
+            let pp = format!("{path}.positions[{i}]");
+            p.get("instrument_name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| derr(format!("{pp}.instrument_name"), "missing or not a string"))?;
+            deribit_num(p, "size", &pp, true)?;
+        }
+        let orders = deribit_rows(data, "orders", path)?;
+        for (i, o) in orders.iter().enumerate() {
+            let op = format!("{path}.orders[{i}]");
+            if deribit_order_id(o).is_none() {
+                return Err(derr(format!("{op}.order_id"), "missing"));
+            }
+            o.get("order_state")
+                .and_then(Value::as_str)
+                .ok_or_else(|| derr(format!("{op}.order_state"), "missing or not a string"))?;
+        }
+        Ok(DeribitUserMessage::Changes { positions, orders })
+    } else {
+        Ok(DeribitUserMessage::Ignored(channel.to_string()))
+    }
+}
+
+/// An order row's id (`order_id`, a string on Deribit; a number is accepted as its text).
+pub fn deribit_order_id(row: &Value) -> Option<String> {
+    match row.get("order_id")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a Deribit order row is still open (`open`, `untriggered`).
+pub fn deribit_order_open(row: &Value) -> bool {
+    matches!(
+        row.get("order_state").and_then(Value::as_str),
+        Some("open" | "untriggered")
+    )
+}
+
+/// The tokens a `public/auth` result carries.
+#[derive(Clone, PartialEq)]
+pub struct DeribitTokens {
+    /// Bearer token of the connection.
+    pub access_token: String,
+    /// Token for the `refresh_token` grant.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for DeribitTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeribitTokens")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// Reads a `public/auth` result (`access_token`, `refresh_token`, `expires_in` seconds).
+pub fn deribit_tokens(result: &Value) -> Result<DeribitTokens, FrameError> {
+    let s = |f: &str| {
+        result
+            .get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| derr(format!("result.{f}"), "missing or not a string"))
+    };
+    Ok(DeribitTokens {
+        access_token: s("access_token")?,
+        refresh_token: s("refresh_token")?,
+        expires_in: result
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                derr(
+                    "result.expires_in",
+                    "missing or not a whole number of seconds",
+                )
+            })?,
+    })
 }

@@ -176,6 +176,75 @@ impl Drop for AccountStream {
     }
 }
 
+/// The account source of one `[[accounts]]` entry, by venue.
+#[derive(Clone)]
+pub enum AnyAccountSource {
+    /// Binance USDⓈ-M user-data stream.
+    Binance(BinanceAccountSource),
+    /// Deribit private JSON-RPC stream.
+    Deribit(crate::deribit_account::DeribitAccountSource),
+}
+
+/// A running account stream of any venue.
+pub enum AnyAccountStream {
+    /// Binance USDⓈ-M.
+    Binance(AccountStream),
+    /// Deribit.
+    Deribit(crate::deribit_account::DeribitAccountStream),
+}
+
+impl AnyAccountStream {
+    /// Starts the venue's stream on the current tokio runtime.
+    pub fn start(src: AnyAccountSource) -> AnyAccountStream {
+        match src {
+            AnyAccountSource::Binance(s) => AnyAccountStream::Binance(AccountStream::start(s)),
+            AnyAccountSource::Deribit(s) => {
+                AnyAccountStream::Deribit(crate::deribit_account::DeribitAccountStream::start(s))
+            }
+        }
+    }
+
+    /// The venue streamed.
+    pub fn venue(&self) -> Venue {
+        match self {
+            AnyAccountStream::Binance(_) => Venue::Binance,
+            AnyAccountStream::Deribit(_) => Venue::Deribit,
+        }
+    }
+
+    /// The account as streamed (and reconciled), through the venue's REST adapter.
+    pub fn snapshot(&self) -> Result<Snapshot, VenueError> {
+        match self {
+            AnyAccountStream::Binance(s) => s.snapshot(),
+            AnyAccountStream::Deribit(s) => s.snapshot(),
+        }
+    }
+
+    /// The canonical account id it files positions under.
+    pub fn account(&self) -> &str {
+        match self {
+            AnyAccountStream::Binance(s) => s.account(),
+            AnyAccountStream::Deribit(s) => s.account(),
+        }
+    }
+
+    /// Counters and state.
+    pub fn status(&self) -> AccountStreamStatus {
+        match self {
+            AnyAccountStream::Binance(s) => s.status(),
+            AnyAccountStream::Deribit(s) => s.status(),
+        }
+    }
+
+    /// Stops the stream (also done on drop).
+    pub fn stop(&self) {
+        match self {
+            AnyAccountStream::Binance(s) => s.stop(),
+            AnyAccountStream::Deribit(s) => s.stop(),
+        }
+    }
+}
+
 /// The rows as the payloads the adapter reads.
 fn payloads(rows: &Rows) -> Vec<Payload> {
     let assets: Vec<&Value> = rows.assets.values().collect();

@@ -45,20 +45,29 @@ pub struct LiveConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
-    /// The venue (`binance`: the USDⓈ-M user-data stream).
+    /// The venue (`binance`: the USDⓈ-M user-data stream; `deribit`: `user.portfolio` and
+    /// `user.changes` after `public/auth`).
     pub venue: String,
     /// The ledger account the streamed positions are filed under.
     pub account: String,
-    /// Environment variable holding the API key (default `BINANCE_API_KEY`).
+    /// Environment variable holding the API key or Deribit client id (default
+    /// `BINANCE_API_KEY` / `DERIBIT_CLIENT_ID`).
     pub key_env: Option<String>,
-    /// Environment variable holding the API secret (default `BINANCE_API_SECRET`).
+    /// Environment variable holding the API secret or Deribit client secret (default
+    /// `BINANCE_API_SECRET` / `DERIBIT_CLIENT_SECRET`).
     pub secret_env: Option<String>,
     /// REST base URL (default the venue's production endpoint).
     pub rest_url: Option<String>,
-    /// WebSocket base URL (default `wss://fstream.binance.com`).
+    /// WebSocket base URL (default `wss://fstream.binance.com`; Deribit: the full URL, default
+    /// `wss://www.deribit.com/ws/api/v2`).
     pub ws_url: Option<String>,
-    /// Listen-key keep-alive period, seconds (default 1800, below the key's 3600 s validity).
+    /// Binance only: listen-key keep-alive period, seconds (default 1800, below the key's
+    /// 3600 s validity).
     pub keepalive_secs: Option<f64>,
+    /// Deribit only: currencies subscribed (default `["any"]`).
+    pub currencies: Option<Vec<String>>,
+    /// Deribit only: `public/set_heartbeat` interval, seconds (default 30, at least 10).
+    pub heartbeat_secs: Option<u64>,
     /// REST reconciliation period, seconds (default 60).
     pub reconcile_secs: Option<f64>,
 }
@@ -188,26 +197,44 @@ impl LiveConfig {
 
     /// The account streams to run, validated; keys are read from the named environment
     /// variables now (an unset variable is an error naming the field and the variable).
-    pub fn account_sources(
-        &self,
-    ) -> Result<Vec<crate::account::BinanceAccountSource>, ConfigError> {
+    pub fn account_sources(&self) -> Result<Vec<crate::account::AnyAccountSource>, ConfigError> {
         use intermargin_model::Venue;
         use intermargin_venues::fetch::{env_vars, Credentials, FetchConfig, Fetcher};
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             let f = |k: &str| format!("accounts[{i}].{k}");
-            if a.venue != "binance" {
-                return Err(cerr(
-                    f("venue"),
-                    format!("account streams exist for binance only, got {:?}", a.venue),
-                ));
+            let venue = match a.venue.as_str() {
+                "binance" => Venue::Binance,
+                "deribit" => Venue::Deribit,
+                other => {
+                    return Err(cerr(
+                        f("venue"),
+                        format!("account streams exist for binance and deribit, got {other:?}"),
+                    ))
+                }
+            };
+            let only = |field: &str, given: bool, v: &str| {
+                if given {
+                    Err(cerr(
+                        f(field),
+                        format!("applies to {v} account streams only"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            match venue {
+                Venue::Binance => {
+                    only("currencies", a.currencies.is_some(), "deribit")?;
+                    only("heartbeat_secs", a.heartbeat_secs.is_some(), "deribit")?;
+                }
+                _ => only("keepalive_secs", a.keepalive_secs.is_some(), "binance")?,
             }
             if a.account.trim().is_empty() || !seen.insert(a.account.clone()) {
                 return Err(cerr(f("account"), "empty or used twice"));
             }
-            let (dk, ds, _) =
-                env_vars(Venue::Binance).ok_or_else(|| cerr(f("venue"), "no fetcher"))?;
+            let (dk, ds, _) = env_vars(venue).ok_or_else(|| cerr(f("venue"), "no fetcher"))?;
             let key_var = a.key_env.clone().unwrap_or_else(|| dk.to_string());
             let secret_var = a
                 .secret_env
@@ -224,46 +251,86 @@ impl LiveConfig {
                 secret: read("secret_env", &secret_var)?,
                 extra: None,
             };
-            let mut fc = FetchConfig::for_venue(Venue::Binance);
+            let mut fc = FetchConfig::for_venue(venue);
             if let Some(u) = &a.rest_url {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
                     return Err(cerr(f("rest_url"), format!("unsupported scheme in {u:?}")));
                 }
                 fc.base_url = u.trim_end_matches('/').to_string();
             }
-            let ws_base = a
-                .ws_url
-                .clone()
-                .unwrap_or_else(|| "wss://fstream.binance.com".to_string());
+            let ws_base = a.ws_url.clone().unwrap_or_else(|| {
+                match venue {
+                    Venue::Deribit => "wss://www.deribit.com/ws/api/v2",
+                    _ => "wss://fstream.binance.com",
+                }
+                .to_string()
+            });
             if !(ws_base.starts_with("ws://") || ws_base.starts_with("wss://")) {
                 return Err(cerr(
                     f("ws_url"),
                     format!("unsupported scheme in {ws_base:?}"),
                 ));
             }
-            let rest = Fetcher::new(Venue::Binance, fc, creds)
+            let rest = Fetcher::new(venue, fc, creds.clone())
                 .map_err(|e| cerr(f("venue"), e.to_string()))?;
-            out.push(crate::account::BinanceAccountSource {
-                account: a.account.clone(),
-                rest,
-                ws_base,
-                keepalive: secs(
-                    &f("keepalive_secs"),
-                    a.keepalive_secs.unwrap_or(1800.0),
-                    0.05,
-                    3540.0,
-                )?,
-                reconcile_every: secs(
-                    &f("reconcile_secs"),
-                    a.reconcile_secs.unwrap_or(60.0),
-                    0.05,
-                    86_400.0,
-                )?,
-                backoff: Backoff::new(
-                    Duration::from_millis(self.reconnect_base_ms),
-                    Duration::from_millis(self.reconnect_cap_ms),
-                ),
-            });
+            let reconcile_every = secs(
+                &f("reconcile_secs"),
+                a.reconcile_secs.unwrap_or(60.0),
+                0.05,
+                86_400.0,
+            )?;
+            let backoff = Backoff::new(
+                Duration::from_millis(self.reconnect_base_ms),
+                Duration::from_millis(self.reconnect_cap_ms),
+            );
+            if venue == Venue::Deribit {
+                let currencies = a.currencies.clone().unwrap_or_else(|| vec!["any".into()]);
+                if currencies.is_empty()
+                    || currencies
+                        .iter()
+                        .any(|c| c.is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+                {
+                    return Err(cerr(
+                        f("currencies"),
+                        "a non-empty list of currency codes (BTC, ETH, …) or \"any\"",
+                    ));
+                }
+                let heartbeat_secs = a.heartbeat_secs.unwrap_or(30);
+                if !(crate::deribit_account::MIN_HEARTBEAT_SECS..=3600).contains(&heartbeat_secs) {
+                    return Err(cerr(
+                        f("heartbeat_secs"),
+                        format!("{heartbeat_secs} is outside 10..=3600 (Deribit's minimum is 10)"),
+                    ));
+                }
+                out.push(crate::account::AnyAccountSource::Deribit(
+                    crate::deribit_account::DeribitAccountSource {
+                        account: a.account.clone(),
+                        creds,
+                        rest,
+                        ws_url: ws_base,
+                        currencies,
+                        heartbeat_secs,
+                        reconcile_every,
+                        backoff,
+                    },
+                ));
+                continue;
+            }
+            out.push(crate::account::AnyAccountSource::Binance(
+                crate::account::BinanceAccountSource {
+                    account: a.account.clone(),
+                    rest,
+                    ws_base,
+                    keepalive: secs(
+                        &f("keepalive_secs"),
+                        a.keepalive_secs.unwrap_or(1800.0),
+                        0.05,
+                        3540.0,
+                    )?,
+                    reconcile_every,
+                    backoff,
+                },
+            ));
         }
         Ok(out)
     }
@@ -469,6 +536,58 @@ mod tests {
         let e = c.account_sources().err().unwrap();
         assert_eq!(e.field, "accounts[0].key_env");
         assert!(e.reason.contains("IM_TEST_SURELY_UNSET_VAR"), "{e}");
+    }
+
+    #[test]
+    fn deribit_account_streams_name_their_fields() {
+        let base = "[[sources]]\nvenue = \"okx\"\ninstruments = [\"X\"]\n[[accounts]]\nvenue = \"deribit\"\naccount = \"d\"\n";
+        let err = |extra: &str| {
+            LiveConfig::from_toml(&format!("{base}{extra}"))
+                .unwrap()
+                .account_sources()
+                .err()
+                .unwrap()
+        };
+        let e = err("key_env = \"IM_TEST_SURELY_UNSET_VAR\"\n");
+        assert_eq!(e.field, "accounts[0].key_env");
+        assert!(e.reason.contains("IM_TEST_SURELY_UNSET_VAR"), "{e}");
+        assert_eq!(
+            err("keepalive_secs = 60\n").field,
+            "accounts[0].keepalive_secs"
+        );
+        // PATH is set wherever cargo runs tests: the credentials are read, the rest checked.
+        let keys = "key_env = \"PATH\"\nsecret_env = \"PATH\"\n";
+        assert_eq!(
+            err(&format!("{keys}heartbeat_secs = 5\n")).field,
+            "accounts[0].heartbeat_secs"
+        );
+        assert_eq!(
+            err(&format!("{keys}currencies = [\"BTC\", \"a.b\"]\n")).field,
+            "accounts[0].currencies"
+        );
+        let ok = LiveConfig::from_toml(&format!("{base}{keys}currencies = [\"BTC\"]\n"))
+            .unwrap()
+            .account_sources()
+            .unwrap();
+        let crate::account::AnyAccountSource::Deribit(d) = &ok[0] else {
+            panic!("not a deribit source")
+        };
+        assert_eq!(d.ws_url, "wss://www.deribit.com/ws/api/v2");
+        assert_eq!(d.heartbeat_secs, 30);
+        assert_eq!(
+            d.channels(),
+            ["user.portfolio.btc", "user.changes.any.btc.raw"]
+        );
+        let binance = "[[sources]]\nvenue = \"okx\"\ninstruments = [\"X\"]\n[[accounts]]\nvenue = \"binance\"\naccount = \"b\"\ncurrencies = [\"BTC\"]\n";
+        assert_eq!(
+            LiveConfig::from_toml(binance)
+                .unwrap()
+                .account_sources()
+                .err()
+                .unwrap()
+                .field,
+            "accounts[0].currencies"
+        );
     }
 
     #[test]

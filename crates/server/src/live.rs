@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use intermargin_live::account::AccountStream;
+use intermargin_live::account::AnyAccountStream;
 use intermargin_live::{LiveConfig, LiveFeed};
 use intermargin_model::{Position, Venue};
 
@@ -27,7 +27,7 @@ pub struct AccountUpdate {
 
 /// One account stream and the positions last handed to the monitor (as JSON, to compare).
 struct Streamed {
-    stream: AccountStream,
+    stream: AnyAccountStream,
     last: Option<String>,
 }
 
@@ -45,7 +45,7 @@ impl LiveSource {
             .map_err(|e| format!("--live: {e}"))?
             .into_iter()
             .map(|src| Streamed {
-                stream: AccountStream::start(src),
+                stream: AnyAccountStream::start(src),
                 last: None,
             })
             .collect();
@@ -76,7 +76,7 @@ impl LiveSource {
                 s.last = Some(json);
                 out.push(AccountUpdate {
                     account: acc.id,
-                    venue: Venue::Binance,
+                    venue: s.stream.venue(),
                     positions: acc.positions,
                 });
             }

@@ -722,3 +722,168 @@ async fn streamed_binance_positions_are_filed_in_the_ledger_and_margined() {
         "{seen:?}"
     );
 }
+
+/// Deribit REST: `public/auth`, no positions, the documented account summaries.
+async fn deribit_rest() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let seen = s2.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let line = head.lines().next().unwrap_or_default().to_string();
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let path = target.split('?').next().unwrap_or("").to_string();
+                seen.lock().unwrap().push(path.clone());
+                let body = match path.as_str() {
+                    "/api/v2/public/auth" => json!({"jsonrpc":"2.0","result":{
+                        "access_token":"t","refresh_token":"r","expires_in":900,
+                        "scope":"connection","token_type":"bearer"}})
+                    .to_string(),
+                    "/api/v2/private/get_positions" => {
+                        json!({"jsonrpc":"2.0","result":[]}).to_string()
+                    }
+                    "/api/v2/private/get_account_summaries" => std::fs::read_to_string(format!(
+                        "{}/../venues/tests/data/deribit/private_get_account_summaries.json",
+                        env!("CARGO_MANIFEST_DIR")
+                    ))
+                    .unwrap(),
+                    _ => "{}".to_string(),
+                };
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Deribit's private JSON-RPC stream: answers `public/auth` and `private/subscribe`, then pushes
+/// the documented `user.changes` notification (BTC-PERPETUAL 185160 USD long @ 15000).
+async fn deribit_user_ws() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let text = std::fs::read_to_string(format!(
+                    "{}/../venues/tests/data/ws/deribit-user.jsonl",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .unwrap();
+                let changes = text.lines().nth(1).unwrap().to_string();
+                while let Some(Ok(m)) = ws.next().await {
+                    let Message::Text(t) = m else { continue };
+                    let req: Value = serde_json::from_str(&t).unwrap();
+                    let result = match req["method"].as_str() {
+                        Some("public/auth") => json!({"access_token":"a","refresh_token":"r",
+                            "expires_in":900,"scope":"connection","token_type":"bearer"}),
+                        Some("private/subscribe") => req["params"]["channels"].clone(),
+                        _ => json!("ok"),
+                    };
+                    let _ = ws
+                        .send(Message::text(
+                            json!({"jsonrpc":"2.0","id":req["id"],"result":result}).to_string(),
+                        ))
+                        .await;
+                    if req["method"] == "private/subscribe" {
+                        let _ = ws.send(Message::text(changes.clone())).await;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_deribit_positions_are_filed_in_the_ledger() {
+    let dr = ctl(0.0, 30_000.0);
+    let dr_port = mock("deribit", dr.clone()).await;
+    let (rest_port, seen) = deribit_rest().await;
+    let user_port = deribit_user_ws().await;
+    std::env::set_var("IM_TEST_LIVE_DR_ID", "test-client");
+    std::env::set_var("IM_TEST_LIVE_DR_SECRET", "test-secret");
+
+    let dir = common::tempdir::Dir::new("live-deribit-accounts");
+    let live = dir.0.join("live.toml");
+    std::fs::write(
+        &live,
+        format!(
+            "stale_after_secs = 5\nbatch_ms = 20\n\
+             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+             [[accounts]]\nvenue = \"deribit\"\naccount = \"live3\"\nkey_env = \"IM_TEST_LIVE_DR_ID\"\n\
+             secret_env = \"IM_TEST_LIVE_DR_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+             ws_url = \"ws://127.0.0.1:{user_port}/ws/api/v2\"\ncurrencies = [\"BTC\"]\n"
+        ),
+    )
+    .unwrap();
+    let breakers = dir.0.join("breakers.toml");
+    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
+    let mut cfg = common::config(&dir.0, None, ADMIN);
+    cfg.demo = false;
+    cfg.live = Some(live);
+    cfg.breakers = Some(breakers);
+    let (st, _) = prepare(&cfg).await.unwrap();
+    let svc = Svc {
+        router: app(st.clone()),
+        _dir: dir,
+    };
+    let (s, v) = svc
+        .call("POST", "/api/v1/accounts", Some(json!({"id": "live3"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    start_monitor(&st, &cfg).unwrap();
+
+    // The documented notification: 185160 USD of BTC-PERPETUAL = 18516 contracts of 10 USD.
+    let mut last = Value::Null;
+    let mut filed = false;
+    for _ in 0..300 {
+        let (s, acc) = svc.call("GET", "/api/v1/accounts/live3", None).await;
+        assert_eq!(s, StatusCode::OK, "{acc}");
+        last = acc.clone();
+        let text = acc.to_string();
+        if text.contains("BTC-PERPETUAL") && text.contains("18516") {
+            filed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(filed, "account {last}; health {}", svc.health().await);
+    let h = svc.health().await;
+    let a = &h["live"]["accounts"]["live3"];
+    assert_eq!(a["auths"], 1, "{h}");
+    assert!(a["reconciliations"].as_u64() >= Some(1), "{h}");
+    assert!(a["events"].as_u64() >= Some(1), "{h}");
+    assert_eq!(a["connected"], true, "{h}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.contains(&"/api/v2/private/get_positions".to_string()),
+        "{seen:?}"
+    );
+}

@@ -3,7 +3,7 @@
 # scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
 # the dashboard test, node + solc-js for the EVM tests, anvil for the xchain devnet, and a Python
 # virtualenv with schemathesis for the API fuzz run, maturin, numpy, pytest for the Python package
-# and eth-account for the EIP-712 comparison.
+# and eth-account for the EIP-712 comparison; nats-server (JetStream) for the margin workers' test.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
@@ -12,6 +12,7 @@ need_pkgs=()
 command -v pg_ctlcluster >/dev/null 2>&1 || [ -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null || need_pkgs+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium chromium-driver)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
+command -v nats-server >/dev/null 2>&1 || need_pkgs+=(nats-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "deps: installing ${need_pkgs[*]}" >&2
   $SUDO apt-get update -qq >/dev/null
@@ -58,3 +59,6 @@ export INTERMARGIN_REQUIRE_EVM=1
 # crates/cli/tests/xchain_devnet_cli.rs).
 export INTERMARGIN_ANVIL="$PWD/tests/e2e/node_modules/.bin/anvil"
 export INTERMARGIN_REQUIRE_ANVIL=1
+# nats-server (Debian's, JetStream) for the margin workers' end-to-end test
+# (crates/cli/tests/workers_nats.rs starts its own on a free port).
+export INTERMARGIN_REQUIRE_NATS=1

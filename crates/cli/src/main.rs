@@ -51,6 +51,10 @@ enum Command {
     Xchain(commands::xchain::XchainArgs),
     /// Run the service: durable ledger, HTTP/WebSocket API, live monitor and dashboard.
     Serve(commands::serve::ServeArgs),
+    /// A margin worker on NATS JetStream: owns account partitions, re-margins on price ticks.
+    Worker(commands::worker::WorkerArgs),
+    /// Publish price ticks (a seeded random walk of a snapshot's prices) to NATS JetStream.
+    Ticks(commands::worker::TicksArgs),
     /// Each venue's own margin of a snapshot (equity, initial, maintenance, liquidation prices).
     Margin(commands::margin::MarginArgs),
     /// The venues' own reported figures beside intermargin's, with differences explained.
@@ -126,6 +130,8 @@ fn main() {
         Command::Solvency(a) => commands::proofs::solvency(a),
         Command::Xchain(a) => commands::xchain::run_xchain(a),
         Command::Serve(a) => commands::serve::run(a),
+        Command::Worker(a) => commands::worker::run_worker(a),
+        Command::Ticks(a) => commands::worker::run_ticks(a),
         Command::Margin(a) => commands::margin::run(a),
         Command::Reconcile(a) => commands::reconcile::run(a),
         Command::Params(a) => commands::params::run(a),

@@ -184,3 +184,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unified_margin_accounts_equals_margin_all_on_the_listed_accounts() {
+    let inst = instruments();
+    let mkt = market(50_000.0);
+    let model = UnifiedModel::new(UnifiedParams::bundled().unwrap());
+    let eng = UnifiedBatch::new(&model, &mkt, inst.clone()).unwrap();
+    let mut book = BatchBook::with_capacity(4, 3);
+    for a in accounts() {
+        book.push(&eng.engine.matrix, &a).unwrap();
+    }
+    let mut all = vec![0.0; book.len()];
+    eng.margin_all(&book, &mut all);
+    let listed = [3u32, 1, 1, 0];
+    let mut some = vec![f64::NAN; listed.len()];
+    eng.margin_accounts(&book, &listed, &mut some);
+    for (k, a) in listed.iter().enumerate() {
+        assert_eq!(some[k], all[*a as usize], "account {a}");
+    }
+}

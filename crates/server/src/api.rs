@@ -962,17 +962,50 @@ pub async fn current_report(st: &Shared, id: &str) -> Result<Arc<crate::state::R
         .ok_or_else(|| ApiError::Engine(format!("margin for {id:?} could not be computed")))
 }
 
+/// Query of the margin route.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MarginQuery {
+    /// `local` (default): this node's report; `workers`: the latest report of the remote margin
+    /// workers (`serve --nats`), the unified pooled requirement on the batch engine.
+    pub source: Option<String>,
+}
+
 /// The account's margin: each venue's own, the unified requirement, the saving and the explanation.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/margin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = String, Path, description = "Account id"), MarginQuery),
     responses((status = 200, description = "Margin report"), (status = 404, body = ErrorBody)))]
 pub async fn get_margin(
     State(st): State<Shared>,
     Path(id): Path<String>,
+    Query(q): Query<MarginQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
+    match q.source.as_deref() {
+        None | Some("local") => {}
+        Some("workers") => {
+            let r = st.worker_reports.get(&id).ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no margin worker report for {id:?} (serve --nats relays them)"
+                ))
+            })?;
+            return Ok((
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                )],
+                r.json.clone(),
+            )
+                .into_response());
+        }
+        Some(other) => {
+            return Err(ApiError::bad(
+                "source",
+                format!("expected local or workers, got {other:?}"),
+            ))
+        }
+    }
     let report = current_report(&st, &id).await?;
     if report.state.is_none() {
         return Err(ApiError::Engine(format!(

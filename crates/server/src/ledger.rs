@@ -522,6 +522,15 @@ impl Ledger {
                 }
                 Mutation::Record { .. } => {}
             }
+            if matches!(
+                m,
+                Mutation::CreateAccount { .. }
+                    | Mutation::Positions { .. }
+                    | Mutation::VenueReport { .. }
+                    | Mutation::Liquidation { .. }
+            ) {
+                write_outbox(&mut tx, m.account(), created).await?;
+            }
             let payload = m.payload();
             let row = sqlx::query(
                 "INSERT INTO events (account_id, kind, payload, created_ms) VALUES ($1, $2, $3, $4) RETURNING seq",
@@ -1151,6 +1160,7 @@ impl Ledger {
         let mut balances: BTreeMap<(String, Venue, String), Amount> = BTreeMap::new();
         let mut positions: BTreeMap<(String, Venue), (String, String)> = BTreeMap::new();
         let mut events: Vec<Vec<Val>> = Vec::new();
+        let mut books: BTreeMap<(String, Venue), &[Position]> = BTreeMap::new();
         for (i, muts) in batch.iter().enumerate() {
             let Some(Mutation::CreateAccount { id, name }) = muts.first() else {
                 return Err(ApiError::bad(
@@ -1187,9 +1197,11 @@ impl Ledger {
                     }
                     Mutation::Positions { venue, positions: p, .. } => {
                         positions.insert((id.clone(), *venue), (to_json(p)?, "[]".into()));
+                        books.insert((id.clone(), *venue), p.as_slice());
                     }
                     Mutation::VenueReport { venue, positions: p, reported, .. } => {
                         positions.insert((id.clone(), *venue), (to_json(p)?, to_json(reported)?));
+                        books.insert((id.clone(), *venue), p.as_slice());
                     }
                     _ => {
                         return Err(ApiError::bad(
@@ -1229,9 +1241,39 @@ impl Ledger {
                 ]
             })
             .collect();
+        // One outbox row per account: its whole book (empty without positions), venues in name
+        // order (as `positions` reads them back).
+        let mut by_account: BTreeMap<&str, Vec<(&str, &[Position])>> = BTreeMap::new();
+        for muts in batch {
+            if let Some(Mutation::CreateAccount { id, .. }) = muts.first() {
+                by_account.entry(id.as_str()).or_default();
+            }
+        }
+        for ((a, v), p) in &books {
+            by_account
+                .entry(a.as_str())
+                .or_default()
+                .push((v.as_str(), p));
+        }
+        let mut outbox_rows: Vec<Vec<Val>> = Vec::with_capacity(by_account.len());
+        for (a, mut venues) in by_account {
+            venues.sort_by_key(|(v, _)| *v);
+            let all: Vec<&Position> = venues.iter().flat_map(|(_, p)| p.iter()).collect();
+            outbox_rows.push(vec![
+                Val::S(a.to_string()),
+                Val::S(outbox_payload(a, &all)?),
+                Val::I(created),
+            ]);
+        }
         let mut tx = self.pool.begin().await?;
         let outcome = async {
             insert_rows(&mut tx, "accounts (id, name, created_ms)", &accounts).await?;
+            insert_rows(
+                &mut tx,
+                "outbox (account_id, payload, created_ms)",
+                &outbox_rows,
+            )
+            .await?;
             insert_rows(
                 &mut tx,
                 "balances (account_id, location, asset, amount)",
@@ -1277,6 +1319,37 @@ impl Ledger {
                 })
             }
         }
+    }
+
+    /// The oldest `limit` outbox rows not yet relayed: `(id, account, payload JSON text)`, by id.
+    pub async fn outbox_pending(&self, limit: i64) -> Result<Vec<(i64, String, String)>, ApiError> {
+        let rows = sqlx::query("SELECT id, account_id, payload FROM outbox ORDER BY id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Deletes relayed outbox rows (their publication was acknowledged by JetStream); returns how
+    /// many were deleted. Rows are named one by one: with several writers (PostgreSQL) ids may
+    /// commit out of order, so "every id up to" could drop a row not yet relayed.
+    pub async fn outbox_done(&self, ids: &[i64]) -> Result<u64, ApiError> {
+        // A writer like any other: SQLite refuses (busy) a transaction that read before another
+        // writer committed, so deletions take the ledger's write lock too.
+        let _guard = self.write_lock.lock().await;
+        let mut n = 0;
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("DELETE FROM outbox WHERE id IN ({})", marks.join(","));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            n += q.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(n)
     }
 
     /// Every account's book (balances and positions) in two streamed queries, for the start.
@@ -1805,6 +1878,38 @@ async fn add_system(
     .bind(next.0.to_string())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The outbox payload of an account's book: `{"account": id, "positions": [...]}`.
+fn outbox_payload(account: &str, positions: &[&Position]) -> Result<String, ApiError> {
+    to_json(&json!({ "account": account, "positions": positions }))
+}
+
+/// Writes the account's whole book (every venue's positions, as of this transaction) to the outbox.
+async fn write_outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    created: i64,
+) -> Result<(), ApiError> {
+    let rows = sqlx::query("SELECT positions FROM positions WHERE account_id = $1 ORDER BY venue")
+        .bind(account)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut all: Vec<Position> = Vec::new();
+    for r in rows {
+        let text: String = r.try_get(0)?;
+        let mut items: Vec<Position> = serde_json::from_str(&text)
+            .map_err(|e| ApiError::Storage(format!("positions.positions: {e}")))?;
+        all.append(&mut items);
+    }
+    let refs: Vec<&Position> = all.iter().collect();
+    sqlx::query("INSERT INTO outbox (account_id, payload, created_ms) VALUES ($1, $2, $3)")
+        .bind(account)
+        .bind(outbox_payload(account, &refs)?)
+        .bind(created)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ pub mod live;
 pub mod monitor;
 pub mod risk;
 pub mod state;
+pub mod worker_reports;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -328,6 +329,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         monitor_pool: Arc::new(monitor_pool(cfg.monitor_threads)?),
         history: history::Recorder::new(cfg.history_step),
         account_locks: Default::default(),
+        worker_reports: Default::default(),
     });
     let started = std::time::Instant::now();
     let books = st.ledger.all_books().await?;
@@ -585,7 +587,17 @@ pub fn start_demo_plots(st: &Shared) {
 
 /// Runs the service until interrupted.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    serve_with(cfg, |_| Ok(())).await
+}
+
+/// Runs the service until interrupted, calling `on_start` with the prepared state before it
+/// listens (`serve --nats` starts its outbox relay and report intake there).
+pub async fn serve_with(
+    cfg: Config,
+    on_start: impl FnOnce(&Shared) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let (st, admin) = prepare(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    on_start(&st)?;
     if let Some(k) = admin {
         println!("admin API key (shown once, store it now): {k}");
     }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub history: crate::history::Recorder,
     /// One lock per account that liquidations hold from planning to booking.
     pub account_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Reports of remote margin workers relayed by `serve --nats` (empty otherwise).
+    pub worker_reports: crate::worker_reports::WorkerReports,
 }
 
 /// Counters of the live monitor: how far the feed has got and what the last re-margin cost.

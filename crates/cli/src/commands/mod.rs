@@ -13,4 +13,5 @@ pub mod serve;
 pub mod simulate;
 pub mod venues;
 pub mod whatif;
+pub mod worker;
 pub mod xchain;

@@ -62,6 +62,13 @@ pub struct ServeArgs {
     /// history chart, `GET …/history`); every change of state is kept as well.
     #[arg(long, default_value_t = 5.0)]
     pub history_step: f64,
+    /// NATS server URL (JetStream): relay the ledger outbox to margin workers and serve their
+    /// reports (`GET …/margin?source=workers`, `/ws`).
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// Total number of account partitions of the margin workers (with --nats).
+    #[arg(long, default_value_t = 4)]
+    pub partition_count: u32,
 }
 
 /// A positive, finite number of seconds (at most a day) as a duration, or an error naming `flag`.
@@ -116,5 +123,26 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(intermargin_server::serve(cfg))
+    let Some(url) = a.nats else {
+        return rt.block_on(intermargin_server::serve(cfg));
+    };
+    let partitions = a.partition_count;
+    rt.block_on(async move {
+        let js = intermargin_workers::jetstream_at(&url)
+            .await
+            .map_err(|e| anyhow::anyhow!("--nats: {e}"))?;
+        intermargin_workers::ensure_streams(&js, partitions)
+            .await
+            .map_err(|e| anyhow::anyhow!("--nats: {e}"))?;
+        intermargin_server::serve_with(cfg, move |st| {
+            tokio::spawn(intermargin_workers::relay::run(
+                st.clone(),
+                js.clone(),
+                partitions,
+            ));
+            tokio::spawn(intermargin_workers::intake::run(st.clone(), js));
+            Ok(())
+        })
+        .await
+    })
 }

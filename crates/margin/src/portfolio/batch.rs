@@ -407,6 +407,21 @@ impl UnifiedBatch {
         total
     }
 
+    /// Pooled requirement of the listed accounts of `book` (`accounts[k]` into `out[k]`), in
+    /// parallel: a tick on one underlying re-margins only its holders ([`BatchBook::holders`]).
+    pub fn margin_accounts(&self, book: &BatchBook, accounts: &[u32], out: &mut [f64]) {
+        out.par_chunks_mut(2048)
+            .zip(accounts.par_chunks(2048))
+            .for_each_init(
+                || self.buffers(),
+                |buf, (o, a)| {
+                    for (x, &i) in o.iter_mut().zip(a) {
+                        *x = self.account(book.legs(i as usize), buf);
+                    }
+                },
+            );
+    }
+
     /// Pooled requirement of every account of `book` into `out` (one slot per account), in parallel.
     pub fn margin_all(&self, book: &BatchBook, out: &mut [f64]) {
         out.par_chunks_mut(2048).enumerate().for_each_init(

@@ -58,7 +58,7 @@ enum Input {
     /// A partition's last book per account at the time it was taken.
     Snapshot(u32, Vec<(u64, BookMsg)>),
     /// A book event from a partition's durable consumer.
-    Event(u32, jetstream::Message),
+    Event(u32, Box<jetstream::Message>),
     /// A lease was taken.
     Acquired(u32),
     /// A lease was lost (or could not be renewed).
@@ -442,7 +442,7 @@ async fn follow_partition(
                 .map_err(|e| nats_err(format!("consumer {durable}"))(e.to_string()))?;
             while let Some(m) = msgs.next().await {
                 let m = m.map_err(|e| nats_err(format!("consumer {durable}"))(e.to_string()))?;
-                if tx.send(Input::Event(p, m)).await.is_err() {
+                if tx.send(Input::Event(p, Box::new(m))).await.is_err() {
                     return Ok(());
                 }
             }
@@ -546,7 +546,7 @@ pub async fn run(url: &str, cfg: Config) -> Result<()> {
         let mut ticked: BTreeSet<String> = BTreeSet::new();
         let mut changed: BTreeSet<String> = BTreeSet::new();
         let mut structure = false;
-        let mut to_ack: Vec<jetstream::Message> = Vec::new();
+        let mut to_ack: Vec<Box<jetstream::Message>> = Vec::new();
         let mut first_tick_sent = i64::MAX;
         for input in inputs {
             match input {

@@ -103,13 +103,11 @@ pub fn run_worker(a: WorkerArgs) -> Result<()> {
     Ok(())
 }
 
+/// Keyed values per underlying: underlying → key → value.
+type PerUnderlying = BTreeMap<String, BTreeMap<String, f64>>;
+
 /// The underlying of each price key of a snapshot's market, and the option vols per underlying.
-fn keys_by_underlying(
-    snap: &intermargin_model::Snapshot,
-) -> (
-    BTreeMap<String, BTreeMap<String, f64>>,
-    BTreeMap<String, BTreeMap<String, f64>>,
-) {
+fn keys_by_underlying(snap: &intermargin_model::Snapshot) -> (PerUnderlying, PerUnderlying) {
     let mut marks: BTreeMap<String, String> = BTreeMap::new();
     for acc in &snap.portfolio.accounts {
         for p in &acc.positions {

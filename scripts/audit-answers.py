@@ -3,7 +3,8 @@
 
 A finding's key is `detector Contract.item` (item: function, state variable, event, or
 `function.local` for a local variable; the contract name alone for contract-level findings).
-AUDIT.md answers a key in a table row whose first cell is the key in backquotes.
+AUDIT.md answers a key in a table row, under the heading "## Slither findings and answers", whose
+first cell is the key in backquotes.
 """
 import json
 import re
@@ -32,7 +33,12 @@ def main():
     for r in data["results"].get("detectors", []):
         found.setdefault(key(r), r["impact"])
     with open(audit) as f:
-        answered = set(re.findall(r"^\|\s*`([^`]+)`", f.read(), re.M))
+        text = f.read()
+    heading = "## Slither findings and answers"
+    if heading not in text:
+        sys.exit(f"{audit} has no section '{heading}'")
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    answered = set(re.findall(r"^\|\s*`([^`]+)`", section, re.M))
     missing = sorted(set(found) - answered)
     stale = sorted(answered - set(found))
     for k in sorted(found):

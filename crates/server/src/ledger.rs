@@ -1886,7 +1886,9 @@ fn outbox_payload(account: &str, positions: &[&Position]) -> Result<String, ApiE
     to_json(&json!({ "account": account, "positions": positions }))
 }
 
-/// Writes the account's whole book (every venue's positions, as of this transaction) to the outbox.
+/// Writes the account's whole book (every venue's positions, as of this transaction) to the outbox,
+/// replacing the account's older rows: a book supersedes the previous ones (margin is a function of
+/// the book), so the table holds at most one row per account whether or not a relay drains it.
 async fn write_outbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     account: &str,
@@ -1904,6 +1906,10 @@ async fn write_outbox(
         all.append(&mut items);
     }
     let refs: Vec<&Position> = all.iter().collect();
+    sqlx::query("DELETE FROM outbox WHERE account_id = $1")
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("INSERT INTO outbox (account_id, payload, created_ms) VALUES ($1, $2, $3)")
         .bind(account)
         .bind(outbox_payload(account, &refs)?)

@@ -290,6 +290,26 @@ async fn without_a_checkpoint_the_whole_log_catches_a_tampered_projection() {
     }
 }
 
+/// JSON equality with numbers compared to 1e-12 relative.
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+            _ => x == y,
+        },
+        (V::Array(x), V::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (V::Object(x), V::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// One random account's mutations: its creation, deposits, positions on some venues.
 fn random_account(rng: &mut rand::rngs::StdRng, id: &str) -> Vec<Mutation> {
     let mut out = vec![Mutation::CreateAccount {
@@ -357,6 +377,52 @@ async fn a_bulk_load_writes_what_one_by_one_writes() {
             let a = text(sqlx::query(sql).fetch_all(&pb).await.unwrap());
             let b = text(sqlx::query(sql).fetch_all(&po).await.unwrap());
             assert_eq!(a, b, "{name}: {sql}");
+        }
+        // The outbox: one row per account, its final whole book, whether written by the bulk
+        // loader or by each mutation in turn (each newer book replaces the account's older row).
+        let outbox = |rows: Vec<sqlx::any::AnyRow>| -> Vec<(String, String)> {
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+        };
+        let sql = "SELECT account_id, payload FROM outbox ORDER BY account_id";
+        let a = outbox(sqlx::query(sql).fetch_all(&pb).await.unwrap());
+        let b = outbox(sqlx::query(sql).fetch_all(&po).await.unwrap());
+        assert_eq!(
+            a.len(),
+            batch.len(),
+            "{name}: one outbox row per account (bulk)"
+        );
+        assert_eq!(
+            b.len(),
+            batch.len(),
+            "{name}: one outbox row per account (one by one)"
+        );
+        // Equal books; numbers within 1e-12 relative (the one-by-one path writes books read back
+        // from the ledger's JSON text, whose float parsing may differ from the value written in
+        // the last bit).
+        for ((xa, xp), (ya, yp)) in a.iter().zip(&b) {
+            assert_eq!(xa, ya, "{name}: outbox accounts");
+            let (x, y): (serde_json::Value, serde_json::Value) = (
+                serde_json::from_str(xp).unwrap(),
+                serde_json::from_str(yp).unwrap(),
+            );
+            assert!(
+                same_json(&x, &y),
+                "{name}: outbox book of {xa}: {xp} vs {yp}"
+            );
+        }
+        for (account, payload) in &b {
+            let book: serde_json::Value = serde_json::from_str(payload).unwrap();
+            let stored: Vec<serde_json::Value> = one
+                .positions(account)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| serde_json::to_value(p).unwrap())
+                .collect();
+            assert!(
+                same_json(&book["positions"], &serde_json::Value::Array(stored)),
+                "{name}: {account}"
+            );
         }
         // The books read back in one pass are those read one account at a time.
         let books = bulk.all_books().await.unwrap();

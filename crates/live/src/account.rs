@@ -105,23 +105,61 @@ struct Rows {
     brackets: Option<String>,
 }
 
+/// What a venue's stream task and its handle share: the account as rows of the venue's REST
+/// payloads, the counters, and whether a REST state was adopted yet.
 #[derive(Default)]
-struct Inner {
-    rows: Rows,
-    status: AccountStreamStatus,
-    reconciled: bool,
+pub(crate) struct Inner<R> {
+    pub(crate) rows: R,
+    pub(crate) status: AccountStreamStatus,
+    pub(crate) reconciled: bool,
 }
 
-type Shared = Arc<Mutex<Inner>>;
+pub(crate) type Shared<R> = Arc<Mutex<Inner<R>>>;
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
+pub(crate) fn lock<R>(s: &Shared<R>) -> std::sync::MutexGuard<'_, Inner<R>> {
     s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes a fetched REST state the account's: the first time silently, later naming each
+/// disagreement with the streamed rows (`differences`; logged and counted). `carry` moves onto
+/// the REST rows what REST does not report (open orders, cached tables) from the streamed ones.
+pub(crate) fn adopt_rest<R>(
+    shared: &Shared<R>,
+    venue: &str,
+    account: &str,
+    rest: Result<R, String>,
+    differences: fn(&R, &R) -> Vec<String>,
+    carry: impl FnOnce(&mut R, &mut R),
+) {
+    let mut g = lock(shared);
+    match rest {
+        Err(e) => {
+            tracing::warn!(account = %account, "{venue} account reconciliation failed: {e}");
+            g.status.last_error = Some(format!("reconciliation: {e}"));
+        }
+        Ok(mut rest) => {
+            let diffs = differences(&g.rows, &rest);
+            if g.reconciled && !diffs.is_empty() {
+                let msg = diffs.join("; ");
+                tracing::warn!(
+                    account = %account,
+                    "{venue} account stream disagreed with REST, REST state adopted: {msg}"
+                );
+                g.status.disagreements += 1;
+                g.status.last_disagreement = Some(msg);
+            }
+            carry(&mut rest, &mut g.rows);
+            g.rows = rest;
+            g.reconciled = true;
+            g.status.reconciliations += 1;
+        }
+    }
 }
 
 /// A running account stream.
 pub struct AccountStream {
     account: String,
-    shared: Shared,
+    shared: Shared<Rows>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -129,7 +167,7 @@ pub struct AccountStream {
 impl AccountStream {
     /// Starts streaming on the current tokio runtime.
     pub fn start(src: BinanceAccountSource) -> AccountStream {
-        let shared: Shared = Arc::default();
+        let shared: Shared<Rows> = Arc::default();
         let (stop, rx) = watch::channel(false);
         let account = src.account.clone();
         let task = tokio::spawn(run(src, shared.clone(), rx));
@@ -351,39 +389,26 @@ fn rest_rows(payloads: &[Payload]) -> Result<Rows, String> {
 
 /// Fetches the REST state and makes it the account's (the first time silently; later, a
 /// disagreement is logged and counted).
-async fn reconcile(src: &BinanceAccountSource, shared: &Shared) {
+async fn reconcile(src: &BinanceAccountSource, shared: &Shared<Rows>) {
     let fetched = src.rest.fetch().await.map_err(|e| e.to_string());
     let rest = fetched.and_then(|p| rest_rows(&p));
-    let mut g = lock(shared);
-    match rest {
-        Err(e) => {
-            tracing::warn!(account = %src.account, "binance account reconciliation failed: {e}");
-            g.status.last_error = Some(format!("reconciliation: {e}"));
-        }
-        Ok(mut rest) => {
-            let diffs = differences(&g.rows, &rest);
-            if g.reconciled && !diffs.is_empty() {
-                let msg = diffs.join("; ");
-                tracing::warn!(
-                    account = %src.account,
-                    "binance account stream disagreed with REST, REST state adopted: {msg}"
-                );
-                g.status.disagreements += 1;
-                g.status.last_disagreement = Some(msg);
-            }
-            rest.orders = std::mem::take(&mut g.rows.orders);
+    adopt_rest(
+        shared,
+        "binance",
+        &src.account,
+        rest,
+        differences,
+        |rest, streamed| {
+            rest.orders = std::mem::take(&mut streamed.orders);
             if rest.brackets.is_none() {
-                rest.brackets = g.rows.brackets.take();
+                rest.brackets = streamed.brackets.take();
             }
-            g.rows = rest;
-            g.reconciled = true;
-            g.status.reconciliations += 1;
-        }
-    }
+        },
+    );
 }
 
 /// Applies one event; returns true when the listen key expired.
-fn apply(shared: &Shared, ev: BinanceUserEvent) -> bool {
+fn apply(shared: &Shared<Rows>, ev: BinanceUserEvent) -> bool {
     let mut g = lock(shared);
     match ev {
         BinanceUserEvent::Account {
@@ -431,7 +456,7 @@ enum End {
     Reconnect(String),
 }
 
-async fn run(src: BinanceAccountSource, shared: Shared, mut stop: watch::Receiver<bool>) {
+async fn run(src: BinanceAccountSource, shared: Shared<Rows>, mut stop: watch::Receiver<bool>) {
     let mut backoff = src.backoff.clone();
     loop {
         if *stop.borrow() {
@@ -477,7 +502,7 @@ async fn run(src: BinanceAccountSource, shared: Shared, mut stop: watch::Receive
 
 async fn session(
     src: &BinanceAccountSource,
-    shared: &Shared,
+    shared: &Shared<Rows>,
     key: &str,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,

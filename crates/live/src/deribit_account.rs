@@ -21,7 +21,7 @@
 //! * A malformed frame is logged and counted (`bad_frames`), never a panic.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{interval, sleep, sleep_until, timeout, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::account::AccountStreamStatus;
+use crate::account::{adopt_rest, lock, AccountStreamStatus, Shared};
 use crate::now_ms;
 use crate::ws::{Backoff, MAX_FRAME_BYTES};
 
@@ -100,23 +100,10 @@ struct Rows {
     tickers: Vec<Payload>,
 }
 
-#[derive(Default)]
-struct Inner {
-    rows: Rows,
-    status: AccountStreamStatus,
-    reconciled: bool,
-}
-
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A running Deribit account stream.
 pub struct DeribitAccountStream {
     account: String,
-    shared: Shared,
+    shared: Shared<Rows>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -124,7 +111,7 @@ pub struct DeribitAccountStream {
 impl DeribitAccountStream {
     /// Starts streaming on the current tokio runtime.
     pub fn start(src: DeribitAccountSource) -> DeribitAccountStream {
-        let shared: Shared = Arc::default();
+        let shared: Shared<Rows> = Arc::default();
         let (stop, rx) = watch::channel(false);
         let account = src.account.clone();
         let task = tokio::spawn(run(src, shared.clone(), rx));
@@ -311,36 +298,23 @@ fn rest_rows(payloads: &[Payload]) -> Result<Rows, String> {
 
 /// Fetches the REST state and makes it the account's (the first time silently; later, a
 /// disagreement is logged and counted).
-async fn reconcile(src: &DeribitAccountSource, shared: &Shared) {
+async fn reconcile(src: &DeribitAccountSource, shared: &Shared<Rows>) {
     let fetched = src.rest.fetch().await.map_err(|e| e.to_string());
     let rest = fetched.and_then(|p| rest_rows(&p));
-    let mut g = lock(shared);
-    match rest {
-        Err(e) => {
-            tracing::warn!(account = %src.account, "deribit account reconciliation failed: {e}");
-            g.status.last_error = Some(format!("reconciliation: {e}"));
-        }
-        Ok(mut rest) => {
-            let diffs = differences(&g.rows, &rest);
-            if g.reconciled && !diffs.is_empty() {
-                let msg = diffs.join("; ");
-                tracing::warn!(
-                    account = %src.account,
-                    "deribit account stream disagreed with REST, REST state adopted: {msg}"
-                );
-                g.status.disagreements += 1;
-                g.status.last_disagreement = Some(msg);
-            }
-            rest.orders = std::mem::take(&mut g.rows.orders);
-            g.rows = rest;
-            g.reconciled = true;
-            g.status.reconciliations += 1;
-        }
-    }
+    adopt_rest(
+        shared,
+        "deribit",
+        &src.account,
+        rest,
+        differences,
+        |rest, streamed| {
+            rest.orders = std::mem::take(&mut streamed.orders);
+        },
+    );
 }
 
 /// Applies a portfolio or changes notification.
-fn apply(shared: &Shared, msg: DeribitUserMessage) {
+fn apply(shared: &Shared<Rows>, msg: DeribitUserMessage) {
     let mut g = lock(shared);
     match msg {
         DeribitUserMessage::Portfolio { currency, summary } => {
@@ -377,7 +351,7 @@ enum End {
     Reconnect(String),
 }
 
-async fn run(src: DeribitAccountSource, shared: Shared, mut stop: watch::Receiver<bool>) {
+async fn run(src: DeribitAccountSource, shared: Shared<Rows>, mut stop: watch::Receiver<bool>) {
     let mut backoff = src.backoff.clone();
     loop {
         if *stop.borrow() {
@@ -418,7 +392,7 @@ fn refresh_deadline(expires_in: u64) -> Instant {
 
 async fn session(
     src: &DeribitAccountSource,
-    shared: &Shared,
+    shared: &Shared<Rows>,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> End {

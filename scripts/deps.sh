@@ -3,7 +3,7 @@
 # scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
 # the dashboard test, node + solc-js for the EVM tests, anvil for the xchain devnet, and a Python
 # virtualenv with schemathesis for the API fuzz run, maturin, numpy, pytest for the Python package
-# and eth-account for the EIP-712 comparison; nats-server (JetStream) for the margin workers' test.
+# and eth-account (with MetaMask's eth-sig-util from npm) for the EIP-712 comparisons; nats-server (JetStream) for the margin workers' test.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
@@ -35,7 +35,8 @@ export INTERMARGIN_TEST_POSTGRES="postgres://intermargin@127.0.0.1:$PGPORT_TEST/
 
 # Browser test driver and API fuzzer.
 if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/solc ] \
-  || [ ! -e tests/e2e/node_modules/.bin/anvil ]; then
+  || [ ! -e tests/e2e/node_modules/.bin/anvil ] \
+  || [ ! -e tests/e2e/node_modules/@metamask/eth-sig-util/package.json ]; then
   (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
 fi
 if [ ! -x .venv-test/bin/schemathesis ] && [ ! -x .venv-test/bin/st ]; then

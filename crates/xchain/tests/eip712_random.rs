@@ -3,7 +3,10 @@
 //! strings and as hex strings (lower and upper case); eth-account's lenient bools, short `bytesN`,
 //! text and numbers as bytes (also beyond 64 bits), strings given as integers, and null or absent
 //! struct / string / bytes fields) compared with eth-account, an independent implementation (Python,
-//! `tests/eip712_eth_account.py`).
+//! `tests/eip712_eth_account.py`); and, written as a JavaScript caller writes them, with MetaMask's
+//! eth-sig-util (`tests/eip712_eth_sig_util.mjs`, npm `@metamask/eth-sig-util` in `tests/e2e`).
+//! Where the two libraries disagree (a null string, the strings "false"/"0" as bool) this crate
+//! follows eth-account, and a test pins each disagreement.
 //!
 //! eth-account is installed into `.venv-test` by `scripts/deps.sh`, which also sets
 //! `INTERMARGIN_REQUIRE_ETH_ACCOUNT=1`; without it locally the comparison says so and stops.
@@ -70,14 +73,40 @@ fn eth_account_digests(py: &PathBuf, docs: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The largest integer JavaScript's JSON.parse keeps exact (2^53 − 1).
+const JS_SAFE: u64 = (1 << 53) - 1;
+
 /// A random typed-data document, written as JSON text by hand so integers of any size can be
 /// bare JSON numbers.
 struct Gen {
     rng: ChaCha8Rng,
     structs: Vec<(String, Vec<(String, String)>)>,
+    /// Documents as a JavaScript caller writes them: JSON.parse keeps integers exact only up to
+    /// 2^53, so bigger integers are strings (numeric types) or stay within that range (text and
+    /// bytes given as numbers).
+    js: bool,
 }
 
 impl Gen {
+    /// An integer literal for a text or bytes field: beyond 64 bits, or within JavaScript's
+    /// exact range for a JavaScript caller.
+    fn big_literal(&mut self) -> String {
+        if self.js {
+            self.rng.gen_range(0..=JS_SAFE).to_string()
+        } else {
+            (self.uint(256) | (U256::from(1u8) << 64usize)).to_string()
+        }
+    }
+
+    /// A numeric field's value as a bare JSON number, or as a string where JavaScript would lose it.
+    fn bare(&self, digits: String, big: bool) -> String {
+        if self.js && big {
+            format!("\"{digits}\"")
+        } else {
+            digits
+        }
+    }
+
     fn hex(&mut self, n: usize) -> String {
         let bytes: Vec<u8> = (0..n).map(|_| self.rng.gen()).collect();
         format!("\"0x{}\"", hex::encode(bytes))
@@ -146,7 +175,8 @@ impl Gen {
                 // absent is a zero word.
                 let nullable = !t.ends_with(']')
                     && (t == "string" || t == "bytes" || self.structs.iter().any(|(s, _)| s == t));
-                if nullable && self.rng.gen_bool(0.15) {
+                // (eth-sig-util refuses absent fields and hashes a null string as "": not sent to it.)
+                if nullable && !self.js && self.rng.gen_bool(0.15) {
                     if self.rng.gen_bool(0.5) {
                         parts.push(format!("\"{n}\":null"));
                     }
@@ -164,13 +194,17 @@ impl Gen {
                     "0",
                     "1",
                     "7",
-                    "\"false\"",
-                    "\"False\"",
-                    "\"0\"",
                     "\"true\"",
                     "\"\"",
                     "\"yes\"",
+                    "\"false\"",
+                    "\"False\"",
+                    "\"0\"",
                 ];
+                // eth-sig-util reads the strings "false", "False" and "0" as true (JavaScript
+                // truthiness) where eth-account reads false: not sent to it (see
+                // `where_eth_account_and_eth_sig_util_disagree`).
+                let lenient = if self.js { &lenient[..3] } else { &lenient[..] };
                 if self.rng.gen_bool(0.3) {
                     lenient[self.rng.gen_range(0..lenient.len())].to_string()
                 } else {
@@ -188,7 +222,7 @@ impl Gen {
                 match self.rng.gen_range(0..10) {
                     // eth-account reads an integer as its big-endian bytes.
                     0 => self.rng.gen_range(0..100_000u64).to_string(),
-                    1 => (self.uint(256) | (U256::from(1u8) << 64usize)).to_string(),
+                    1 => self.big_literal(),
                     _ => format!("\"{}\"", choices[self.rng.gen_range(0..choices.len())]),
                 }
             }
@@ -196,7 +230,7 @@ impl Gen {
                 0 | 1 => "\"plain text, not hex\"".into(),
                 2 => self.rng.gen_range(0..100_000u64).to_string(),
                 // An integer literal beyond 64 bits.
-                3 => (self.uint(256) | (U256::from(1u8) << 64usize)).to_string(),
+                3 => self.big_literal(),
                 _ => {
                     let n = self.rng.gen_range(0..40);
                     self.hex(n)
@@ -216,7 +250,7 @@ impl Gen {
                     ),
                     4 if n >= 3 => self.rng.gen_range(0..1u64 << 24).to_string(),
                     // Beyond 64 bits, still within N bytes.
-                    5 if n >= 9 => {
+                    5 if n >= 9 && !self.js => {
                         let v = self.uint(8 * n) | (U256::from(1u8) << 64usize);
                         let v = if n < 32 {
                             v & ((U256::from(1u8) << (8 * n)) - U256::from(1u8))
@@ -231,7 +265,7 @@ impl Gen {
             t if t.starts_with("uint") => {
                 let v = self.uint(t[4..].parse().unwrap());
                 match self.rng.gen_range(0..5) {
-                    0 | 1 => v.to_string(),
+                    0 | 1 => self.bare(v.to_string(), v > U256::from(JS_SAFE)),
                     2 => format!("\"{v}\""),
                     3 => format!("\"0x{}\"", format!("{v:x}").to_uppercase()),
                     _ => format!("\"{v:#x}\""),
@@ -247,7 +281,8 @@ impl Gen {
                     -I256::from_raw(mag) - I256::ONE
                 };
                 if self.rng.gen_bool(0.6) {
-                    v.to_string()
+                    let big = v.unsigned_abs() > U256::from(JS_SAFE);
+                    self.bare(v.to_string(), big)
                 } else {
                     format!("\"{v}\"")
                 }
@@ -256,9 +291,14 @@ impl Gen {
     }
 
     fn document(seed: u64) -> String {
+        Self::document_for(seed, false)
+    }
+
+    fn document_for(seed: u64, js: bool) -> String {
         let mut g = Gen {
             rng: ChaCha8Rng::seed_from_u64(seed),
             structs: Vec::new(),
+            js,
         };
         let primary = g.struct_type(0);
         let message = g.value(&primary);
@@ -278,7 +318,8 @@ impl Gen {
              {\"name\":\"chainId\",\"type\":\"uint256\"},{\"name\":\"verifyingContract\",\"type\":\"address\"}]"
                 .into(),
         );
-        let chain_id = g.uint(256).to_string();
+        let id = g.uint(256);
+        let chain_id = g.bare(id.to_string(), id > U256::from(JS_SAFE));
         let vc = g.hex(20);
         format!(
             "{{\"types\":{{{}}},\"primaryType\":\"{primary}\",\"domain\":{{\"name\":\"random {seed}\",\"version\":\"1\",\
@@ -439,4 +480,127 @@ fn missing_values_and_integers_as_strings_or_bytes_hash_as_eth_account_does() {
         assert_eq!(hex::encode(hash_typed_data_json(&ints).unwrap()), r[2]);
         assert!(r[3].starts_with("error"), "{}", r[3]);
     }
+}
+
+/// The npm modules folder holding MetaMask's eth-sig-util (`tests/e2e`, installed by
+/// `scripts/deps.sh`), or None when it is absent and not required.
+fn eth_sig_util() -> Option<PathBuf> {
+    let modules = std::env::var_os("INTERMARGIN_E2E_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/node_modules")
+        });
+    let present = modules.join("@metamask/eth-sig-util/package.json").exists()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+    if present {
+        return Some(modules);
+    }
+    assert!(
+        std::env::var("INTERMARGIN_REQUIRE_ETH_ACCOUNT").as_deref() != Ok("1"),
+        "@metamask/eth-sig-util is not installed under {} (run scripts/deps.sh)",
+        modules.display()
+    );
+    None
+}
+
+/// eth-sig-util's V4 digests of the documents, in order.
+fn eth_sig_util_digests(modules: &PathBuf, docs: &[String]) -> Vec<String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/eip712_eth_sig_util.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .env("INTERMARGIN_E2E_MODULES", modules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let input = format!("[{}]", docs.join(","));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "eth-sig-util script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn random_typed_data_matches_eth_sig_util() {
+    let Some(modules) = eth_sig_util() else {
+        eprintln!("skipped: @metamask/eth-sig-util not installed (scripts/deps.sh installs it)");
+        return;
+    };
+    let docs: Vec<String> = (0..300).map(|s| Gen::document_for(s, true)).collect();
+    let reference = eth_sig_util_digests(&modules, &docs);
+    assert_eq!(reference.len(), docs.len());
+    // Every document eth-sig-util accepts hashes the same here; the ones it refuses (text as
+    // bytesN, for instance) are eth-account's lenient forms, accepted here as eth-account does.
+    let mut compared = 0;
+    for (i, (doc, want)) in docs.iter().zip(&reference).enumerate() {
+        let got = hash_typed_data_json(doc).unwrap_or_else(|e| panic!("document {i}: {e}\n{doc}"));
+        if want.starts_with("error") {
+            continue;
+        }
+        assert_eq!(hex::encode(got), *want, "document {i}:\n{doc}");
+        compared += 1;
+    }
+    assert!(
+        compared >= 150,
+        "only {compared} of 300 documents were accepted by eth-sig-util"
+    );
+}
+
+/// Where the two reference libraries disagree, this crate hashes as eth-account does; the test
+/// reads both libraries' answers and fails if either changes its mind.
+#[test]
+fn where_eth_account_and_eth_sig_util_disagree() {
+    let (Some(modules), Some(py)) = (eth_sig_util(), python()) else {
+        eprintln!("skipped: eth-sig-util or eth-account missing (scripts/deps.sh installs both)");
+        return;
+    };
+    let doc = |ty: &str, msg: &str| {
+        format!(
+            r#"{{"types":{{"EIP712Domain":[{{"name":"name","type":"string"}}],"M":[{{"name":"x","type":"{ty}"}}]}},"primaryType":"M","domain":{{"name":"n"}},"message":{msg}}}"#
+        )
+    };
+    let cases = [
+        // A null string: eth-account hashes a zero word, eth-sig-util keccak256("").
+        doc("string", r#"{"x":null}"#),
+        // "false", "False", "0" as bool: false for eth-account, true for eth-sig-util.
+        doc("bool", r#"{"x":"false"}"#),
+        doc("bool", r#"{"x":"False"}"#),
+        doc("bool", r#"{"x":"0"}"#),
+    ];
+    let sig_util = eth_sig_util_digests(&modules, &cases);
+    let account = eth_account_digests(&py, &cases);
+    for (i, d) in cases.iter().enumerate() {
+        let ours = hex::encode(hash_typed_data_json(d).unwrap());
+        assert_eq!(ours, account[i], "case {i} differs from eth-account: {d}");
+        assert!(
+            !sig_util[i].starts_with("error"),
+            "eth-sig-util refused {d}"
+        );
+        assert_ne!(sig_util[i], account[i], "the libraries now agree on {d}");
+    }
+    // Absent fields: eth-account hashes a zero word, eth-sig-util refuses them.
+    let absent = doc("string", "{}");
+    assert!(eth_sig_util_digests(&modules, std::slice::from_ref(&absent))[0].starts_with("error"));
+    assert_eq!(
+        hex::encode(hash_typed_data_json(&absent).unwrap()),
+        eth_account_digests(&py, std::slice::from_ref(&absent))[0]
+    );
 }

@@ -251,6 +251,10 @@ pub async fn health(State(st): State<Shared>) -> Json<Value> {
             "batches": m.batches.load(Relaxed),
             "last_accounts": m.last_accounts.load(Relaxed),
             "last_remargin_ms": m.last_remargin_us.load(Relaxed) as f64 / 1000.0,
+            "last_shared_instruments": m.last_shared_instruments.load(Relaxed),
+            "reports_serialised": m.reports_serialised.load(Relaxed),
+            "reports_skipped": m.reports_skipped.load(Relaxed),
+            "reports_cached": st.reports.read().await.len(),
             "market_time_ms": market_time,
             "liquidations_halted_until_ms": halted_until,
             "liquidations_halted": halted_until > market_time,
@@ -948,17 +952,23 @@ pub async fn get_market(
 }
 
 /// The latest margin report of an account, computing it on first use.
+///
+/// A report is served while it is as new as the account's figures (the monitor re-margins on
+/// ticks without serialising, which leaves the cached report stale); otherwise it is built now
+/// by the per-account path on the current book and prices, and cached.
 pub async fn current_report(st: &Shared, id: &str) -> Result<Arc<crate::state::Report>, ApiError> {
-    if let Some(r) = st.reports.read().await.get(id) {
-        return Ok(r.clone());
+    let seq = st.margins.read().await.get(id).map(|m| m.seq);
+    if let Some(seq) = seq {
+        if let Some(r) = st.reports.read().await.get(id, seq) {
+            return Ok(r);
+        }
     }
     ensure_exists(st, id).await?;
-    crate::monitor::remargin_accounts(st, &[id.to_string()]).await;
-    st.reports
-        .read()
+    crate::monitor::remargin_accounts(st, &[id.to_string()])
         .await
-        .get(id)
-        .cloned()
+        .into_iter()
+        .next()
+        .map(|(_, r)| r)
         .ok_or_else(|| ApiError::Engine(format!("margin for {id:?} could not be computed")))
 }
 

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ensure_exists, principal};
 use crate::error::ApiError;
-use crate::state::{Report, Shared};
+use crate::state::{MarginFigures, Shared};
 
 /// Points kept per account: the oldest beyond it are dropped (about 28 hours at the default
 /// 5-second step).
@@ -53,12 +53,11 @@ pub struct HistoryPoint {
 impl HistoryPoint {
     /// The point of a report computed at wall time `t_ms`; `None` for a report without figures
     /// (the engines could not margin the account) or with a figure that is not finite.
-    pub fn of(report: &Report, t_ms: i64, market_ms: i64) -> Option<HistoryPoint> {
-        let f = report.figures.as_ref()?;
-        let h = report.headline.as_ref()?;
-        let state = report
-            .state
-            .and_then(|s| serde_json::to_value(s).ok())
+    pub fn of(m: &MarginFigures, t_ms: i64, market_ms: i64) -> Option<HistoryPoint> {
+        let f = &m.figures;
+        let h = &m.headline;
+        let state = serde_json::to_value(m.state)
+            .ok()
             .and_then(|v| v.as_str().map(str::to_string))?;
         let p = HistoryPoint {
             t_ms,

@@ -236,7 +236,18 @@ pub struct Config {
     /// Wall time between two margin-history points of one account (state changes are always
     /// kept); zero keeps every margin update.
     pub history_step: std::time::Duration,
+    /// Relative change of an account's figures since its last serialised report beyond which a
+    /// tick serialises its report for the `/ws` listeners of every account (see
+    /// [`state::MarginFigures::moved`]).
+    pub report_threshold: f64,
+    /// Most serialised reports kept in memory (the others are built when read).
+    pub report_cache: usize,
 }
+
+/// Default of [`Config::report_threshold`]: 0.1 % of the account's scale.
+pub const DEFAULT_REPORT_THRESHOLD: f64 = 0.001;
+/// Default of [`Config::report_cache`].
+pub const DEFAULT_REPORT_CACHE: usize = 10_000;
 
 /// The monitor's thread pool: by default it leaves one core to the API.
 fn monitor_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, ApiError> {
@@ -320,7 +331,11 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         market: RwLock::new(demo.market.clone()),
         assets: RwLock::new(assets),
         books: RwLock::new(HashMap::new()),
-        reports: RwLock::new(HashMap::new()),
+        margins: RwLock::new(HashMap::new()),
+        reports: RwLock::new(state::ReportCache::new(cfg.report_cache)),
+        listeners: Default::default(),
+        report_threshold: cfg.report_threshold,
+        instruments: Default::default(),
         feed,
         data_dir: cfg.data_dir.clone(),
         routes: Arc::new(routes),
@@ -335,6 +350,26 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
     let books = st.ledger.all_books().await?;
     let mut ids: Vec<String> = books.keys().cloned().collect();
     ids.sort();
+    {
+        // The instruments of every book, priced once per tick and shared between accounts: one
+        // account per new (venue, symbol or collateral asset) is enough to list them all.
+        let quote = st.market.read().await.quote.clone();
+        let mut seen = std::collections::HashSet::new();
+        let firsts: Vec<&intermargin_model::Account> = books
+            .values()
+            .filter(|a| {
+                let mut new = false;
+                for p in &a.positions {
+                    new |= seen.insert((p.instrument.venue, p.instrument.symbol.as_str(), true));
+                }
+                for c in &a.collateral {
+                    new |= seen.insert((c.venue, c.asset.as_str(), false));
+                }
+                new
+            })
+            .collect();
+        st.note_instruments(firsts, &quote);
+    }
     *st.books.write().await = books;
     tracing::info!(
         "{} books loaded in {:.1} s",
@@ -349,12 +384,11 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         let st2 = st.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            for chunk in ids.chunks(MARGIN_AT_START) {
-                monitor::remargin_accounts(&st2, chunk).await;
-            }
+            // Figures only, on the shared instrument rows: reports are built when read.
+            let pass = monitor::remargin_fast(&st2, None).await;
             tracing::info!(
                 "first margin pass over {} accounts done in {:.1} s",
-                ids.len(),
+                pass.accounts,
                 started.elapsed().as_secs_f64()
             );
         });

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intermargin_liquidation::AccountState;
-use intermargin_model::{Account, Market};
+use intermargin_model::{Account, Instrument, Market};
 use intermargin_sim::config::{Action, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::state::{Report, Shared};
+use crate::state::{AccountMargin, MarginFigures, Report, Shared};
 
 /// One price update: `key` is `fx:ASSET`, `index:venue:UNDERLYING` or `mark:venue:SYMBOL`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -393,21 +393,29 @@ pub fn publish(st: &Shared, account: &str, msg: serde_json::Value) {
         .send(Arc::new((account.to_string(), msg.to_string())));
 }
 
-/// Recomputes the margin of `ids` (in parallel, off the async threads), stores the reports,
-/// and alerts on state changes.
-pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
-    let market = Arc::new(st.market.read().await.clone());
+/// The market snapshot and its version ([`crate::state::MonitorStats::market_seq`]), read
+/// together under the market's lock.
+async fn market_now(st: &Shared) -> (Arc<Market>, u64) {
+    let m = st.market.read().await;
+    let seq = st
+        .monitor
+        .market_seq
+        .load(std::sync::atomic::Ordering::Acquire);
+    (Arc::new(m.clone()), seq)
+}
+
+/// Recomputes the full margin report of `ids` (in parallel, off the async threads): an account
+/// whose book changed, a query margining on demand. Stores figures and reports, alerts on state
+/// changes and streams the reports to `/ws` listeners.
+pub async fn remargin_accounts(st: &Shared, ids: &[String]) -> Vec<(String, Arc<Report>)> {
+    let (market, seq) = market_now(st).await;
     let assets = Arc::new(st.assets.read().await.clone());
     let mut work = Vec::with_capacity(ids.len());
-    {
-        let reports = st.reports.read().await;
-        for id in ids {
-            let Ok(book) = st.book(id).await else {
-                continue;
-            };
-            let previous = reports.get(id).cloned();
-            work.push((id.clone(), book, previous));
-        }
+    for id in ids {
+        let Ok(book) = st.book(id).await else {
+            continue;
+        };
+        work.push((id.clone(), book));
     }
     let (m, a) = (market.clone(), assets.clone());
     // One account (a query margining on demand) is computed on its own blocking thread, not
@@ -415,11 +423,10 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
     let pool = (work.len() > 1).then(|| st.monitor_pool.clone());
     let computed = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
-        let one = |(id, book, previous): (String, Account, Option<Arc<Report>>)| {
-            let prev_state = previous.as_ref().and_then(|r| r.state);
-            let report = crate::risk::margin_report(&book, &a, &m, prev_state)
+        let one = |(id, book): (String, Account)| {
+            let report = crate::risk::margin_report(&book, &a, &m, None)
                 .unwrap_or_else(|e| crate::risk::failed_report(&id, &e));
-            (id, Arc::new(report), previous)
+            (id, Arc::new(report))
         };
         match pool {
             Some(pool) => pool.install(|| work.into_par_iter().map(one).collect::<Vec<_>>()),
@@ -428,65 +435,283 @@ pub async fn remargin_accounts(st: &Shared, ids: &[String]) {
     })
     .await
     .unwrap_or_default();
+    st.monitor
+        .reports_serialised
+        .fetch_add(computed.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let listening = st.feed.receiver_count() > 0;
+    let mut updates = Vec::with_capacity(computed.len());
     {
-        let mut reports = st.reports.write().await;
-        for (id, report, _) in &computed {
-            reports.insert(id.clone(), report.clone());
+        let mut margins = st.margins.write().await;
+        let mut cache = st.reports.write().await;
+        for (id, report) in &computed {
+            let current = report.margin_figures();
+            let prev = margins.get(id).copied();
+            if prev.is_some_and(|p| p.seq > seq) {
+                // A tick already margined the account on newer prices.
+                continue;
+            }
+            margins.insert(
+                id.clone(),
+                AccountMargin {
+                    seq,
+                    current,
+                    published: if listening {
+                        current
+                    } else {
+                        prev.and_then(|p| p.published)
+                    },
+                },
+            );
+            cache.insert(id, seq, report.clone());
+            updates.push(Update {
+                id: id.clone(),
+                previous: prev.map(|p| p.current.map(|c| c.state)),
+                current,
+                report: Some(report.clone()),
+            });
         }
     }
-    record_history(st, &computed, market.timestamp_ms).await;
-    // Nobody listening: skip building the per-account messages.
-    let listening = st.feed.receiver_count() > 0;
-    for (id, report, previous) in computed {
+    finish(st, updates, market.timestamp_ms).await;
+    computed
+}
+
+/// One re-margined account: its figures before and after, and its report when one was serialised.
+struct Update {
+    id: String,
+    /// `None` when the account was never margined; `Some(None)` when it could not be.
+    previous: Option<Option<AccountState>>,
+    current: Option<MarginFigures>,
+    report: Option<Arc<Report>>,
+}
+
+/// After a re-margin: the margin history, alerts on state changes (into margin call,
+/// liquidation or bankruptcy) and the serialised reports to `/ws`.
+async fn finish(st: &Shared, updates: Vec<Update>, market_ms: i64) {
+    record_history(st, &updates, market_ms).await;
+    for u in updates {
+        let state = u.current.map(|c| c.state);
         // Compared as states; named only for the (rare) alert.
-        let changed = previous.as_ref().map(|r| r.state) != Some(report.state);
+        let changed = u.previous != Some(state);
         let alarming = matches!(
-            report.state,
+            state,
             Some(AccountState::MarginCall | AccountState::Liquidation | AccountState::Bankrupt)
         );
         if changed && alarming {
-            let old_state = previous.as_ref().map(|r| state_name(r.state));
+            let old_state = u.previous.map(state_name);
             publish(
                 st,
-                &id,
-                json!({"type": "alert", "account": id, "state": state_name(report.state), "previous": old_state, "timestamp_ms": market.timestamp_ms}),
+                &u.id,
+                json!({"type": "alert", "account": u.id, "state": state_name(state), "previous": old_state, "timestamp_ms": market_ms}),
             );
         }
-        if listening {
-            // The report's JSON text is reused as is, not re-serialised per message.
-            let text = format!(
-                "{{\"type\":\"margin\",\"account\":{},\"report\":{}}}",
-                Value::String(id.clone()),
-                String::from_utf8_lossy(&report.json)
-            );
-            let _ = st.feed.send(Arc::new((id, text)));
+        if let Some(report) = u.report {
+            if st.feed.receiver_count() > 0 {
+                // The report's JSON text is reused as is, not re-serialised per message.
+                let text = format!(
+                    "{{\"type\":\"margin\",\"account\":{},\"report\":{}}}",
+                    Value::String(u.id.clone()),
+                    String::from_utf8_lossy(&report.json)
+                );
+                let _ = st.feed.send(Arc::new((u.id, text)));
+            }
         }
     }
 }
 
-/// One account re-margined: its id, the new report and the one it replaces.
-type Remargined = (
-    String,
-    Arc<crate::state::Report>,
-    Option<Arc<crate::state::Report>>,
-);
+/// True when `account` holds something a price of `key` moves (`apply_tick`'s answer: an
+/// underlying, a collateral asset or an instrument id `venue:symbol`).
+fn touches(account: &Account, key: &str) -> bool {
+    account.positions.iter().any(|p| {
+        let i = &p.instrument;
+        i.underlying == key
+            || key
+                .strip_prefix(i.venue.as_str())
+                .and_then(|r| r.strip_prefix(':'))
+                == Some(i.symbol.as_str())
+    }) || account.collateral.iter().any(|c| c.asset == key)
+}
+
+/// What a fast re-margin did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FastPass {
+    /// Accounts re-margined.
+    pub accounts: usize,
+    /// Reports serialised for `/ws` listeners.
+    pub serialised: usize,
+    /// Instruments priced once and shared.
+    pub shared_instruments: usize,
+}
+
+/// Re-margins, on the figures-only path, the accounts holding something `moved` names (every
+/// account when `None`): the instrument rows of the unified grid are priced once and shared,
+/// accounts run in parallel on the monitor's pool, only figures are kept; a full report is
+/// serialised only for accounts an account-scoped `/ws` socket listens to, or, when a wider
+/// socket listens, whose figures moved beyond `--report-threshold` since their last report.
+/// Cached reports of re-margined accounts become stale (queries rebuild them on demand).
+pub async fn remargin_fast(
+    st: &Shared,
+    moved: Option<std::collections::BTreeSet<String>>,
+) -> FastPass {
+    let (market, seq) = market_now(st).await;
+    let assets = Arc::new(st.assets.read().await.clone());
+    let wide = st.listeners.wide() > 0 && st.feed.receiver_count() > 0;
+    let subscribed = st.listeners.accounts();
+    let threshold = st.report_threshold;
+    let st2 = st.clone();
+    let pool = st.monitor_pool.clone();
+    let m = market.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        let st = st2;
+        let market = m;
+        let books = st.books.blocking_read();
+        let model = match crate::risk::unified_model() {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("monitor: {e}");
+                return (Vec::new(), FastPass::default());
+            }
+        };
+        pool.install(|| {
+            let affected: Vec<(&String, &Account)> = books
+                .par_iter()
+                .filter(|(_, acc)| {
+                    moved
+                        .as_ref()
+                        .is_none_or(|m| m.iter().any(|k| touches(acc, k)))
+                })
+                .collect();
+            // Every instrument of the books, priced once at this market.
+            let universe: Vec<Instrument> = st
+                .instruments
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            let shared = match model.shared_rows(&market, universe) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::debug!("monitor: no shared instrument rows: {e}");
+                    None
+                }
+            };
+            let figures: Vec<Option<MarginFigures>> = affected
+                .par_iter()
+                .map(|(_, acc)| {
+                    crate::risk::assess_figures(acc, &assets, &market, shared.as_ref())
+                        .ok()
+                        .map(|(_, f)| f)
+                })
+                .collect();
+            // Figures in; which reports to serialise decided against the last one published.
+            let mut updates = Vec::with_capacity(affected.len());
+            let mut to_serialise = Vec::new();
+            {
+                let mut margins = st.margins.blocking_write();
+                let mut cache = st.reports.blocking_write();
+                for ((id, _), current) in affected.iter().zip(&figures) {
+                    let prev = margins.get(*id).copied();
+                    if prev.is_some_and(|p| p.seq > seq) {
+                        continue;
+                    }
+                    let published = prev.and_then(|p| p.published);
+                    let serialise = subscribed.contains(*id)
+                        || (wide
+                            && match (current, &published) {
+                                (Some(c), Some(p)) => c.moved(p, threshold),
+                                _ => true,
+                            });
+                    margins.insert(
+                        (*id).clone(),
+                        AccountMargin {
+                            seq,
+                            current: *current,
+                            published,
+                        },
+                    );
+                    if serialise {
+                        to_serialise.push(updates.len());
+                    } else {
+                        cache.remove(id);
+                    }
+                    updates.push(Update {
+                        id: (*id).clone(),
+                        previous: prev.map(|p| p.current.map(|c| c.state)),
+                        current: *current,
+                        report: None,
+                    });
+                }
+            }
+            // The full report, by the per-account path, for the accounts someone will read.
+            let reports: Vec<(usize, Arc<Report>)> = to_serialise
+                .par_iter()
+                .filter_map(|&k| {
+                    let acc = books.get(&updates[k].id)?;
+                    let r = crate::risk::margin_report(acc, &assets, &market, None)
+                        .unwrap_or_else(|e| crate::risk::failed_report(&updates[k].id, &e));
+                    Some((k, Arc::new(r)))
+                })
+                .collect();
+            {
+                let mut margins = st.margins.blocking_write();
+                let mut cache = st.reports.blocking_write();
+                for (k, r) in &reports {
+                    let id = &updates[*k].id;
+                    if let Some(e) = margins.get_mut(id).filter(|e| e.seq == seq) {
+                        e.published = r.margin_figures();
+                        cache.insert(id, seq, r.clone());
+                    }
+                }
+            }
+            let pass = FastPass {
+                accounts: updates.len(),
+                serialised: reports.len(),
+                shared_instruments: shared.as_ref().map_or(0, |s| s.len()),
+            };
+            for (k, r) in reports {
+                updates[k].report = Some(r);
+            }
+            (updates, pass)
+        })
+    })
+    .await
+    .unwrap_or_default();
+    let (updates, pass) = work;
+    use std::sync::atomic::Ordering::Relaxed;
+    st.monitor
+        .reports_serialised
+        .fetch_add(pass.serialised as u64, Relaxed);
+    st.monitor
+        .reports_skipped
+        .fetch_add((pass.accounts - pass.serialised) as u64, Relaxed);
+    st.monitor
+        .last_shared_instruments
+        .store(pass.shared_instruments as u64, Relaxed);
+    finish(st, updates, market.timestamp_ms).await;
+    pass
+}
 
 /// Writes the margin-history points that are due ([`crate::history::Recorder`]) in one
 /// transaction; a storage failure is logged, never stops the monitor.
-async fn record_history(st: &Shared, computed: &[Remargined], market_ms: i64) {
+async fn record_history(st: &Shared, updates: &[Update], market_ms: i64) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let points: Vec<(String, crate::history::HistoryPoint)> = computed
+    let points: Vec<(String, crate::history::HistoryPoint)> = updates
         .iter()
-        .filter_map(|(id, report, _)| {
+        .filter_map(|u| {
+            let f = u.current.as_ref()?;
             // Checked before stamping: a report without figures never takes a slot.
-            crate::history::HistoryPoint::of(report, now, market_ms)?;
-            let t = st.history.stamp(id, now, report.state)?;
-            crate::history::HistoryPoint::of(report, t, market_ms).map(|p| (id.clone(), p))
+            crate::history::HistoryPoint::of(f, now, market_ms)?;
+            let t = st.history.stamp(&u.id, now, Some(f.state))?;
+            crate::history::HistoryPoint::of(f, t, market_ms).map(|p| (u.id.clone(), p))
         })
         .collect();
+    if points.is_empty() {
+        return;
+    }
     if let Err(e) = st
         .ledger
         .record_history(&points, crate::history::KEEP)
@@ -637,28 +862,15 @@ pub async fn run(st: Shared, mut feed: Box<dyn PriceFeed>, mut breakers: LiveBre
                 }
                 Err(e) => tracing::warn!("{e}"),
             }
+            // A new market version: reports computed before it are stale.
+            st.monitor.market_seq.fetch_add(1, Release);
         }
-        let affected: Vec<String> = st
-            .books
-            .read()
-            .await
-            .iter()
-            .filter(|(_, acc)| {
-                moved.iter().any(|u| {
-                    acc.positions
-                        .iter()
-                        .any(|p| &p.instrument.underlying == u || &p.instrument.id() == u)
-                        || acc.collateral.iter().any(|c| &c.asset == u)
-                })
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
         let started = std::time::Instant::now();
-        remargin_accounts(&st, &affected).await;
+        let pass = remargin_fast(&st, Some(moved)).await;
         let m = &st.monitor;
         use std::sync::atomic::Ordering::Relaxed;
         m.batches.fetch_add(1, Relaxed);
-        m.last_accounts.store(affected.len() as u64, Relaxed);
+        m.last_accounts.store(pass.accounts as u64, Relaxed);
         m.last_remargin_us
             .store(started.elapsed().as_micros() as u64, Relaxed);
     }

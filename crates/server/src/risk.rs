@@ -10,7 +10,7 @@ use axum::Json;
 use intermargin_liquidation::{
     classify, AccountState, Figures, LiquidationError, Requirement, RequirementFn,
 };
-use intermargin_margin::portfolio::UnifiedModel;
+use intermargin_margin::portfolio::{SharedRows, UnifiedFigures as ModelFigures, UnifiedModel};
 use intermargin_margin::venue_margins;
 use intermargin_model::{Account, Asset, Collateral, Market, Venue};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use crate::api::{parse_body, positions_mutation, principal};
 use crate::error::ApiError;
 use crate::ledger::Mutation;
-use crate::state::{Report, Shared};
+use crate::state::{MarginFigures, Report, Shared};
 
 /// The unified model over the bundled parameters, built once (shared with the what-if).
 pub fn unified_model() -> Result<&'static UnifiedModel, String> {
@@ -45,8 +45,61 @@ pub fn assess(account: &Account, assets: &[Asset], market: &Market) -> Result<As
     let unified = unified_model()?
         .margin(account, assets, market)
         .map_err(|e| e.to_string())?;
+    let figures = figures_of(
+        account,
+        assets,
+        market,
+        &venues,
+        &ModelFigures::of(&unified),
+    )?;
+    Ok(Assessment {
+        venues,
+        unified,
+        figures,
+    })
+}
+
+/// What [`assess`] decides an account's state on, computed without the explanation (the live
+/// monitor's fast path): each venue's own figures (by the same venue rules), the unified model's
+/// figures ([`intermargin_margin::portfolio::UnifiedModel::margin_figures`], instrument rows from
+/// `shared` when it covers the account) and the state.
+pub fn assess_figures(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+    shared: Option<&SharedRows>,
+) -> Result<(Vec<intermargin_margin::VenueMargin>, MarginFigures), String> {
+    let venues = venue_margins(account, assets, market).map_err(|e| e.to_string())?;
+    let unified = unified_model()?
+        .margin_figures(account, assets, market, shared)
+        .map_err(|e| e.to_string())?;
+    let figures = figures_of(account, assets, market, &venues, &unified)?;
+    Ok((venues, margin_figures(&figures, &unified)))
+}
+
+/// The state, figures and headline of an account from its figures and the unified figures.
+fn margin_figures(figures: &Figures, unified: &ModelFigures) -> MarginFigures {
+    MarginFigures {
+        state: state_of(figures),
+        figures: *figures,
+        headline: crate::state::Headline {
+            siloed_total: unified.siloed_total,
+            saving: unified.saving,
+        },
+    }
+}
+
+/// Equity over every venue and the hub, beside the unified requirements; an error names a
+/// figure that is not finite.
+fn figures_of(
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+    venues: &[intermargin_margin::VenueMargin],
+    unified: &ModelFigures,
+) -> Result<Figures, String> {
     let mut equity = 0.0;
-    for v in &venues {
+    for v in venues {
         equity += v.quote().map_err(|e| e.to_string())?.equity;
     }
     for c in account.collateral.iter().filter(|c| c.venue == Venue::Hub) {
@@ -69,11 +122,7 @@ pub fn assess(account: &Account, assets: &[Asset], market: &Market) -> Result<As
             ));
         }
     }
-    Ok(Assessment {
-        venues,
-        unified,
-        figures,
-    })
+    Ok(figures)
 }
 
 /// The account's state from its figures: the one rule every route and the planner apply.
@@ -133,7 +182,8 @@ pub fn margin_report(
         unified,
         figures,
     } = assess(account, assets, market)?;
-    let state = state_of(&figures);
+    let fig = margin_figures(&figures, &ModelFigures::of(&unified));
+    let state = fig.state;
     // Our liquidation price per position beside the venue's; a book the search cannot move
     // still gets its report, without them.
     let liquidations = unified_model()?
@@ -174,11 +224,8 @@ pub fn margin_report(
     let json = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     Ok(Report {
         state: Some(state),
-        figures: Some(figures),
-        headline: Some(crate::state::Headline {
-            siloed_total: unified.siloed_total,
-            saving: unified.saving,
-        }),
+        figures: Some(fig.figures),
+        headline: Some(fig.headline),
         json: json.into(),
     })
 }

@@ -51,6 +51,11 @@ async fn serve(st: Shared, mut socket: WebSocket) {
         }
     };
     let mut rx = st.feed.subscribe();
+    // Registered while the socket is open: the monitor serialises reports for listeners only.
+    let _listening = st.listeners.join(match &principal.scope {
+        Scope::Account(a) => Some(a.as_str()),
+        _ => None,
+    });
     let mut revoked = st.auth.revocations();
     let hello =
         json!({"type":"ready","scope":principal.scope.label(),"role":principal.scope.role()});

@@ -62,6 +62,15 @@ pub struct ServeArgs {
     /// history chart, `GET …/history`); every change of state is kept as well.
     #[arg(long, default_value_t = 5.0)]
     pub history_step: f64,
+    /// On a price tick, serialise the margin report of an account for the `/ws` listeners of
+    /// every account only when its equity, initial or maintenance margin or siloed total moved by
+    /// more than this fraction of the account's scale since its last report, or its state changed
+    /// (an account-scoped listener gets every update; queries always get the current report).
+    #[arg(long, default_value_t = intermargin_server::DEFAULT_REPORT_THRESHOLD)]
+    pub report_threshold: f64,
+    /// Most serialised margin reports kept in memory; the others are built when read.
+    #[arg(long, default_value_t = intermargin_server::DEFAULT_REPORT_CACHE)]
+    pub report_cache: usize,
     /// NATS server URL (JetStream): relay the ledger outbox to margin workers and serve their
     /// reports (`GET …/margin?source=workers`, `/ws`).
     #[arg(long)]
@@ -93,6 +102,15 @@ pub fn run(a: ServeArgs) -> Result<()> {
             a.rate_limit
         );
     }
+    if !(a.report_threshold.is_finite() && (0.0..=1.0).contains(&a.report_threshold)) {
+        anyhow::bail!(
+            "--report-threshold: must be a fraction between 0 and 1, got {}",
+            a.report_threshold
+        );
+    }
+    if a.report_cache == 0 {
+        anyhow::bail!("--report-cache: must be at least 1");
+    }
     if a.monitor_threads == Some(0) {
         anyhow::bail!("--monitor-threads: must be at least 1");
     }
@@ -118,6 +136,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
             request: seconds("--request-timeout", a.request_timeout)?,
         },
         history_step: seconds("--history-step", a.history_step)?,
+        report_threshold: a.report_threshold,
+        report_cache: a.report_cache,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

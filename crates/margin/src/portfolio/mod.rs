@@ -24,6 +24,6 @@ pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMat
 pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
 pub use unified::{
     net_account, venue_margins_most_favourable, CreditLine, LinearLegRates, PositionLiquidation,
-    RequirementKind, SavingSplit, ScanLeg, ScanTable, UnifiedMargin, UnifiedModel, UnifiedParams,
-    VenueConstraint, VenueKind, VenueParams,
+    RequirementKind, SavingSplit, ScanLeg, ScanTable, SharedRows, UnifiedFigures, UnifiedMargin,
+    UnifiedModel, UnifiedParams, VenueConstraint, VenueKind, VenueParams,
 };

@@ -19,7 +19,8 @@
 //! with nothing open and nothing borrowed requires 0. Every number is explained by venue, by risk
 //! factor and by scenario.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use intermargin_model::{
     Account, Amount, Asset, Collateral, Instrument, InstrumentKind, Market, Position, Settlement,
@@ -32,7 +33,9 @@ use super::params::{
     Cover, DeltaShockParams, ExtendedParams, GridParams, MinimumMode, Numeraire, Order, RollMode,
     RollParams, UnderlyingParams, VolMove, VolParams, UNIFIED_TOML,
 };
-use super::scenario::{price_row, resolve, risk_matrix, NumeraireCtx, Priced, Scenario};
+use super::scenario::{
+    price_row, resolve, risk_matrix, NumeraireCtx, Priced, RiskMatrix, Scenario,
+};
 use crate::error::MarginError;
 use crate::report::VenueMargin;
 
@@ -682,6 +685,69 @@ pub struct UnifiedMargin {
     pub explain: Explanation,
 }
 
+/// The figures of a [`UnifiedMargin`] without its explanation ([`UnifiedModel::margin_figures`]),
+/// quote currency.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct UnifiedFigures {
+    /// Σ of each venue's honest siloed baseline.
+    pub siloed_total: f64,
+    /// Unified initial requirement.
+    pub initial_margin: f64,
+    /// Unified maintenance requirement.
+    pub maintenance_margin: f64,
+    /// Pooled requirement held at the hub.
+    pub pooled_requirement: f64,
+    /// Σ of the local floors.
+    pub local_minimum_total: f64,
+    /// `siloed_total − initial_margin`.
+    pub saving: f64,
+}
+
+impl UnifiedFigures {
+    /// The figures of a full verdict.
+    pub fn of(u: &UnifiedMargin) -> UnifiedFigures {
+        UnifiedFigures {
+            siloed_total: u.siloed_total,
+            initial_margin: u.initial_margin,
+            maintenance_margin: u.maintenance_margin,
+            pooled_requirement: u.pooled_requirement,
+            local_minimum_total: u.local_minimum_total,
+            saving: u.saving,
+        }
+    }
+}
+
+/// One risk matrix of many instruments under the unified model's pooled grid at one market, shared
+/// by every account margined at that market ([`UnifiedModel::shared_rows`]): each instrument is
+/// repriced once per market instead of once per account holding it.
+#[derive(Debug, Clone)]
+pub struct SharedRows {
+    matrix: RiskMatrix,
+    index: HashMap<String, usize>,
+    instruments: Vec<Instrument>,
+    quote: String,
+    range_scale: f64,
+}
+
+impl SharedRows {
+    /// Number of instruments priced.
+    pub fn len(&self) -> usize {
+        self.instruments.len()
+    }
+
+    /// True when no instrument is priced.
+    pub fn is_empty(&self) -> bool {
+        self.instruments.is_empty()
+    }
+
+    /// True when the matrix holds `inst` (same id and terms).
+    pub fn holds(&self, inst: &Instrument) -> bool {
+        self.index
+            .get(&inst.id())
+            .is_some_and(|&r| self.instruments[r] == *inst)
+    }
+}
+
 /// Which requirement collateral must cover: the room to keep trading or the liquidation line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -958,9 +1024,10 @@ struct StableBalance {
     price: f64,
 }
 
-/// The legs of a netted account over the pooled grid.
-struct LegBook {
-    matrix: super::scenario::RiskMatrix,
+/// The legs of a netted account over the pooled grid (rows of its own matrix, or of a shared
+/// [`SharedRows`] matrix built at the same market).
+struct LegBook<'s> {
+    matrix: Cow<'s, RiskMatrix>,
     legs: Vec<Leg>,
     groups: Vec<String>,
     exposure: BTreeMap<String, BTreeMap<Venue, f64>>,
@@ -1187,6 +1254,92 @@ impl UnifiedModel {
         venue_margins: &[VenueMargin],
         credits: &[CreditLine],
     ) -> Result<UnifiedMargin, MarginError> {
+        self.margin_inner(account, assets, market, venue_margins, credits, None, true)
+    }
+
+    /// The figures of [`UnifiedModel::margin`] alone, by the same computation without the
+    /// explanation, the scenario names or the liquidation-move searches (the live monitor's fast
+    /// path): instrument rows come from `shared` when it holds every instrument of the account
+    /// (it must have been built by this model at `market`), else from the account's own matrix.
+    pub fn margin_figures(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+        shared: Option<&SharedRows>,
+    ) -> Result<UnifiedFigures, MarginError> {
+        let venues = venue_margins_most_favourable(account, assets, market)?;
+        let u = self.margin_inner(account, assets, market, &venues, &[], shared, false)?;
+        Ok(UnifiedFigures::of(&u))
+    }
+
+    /// The risk-matrix rows of `instruments` (deduplicated by id, first definition kept) under this
+    /// model's pooled grid at `market`, to share between accounts ([`UnifiedModel::margin_figures`]).
+    pub fn shared_rows(
+        &self,
+        market: &Market,
+        instruments: impl IntoIterator<Item = Instrument>,
+    ) -> Result<SharedRows, MarginError> {
+        let quote = market.quote.as_str();
+        let scale = self.params.range_scale(self.horizon_s);
+        let grid = self.params.grid(scale, quote);
+        let mut index = HashMap::new();
+        let mut list = Vec::new();
+        for inst in instruments {
+            if let std::collections::hash_map::Entry::Vacant(e) = index.entry(inst.id()) {
+                e.insert(list.len());
+                list.push(inst);
+            }
+        }
+        let matrix = match risk_matrix(market, &list, &grid, quote) {
+            Ok(m) => m,
+            Err(e) => {
+                // An instrument the market cannot price is left out (its accounts use their own
+                // matrix, which reports the error); the others are still shared.
+                let before = list.len();
+                list.retain(|i| risk_matrix(market, std::slice::from_ref(i), &grid, quote).is_ok());
+                if list.len() == before {
+                    return Err(e);
+                }
+                index = list.iter().enumerate().map(|(k, i)| (i.id(), k)).collect();
+                risk_matrix(market, &list, &grid, quote)?
+            }
+        };
+        Ok(SharedRows {
+            matrix,
+            index,
+            instruments: list,
+            quote: quote.to_string(),
+            range_scale: scale,
+        })
+    }
+
+    /// The instruments of the pooled scan of `account`: its positions' contracts and a spot leg
+    /// per non-stable balance (what [`UnifiedModel::shared_rows`] needs to cover the account).
+    pub fn scan_instruments(&self, account: &Account, quote: &str) -> Vec<Instrument> {
+        let mut out: Vec<Instrument> = account
+            .collateral
+            .iter()
+            .filter(|c| !self.params.is_stable(&c.asset, quote))
+            .map(|c| collateral_instrument(c.venue, &c.asset, quote))
+            .collect();
+        out.extend(account.positions.iter().map(|p| p.instrument.clone()));
+        out
+    }
+
+    /// [`UnifiedModel::margin_given`] with rows from `shared` when given; `full` adds the
+    /// explanation, the scenario names and the liquidation moves (the figures are the same).
+    #[allow(clippy::too_many_arguments)]
+    fn margin_inner(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+        venue_margins: &[VenueMargin],
+        credits: &[CreditLine],
+        shared: Option<&SharedRows>,
+        full: bool,
+    ) -> Result<UnifiedMargin, MarginError> {
         let p = &self.params;
         let acct = net_account(account)?;
         let quote = market.quote.as_str();
@@ -1207,7 +1360,7 @@ impl UnifiedModel {
             held,
             debt_at,
             ..
-        } = self.legs_of(&acct, assets, market, &grid)?;
+        } = self.legs_of(&acct, assets, market, &grid, shared)?;
         let n = m.scenarios.len();
         let mut credit_at: BTreeMap<Venue, f64> = BTreeMap::new();
         for (i, c) in credits.iter().enumerate() {
@@ -1254,8 +1407,9 @@ impl UnifiedModel {
         let mut listed: Vec<ScenarioLoss> = Vec::new();
         // (loss, name, assignment: scenario per group or None for unmoved)
         let mut best: (f64, String, Vec<Option<usize>>) = (0.0, "no loss".into(), vec![None; ng]);
+        // Names are built only for the explanation (`full`): the figures never read them.
         let mut consider = |loss: f64, name: String, assign: Vec<Option<usize>>, list: bool| {
-            if list {
+            if list && full {
                 listed.push(ScenarioLoss {
                     scenario: name.clone(),
                     loss,
@@ -1271,7 +1425,11 @@ impl UnifiedModel {
                 a[g] = Some(s);
                 consider(
                     scan.total[g][s],
-                    format!("{} alone: {}", groups[g], scan.names[s]),
+                    if full {
+                        format!("{} alone: {}", groups[g], scan.names[s])
+                    } else {
+                        String::new()
+                    },
                     a,
                     true,
                 );
@@ -1282,7 +1440,11 @@ impl UnifiedModel {
                 let loss: f64 = (0..ng).map(|g| scan.total[g][s]).sum();
                 consider(
                     loss,
-                    format!("all underlyings together: {}", scan.names[s]),
+                    if full {
+                        format!("all underlyings together: {}", scan.names[s])
+                    } else {
+                        String::new()
+                    },
                     vec![Some(s); ng],
                     true,
                 );
@@ -1308,10 +1470,14 @@ impl UnifiedModel {
                         a[h] = Some(t);
                         consider(
                             loss,
-                            format!(
-                                "{} up, {} down: {} / {}",
-                                groups[g], groups[h], scan.names[s], scan.names[t]
-                            ),
+                            if full {
+                                format!(
+                                    "{} up, {} down: {} / {}",
+                                    groups[g], groups[h], scan.names[s], scan.names[t]
+                                )
+                            } else {
+                                String::new()
+                            },
                             a,
                             true,
                         );
@@ -1322,7 +1488,9 @@ impl UnifiedModel {
         let indep = sum_w - credit;
         let indep_assign: Vec<Option<usize>> =
             worsts.iter().map(|w| (w.0 > 0.0).then_some(w.1)).collect();
-        let indep_name = if ng > 1 {
+        let indep_name = if !full {
+            String::new()
+        } else if ng > 1 {
             format!(
                 "each underlying at its own worst ({}; cross-underlying credit {:.2})",
                 groups
@@ -1359,6 +1527,7 @@ impl UnifiedModel {
         };
         let contributions: Vec<Contribution> = legs
             .iter()
+            .filter(|_| full)
             .map(|l| Contribution {
                 instrument: l.label.clone(),
                 size: l.size,
@@ -1404,7 +1573,7 @@ impl UnifiedModel {
         let mut depeg_total = 0.0;
         let mut depeg_share: BTreeMap<Venue, f64> = BTreeMap::new();
         let mut factors: Vec<FactorLoss> = Vec::new();
-        for (g, w) in groups.iter().zip(&worsts) {
+        for (g, w) in groups.iter().zip(&worsts).filter(|_| full) {
             factors.push(FactorLoss {
                 factor: format!("underlying:{g}"),
                 loss: w.0,
@@ -1415,16 +1584,18 @@ impl UnifiedModel {
             let rate = p.stablecoins.get(asset).map(|s| s.depeg).unwrap_or(0.0);
             let e: f64 = per.values().sum();
             let loss = rate * e.max(0.0);
-            let name = format!("{asset} depeg -{:.0}%", rate * 100.0);
-            listed.push(ScenarioLoss {
-                scenario: name.clone(),
-                loss,
-            });
-            factors.push(FactorLoss {
-                factor: format!("stablecoin:{asset}"),
-                loss,
-                scenario: name,
-            });
+            if full {
+                let name = format!("{asset} depeg -{:.0}%", rate * 100.0);
+                listed.push(ScenarioLoss {
+                    scenario: name.clone(),
+                    loss,
+                });
+                factors.push(FactorLoss {
+                    factor: format!("stablecoin:{asset}"),
+                    loss,
+                    scenario: name,
+                });
+            }
             if e > 0.0 {
                 depeg_total += loss;
                 for (v, x) in per {
@@ -1432,29 +1603,31 @@ impl UnifiedModel {
                 }
             }
         }
-        listed.push(ScenarioLoss {
-            scenario: format!(
-                "venue-index basis and funding divergence over {:.0} s",
-                self.horizon_s
-            ),
-            loss: basis + funding,
-        });
-        factors.push(FactorLoss {
-            factor: "basis".into(),
-            loss: basis,
-            scenario: "every venue index diverges adversely".into(),
-        });
-        factors.push(FactorLoss {
-            factor: "funding".into(),
-            loss: funding,
-            scenario: format!("stressed funding for {:.0} s", self.horizon_s),
-        });
-        factors.push(FactorLoss {
-            factor: "concentration".into(),
-            loss: concentration,
-            scenario: "closing each venue's gross size against its depth".into(),
-        });
-        if credit > 0.0 {
+        if full {
+            listed.push(ScenarioLoss {
+                scenario: format!(
+                    "venue-index basis and funding divergence over {:.0} s",
+                    self.horizon_s
+                ),
+                loss: basis + funding,
+            });
+            factors.push(FactorLoss {
+                factor: "basis".into(),
+                loss: basis,
+                scenario: "every venue index diverges adversely".into(),
+            });
+            factors.push(FactorLoss {
+                factor: "funding".into(),
+                loss: funding,
+                scenario: format!("stressed funding for {:.0} s", self.horizon_s),
+            });
+            factors.push(FactorLoss {
+                factor: "concentration".into(),
+                loss: concentration,
+                scenario: "closing each venue's gross size against its depth".into(),
+            });
+        }
+        if full && credit > 0.0 {
             factors.push(FactorLoss {
                 factor: "cross_underlying_credit".into(),
                 loss: -credit,
@@ -1528,7 +1701,7 @@ impl UnifiedModel {
             let binding = vworsts
                 .iter()
                 .enumerate()
-                .filter(|(_, w)| w.0 > 0.0)
+                .filter(|(_, w)| full && w.0 > 0.0)
                 .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
                 .map(|(g, w)| format!("{} alone: {}", groups[g], scan.names[w.1]));
             let attributed = factor * raw_venue(*v)
@@ -1538,7 +1711,7 @@ impl UnifiedModel {
                 + a.concentration;
             let credit_v = credit_at.get(v).copied().unwrap_or(0.0);
             let held_v = held.get(v).copied().unwrap_or(0.0) + credit_v;
-            let (liq_u, liq) = if vp.kind == VenueKind::Segregated && active {
+            let (liq_u, liq) = if full && vp.kind == VenueKind::Segregated && active {
                 self.liquidation_move(&acct, assets, market, *v, &legs, &groups, equity, own_mm)?
             } else {
                 (None, None)
@@ -1607,7 +1780,10 @@ impl UnifiedModel {
             .filter_map(|r| r.liquidation_move.map(|m| (r.venue, m.abs())))
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(v, _)| v);
-        let mut components = vec![
+        let mut components = if !full {
+            Vec::new()
+        } else {
+            vec![
             Component {
                 name: "local_minimum_topup".into(),
                 value: local_total,
@@ -1641,8 +1817,9 @@ impl UnifiedModel {
                 value: concentration,
                 detail: "per (venue, underlying): y x daily vol x gross x sqrt(gross / depth)".into(),
             },
-        ];
-        if let Some(a) = broken_hedge.as_ref().filter(|a| a.material) {
+        ]
+        };
+        if let Some(a) = broken_hedge.as_ref().filter(|a| full && a.material) {
             components.push(Component {
                 name: "broken_hedge_adl".into(),
                 value: a.value,
@@ -1688,13 +1865,14 @@ impl UnifiedModel {
     /// Legs of the pooled scan of a netted account: positions and non-stable balances priced over
     /// `grid`, stable balances apart (they carry only depeg exposure). Shared by
     /// [`UnifiedModel::margin_given`] and [`UnifiedModel::scan_table`].
-    fn legs_of(
+    fn legs_of<'s>(
         &self,
         acct: &Account,
         assets: &[Asset],
         market: &Market,
         grid: &GridParams,
-    ) -> Result<LegBook, MarginError> {
+        shared: Option<&'s SharedRows>,
+    ) -> Result<LegBook<'s>, MarginError> {
         let p = &self.params;
         let quote = market.quote.as_str();
         // Legs: positions and non-stable balances; stable balances only carry depeg exposure.
@@ -1762,10 +1940,27 @@ impl UnifiedModel {
                 instruments.push(inst.clone());
             }
         }
-        let m = risk_matrix(market, &instruments, grid, quote)?;
+        // Rows of the shared matrix when it holds every instrument as defined here (same terms),
+        // else the account's own matrix: the same repricing of the same instrument either way.
+        let rows: Option<Vec<usize>> = shared
+            .filter(|s| s.quote == quote && s.range_scale == p.range_scale(self.horizon_s))
+            .and_then(|s| {
+                instruments
+                    .iter()
+                    .map(|inst| {
+                        let &r = s.index.get(&inst.id())?;
+                        (s.instruments[r] == *inst).then_some(r)
+                    })
+                    .collect()
+            });
+        let m = match (shared, &rows) {
+            (Some(s), Some(_)) => Cow::Borrowed(&s.matrix),
+            _ => Cow::Owned(risk_matrix(market, &instruments, grid, quote)?),
+        };
         let mut legs: Vec<Leg> = Vec::with_capacity(pending.len());
         for (inst, size, label, position, sub_account, isolated) in pending {
-            let row = inst_index[&inst.id()];
+            let local = inst_index[&inst.id()];
+            let row = rows.as_ref().map_or(local, |r| r[local]);
             let group = match groups.iter().position(|g| *g == inst.underlying) {
                 Some(g) => g,
                 None => {
@@ -1848,7 +2043,7 @@ impl UnifiedModel {
         for v in acct.venues() {
             p.venue(v)?;
         }
-        let book = self.legs_of(&acct, assets, market, &grid)?;
+        let book = self.legs_of(&acct, assets, market, &grid, None)?;
         let n = book.matrix.scenarios.len();
         let mut legs: Vec<ScanLeg> = Vec::with_capacity(book.legs.len() + book.stable.len());
         for l in &book.legs {

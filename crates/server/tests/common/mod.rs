@@ -31,6 +31,8 @@ pub fn config(
         breakers: None,
         timeouts: intermargin_server::Timeouts::default(),
         history_step: std::time::Duration::ZERO,
+        report_threshold: intermargin_server::DEFAULT_REPORT_THRESHOLD,
+        report_cache: intermargin_server::DEFAULT_REPORT_CACHE,
     }
 }
 

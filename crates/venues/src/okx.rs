@@ -215,7 +215,8 @@ fn order(
     };
     let size = n.num("sz")?;
     let remaining = size - n.opt_num("accFillSz")?.unwrap_or(0.0);
-    let position_side = match n.opt_enum("posSide", &["long", "short", "net"])? {
+    // SPOT orders carry `posSide` "" (the orders channel's documented push).
+    let position_side = match n.opt_enum("posSide", &["long", "short", "net", ""])? {
         Some("long") => Some(PositionSide::Long),
         Some("short") => Some(PositionSide::Short),
         _ => None,
@@ -238,7 +239,11 @@ fn order(
         sub_account: None,
         isolated: n.opt_enum("tdMode", &["cross", "isolated", "cash", "spot_isolated"])?
             == Some("isolated"),
-        leverage: n.opt_positive("lever")?,
+        // SPOT orders carry `lever` "0": no leverage (the orders channel's documented push).
+        leverage: match n.opt_num("lever")? {
+            Some(l) if l == 0.0 => None,
+            _ => n.opt_positive("lever")?,
+        },
     })
 }
 

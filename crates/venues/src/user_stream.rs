@@ -14,10 +14,19 @@
 //!
 //! Deribit: see [`DeribitUserMessage`] (portfolio and changes notifications as rows of
 //! `private/get_account_summaries` and `private/get_positions`).
+//!
+//! OKX: see [`OkxUserMessage`] (`positions`, `account`, `orders` pushes as rows of
+//! `GET /api/v5/account/positions`, `/account/balance` details, `/trade/orders-pending`;
+//! [`okx_payloads`] wraps them back into those payloads).
+//!
+//! Bybit: see [`BybitUserMessage`] (`position`, `wallet`, `order` pushes as rows of
+//! `GET /v5/position/list`, `/v5/account/wallet-balance`, `/v5/order/realtime`;
+//! [`bybit_payloads`] wraps them back into those payloads).
 
 use serde_json::{json, Value};
 
 use crate::stream::FrameError;
+use crate::Payload;
 
 /// What one Binance user-data event means.
 #[derive(Debug, Clone, PartialEq)]
@@ -450,4 +459,492 @@ pub fn deribit_tokens(result: &Value) -> Result<DeribitTokens, FrameError> {
                 )
             })?,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// OKX v5 private WebSocket
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a push of a paged channel is a (page of a) full snapshot or an event update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OkxPush {
+    /// `eventType` `snapshot` (initial and regular pushes): page `cur_page`, `last_page` true on
+    /// the last one. The rows of all pages together are the whole state.
+    Snapshot {
+        /// `curPage` (1 when absent).
+        cur_page: u64,
+        /// `lastPage` (true when absent).
+        last_page: bool,
+    },
+    /// `eventType` `event_update` (or absent): only what changed.
+    Update,
+}
+
+/// What one message on an OKX private WebSocket connection means.
+///
+/// OKX (www.okx.com/docs-v5/en, "WebSocket" overview and "Trading account / WebSocket", as of
+/// 2026-12-03): `wss://ws.okx.com:8443/ws/v5/private`; `login` answered by
+/// `{"event":"login","code":"0"}` or `{"event":"error","code":…}`; `subscribe` to `positions`
+/// (`data[]` = `GET /api/v5/account/positions` rows), `account` (`data[].details[]` =
+/// `GET /api/v5/account/balance` details: `ccy`, `cashBal`, …; event pushes carry only the
+/// currencies that changed) and `orders` (`data[]` = `GET /api/v5/trade/orders-pending` rows;
+/// `state` says whether still live); the text `ping` is answered by the text `pong`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OkxUserMessage {
+    /// `{"event":"login","code":"0"}`: the connection is logged in.
+    Login,
+    /// `{"event":"subscribe","arg":{"channel":…}}`: a subscription confirmed.
+    Subscribed(String),
+    /// `{"event":"error",…}` (a refused login, e.g. 60009 "Login failed.", or subscription).
+    Error {
+        /// The venue's error code.
+        code: String,
+        /// The venue's message.
+        msg: String,
+    },
+    /// `{"event":"notice",…}` (64008: the connection closes soon for a service upgrade).
+    Notice {
+        /// The venue's code.
+        code: String,
+        /// The venue's message.
+        msg: String,
+    },
+    /// The text `pong`.
+    Pong,
+    /// `positions` push: rows of `GET /api/v5/account/positions` (`pos` "0" = closed).
+    Positions {
+        /// Snapshot page or event update.
+        push: OkxPush,
+        /// The rows.
+        rows: Vec<Value>,
+    },
+    /// `account` push: `details[]` rows of `GET /api/v5/account/balance`, by currency.
+    Account {
+        /// Snapshot page or event update.
+        push: OkxPush,
+        /// The detail rows (`ccy`, `cashBal`, `uTime`, …).
+        details: Vec<Value>,
+    },
+    /// `orders` push: rows of `GET /api/v5/trade/orders-pending` (`state` live or not).
+    Orders {
+        /// The rows.
+        rows: Vec<Value>,
+    },
+    /// A well-formed message this account stream does not use.
+    Ignored(String),
+}
+
+fn oerr(path: impl Into<String>, reason: impl Into<String>) -> FrameError {
+    FrameError {
+        venue: "okx",
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+/// An OKX decimal string (every amount is one; "" means not applicable) checked to be a number.
+fn okx_dec(v: &Value, field: &str, path: &str) -> Result<(), FrameError> {
+    match v.get(field) {
+        Some(Value::String(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => Ok(()),
+        Some(other) => Err(oerr(
+            format!("{path}.{field}"),
+            format!("expected a decimal string, got {other}"),
+        )),
+        None => Err(oerr(format!("{path}.{field}"), "missing")),
+    }
+}
+
+fn okx_text(v: &Value, field: &str, path: &str) -> Result<String, FrameError> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| oerr(format!("{path}.{field}"), "missing or not a string"))
+}
+
+fn okx_code(v: &Value) -> String {
+    match v.get("code") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Reads one text frame of an OKX private connection. A malformed frame (not JSON, a push
+/// without `arg.channel` or `data`, a row without the fields its REST payload requires) is an
+/// error naming the JSON path.
+pub fn parse_okx_user(frame: &str) -> Result<OkxUserMessage, FrameError> {
+    let t = frame.trim();
+    if t == "pong" {
+        return Ok(OkxUserMessage::Pong);
+    }
+    let v: Value = serde_json::from_str(t).map_err(|e| oerr("$", format!("not JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(oerr("$", "expected a JSON object"));
+    }
+    if let Some(ev) = v.get("event") {
+        let ev = ev
+            .as_str()
+            .ok_or_else(|| oerr("event", "expected a string"))?;
+        let msg = v
+            .get("msg")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        return Ok(match ev {
+            "login" if okx_code(&v) == "0" => OkxUserMessage::Login,
+            "login" | "error" => OkxUserMessage::Error {
+                code: okx_code(&v),
+                msg,
+            },
+            "notice" => OkxUserMessage::Notice {
+                code: okx_code(&v),
+                msg,
+            },
+            "subscribe" => OkxUserMessage::Subscribed(
+                v.pointer("/arg/channel")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            other => OkxUserMessage::Ignored(other.to_string()),
+        });
+    }
+    let channel = v
+        .pointer("/arg/channel")
+        .and_then(Value::as_str)
+        .ok_or_else(|| oerr("arg.channel", "missing or not a string"))?;
+    let rows = match v.get("data") {
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(oerr("data", "expected an array")),
+        None => return Err(oerr("data", "missing")),
+    };
+    let push = match v.get("eventType").and_then(Value::as_str) {
+        Some("snapshot") => OkxPush::Snapshot {
+            cur_page: v.get("curPage").and_then(Value::as_u64).unwrap_or(1),
+            last_page: v.get("lastPage").and_then(Value::as_bool).unwrap_or(true),
+        },
+        _ => OkxPush::Update,
+    };
+    match channel {
+        "positions" => {
+            for (i, r) in rows.iter().enumerate() {
+                let p = format!("data[{i}]");
+                okx_text(r, "instId", &p)?;
+                okx_text(r, "instType", &p)?;
+                okx_dec(r, "pos", &p)?;
+            }
+            Ok(OkxUserMessage::Positions {
+                push,
+                rows: rows.clone(),
+            })
+        }
+        "account" => {
+            let mut details = Vec::new();
+            for (i, a) in rows.iter().enumerate() {
+                let p = format!("data[{i}].details");
+                let list = match a.get("details") {
+                    Some(Value::Array(d)) => d,
+                    Some(_) => return Err(oerr(p, "expected an array")),
+                    None => return Err(oerr(p, "missing")),
+                };
+                for (j, d) in list.iter().enumerate() {
+                    let dp = format!("{p}[{j}]");
+                    okx_text(d, "ccy", &dp)?;
+                    okx_dec(d, "cashBal", &dp)?;
+                    details.push(d.clone());
+                }
+            }
+            Ok(OkxUserMessage::Account { push, details })
+        }
+        "orders" => {
+            for (i, r) in rows.iter().enumerate() {
+                let p = format!("data[{i}]");
+                okx_text(r, "instId", &p)?;
+                okx_text(r, "ordId", &p)?;
+                okx_text(r, "state", &p)?;
+            }
+            Ok(OkxUserMessage::Orders { rows: rows.clone() })
+        }
+        other => Ok(OkxUserMessage::Ignored(other.to_string())),
+    }
+}
+
+/// The key an OKX position row is kept under (`BTC-USDT-SWAP/long/cross`): one position per
+/// instrument, side and margin mode.
+pub fn okx_position_key(row: &Value) -> String {
+    let s = |f: &str, d: &'static str| {
+        row.get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(d)
+            .to_string()
+    };
+    format!(
+        "{}/{}/{}",
+        s("instId", ""),
+        s("posSide", "net"),
+        s("mgnMode", "cross")
+    )
+}
+
+/// Whether an OKX order row is still resting (`live`, `partially_filled`).
+pub fn okx_order_open(row: &Value) -> bool {
+    matches!(
+        row.get("state").and_then(Value::as_str),
+        Some("live" | "partially_filled")
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bybit v5 private WebSocket
+// ---------------------------------------------------------------------------------------------
+
+/// What one message on a Bybit v5 private WebSocket connection means.
+///
+/// Bybit (bybit-exchange.github.io/docs/v5, "WebSocket Connect" and "Private" topics, as of
+/// 2026-12-03): `wss://stream.bybit.com/v5/private`; `{"op":"auth","args":[key, expires,
+/// signature]}` answered `{"success":…,"op":"auth"}`; `subscribe` to `position` (`data[]` = the
+/// `GET /v5/position/list` rows plus `category`; the stream names the entry price `entryPrice`
+/// where REST says `avgPrice`), `wallet` (`data[]` = `GET /v5/account/wallet-balance` list rows)
+/// and `order` (`data[]` = `GET /v5/order/realtime` rows plus `category`); `{"op":"ping"}`
+/// answered by `{"op":"pong"}` (private) or `{"op":"ping","ret_msg":"pong"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BybitUserMessage {
+    /// The answer to `auth`.
+    Auth {
+        /// Whether the connection is authenticated.
+        success: bool,
+        /// The venue's message (why it failed).
+        msg: String,
+    },
+    /// The answer to `subscribe`.
+    Subscribed {
+        /// Whether every topic was accepted.
+        success: bool,
+        /// The venue's message.
+        msg: String,
+    },
+    /// The answer to a ping.
+    Pong,
+    /// `position` push: position-list rows (with `category`; `avgPrice` set from `entryPrice`).
+    Positions(Vec<Value>),
+    /// `wallet` push: wallet-balance list rows (`accountType`, `coin[]`).
+    Wallet(Vec<Value>),
+    /// `order` push: open-order rows (with `category`; `orderStatus` says whether still open).
+    Orders(Vec<Value>),
+    /// A well-formed message this account stream does not use.
+    Ignored(String),
+}
+
+fn berr(path: impl Into<String>, reason: impl Into<String>) -> FrameError {
+    FrameError {
+        venue: "bybit",
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+fn bybit_text(v: &Value, field: &str, path: &str) -> Result<String, FrameError> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| berr(format!("{path}.{field}"), "missing or not a string"))
+}
+
+fn bybit_dec(v: &Value, field: &str, path: &str) -> Result<(), FrameError> {
+    match v.get(field) {
+        Some(Value::String(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => Ok(()),
+        Some(other) => Err(berr(
+            format!("{path}.{field}"),
+            format!("expected a decimal string, got {other}"),
+        )),
+        None => Err(berr(format!("{path}.{field}"), "missing")),
+    }
+}
+
+/// Reads one text frame of a Bybit v5 private connection. A malformed frame (not JSON, a topic
+/// push without `data`, a row without the fields its REST payload requires) is an error naming
+/// the JSON path.
+pub fn parse_bybit_user(frame: &str) -> Result<BybitUserMessage, FrameError> {
+    let v: Value =
+        serde_json::from_str(frame.trim()).map_err(|e| berr("$", format!("not JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(berr("$", "expected a JSON object"));
+    }
+    if let Some(op) = v.get("op") {
+        let op = op.as_str().ok_or_else(|| berr("op", "expected a string"))?;
+        let success = v.get("success").and_then(Value::as_bool);
+        let msg = v
+            .get("ret_msg")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        return Ok(match op {
+            "auth" => BybitUserMessage::Auth {
+                success: success.unwrap_or(false),
+                msg,
+            },
+            "subscribe" => BybitUserMessage::Subscribed {
+                success: success.unwrap_or(false),
+                msg,
+            },
+            "pong" => BybitUserMessage::Pong,
+            "ping" if msg == "pong" => BybitUserMessage::Pong,
+            other => BybitUserMessage::Ignored(other.to_string()),
+        });
+    }
+    let topic = v
+        .get("topic")
+        .and_then(Value::as_str)
+        .ok_or_else(|| berr("topic", "missing or not a string"))?;
+    let kind = topic.split('.').next().unwrap_or_default();
+    if !matches!(kind, "position" | "wallet" | "order") {
+        return Ok(BybitUserMessage::Ignored(topic.to_string()));
+    }
+    let rows = match v.get("data") {
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(berr("data", "expected an array")),
+        None => return Err(berr("data", "missing")),
+    };
+    match kind {
+        "position" => {
+            let mut out = Vec::with_capacity(rows.len());
+            for (i, r) in rows.iter().enumerate() {
+                let p = format!("data[{i}]");
+                bybit_text(r, "category", &p)?;
+                bybit_text(r, "symbol", &p)?;
+                bybit_dec(r, "size", &p)?;
+                let mut row = r.clone();
+                if row.get("avgPrice").is_none() {
+                    if let Some(e) = r.get("entryPrice") {
+                        bybit_dec(r, "entryPrice", &p)?;
+                        row["avgPrice"] = e.clone();
+                    }
+                }
+                out.push(row);
+            }
+            Ok(BybitUserMessage::Positions(out))
+        }
+        "wallet" => {
+            for (i, r) in rows.iter().enumerate() {
+                let p = format!("data[{i}]");
+                bybit_text(r, "accountType", &p)?;
+                let coins = match r.get("coin") {
+                    Some(Value::Array(c)) => c,
+                    _ => return Err(berr(format!("{p}.coin"), "missing or not an array")),
+                };
+                for (j, c) in coins.iter().enumerate() {
+                    let cp = format!("{p}.coin[{j}]");
+                    bybit_text(c, "coin", &cp)?;
+                    bybit_dec(c, "walletBalance", &cp)?;
+                }
+            }
+            Ok(BybitUserMessage::Wallet(rows.clone()))
+        }
+        _ => {
+            for (i, r) in rows.iter().enumerate() {
+                let p = format!("data[{i}]");
+                bybit_text(r, "category", &p)?;
+                bybit_text(r, "symbol", &p)?;
+                bybit_text(r, "orderId", &p)?;
+                bybit_text(r, "orderStatus", &p)?;
+            }
+            Ok(BybitUserMessage::Orders(rows.clone()))
+        }
+    }
+}
+
+/// The key a Bybit position row is kept under (`linear/BTCUSDT/0`).
+pub fn bybit_position_key(row: &Value) -> String {
+    format!(
+        "{}/{}/{}",
+        row.get("category")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        row.get("symbol")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        row.get("positionIdx").and_then(Value::as_i64).unwrap_or(0)
+    )
+}
+
+/// Whether a Bybit order row is still open (`New`, `PartiallyFilled`, `Untriggered`).
+pub fn bybit_order_open(row: &Value) -> bool {
+    matches!(
+        row.get("orderStatus").and_then(Value::as_str),
+        Some("New" | "PartiallyFilled" | "Untriggered")
+    )
+}
+
+/// OKX rows as the REST payloads the OKX adapter reads: positions as
+/// `GET /api/v5/account/positions`, balance details as one `GET /api/v5/account/balance` row,
+/// live orders as `GET /api/v5/trade/orders-pending`.
+pub fn okx_payloads<'a>(
+    positions: impl IntoIterator<Item = &'a Value>,
+    details: impl IntoIterator<Item = &'a Value>,
+    orders: impl IntoIterator<Item = &'a Value>,
+) -> Vec<Payload> {
+    let positions: Vec<&Value> = positions.into_iter().collect();
+    let details: Vec<&Value> = details.into_iter().collect();
+    let orders: Vec<&Value> = orders.into_iter().filter(|o| okx_order_open(o)).collect();
+    vec![
+        Payload::named(
+            "/api/v5/account/positions",
+            json!({"code": "0", "msg": "", "data": positions}).to_string(),
+        ),
+        Payload::named(
+            "/api/v5/account/balance",
+            json!({"code": "0", "msg": "", "data": [{"details": details}]}).to_string(),
+        ),
+        Payload::named(
+            "/api/v5/trade/orders-pending",
+            json!({"code": "0", "msg": "", "data": orders}).to_string(),
+        ),
+    ]
+}
+
+/// Bybit rows as the REST payloads the Bybit adapter reads: one `GET /v5/position/list` and one
+/// `GET /v5/order/realtime` per category (the rows' `category`), the wallet rows as
+/// `GET /v5/account/wallet-balance`. Closed orders are left out.
+pub fn bybit_payloads<'a>(
+    positions: impl IntoIterator<Item = &'a Value>,
+    wallets: impl IntoIterator<Item = &'a Value>,
+    orders: impl IntoIterator<Item = &'a Value>,
+) -> Vec<Payload> {
+    use std::collections::BTreeMap;
+    let by_category = |rows: Vec<&'a Value>| {
+        let mut m: BTreeMap<String, Vec<&'a Value>> = BTreeMap::new();
+        for r in rows {
+            let c = r
+                .get("category")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            m.entry(c).or_default().push(r);
+        }
+        m
+    };
+    let wallets: Vec<&Value> = wallets.into_iter().collect();
+    let mut out = vec![Payload::named(
+        "/v5/account/wallet-balance",
+        json!({"retCode": 0, "retMsg": "OK", "result": {"list": wallets}}).to_string(),
+    )];
+    for (c, rows) in by_category(positions.into_iter().collect()) {
+        out.push(Payload::named(
+            format!("/v5/position/list?category={c}"),
+            json!({"retCode": 0, "retMsg": "OK", "result": {"category": c, "list": rows}})
+                .to_string(),
+        ));
+    }
+    let open: Vec<&Value> = orders.into_iter().filter(|o| bybit_order_open(o)).collect();
+    for (c, rows) in by_category(open) {
+        out.push(Payload::named(
+            format!("/v5/order/realtime?category={c}"),
+            json!({"retCode": 0, "retMsg": "OK", "result": {"category": c, "list": rows}})
+                .to_string(),
+        ));
+    }
+    out
 }

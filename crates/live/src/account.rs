@@ -1,72 +1,56 @@
-//! Account streams: the Binance USDⓈ-M user-data stream kept connected and applied to the
-//! account, with periodic REST reconciliation.
+//! Account streams: a venue's private WebSocket kept connected and applied to the account, with
+//! periodic REST reconciliation. One handle ([`AccountStream`]) and one run loop for every
+//! venue; each venue module supplies a [`Driver`] (its connection protocol, its rows, how its
+//! streamed and REST states compare):
 //!
-//! * A listen key from `POST /fapi/v1/listenKey` (signing and HTTP from
-//!   `intermargin_venues::fetch::Fetcher`), the stream at `{ws_base}/ws/<listenKey>`, the key
-//!   kept alive by `PUT` every `keepalive` (Binance: valid 60 minutes, so at most 59);
-//!   `listenKeyExpired` (or a keep-alive answered -1125 "does not exist") → a new key and a
-//!   new connection; a dropped connection → reconnect with backoff and jitter.
-//! * `ACCOUNT_UPDATE` changes balances and positions, `ORDER_TRADE_UPDATE` open orders
-//!   (`intermargin_venues::user_stream` turns them into the REST payloads' rows, and the REST
-//!   adapter builds the canonical account from them: [`AccountStream::snapshot`]).
-//! * Binance pushes only what changed, so the REST state (`GET /fapi/v3/account`,
-//!   `/fapi/v3/positionRisk`) is the base at every (re)connect and every `reconcile_every`:
-//!   when the streamed balances or positions disagree with it, the REST state replaces them,
-//!   a warning names each difference, and the status counts it (`disagreements`,
-//!   `last_disagreement`). Open orders are the stream's (the fetcher does not read them).
-//! * A malformed frame is logged and counted (`bad_frames`), never a panic.
+//! * Binance USDⓈ-M user-data stream ([`crate::binance_account`]): listen key, keep-alive;
+//! * Deribit JSON-RPC ([`crate::deribit_account`]): `public/auth`, `user.portfolio`,
+//!   `user.changes`;
+//! * OKX v5 private ([`crate::okx_account`]): `login`, `positions`, `account`, `orders`;
+//! * Bybit v5 private ([`crate::bybit_account`]): `auth`, `position`, `wallet`, `order`.
+//!
+//! What they share, here:
+//! * the account is kept as rows of the venue's REST payloads, and the venue's REST adapter
+//!   builds the canonical account from them ([`AccountStream::snapshot`]: one reading of every
+//!   field, for streamed and fetched state alike);
+//! * the REST state (`intermargin_venues::fetch::Fetcher::fetch`) is the base at every
+//!   (re)connection and every `reconcile_every`: streamed balances or positions that disagree
+//!   with it are replaced, a warning names each difference, and the status counts it
+//!   (`disagreements`, `last_disagreement`);
+//! * a dropped connection reconnects with backoff and jitter ([`crate::ws::Backoff`]); a refused
+//!   login backs off the same way (counted in `auth_failures`);
+//! * a malformed frame is logged and counted (`bad_frames`), never a panic.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use intermargin_model::{Snapshot, Venue};
 use intermargin_venues::fetch::Fetcher;
-use intermargin_venues::user_stream::{
-    binance_order_open, binance_position_key, parse_binance_user, BinanceUserEvent,
-};
 use intermargin_venues::{ImportOptions, Payload, VenueError};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::{interval, sleep, timeout, MissedTickBehavior};
+use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::now_ms;
+pub use crate::binance_account::{BinanceAccountSource, LISTEN_KEY_VALIDITY};
 use crate::ws::{Backoff, MAX_FRAME_BYTES};
-
-/// Binance keeps a listen key 60 minutes after its last keep-alive.
-pub const LISTEN_KEY_VALIDITY: Duration = Duration::from_secs(60 * 60);
-
-/// One Binance USDⓈ-M account to stream.
-#[derive(Clone)]
-pub struct BinanceAccountSource {
-    /// Canonical account id the snapshot files positions under.
-    pub account: String,
-    /// Signed REST access (listen keys, reconciliation).
-    pub rest: Fetcher,
-    /// WebSocket base (`wss://fstream.binance.com`); the stream is `{ws_base}/ws/<listenKey>`.
-    pub ws_base: String,
-    /// Listen-key keep-alive period (below [`LISTEN_KEY_VALIDITY`]; Binance suggests 30 min).
-    pub keepalive: Duration,
-    /// REST reconciliation period.
-    pub reconcile_every: Duration,
-    /// Reconnect delays.
-    pub backoff: Backoff,
-}
 
 /// What the account stream has done, for `/health` and the logs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AccountStreamStatus {
     /// Connected now.
     pub connected: bool,
-    /// Listen keys obtained (`POST`).
+    /// Binance: listen keys obtained (`POST`).
     pub listen_keys: u64,
-    /// Keep-alives sent (`PUT`).
+    /// Binance: keep-alives sent (`PUT`).
     pub keepalives: u64,
-    /// `listenKeyExpired` events (or keep-alives refused for an unknown key).
+    /// Binance: `listenKeyExpired` events (or keep-alives refused for an unknown key).
     pub expiries: u64,
     /// Connections lost.
     pub disconnects: u64,
@@ -84,25 +68,20 @@ pub struct AccountStreamStatus {
     pub last_event_ms: Option<i64>,
     /// Last REST or connection error.
     pub last_error: Option<String>,
-    /// Deribit: `public/auth` answered with tokens (`client_credentials` at each connection).
+    /// Logins accepted (Deribit `public/auth` with `client_credentials`, OKX `login`, Bybit
+    /// `auth`), one per connection.
     pub auths: u64,
+    /// Logins refused by the venue (OKX `event: error`, Bybit `success: false`, Deribit auth
+    /// errors); each is followed by a backoff and a new connection.
+    pub auth_failures: u64,
     /// Deribit: access tokens renewed with the `refresh_token` grant before they expired.
     pub token_refreshes: u64,
     /// Deribit: `test_request` heartbeats answered with `public/test`.
     pub heartbeats: u64,
-}
-
-/// The account as rows of the venue's REST payloads.
-#[derive(Debug, Clone, Default)]
-struct Rows {
-    /// `GET /fapi/v3/account` asset rows by asset.
-    assets: BTreeMap<String, Value>,
-    /// positionRisk rows by `SYMBOL/SIDE`.
-    positions: BTreeMap<String, Value>,
-    /// Open orders by id.
-    orders: BTreeMap<i64, Value>,
-    /// `GET /fapi/v1/leverageBracket` text, once fetched.
-    brackets: Option<String>,
+    /// OKX and Bybit: keep-alive pings sent.
+    pub pings: u64,
+    /// OKX and Bybit: pongs received.
+    pub pongs: u64,
 }
 
 /// What a venue's stream task and its handle share: the account as rows of the venue's REST
@@ -118,6 +97,47 @@ pub(crate) type Shared<R> = Arc<Mutex<Inner<R>>>;
 
 pub(crate) fn lock<R>(s: &Shared<R>) -> std::sync::MutexGuard<'_, Inner<R>> {
     s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How one session with the venue ended.
+pub(crate) enum End {
+    /// The handle asked to stop.
+    Stop,
+    /// The connection was lost (counted in `disconnects`): back off, reconnect.
+    Reconnect(String),
+    /// No session was established (login refused, listen key not issued): back off, retry.
+    Failed(String),
+    /// Start over at once (a Binance listen key expired).
+    Restart(String),
+}
+
+/// One venue's account-stream protocol: its rows, its REST state, and one connected session.
+pub(crate) trait Driver: Send + Sync + 'static {
+    /// The account as rows of the venue's REST payloads.
+    type Rows: Default + Clone + Send + 'static;
+    /// The venue.
+    const VENUE: Venue;
+    /// Canonical account id.
+    fn account(&self) -> &str;
+    /// Signed REST access for reconciliation.
+    fn rest(&self) -> &Fetcher;
+    /// Reconnect delays.
+    fn backoff(&self) -> &Backoff;
+    /// The rows as the payloads the venue's REST adapter reads.
+    fn payloads(rows: &Self::Rows) -> Vec<Payload>;
+    /// The fetched REST payloads as rows.
+    fn rest_rows(payloads: &[Payload]) -> Result<Self::Rows, String>;
+    /// Each difference between the streamed and the REST rows, named; empty when they agree.
+    fn differences(streamed: &Self::Rows, rest: &Self::Rows) -> Vec<String>;
+    /// Moves onto the REST rows what REST does not report (open orders, cached tables).
+    fn carry(rest: &mut Self::Rows, streamed: &mut Self::Rows);
+    /// One connection: connect, authenticate, subscribe, apply pushes until it ends.
+    fn session(
+        &self,
+        shared: &Shared<Self::Rows>,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> impl Future<Output = End> + Send;
 }
 
 /// Makes a fetched REST state the account's: the first time silently, later naming each
@@ -156,35 +176,232 @@ pub(crate) fn adopt_rest<R>(
     }
 }
 
-/// A running account stream.
+/// Fetches the REST state and makes it the account's (the first time silently; later, a
+/// disagreement is logged and counted).
+pub(crate) async fn reconcile<D: Driver>(d: &D, shared: &Shared<D::Rows>) {
+    let fetched = d.rest().fetch().await.map_err(|e| e.to_string());
+    let rest = fetched.and_then(|p| D::rest_rows(&p));
+    adopt_rest(
+        shared,
+        D::VENUE.as_str(),
+        d.account(),
+        rest,
+        D::differences,
+        D::carry,
+    );
+}
+
+/// The loop every venue's stream runs: REST base, one session, backoff, again.
+async fn run<D: Driver>(d: D, shared: Shared<D::Rows>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = d.backoff().clone();
+    let venue = D::VENUE.as_str();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        // Every (re)connection starts from the REST state.
+        reconcile(&d, &shared).await;
+        let end = d.session(&shared, &mut stop, &mut backoff).await;
+        lock(&shared).status.connected = false;
+        let reason = match end {
+            End::Stop => return,
+            End::Restart(reason) => {
+                tracing::info!(account = %d.account(), "{venue} account stream: {reason}; starting over");
+                continue;
+            }
+            End::Failed(reason) => {
+                tracing::warn!(account = %d.account(), "{venue} account stream: {reason}; retrying");
+                reason
+            }
+            End::Reconnect(reason) => {
+                tracing::warn!(account = %d.account(), "{venue} account stream: {reason}; reconnecting");
+                lock(&shared).status.disconnects += 1;
+                reason
+            }
+        };
+        lock(&shared).status.last_error = Some(reason);
+        tokio::select! {
+            _ = sleep(backoff.next_delay()) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A client WebSocket connection.
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Connects to `url` (frames up to [`MAX_FRAME_BYTES`], 10 s timeout).
+pub(crate) async fn connect(url: &str) -> Result<Ws, String> {
+    let cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let connect = tokio_tungstenite::connect_async_with_config(url, Some(cfg), false);
+    match timeout(Duration::from_secs(10), connect).await {
+        Err(_) => Err("connect timed out after 10 s".into()),
+        Ok(Err(e)) => Err(format!("connect: {e}")),
+        Ok(Ok((ws, _))) => Ok(ws),
+    }
+}
+
+/// The text of a received message: `Ok(None)` for frames to skip (binary, ping, pong), `Err`
+/// with the reason when the connection is over.
+pub(crate) fn text_of(
+    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+) -> Result<Option<String>, String> {
+    match msg {
+        None => Err("closed by the venue".into()),
+        Some(Err(e)) => Err(format!("read: {e}")),
+        Some(Ok(Message::Text(t))) => Ok(Some(t.to_string())),
+        Some(Ok(Message::Close(_))) => Err("close frame".into()),
+        Some(Ok(_)) => Ok(None),
+    }
+}
+
+/// A number field given as a decimal string or a JSON number (0 when absent or unreadable: the
+/// adapter, not this comparison, judges the field).
+pub(crate) fn num(v: &Value, field: &str) -> f64 {
+    match v.get(field) {
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(0.0),
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+/// Named differences between streamed and REST balances (`{key} {label}: streamed …, REST …`);
+/// an absent balance counts as 0.
+pub(crate) fn balance_differences(
+    label: &str,
+    streamed: &BTreeMap<String, f64>,
+    rest: &BTreeMap<String, f64>,
+) -> Vec<String> {
+    let mut keys: Vec<&String> = streamed.keys().chain(rest.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let s = streamed.get(k).copied().unwrap_or(0.0);
+            let r = rest.get(k).copied().unwrap_or(0.0);
+            (s != r).then(|| format!("{k} {label}: streamed {s}, REST {r}"))
+        })
+        .collect()
+}
+
+/// Named differences between streamed and REST positions, each `(signed size, entry price)`
+/// by key (`{key}: streamed {size} @ {price}, REST …`); a size of 0 counts as absent.
+pub(crate) fn position_differences(
+    streamed: &BTreeMap<String, (f64, f64)>,
+    rest: &BTreeMap<String, (f64, f64)>,
+) -> Vec<String> {
+    let open = |m: &BTreeMap<String, (f64, f64)>| -> BTreeMap<String, (f64, f64)> {
+        m.iter()
+            .filter(|(_, (size, _))| *size != 0.0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    let (s, r) = (open(streamed), open(rest));
+    let mut keys: Vec<&String> = s.keys().chain(r.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |x: Option<&(f64, f64)>| match x {
+        Some((size, px)) => format!("{size} @ {px}"),
+        None => "none".to_string(),
+    };
+    keys.into_iter()
+        .filter_map(|k| {
+            let (a, b) = (s.get(k), r.get(k));
+            (a != b).then(|| format!("{k}: streamed {}, REST {}", show(a), show(b)))
+        })
+        .collect()
+}
+
+/// The account source of one `[[accounts]]` entry, by venue.
+#[derive(Clone)]
+pub enum AnyAccountSource {
+    /// Binance USDⓈ-M user-data stream.
+    Binance(BinanceAccountSource),
+    /// Deribit private JSON-RPC stream.
+    Deribit(crate::deribit_account::DeribitAccountSource),
+    /// OKX v5 private WebSocket.
+    Okx(crate::okx_account::OkxAccountSource),
+    /// Bybit v5 private WebSocket.
+    Bybit(crate::bybit_account::BybitAccountSource),
+}
+
+impl From<BinanceAccountSource> for AnyAccountSource {
+    fn from(s: BinanceAccountSource) -> Self {
+        AnyAccountSource::Binance(s)
+    }
+}
+
+impl From<crate::deribit_account::DeribitAccountSource> for AnyAccountSource {
+    fn from(s: crate::deribit_account::DeribitAccountSource) -> Self {
+        AnyAccountSource::Deribit(s)
+    }
+}
+
+impl From<crate::okx_account::OkxAccountSource> for AnyAccountSource {
+    fn from(s: crate::okx_account::OkxAccountSource) -> Self {
+        AnyAccountSource::Okx(s)
+    }
+}
+
+impl From<crate::bybit_account::BybitAccountSource> for AnyAccountSource {
+    fn from(s: crate::bybit_account::BybitAccountSource) -> Self {
+        AnyAccountSource::Bybit(s)
+    }
+}
+
+/// What the handle reads from a running stream, whatever its rows.
+trait View: Send + Sync {
+    fn payloads(&self) -> Vec<Payload>;
+    fn status(&self) -> AccountStreamStatus;
+}
+
+struct RowsView<R> {
+    shared: Shared<R>,
+    payloads: fn(&R) -> Vec<Payload>,
+}
+
+impl<R: Send + 'static> View for RowsView<R> {
+    fn payloads(&self) -> Vec<Payload> {
+        (self.payloads)(&lock(&self.shared).rows)
+    }
+
+    fn status(&self) -> AccountStreamStatus {
+        lock(&self.shared).status.clone()
+    }
+}
+
+/// A running account stream of any venue.
 pub struct AccountStream {
+    venue: Venue,
     account: String,
-    shared: Shared<Rows>,
+    view: Arc<dyn View>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl AccountStream {
-    /// Starts streaming on the current tokio runtime.
-    pub fn start(src: BinanceAccountSource) -> AccountStream {
-        let shared: Shared<Rows> = Arc::default();
-        let (stop, rx) = watch::channel(false);
-        let account = src.account.clone();
-        let task = tokio::spawn(run(src, shared.clone(), rx));
-        AccountStream {
-            account,
-            shared,
-            stop,
-            task,
+    /// Starts the venue's stream on the current tokio runtime.
+    pub fn start(src: impl Into<AnyAccountSource>) -> AccountStream {
+        match src.into() {
+            AnyAccountSource::Binance(s) => launch(s),
+            AnyAccountSource::Deribit(s) => launch(s),
+            AnyAccountSource::Okx(s) => launch(s),
+            AnyAccountSource::Bybit(s) => launch(s),
         }
     }
 
-    /// The account as streamed (and reconciled), through the Binance REST adapter.
+    /// The venue streamed.
+    pub fn venue(&self) -> Venue {
+        self.venue
+    }
+
+    /// The account as streamed (and reconciled), through the venue's REST adapter.
     pub fn snapshot(&self) -> Result<Snapshot, VenueError> {
-        let rows = lock(&self.shared).rows.clone();
         intermargin_venues::import(
-            Venue::Binance,
-            &payloads(&rows),
+            self.venue,
+            &self.view.payloads(),
             &ImportOptions {
                 account: self.account.clone(),
             },
@@ -198,7 +415,7 @@ impl AccountStream {
 
     /// Counters and state.
     pub fn status(&self) -> AccountStreamStatus {
-        lock(&self.shared).status.clone()
+        self.view.status()
     }
 
     /// Stops the stream (also done on drop).
@@ -214,360 +431,21 @@ impl Drop for AccountStream {
     }
 }
 
-/// The account source of one `[[accounts]]` entry, by venue.
-#[derive(Clone)]
-pub enum AnyAccountSource {
-    /// Binance USDⓈ-M user-data stream.
-    Binance(BinanceAccountSource),
-    /// Deribit private JSON-RPC stream.
-    Deribit(crate::deribit_account::DeribitAccountSource),
-}
-
-/// A running account stream of any venue.
-pub enum AnyAccountStream {
-    /// Binance USDⓈ-M.
-    Binance(AccountStream),
-    /// Deribit.
-    Deribit(crate::deribit_account::DeribitAccountStream),
-}
-
-impl AnyAccountStream {
-    /// Starts the venue's stream on the current tokio runtime.
-    pub fn start(src: AnyAccountSource) -> AnyAccountStream {
-        match src {
-            AnyAccountSource::Binance(s) => AnyAccountStream::Binance(AccountStream::start(s)),
-            AnyAccountSource::Deribit(s) => {
-                AnyAccountStream::Deribit(crate::deribit_account::DeribitAccountStream::start(s))
-            }
-        }
-    }
-
-    /// The venue streamed.
-    pub fn venue(&self) -> Venue {
-        match self {
-            AnyAccountStream::Binance(_) => Venue::Binance,
-            AnyAccountStream::Deribit(_) => Venue::Deribit,
-        }
-    }
-
-    /// The account as streamed (and reconciled), through the venue's REST adapter.
-    pub fn snapshot(&self) -> Result<Snapshot, VenueError> {
-        match self {
-            AnyAccountStream::Binance(s) => s.snapshot(),
-            AnyAccountStream::Deribit(s) => s.snapshot(),
-        }
-    }
-
-    /// The canonical account id it files positions under.
-    pub fn account(&self) -> &str {
-        match self {
-            AnyAccountStream::Binance(s) => s.account(),
-            AnyAccountStream::Deribit(s) => s.account(),
-        }
-    }
-
-    /// Counters and state.
-    pub fn status(&self) -> AccountStreamStatus {
-        match self {
-            AnyAccountStream::Binance(s) => s.status(),
-            AnyAccountStream::Deribit(s) => s.status(),
-        }
-    }
-
-    /// Stops the stream (also done on drop).
-    pub fn stop(&self) {
-        match self {
-            AnyAccountStream::Binance(s) => s.stop(),
-            AnyAccountStream::Deribit(s) => s.stop(),
-        }
-    }
-}
-
-/// The rows as the payloads the adapter reads.
-fn payloads(rows: &Rows) -> Vec<Payload> {
-    let assets: Vec<&Value> = rows.assets.values().collect();
-    let positions: Vec<&Value> = rows.positions.values().collect();
-    let orders: Vec<&Value> = rows
-        .orders
-        .values()
-        .filter(|o| binance_order_open(o))
-        .collect();
-    let mut out = vec![
-        Payload::named(
-            "/fapi/v3/account",
-            json!({"assets": assets, "positions": []}).to_string(),
-        ),
-        Payload::named("/fapi/v3/positionRisk", json!(positions).to_string()),
-        Payload::named("/fapi/v1/openOrders", json!(orders).to_string()),
-    ];
-    if let Some(b) = &rows.brackets {
-        out.push(Payload::named("/fapi/v1/leverageBracket", b.clone()));
-    }
-    out
-}
-
-fn num(v: &Value, field: &str) -> f64 {
-    match v.get(field) {
-        Some(Value::String(s)) => s.parse().unwrap_or(0.0),
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
-        _ => 0.0,
-    }
-}
-
-/// Differences between the streamed and the REST state (balances, positions' amounts and entry
-/// prices); empty when they agree. A position of amount 0 counts as absent.
-fn differences(streamed: &Rows, rest: &Rows) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut assets: Vec<&String> = streamed.assets.keys().chain(rest.assets.keys()).collect();
-    assets.sort();
-    assets.dedup();
-    for a in assets {
-        let s = streamed.assets.get(a).map(|v| num(v, "walletBalance"));
-        let r = rest.assets.get(a).map(|v| num(v, "walletBalance"));
-        if s.unwrap_or(0.0) != r.unwrap_or(0.0) {
-            out.push(format!(
-                "{a} wallet balance: streamed {}, REST {}",
-                s.unwrap_or(0.0),
-                r.unwrap_or(0.0)
-            ));
-        }
-    }
-    let open = |rows: &Rows| -> BTreeMap<String, (f64, f64)> {
-        rows.positions
-            .iter()
-            .map(|(k, v)| (k.clone(), (num(v, "positionAmt"), num(v, "entryPrice"))))
-            .filter(|(_, (amt, _))| *amt != 0.0)
-            .collect()
-    };
-    let (s, r) = (open(streamed), open(rest));
-    let mut keys: Vec<&String> = s.keys().chain(r.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for k in keys {
-        let (a, b) = (s.get(k), r.get(k));
-        if a != b {
-            let show = |x: Option<&(f64, f64)>| match x {
-                Some((amt, ep)) => format!("{amt} @ {ep}"),
-                None => "none".to_string(),
-            };
-            out.push(format!("{k}: streamed {}, REST {}", show(a), show(b)));
-        }
-    }
-    out
-}
-
-/// The REST state as rows: account assets, positionRisk rows, brackets (orders are not fetched).
-fn rest_rows(payloads: &[Payload]) -> Result<Rows, String> {
-    let mut rows = Rows::default();
-    for p in payloads {
-        let name = p.name.as_deref().unwrap_or_default();
-        if name.contains("leverageBracket") {
-            rows.brackets = Some(p.text.clone());
-            continue;
-        }
-        let v: Value = serde_json::from_str(&p.text).map_err(|e| format!("{name}: {e}"))?;
-        if name.contains("positionRisk") {
-            for r in v.as_array().ok_or(format!("{name}: expected an array"))? {
-                rows.positions.insert(binance_position_key(r), r.clone());
-            }
-        } else if name.contains("account") {
-            for a in v
-                .get("assets")
-                .and_then(Value::as_array)
-                .ok_or(format!("{name}: no assets array"))?
-            {
-                let asset = a.get("asset").and_then(Value::as_str).unwrap_or_default();
-                rows.assets.insert(
-                    asset.to_string(),
-                    json!({"asset": asset, "walletBalance": a.get("walletBalance").cloned().unwrap_or(Value::Null)}),
-                );
-            }
-        }
-    }
-    Ok(rows)
-}
-
-/// Fetches the REST state and makes it the account's (the first time silently; later, a
-/// disagreement is logged and counted).
-async fn reconcile(src: &BinanceAccountSource, shared: &Shared<Rows>) {
-    let fetched = src.rest.fetch().await.map_err(|e| e.to_string());
-    let rest = fetched.and_then(|p| rest_rows(&p));
-    adopt_rest(
-        shared,
-        "binance",
-        &src.account,
-        rest,
-        differences,
-        |rest, streamed| {
-            rest.orders = std::mem::take(&mut streamed.orders);
-            if rest.brackets.is_none() {
-                rest.brackets = streamed.brackets.take();
-            }
-        },
-    );
-}
-
-/// Applies one event; returns true when the listen key expired.
-fn apply(shared: &Shared<Rows>, ev: BinanceUserEvent) -> bool {
-    let mut g = lock(shared);
-    match ev {
-        BinanceUserEvent::Account {
-            event_ms,
-            assets,
-            positions,
-            ..
-        } => {
-            for a in assets {
-                let k = a
-                    .get("asset")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                g.rows.assets.insert(k, a);
-            }
-            for p in positions {
-                g.rows.positions.insert(binance_position_key(&p), p);
-            }
-            g.status.events += 1;
-            g.status.last_event_ms = Some(event_ms.unwrap_or_else(now_ms));
-        }
-        BinanceUserEvent::Order {
-            event_ms,
-            order_id,
-            row,
-        } => {
-            if binance_order_open(&row) {
-                g.rows.orders.insert(order_id, row);
-            } else {
-                g.rows.orders.remove(&order_id);
-            }
-            g.status.events += 1;
-            g.status.last_event_ms = Some(event_ms.unwrap_or_else(now_ms));
-        }
-        BinanceUserEvent::ListenKeyExpired => return true,
-        BinanceUserEvent::Ignored(_) => {}
-    }
-    false
-}
-
-enum End {
-    Stop,
-    Expired,
-    Reconnect(String),
-}
-
-async fn run(src: BinanceAccountSource, shared: Shared<Rows>, mut stop: watch::Receiver<bool>) {
-    let mut backoff = src.backoff.clone();
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        // Binance pushes changes only: every (re)connection starts from the REST state.
-        reconcile(&src, &shared).await;
-        let key = match src.rest.binance_listen_key(false).await {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(account = %src.account, "binance listen key: {e}");
-                lock(&shared).status.last_error = Some(format!("listen key: {e}"));
-                tokio::select! {
-                    _ = sleep(backoff.next_delay()) => continue,
-                    _ = stop.changed() => return,
-                }
-            }
-        };
-        lock(&shared).status.listen_keys += 1;
-        let end = session(&src, &shared, &key, &mut stop, &mut backoff).await;
-        lock(&shared).status.connected = false;
-        match end {
-            End::Stop => return,
-            End::Expired => {
-                tracing::info!(account = %src.account, "binance listen key expired: a new key and a new connection");
-                lock(&shared).status.expiries += 1;
-            }
-            End::Reconnect(reason) => {
-                tracing::warn!(account = %src.account, "binance account stream: {reason}; reconnecting");
-                {
-                    let mut g = lock(&shared);
-                    g.status.disconnects += 1;
-                    g.status.last_error = Some(reason);
-                }
-                tokio::select! {
-                    _ = sleep(backoff.next_delay()) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        }
-    }
-}
-
-async fn session(
-    src: &BinanceAccountSource,
-    shared: &Shared<Rows>,
-    key: &str,
-    stop: &mut watch::Receiver<bool>,
-    backoff: &mut Backoff,
-) -> End {
-    let url = format!("{}/ws/{key}", src.ws_base.trim_end_matches('/'));
-    let cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
-    let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(cfg), false);
-    let mut ws = match timeout(Duration::from_secs(10), connect).await {
-        Err(_) => return End::Reconnect("connect timed out after 10 s".into()),
-        Ok(Err(e)) => return End::Reconnect(format!("connect: {e}")),
-        Ok(Ok((ws, _))) => ws,
-    };
-    lock(shared).status.connected = true;
-    backoff.reset();
-    let mut keepalive = interval(src.keepalive.min(LISTEN_KEY_VALIDITY));
-    keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    keepalive.tick().await;
-    let mut recon = interval(src.reconcile_every);
-    recon.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    recon.tick().await;
-    loop {
-        tokio::select! {
-            msg = ws.next() => {
-                let text = match msg {
-                    None => return End::Reconnect("closed by the venue".into()),
-                    Some(Err(e)) => return End::Reconnect(format!("read: {e}")),
-                    Some(Ok(Message::Text(t))) => t.to_string(),
-                    Some(Ok(Message::Close(_))) => return End::Reconnect("close frame".into()),
-                    Some(Ok(_)) => continue,
-                };
-                match parse_binance_user(&text) {
-                    Err(e) => {
-                        tracing::warn!(account = %src.account, "skipped user-data frame: {e}");
-                        lock(shared).status.bad_frames += 1;
-                    }
-                    Ok(ev) => {
-                        if apply(shared, ev) {
-                            let _ = ws.close(None).await;
-                            return End::Expired;
-                        }
-                    }
-                }
-            }
-            _ = keepalive.tick() => {
-                match src.rest.binance_listen_key(true).await {
-                    Ok(_) => lock(shared).status.keepalives += 1,
-                    // -1125: "This listenKey does not exist." — start over with a new key.
-                    Err(e) if e.to_string().contains("-1125") => {
-                        let _ = ws.close(None).await;
-                        return End::Expired;
-                    }
-                    Err(e) => {
-                        tracing::warn!(account = %src.account, "listen key keep-alive: {e}");
-                        lock(shared).status.last_error = Some(format!("keep-alive: {e}"));
-                    }
-                }
-            }
-            _ = recon.tick() => reconcile(src, shared).await,
-            _ = stop.changed() => {
-                let _ = ws.close(None).await;
-                return End::Stop;
-            }
-        }
+fn launch<D: Driver>(d: D) -> AccountStream {
+    let shared: Shared<D::Rows> = Arc::default();
+    let (stop, rx) = watch::channel(false);
+    let account = d.account().to_string();
+    let view = Arc::new(RowsView {
+        shared: shared.clone(),
+        payloads: D::payloads,
+    });
+    let task = tokio::spawn(run(d, shared, rx));
+    AccountStream {
+        venue: D::VENUE,
+        account,
+        view,
+        stop,
+        task,
     }
 }
 
@@ -575,41 +453,28 @@ async fn session(
 mod tests {
     use super::*;
 
-    fn rows(assets: &[(&str, &str)], positions: &[(&str, &str, &str, &str)]) -> Rows {
-        let mut r = Rows::default();
-        for (a, w) in assets {
-            r.assets
-                .insert(a.to_string(), json!({"asset": a, "walletBalance": w}));
-        }
-        for (s, side, amt, ep) in positions {
-            let row =
-                json!({"symbol": s, "positionSide": side, "positionAmt": amt, "entryPrice": ep});
-            r.positions.insert(binance_position_key(&row), row);
-        }
-        r
-    }
-
     #[test]
-    fn differences_compare_values_not_spellings() {
-        let a = rows(
-            &[("USDT", "94.91018561")],
-            &[
-                ("BTCUSDT", "LONG", "0.010", "11445.71000"),
-                ("ETHUSDT", "BOTH", "0", "0"),
-            ],
+    fn differences_name_each_key_and_treat_zero_as_absent() {
+        let m = |v: &[(&str, f64)]| -> BTreeMap<String, f64> {
+            v.iter().map(|(k, x)| (k.to_string(), *x)).collect()
+        };
+        assert!(balance_differences("balance", &m(&[("BTC", 0.0)]), &m(&[])).is_empty());
+        assert_eq!(
+            balance_differences("cash balance", &m(&[("USDT", 1.5)]), &m(&[("USDT", 2.0)])),
+            ["USDT cash balance: streamed 1.5, REST 2"]
         );
-        let b = rows(
-            &[("USDT", "94.91018561000")],
-            &[("BTCUSDT", "LONG", "0.01", "11445.71")],
+        let p = |v: &[(&str, f64, f64)]| -> BTreeMap<String, (f64, f64)> {
+            v.iter()
+                .map(|(k, s, e)| (k.to_string(), (*s, *e)))
+                .collect()
+        };
+        assert!(position_differences(&p(&[("A", 0.0, 5.0)]), &p(&[])).is_empty());
+        assert_eq!(
+            position_differences(&p(&[("A", 1.0, 5.0)]), &p(&[("B", -2.0, 7.0)])),
+            [
+                "A: streamed 1 @ 5, REST none",
+                "B: streamed none, REST -2 @ 7"
+            ]
         );
-        assert!(differences(&a, &b).is_empty(), "{:?}", differences(&a, &b));
-        let c = rows(
-            &[("USDT", "90")],
-            &[("BTCUSDT", "LONG", "0.02", "11445.71")],
-        );
-        let d = differences(&a, &c);
-        assert_eq!(d.len(), 2, "{d:?}");
-        assert!(d[0].starts_with("USDT wallet balance: streamed 94.91018561, REST 90"));
-        assert!(d[1].starts_with("BTCUSDT/LONG: streamed 0.01 @ 11445.71, REST 0.02 @ 11445.71"));
     }
 }

@@ -46,20 +46,25 @@ pub struct LiveConfig {
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// The venue (`binance`: the USDⓈ-M user-data stream; `deribit`: `user.portfolio` and
-    /// `user.changes` after `public/auth`).
+    /// `user.changes` after `public/auth`; `okx`: `positions`, `account`, `orders` after
+    /// `login`; `bybit`: `position`, `wallet`, `order` after `auth`).
     pub venue: String,
     /// The ledger account the streamed positions are filed under.
     pub account: String,
     /// Environment variable holding the API key or Deribit client id (default
-    /// `BINANCE_API_KEY` / `DERIBIT_CLIENT_ID`).
+    /// `BINANCE_API_KEY` / `DERIBIT_CLIENT_ID` / `OKX_API_KEY` / `BYBIT_API_KEY`).
     pub key_env: Option<String>,
     /// Environment variable holding the API secret or Deribit client secret (default
-    /// `BINANCE_API_SECRET` / `DERIBIT_CLIENT_SECRET`).
+    /// `BINANCE_API_SECRET` / `DERIBIT_CLIENT_SECRET` / `OKX_API_SECRET` / `BYBIT_API_SECRET`).
     pub secret_env: Option<String>,
+    /// OKX only: environment variable holding the API key's passphrase (default
+    /// `OKX_API_PASSPHRASE`).
+    pub passphrase_env: Option<String>,
     /// REST base URL (default the venue's production endpoint).
     pub rest_url: Option<String>,
-    /// WebSocket base URL (default `wss://fstream.binance.com`; Deribit: the full URL, default
-    /// `wss://www.deribit.com/ws/api/v2`).
+    /// WebSocket base URL (default `wss://fstream.binance.com`; Deribit, OKX, Bybit: the full
+    /// URL, default `wss://www.deribit.com/ws/api/v2`, `wss://ws.okx.com:8443/ws/v5/private`,
+    /// `wss://stream.bybit.com/v5/private`).
     pub ws_url: Option<String>,
     /// Binance only: listen-key keep-alive period, seconds (default 1800, below the key's
     /// 3600 s validity).
@@ -68,6 +73,9 @@ pub struct AccountConfig {
     pub currencies: Option<Vec<String>>,
     /// Deribit only: `public/set_heartbeat` interval, seconds (default 30, at least 10).
     pub heartbeat_secs: Option<u64>,
+    /// OKX and Bybit only: keep-alive ping period, seconds (default 20; OKX: below 30, its
+    /// silence limit).
+    pub ping_secs: Option<f64>,
     /// REST reconciliation period, seconds (default 60).
     pub reconcile_secs: Option<f64>,
 }
@@ -207,10 +215,14 @@ impl LiveConfig {
             let venue = match a.venue.as_str() {
                 "binance" => Venue::Binance,
                 "deribit" => Venue::Deribit,
+                "okx" => Venue::Okx,
+                "bybit" => Venue::Bybit,
                 other => {
                     return Err(cerr(
                         f("venue"),
-                        format!("account streams exist for binance and deribit, got {other:?}"),
+                        format!(
+                        "account streams exist for binance, deribit, okx and bybit, got {other:?}"
+                    ),
                     ))
                 }
             };
@@ -224,17 +236,23 @@ impl LiveConfig {
                     Ok(())
                 }
             };
-            match venue {
-                Venue::Binance => {
-                    only("currencies", a.currencies.is_some(), "deribit")?;
-                    only("heartbeat_secs", a.heartbeat_secs.is_some(), "deribit")?;
-                }
-                _ => only("keepalive_secs", a.keepalive_secs.is_some(), "binance")?,
+            if venue != Venue::Binance {
+                only("keepalive_secs", a.keepalive_secs.is_some(), "binance")?;
+            }
+            if venue != Venue::Deribit {
+                only("currencies", a.currencies.is_some(), "deribit")?;
+                only("heartbeat_secs", a.heartbeat_secs.is_some(), "deribit")?;
+            }
+            if venue != Venue::Okx {
+                only("passphrase_env", a.passphrase_env.is_some(), "okx")?;
+            }
+            if !matches!(venue, Venue::Okx | Venue::Bybit) {
+                only("ping_secs", a.ping_secs.is_some(), "okx and bybit")?;
             }
             if a.account.trim().is_empty() || !seen.insert(a.account.clone()) {
                 return Err(cerr(f("account"), "empty or used twice"));
             }
-            let (dk, ds, _) = env_vars(venue).ok_or_else(|| cerr(f("venue"), "no fetcher"))?;
+            let (dk, ds, dx) = env_vars(venue).ok_or_else(|| cerr(f("venue"), "no fetcher"))?;
             let key_var = a.key_env.clone().unwrap_or_else(|| dk.to_string());
             let secret_var = a
                 .secret_env
@@ -246,10 +264,17 @@ impl LiveConfig {
                     .filter(|v| !v.trim().is_empty())
                     .ok_or_else(|| cerr(f(field), format!("environment variable {var} is not set")))
             };
+            let extra = match (venue, dx) {
+                (Venue::Okx, Some(dx)) => {
+                    let var = a.passphrase_env.clone().unwrap_or_else(|| dx.to_string());
+                    Some(read("passphrase_env", &var)?)
+                }
+                _ => None,
+            };
             let creds = Credentials {
                 key: read("key_env", &key_var)?,
                 secret: read("secret_env", &secret_var)?,
-                extra: None,
+                extra,
             };
             let mut fc = FetchConfig::for_venue(venue);
             if let Some(u) = &a.rest_url {
@@ -261,6 +286,8 @@ impl LiveConfig {
             let ws_base = a.ws_url.clone().unwrap_or_else(|| {
                 match venue {
                     Venue::Deribit => "wss://www.deribit.com/ws/api/v2",
+                    Venue::Okx => "wss://ws.okx.com:8443/ws/v5/private",
+                    Venue::Bybit => "wss://stream.bybit.com/v5/private",
                     _ => "wss://fstream.binance.com",
                 }
                 .to_string()
@@ -283,6 +310,35 @@ impl LiveConfig {
                 Duration::from_millis(self.reconnect_base_ms),
                 Duration::from_millis(self.reconnect_cap_ms),
             );
+            if matches!(venue, Venue::Okx | Venue::Bybit) {
+                // OKX closes a connection silent for 30 s; Bybit after 10 minutes.
+                let max = if venue == Venue::Okx { 29.0 } else { 600.0 };
+                let ping_every = secs(&f("ping_secs"), a.ping_secs.unwrap_or(20.0), 0.05, max)?;
+                out.push(if venue == Venue::Okx {
+                    crate::account::AnyAccountSource::Okx(crate::okx_account::OkxAccountSource {
+                        account: a.account.clone(),
+                        creds,
+                        rest,
+                        ws_url: ws_base,
+                        ping_every,
+                        reconcile_every,
+                        backoff,
+                    })
+                } else {
+                    crate::account::AnyAccountSource::Bybit(
+                        crate::bybit_account::BybitAccountSource {
+                            account: a.account.clone(),
+                            creds,
+                            rest,
+                            ws_url: ws_base,
+                            ping_every,
+                            reconcile_every,
+                            backoff,
+                        },
+                    )
+                });
+                continue;
+            }
             if venue == Venue::Deribit {
                 let currencies = a.currencies.clone().unwrap_or_else(|| vec!["any".into()]);
                 if currencies.is_empty()
@@ -522,7 +578,7 @@ mod tests {
     fn account_streams_name_their_fields() {
         let base = "[[sources]]\nvenue = \"okx\"\ninstruments = [\"X\"]\n";
         let c = LiveConfig::from_toml(&format!(
-            "{base}[[accounts]]\nvenue = \"okx\"\naccount = \"a\"\n"
+            "{base}[[accounts]]\nvenue = \"hyperliquid\"\naccount = \"a\"\n"
         ))
         .unwrap();
         assert_eq!(
@@ -588,6 +644,77 @@ mod tests {
                 .field,
             "accounts[0].currencies"
         );
+    }
+
+    #[test]
+    fn okx_and_bybit_account_streams_name_their_fields() {
+        let src = "[[sources]]\nvenue = \"okx\"\ninstruments = [\"X\"]\n";
+        let err = |venue: &str, extra: &str| {
+            LiveConfig::from_toml(&format!(
+                "{src}[[accounts]]\nvenue = \"{venue}\"\naccount = \"a\"\n{extra}"
+            ))
+            .unwrap()
+            .account_sources()
+            .err()
+            .unwrap()
+        };
+        // PATH is set wherever cargo runs tests: the credentials are read, the rest checked.
+        let keys = "key_env = \"PATH\"\nsecret_env = \"PATH\"\n";
+        let e = err(
+            "okx",
+            &format!("{keys}passphrase_env = \"IM_TEST_SURELY_UNSET_VAR\"\n"),
+        );
+        assert_eq!(e.field, "accounts[0].passphrase_env");
+        assert!(e.reason.contains("IM_TEST_SURELY_UNSET_VAR"), "{e}");
+        let okx = format!("{keys}passphrase_env = \"PATH\"\n");
+        assert_eq!(
+            err("okx", &format!("{okx}ping_secs = 30\n")).field,
+            "accounts[0].ping_secs"
+        );
+        assert_eq!(
+            err("okx", &format!("{okx}heartbeat_secs = 30\n")).field,
+            "accounts[0].heartbeat_secs"
+        );
+        assert_eq!(
+            err("okx", &format!("{okx}keepalive_secs = 30\n")).field,
+            "accounts[0].keepalive_secs"
+        );
+        assert_eq!(
+            err("bybit", &format!("{keys}passphrase_env = \"PATH\"\n")).field,
+            "accounts[0].passphrase_env"
+        );
+        assert_eq!(
+            err("bybit", &format!("{keys}ping_secs = 0\n")).field,
+            "accounts[0].ping_secs"
+        );
+        assert_eq!(
+            err("bybit", &format!("{keys}ws_url = \"http://x\"\n")).field,
+            "accounts[0].ws_url"
+        );
+        assert_eq!(
+            err("deribit", &format!("{keys}ping_secs = 5\n")).field,
+            "accounts[0].ping_secs"
+        );
+        let ok = |venue: &str, extra: &str| {
+            LiveConfig::from_toml(&format!(
+                "{src}[[accounts]]\nvenue = \"{venue}\"\naccount = \"a\"\n{extra}"
+            ))
+            .unwrap()
+            .account_sources()
+            .unwrap()
+            .remove(0)
+        };
+        let crate::account::AnyAccountSource::Okx(o) = ok("okx", &okx) else {
+            panic!("not an okx source")
+        };
+        assert_eq!(o.ws_url, "wss://ws.okx.com:8443/ws/v5/private");
+        assert_eq!(o.ping_every, Duration::from_secs(20));
+        assert!(o.creds.extra.is_some());
+        let crate::account::AnyAccountSource::Bybit(b) = ok("bybit", keys) else {
+            panic!("not a bybit source")
+        };
+        assert_eq!(b.ws_url, "wss://stream.bybit.com/v5/private");
+        assert_eq!(b.ping_every, Duration::from_secs(20));
     }
 
     #[test]

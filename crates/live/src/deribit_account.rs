@@ -1,5 +1,6 @@
 //! Deribit account stream: a private JSON-RPC WebSocket kept authenticated and applied to the
-//! account, with periodic REST reconciliation (the Deribit counterpart of [`crate::account`]).
+//! account, with periodic REST reconciliation (a [`crate::account::Driver`]; started as an
+//! [`crate::account::AccountStream`]).
 //!
 //! * Each connection: `public/auth` with `grant_type=client_credentials` (the client id and
 //!   secret of [`intermargin_venues::fetch::Credentials`], as the REST fetcher uses them), then
@@ -14,32 +15,33 @@
 //! * Notifications become rows of `private/get_account_summaries` (portfolio) and
 //!   `private/get_positions` / open orders (changes) through
 //!   [`intermargin_venues::user_stream::parse_deribit_user`], and the Deribit REST adapter builds
-//!   the canonical account from them ([`DeribitAccountStream::snapshot`]).
+//!   the canonical account from them ([`crate::account::AccountStream::snapshot`]).
 //! * The REST state (`Fetcher::fetch`: positions, account summaries, option tickers) is the base
 //!   at every (re)connection and every `reconcile_every`: streamed balances or positions that
 //!   disagree are replaced, a warning names each difference, and the status counts it.
 //! * A malformed frame is logged and counted (`bad_frames`), never a panic.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use intermargin_model::{Snapshot, Venue};
+use intermargin_model::Venue;
 use intermargin_venues::fetch::{Credentials, Fetcher};
 use intermargin_venues::user_stream::{
     deribit_order_id, deribit_order_open, deribit_tokens, parse_deribit_user, DeribitUserMessage,
 };
-use intermargin_venues::{ImportOptions, Payload, VenueError};
+use intermargin_venues::Payload;
 use serde_json::{json, Value};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tokio::time::{interval, sleep, sleep_until, timeout, Instant, MissedTickBehavior};
+use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::account::{adopt_rest, lock, AccountStreamStatus, Shared};
+use crate::account::{
+    balance_differences, connect, lock, num, position_differences, reconcile, text_of, Driver, End,
+    Shared,
+};
 use crate::now_ms;
-use crate::ws::{Backoff, MAX_FRAME_BYTES};
+use crate::ws::Backoff;
 
 /// Fraction of a token's lifetime after which it is refreshed.
 pub const REFRESH_AT: f64 = 0.8;
@@ -89,7 +91,7 @@ impl DeribitAccountSource {
 
 /// The account as rows of the Deribit REST payloads.
 #[derive(Debug, Clone, Default)]
-struct Rows {
+pub(crate) struct Rows {
     /// `private/get_account_summaries` rows by currency.
     summaries: BTreeMap<String, Value>,
     /// `private/get_positions` rows by instrument.
@@ -100,61 +102,45 @@ struct Rows {
     tickers: Vec<Payload>,
 }
 
-/// A running Deribit account stream.
-pub struct DeribitAccountStream {
-    account: String,
-    shared: Shared<Rows>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+impl Driver for DeribitAccountSource {
+    type Rows = Rows;
+    const VENUE: Venue = Venue::Deribit;
 
-impl DeribitAccountStream {
-    /// Starts streaming on the current tokio runtime.
-    pub fn start(src: DeribitAccountSource) -> DeribitAccountStream {
-        let shared: Shared<Rows> = Arc::default();
-        let (stop, rx) = watch::channel(false);
-        let account = src.account.clone();
-        let task = tokio::spawn(run(src, shared.clone(), rx));
-        DeribitAccountStream {
-            account,
-            shared,
-            stop,
-            task,
-        }
-    }
-
-    /// The account as streamed (and reconciled), through the Deribit REST adapter.
-    pub fn snapshot(&self) -> Result<Snapshot, VenueError> {
-        let rows = lock(&self.shared).rows.clone();
-        intermargin_venues::import(
-            Venue::Deribit,
-            &payloads(&rows),
-            &ImportOptions {
-                account: self.account.clone(),
-            },
-        )
-    }
-
-    /// The canonical account id it files positions under.
-    pub fn account(&self) -> &str {
+    fn account(&self) -> &str {
         &self.account
     }
 
-    /// Counters and state.
-    pub fn status(&self) -> AccountStreamStatus {
-        lock(&self.shared).status.clone()
+    fn rest(&self) -> &Fetcher {
+        &self.rest
     }
 
-    /// Stops the stream (also done on drop).
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
+    fn backoff(&self) -> &Backoff {
+        &self.backoff
     }
-}
 
-impl Drop for DeribitAccountStream {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        self.task.abort();
+    fn payloads(rows: &Rows) -> Vec<Payload> {
+        payloads(rows)
+    }
+
+    fn rest_rows(payloads: &[Payload]) -> Result<Rows, String> {
+        rest_rows(payloads)
+    }
+
+    fn differences(streamed: &Rows, rest: &Rows) -> Vec<String> {
+        differences(streamed, rest)
+    }
+
+    fn carry(rest: &mut Rows, streamed: &mut Rows) {
+        rest.orders = std::mem::take(&mut streamed.orders);
+    }
+
+    async fn session(
+        &self,
+        shared: &Shared<Rows>,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> End {
+        session(self, shared, stop, backoff).await
     }
 }
 
@@ -185,10 +171,6 @@ fn payloads(rows: &Rows) -> Vec<Payload> {
     out
 }
 
-fn num(v: &Value, field: &str) -> f64 {
-    v.get(field).and_then(Value::as_f64).unwrap_or(0.0)
-}
-
 /// A position row's signed size (Deribit sends `size` signed and `direction`; a `sell` with a
 /// positive size is short, as the adapter reads it) and average price.
 fn signed(v: &Value) -> (f64, f64) {
@@ -201,49 +183,23 @@ fn signed(v: &Value) -> (f64, f64) {
     (s, num(v, "average_price"))
 }
 
-/// Differences between the streamed and the REST state (balances, positions' sizes and average
-/// prices); empty when they agree. A position of size 0 counts as absent.
+/// Differences between the streamed and the REST state (balances, positions' signed sizes and
+/// average prices); empty when they agree. A position of size 0 counts as absent.
 fn differences(streamed: &Rows, rest: &Rows) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut ccys: Vec<&String> = streamed
-        .summaries
-        .keys()
-        .chain(rest.summaries.keys())
-        .collect();
-    ccys.sort();
-    ccys.dedup();
-    for c in ccys {
-        let s = streamed.summaries.get(c).map(|v| num(v, "balance"));
-        let r = rest.summaries.get(c).map(|v| num(v, "balance"));
-        if s.unwrap_or(0.0) != r.unwrap_or(0.0) {
-            out.push(format!(
-                "{c} balance: streamed {}, REST {}",
-                s.unwrap_or(0.0),
-                r.unwrap_or(0.0)
-            ));
-        }
-    }
-    let open = |rows: &Rows| -> BTreeMap<String, (f64, f64)> {
-        rows.positions
+    let bal = |r: &Rows| -> BTreeMap<String, f64> {
+        r.summaries
             .iter()
-            .map(|(k, v)| (k.clone(), signed(v)))
-            .filter(|(_, (size, _))| *size != 0.0)
+            .map(|(k, v)| (k.clone(), num(v, "balance")))
             .collect()
     };
-    let (s, r) = (open(streamed), open(rest));
-    let mut keys: Vec<&String> = s.keys().chain(r.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for k in keys {
-        let (a, b) = (s.get(k), r.get(k));
-        if a != b {
-            let show = |x: Option<&(f64, f64)>| match x {
-                Some((size, avg)) => format!("{size} @ {avg}"),
-                None => "none".to_string(),
-            };
-            out.push(format!("{k}: streamed {}, REST {}", show(a), show(b)));
-        }
-    }
+    let pos = |r: &Rows| -> BTreeMap<String, (f64, f64)> {
+        r.positions
+            .iter()
+            .map(|(k, v)| (k.clone(), signed(v)))
+            .collect()
+    };
+    let mut out = balance_differences("balance", &bal(streamed), &bal(rest));
+    out.extend(position_differences(&pos(streamed), &pos(rest)));
     out
 }
 
@@ -296,23 +252,6 @@ fn rest_rows(payloads: &[Payload]) -> Result<Rows, String> {
     Ok(rows)
 }
 
-/// Fetches the REST state and makes it the account's (the first time silently; later, a
-/// disagreement is logged and counted).
-async fn reconcile(src: &DeribitAccountSource, shared: &Shared<Rows>) {
-    let fetched = src.rest.fetch().await.map_err(|e| e.to_string());
-    let rest = fetched.and_then(|p| rest_rows(&p));
-    adopt_rest(
-        shared,
-        "deribit",
-        &src.account,
-        rest,
-        differences,
-        |rest, streamed| {
-            rest.orders = std::mem::take(&mut streamed.orders);
-        },
-    );
-}
-
 /// Applies a portfolio or changes notification.
 fn apply(shared: &Shared<Rows>, msg: DeribitUserMessage) {
     let mut g = lock(shared);
@@ -346,39 +285,6 @@ fn apply(shared: &Shared<Rows>, msg: DeribitUserMessage) {
     g.status.last_event_ms = Some(now_ms());
 }
 
-enum End {
-    Stop,
-    Reconnect(String),
-}
-
-async fn run(src: DeribitAccountSource, shared: Shared<Rows>, mut stop: watch::Receiver<bool>) {
-    let mut backoff = src.backoff.clone();
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        // Every (re)connection starts from the REST state.
-        reconcile(&src, &shared).await;
-        let end = session(&src, &shared, &mut stop, &mut backoff).await;
-        lock(&shared).status.connected = false;
-        match end {
-            End::Stop => return,
-            End::Reconnect(reason) => {
-                tracing::warn!(account = %src.account, "deribit account stream: {reason}; reconnecting");
-                {
-                    let mut g = lock(&shared);
-                    g.status.disconnects += 1;
-                    g.status.last_error = Some(reason);
-                }
-                tokio::select! {
-                    _ = sleep(backoff.next_delay()) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        }
-    }
-}
-
 fn rpc(id: i64, method: &str, params: Value) -> Message {
     Message::text(
         json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
@@ -396,15 +302,9 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> End {
-    let cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
-    let connect =
-        tokio_tungstenite::connect_async_with_config(src.ws_url.as_str(), Some(cfg), false);
-    let mut ws = match timeout(Duration::from_secs(10), connect).await {
-        Err(_) => return End::Reconnect("connect timed out after 10 s".into()),
-        Ok(Err(e)) => return End::Reconnect(format!("connect: {e}")),
-        Ok(Ok((ws, _))) => ws,
+    let mut ws = match connect(&src.ws_url).await {
+        Ok(ws) => ws,
+        Err(e) => return End::Reconnect(e),
     };
     let auth = rpc(
         AUTH_ID,
@@ -435,12 +335,10 @@ async fn session(
         };
         tokio::select! {
             msg = ws.next() => {
-                let text = match msg {
-                    None => return End::Reconnect("closed by the venue".into()),
-                    Some(Err(e)) => return End::Reconnect(format!("read: {e}")),
-                    Some(Ok(Message::Text(t))) => t.to_string(),
-                    Some(Ok(Message::Close(_))) => return End::Reconnect("close frame".into()),
-                    Some(Ok(_)) => continue,
+                let text = match text_of(msg) {
+                    Err(reason) => return End::Reconnect(reason),
+                    Ok(None) => continue,
+                    Ok(Some(t)) => t,
                 };
                 last_rx = Instant::now();
                 let msg = match parse_deribit_user(&text) {
@@ -478,9 +376,14 @@ async fn session(
                     DeribitUserMessage::Error { id, error } => {
                         tracing::warn!(account = %src.account, "deribit answered request {id:?} with an error: {error}");
                         lock(shared).status.last_error = Some(format!("request {id:?}: {error}"));
-                        if matches!(id, Some(AUTH_ID | REFRESH_ID | SUBSCRIBE_ID)) {
+                        if matches!(id, Some(AUTH_ID)) {
+                            lock(shared).status.auth_failures += 1;
                             let _ = ws.close(None).await;
-                            return End::Reconnect(format!("authentication or subscription refused: {error}"));
+                            return End::Failed(format!("public/auth refused: {error}"));
+                        }
+                        if matches!(id, Some(REFRESH_ID | SUBSCRIBE_ID)) {
+                            let _ = ws.close(None).await;
+                            return End::Reconnect(format!("token refresh or subscription refused: {error}"));
                         }
                     }
                     DeribitUserMessage::TestRequest => {

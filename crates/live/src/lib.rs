@@ -15,10 +15,13 @@
 
 pub mod aave;
 pub mod account;
+pub mod binance_account;
 pub mod board;
+pub mod bybit_account;
 pub mod config;
 pub mod deribit_account;
 pub mod feed;
+pub mod okx_account;
 pub mod ws;
 
 pub use board::{Board, Health, HealthEvent, Quote};

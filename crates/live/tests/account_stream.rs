@@ -17,22 +17,15 @@ use intermargin_live::ws::Backoff;
 use intermargin_model::Venue;
 use intermargin_venues::fetch::{Credentials, FetchConfig, Fetcher};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
-fn data(rel: &str) -> String {
-    let p = format!("{}/../venues/tests/data/{rel}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
+mod support;
+use support::{
+    http_server, jsonl, venue_data as data, ws_server as ws_server_of, HttpRequest, WsConn,
+};
 
 fn events() -> Vec<String> {
-    data("ws/binance-user.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
+    jsonl("ws/binance-user.jsonl")
 }
 
 /// The venue's side: its REST state and what each client did.
@@ -55,73 +48,36 @@ struct Mock {
 type V = Arc<Mutex<Mock>>;
 
 async fn rest_server(v: V) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            let v = v.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let line = head.lines().next().unwrap_or_default().to_string();
-                let mut parts = line.split_whitespace();
-                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                let path = target.split('?').next().unwrap_or("");
-                let body = {
-                    let mut g = v.lock().unwrap();
-                    if let Some(k) = head
-                        .lines()
-                        .find(|h| h.to_ascii_lowercase().starts_with("x-mbx-apikey:"))
-                    {
-                        g.api_keys_seen
-                            .push(k.split_once(':').unwrap().1.trim().to_string());
-                    }
-                    match (method, path) {
-                        ("POST", "/fapi/v1/listenKey") => {
-                            g.posts += 1;
-                            let k = g.key.clone();
-                            g.keys_issued.push(k.clone());
-                            json!({"listenKey": k}).to_string()
-                        }
-                        ("PUT", "/fapi/v1/listenKey") => {
-                            g.puts += 1;
-                            json!({"listenKey": g.key}).to_string()
-                        }
-                        ("GET", p) => {
-                            assert!(target.contains("signature="), "unsigned {target}");
-                            g.gets.push(p.to_string());
-                            match p {
-                                "/fapi/v3/account" => g.account.to_string(),
-                                "/fapi/v3/positionRisk" => g.position_risk.to_string(),
-                                "/fapi/v1/leverageBracket" => {
-                                    data("binance/fapi_v1_leverageBracket.json")
-                                }
-                                _ => "{}".to_string(),
-                            }
-                        }
-                        _ => "{}".to_string(),
-                    }
-                };
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-                let _ = s.shutdown().await;
-            });
+    http_server(move |r: &HttpRequest| {
+        let mut g = v.lock().unwrap();
+        if let Some(k) = r.header("x-mbx-apikey") {
+            g.api_keys_seen.push(k.to_string());
         }
-    });
-    port
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/fapi/v1/listenKey") => {
+                g.posts += 1;
+                let k = g.key.clone();
+                g.keys_issued.push(k.clone());
+                json!({"listenKey": k}).to_string()
+            }
+            ("PUT", "/fapi/v1/listenKey") => {
+                g.puts += 1;
+                json!({"listenKey": g.key}).to_string()
+            }
+            ("GET", p) => {
+                assert!(r.target.contains("signature="), "unsigned {}", r.target);
+                g.gets.push(p.to_string());
+                match p {
+                    "/fapi/v3/account" => g.account.to_string(),
+                    "/fapi/v3/positionRisk" => g.position_risk.to_string(),
+                    "/fapi/v1/leverageBracket" => data("binance/fapi_v1_leverageBracket.json"),
+                    _ => "{}".to_string(),
+                }
+            }
+            _ => "{}".to_string(),
+        }
+    })
+    .await
 }
 
 /// The REST state after the documented ACCOUNT_UPDATE (the venue's books move with it): the
@@ -150,70 +106,51 @@ fn rest_after_event(v: &mut Mock) {
 }
 
 async fn ws_server(v: V) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut n = 0usize;
-        loop {
-            let Ok((tcp, _)) = l.accept().await else {
-                return;
-            };
-            n += 1;
-            let v = v.clone();
-            tokio::spawn(async move {
-                let path = Arc::new(Mutex::new(String::new()));
-                let p2 = path.clone();
-                #[allow(clippy::result_large_err)] // the callback type is tungstenite's
-                let cb = move |req: &Request, resp: Response| {
-                    *p2.lock().unwrap() = req.uri().path().to_string();
-                    Ok(resp)
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, cb).await else {
-                    return;
-                };
-                let p = path.lock().unwrap().clone();
-                v.lock().unwrap().ws_paths.push(p);
-                let ev = events();
-                let pause = || tokio::time::sleep(Duration::from_millis(150));
-                match n {
-                    1 => {
-                        ws.send(Message::text(ev[0].clone())).await.unwrap();
-                        rest_after_event(&mut v.lock().unwrap());
-                        pause().await;
-                        ws.send(Message::text("{\"e\":\"ACCOUNT_UPDATE\","))
-                            .await
-                            .unwrap();
-                        ws.send(Message::text(ev[1].clone())).await.unwrap();
-                        pause().await;
-                        // The key expires: the venue issues a new one on the next POST.
-                        v.lock().unwrap().key = "key-2".into();
-                        ws.send(Message::text(ev[2].clone())).await.unwrap();
-                        tokio::time::sleep(Duration::from_secs(10)).await;
-                    }
-                    2 => {
-                        // A position the venue's REST state does not confirm (0.020 against
-                        // 0.010), then the connection drops without a close frame.
-                        let mut wrong: Value = serde_json::from_str(&ev[0]).unwrap();
-                        wrong["a"]["B"] = json!([]);
-                        wrong["a"]["P"] = json!([{"s":"BTCUSDT","pa":"0.020","ep":"11445.71000",
-                            "cr":"0","up":"0","mt":"isolated","iw":"1.20187100","ps":"LONG"}]);
-                        ws.send(Message::text(wrong.to_string())).await.unwrap();
-                        pause().await;
-                        drop(ws);
-                    }
-                    _ => {
-                        // The trailing stop is cancelled.
-                        let mut cancel: Value = serde_json::from_str(&ev[1]).unwrap();
-                        cancel["o"]["x"] = json!("CANCELED");
-                        cancel["o"]["X"] = json!("CANCELED");
-                        ws.send(Message::text(cancel.to_string())).await.unwrap();
-                        while let Some(Ok(_)) = ws.next().await {}
-                    }
+    ws_server_of(move |c: WsConn| {
+        let v = v.clone();
+        async move {
+            let WsConn { n, uri, mut ws } = c;
+            v.lock().unwrap().ws_paths.push(uri);
+            let ev = events();
+            let pause = || tokio::time::sleep(Duration::from_millis(150));
+            match n {
+                1 => {
+                    ws.send(Message::text(ev[0].clone())).await.unwrap();
+                    rest_after_event(&mut v.lock().unwrap());
+                    pause().await;
+                    ws.send(Message::text("{\"e\":\"ACCOUNT_UPDATE\","))
+                        .await
+                        .unwrap();
+                    ws.send(Message::text(ev[1].clone())).await.unwrap();
+                    pause().await;
+                    // The key expires: the venue issues a new one on the next POST.
+                    v.lock().unwrap().key = "key-2".into();
+                    ws.send(Message::text(ev[2].clone())).await.unwrap();
+                    tokio::time::sleep(Duration::from_secs(10)).await;
                 }
-            });
+                2 => {
+                    // A position the venue's REST state does not confirm (0.020 against
+                    // 0.010), then the connection drops without a close frame.
+                    let mut wrong: Value = serde_json::from_str(&ev[0]).unwrap();
+                    wrong["a"]["B"] = json!([]);
+                    wrong["a"]["P"] = json!([{"s":"BTCUSDT","pa":"0.020","ep":"11445.71000",
+                        "cr":"0","up":"0","mt":"isolated","iw":"1.20187100","ps":"LONG"}]);
+                    ws.send(Message::text(wrong.to_string())).await.unwrap();
+                    pause().await;
+                    drop(ws);
+                }
+                _ => {
+                    // The trailing stop is cancelled.
+                    let mut cancel: Value = serde_json::from_str(&ev[1]).unwrap();
+                    cancel["o"]["x"] = json!("CANCELED");
+                    cancel["o"]["X"] = json!("CANCELED");
+                    ws.send(Message::text(cancel.to_string())).await.unwrap();
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            }
         }
-    });
-    port
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

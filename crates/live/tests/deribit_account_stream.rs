@@ -14,26 +14,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use intermargin_live::deribit_account::{DeribitAccountSource, DeribitAccountStream};
+use intermargin_live::account::AccountStream;
+use intermargin_live::deribit_account::DeribitAccountSource;
 use intermargin_live::ws::Backoff;
 use intermargin_model::{Snapshot, Venue};
 use intermargin_venues::fetch::{Credentials, FetchConfig, Fetcher};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
-fn data(rel: &str) -> String {
-    let p = format!("{}/../venues/tests/data/{rel}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
+mod support;
+use support::{
+    http_server, jsonl, venue_data as data, ws_server as ws_server_of, HttpRequest, WsConn,
+};
 
 fn events() -> Vec<String> {
-    data("ws/deribit-user.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
+    jsonl("ws/deribit-user.jsonl")
 }
 
 /// The venue's side: its REST state and what each client did.
@@ -56,62 +51,28 @@ struct Mock {
 type V = Arc<Mutex<Mock>>;
 
 async fn rest_server(v: V) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            let v = v.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let line = head.lines().next().unwrap_or_default().to_string();
-                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let path = target.split('?').next().unwrap_or("").to_string();
-                let body = {
-                    let mut g = v.lock().unwrap();
-                    g.rest_paths.push(path.clone());
-                    if let Some(h) = head
-                        .lines()
-                        .find(|h| h.to_ascii_lowercase().starts_with("authorization:"))
-                    {
-                        g.bearer_seen
-                            .push(h.split_once(':').unwrap().1.trim().to_string());
-                    }
-                    match path.as_str() {
-                        "/api/v2/public/auth" => {
-                            assert!(target.contains("grant_type=client_credentials"));
-                            assert!(target.contains("client_id=test-client"));
-                            json!({"jsonrpc":"2.0","id":1,"result":{"access_token":"rest-token",
-                                "refresh_token":"rest-refresh","expires_in":900,
-                                "scope":"connection","token_type":"bearer"}})
-                            .to_string()
-                        }
-                        "/api/v2/private/get_positions" => g.positions.to_string(),
-                        "/api/v2/private/get_account_summaries" => g.summaries.to_string(),
-                        _ => json!({"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"}})
-                            .to_string(),
-                    }
-                };
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-                let _ = s.shutdown().await;
-            });
+    http_server(move |r: &HttpRequest| {
+        let mut g = v.lock().unwrap();
+        g.rest_paths.push(r.path.clone());
+        if let Some(h) = r.header("authorization") {
+            g.bearer_seen.push(h.to_string());
         }
-    });
-    port
+        match r.path.as_str() {
+            "/api/v2/public/auth" => {
+                assert_eq!(r.query("grant_type"), Some("client_credentials"));
+                assert_eq!(r.query("client_id"), Some("test-client"));
+                json!({"jsonrpc":"2.0","id":1,"result":{"access_token":"rest-token",
+                    "refresh_token":"rest-refresh","expires_in":900,
+                    "scope":"connection","token_type":"bearer"}})
+                .to_string()
+            }
+            "/api/v2/private/get_positions" => g.positions.to_string(),
+            "/api/v2/private/get_account_summaries" => g.summaries.to_string(),
+            _ => json!({"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"}})
+                .to_string(),
+        }
+    })
+    .await
 }
 
 /// The REST state after connection 1's notifications (the venue's books move with them): the
@@ -129,18 +90,10 @@ fn rest_after_events(g: &mut Mock, ev: &[String]) {
 }
 
 async fn ws_server(v: V) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = l.accept().await else {
-                return;
-            };
-            let v = v.clone();
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
+    ws_server_of(move |c: WsConn| {
+        let v = v.clone();
+        async move {
+                let WsConn { mut ws, .. } = c;
                 let n = {
                     let mut g = v.lock().unwrap();
                     g.connections += 1;
@@ -234,10 +187,9 @@ async fn ws_server(v: V) -> u16 {
                         _ => {}
                     }
                 }
-            });
         }
-    });
-    port
+    })
+    .await
 }
 
 fn position(s: &Snapshot) -> Option<(String, f64, Option<f64>)> {
@@ -277,7 +229,7 @@ async fn auth_refresh_heartbeat_reconnect_bad_frame_and_reconciliation() {
         extra: None,
     };
     let rest = Fetcher::new(Venue::Deribit, cfg, creds.clone()).unwrap();
-    let stream = DeribitAccountStream::start(DeribitAccountSource {
+    let stream = AccountStream::start(DeribitAccountSource {
         account: "acct".into(),
         creds,
         rest,

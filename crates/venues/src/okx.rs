@@ -241,7 +241,7 @@ fn order(
             == Some("isolated"),
         // SPOT orders carry `lever` "0": no leverage (the orders channel's documented push).
         leverage: match n.opt_num("lever")? {
-            Some(l) if l == 0.0 => None,
+            Some(0.0) => None,
             _ => n.opt_positive("lever")?,
         },
     })

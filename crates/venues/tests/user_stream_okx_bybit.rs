@@ -93,7 +93,8 @@ fn okx_documented_messages_read_as_the_pages_say() {
     )
     .unwrap();
     let acc = &snap.portfolio.accounts[0];
-    let mut pos: Vec<(String, f64, Option<f64>, Option<f64>, bool)> = acc
+    type Row = (String, f64, Option<f64>, Option<f64>, bool);
+    let mut pos: Vec<Row> = acc
         .positions
         .iter()
         .map(|p| {

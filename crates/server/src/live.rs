@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use intermargin_live::account::AnyAccountStream;
+use intermargin_live::account::AccountStream;
 use intermargin_live::{LiveConfig, LiveFeed};
 use intermargin_model::{Position, Venue};
 
@@ -27,7 +27,7 @@ pub struct AccountUpdate {
 
 /// One account stream and the positions last handed to the monitor (as JSON, to compare).
 struct Streamed {
-    stream: AnyAccountStream,
+    stream: AccountStream,
     last: Option<String>,
 }
 
@@ -45,7 +45,7 @@ impl LiveSource {
             .map_err(|e| format!("--live: {e}"))?
             .into_iter()
             .map(|src| Streamed {
-                stream: AnyAccountStream::start(src),
+                stream: AccountStream::start(src),
                 last: None,
             })
             .collect();

@@ -20,24 +20,19 @@ use axum::http::StatusCode;
 use futures::{SinkExt, StreamExt};
 use intermargin_server::{app, prepare, start_monitor};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
 mod common;
+#[path = "../../live/tests/support/mod.rs"]
+mod support;
+use support::{http_server, venue_data, ws_server, HttpRequest, WsConn};
 
 const ADMIN: &str = "im_adm1n0000003_0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// The documented messages of a venue (one JSON per line).
 fn doc(venue: &str) -> Vec<Value> {
-    let path = format!(
-        "{}/../venues/tests/data/ws/{venue}.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
+    support::jsonl(&format!("ws/{venue}.jsonl"))
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
@@ -107,93 +102,71 @@ fn deribit_frame(index: f64) -> String {
     m.to_string()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use support::now_ms;
 
 /// A mock venue on a local port: accepts connections for ever; each connection reads the
 /// venue's subscribe frames (Deribit: `public/set_heartbeat` then `public/subscribe`, answered
 /// with the documented results; Binance subscribes by URL), then pushes `Ctl`'s prices every
 /// 100 ms.
 async fn mock(venue: &'static str, c: Shared) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let c = c.clone();
-            tokio::spawn(async move {
-                let path = Arc::new(Mutex::new(String::new()));
-                let p2 = path.clone();
-                #[allow(clippy::result_large_err)] // the callback type is tungstenite's
-                let cb = move |req: &Request, resp: Response| {
-                    *p2.lock().unwrap() = req.uri().to_string();
-                    Ok(resp)
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, cb).await else {
-                    return;
-                };
-                set(&c, |c| c.connections += 1);
-                if venue == "binance" {
-                    let p = path.lock().unwrap().clone();
-                    set(&c, |c| c.subscribed.push(p));
-                } else {
-                    let d = doc("deribit");
-                    for _ in 0..2 {
-                        let m = loop {
-                            match ws.next().await {
-                                Some(Ok(Message::Text(t))) => break t.to_string(),
-                                Some(Ok(_)) => continue,
-                                _ => return,
-                            }
-                        };
-                        set(&c, |c| c.subscribed.push(m));
-                    }
-                    // The documented results: set_heartbeat "ok", subscribe → channels.
-                    let _ = ws.send(Message::text(d[0].to_string())).await;
-                    let _ = ws.send(Message::text(d[1].to_string())).await;
+    ws_server(move |conn: WsConn| {
+        let c = c.clone();
+        async move {
+            let WsConn { uri, mut ws, .. } = conn;
+            set(&c, |c| c.connections += 1);
+            if venue == "binance" {
+                set(&c, |c| c.subscribed.push(uri));
+            } else {
+                let d = doc("deribit");
+                for _ in 0..2 {
+                    let m = loop {
+                        match ws.next().await {
+                            Some(Ok(Message::Text(t))) => break t.to_string(),
+                            Some(Ok(_)) => continue,
+                            _ => return,
+                        }
+                    };
+                    set(&c, |c| c.subscribed.push(m));
                 }
-                loop {
-                    let now = c.lock().unwrap().clone();
-                    if now.drop {
-                        set(&c, |c| c.drop = false);
-                        return; // dropped without a close frame
+                // The documented results: set_heartbeat "ok", subscribe → channels.
+                let _ = ws.send(Message::text(d[0].to_string())).await;
+                let _ = ws.send(Message::text(d[1].to_string())).await;
+            }
+            loop {
+                let now = c.lock().unwrap().clone();
+                if now.drop {
+                    set(&c, |c| c.drop = false);
+                    return; // dropped without a close frame
+                }
+                if now.garbage {
+                    set(&c, |c| c.garbage = false);
+                    let _ = ws.send(Message::text("{\"stream\":")).await;
+                }
+                if !now.paused {
+                    let f = if venue == "binance" {
+                        binance_frame(now.mark, now.index)
+                    } else {
+                        deribit_frame(now.index)
+                    };
+                    if ws.send(Message::text(f)).await.is_err() {
+                        return;
                     }
-                    if now.garbage {
-                        set(&c, |c| c.garbage = false);
-                        let _ = ws.send(Message::text("{\"stream\":")).await;
-                    }
-                    if !now.paused {
-                        let f = if venue == "binance" {
-                            binance_frame(now.mark, now.index)
-                        } else {
-                            deribit_frame(now.index)
-                        };
+                    if let (Some(e), "binance") = (now.eth, venue) {
+                        let f = binance_frame_of("ETHUSDT", e, e);
                         if ws.send(Message::text(f)).await.is_err() {
                             return;
                         }
-                        if let (Some(e), "binance") = (now.eth, venue) {
-                            let f = binance_frame_of("ETHUSDT", e, e);
-                            if ws.send(Message::text(f)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    // Answer pings and notice the client leaving while waiting.
-                    match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
-                        Ok(None) | Ok(Some(Err(_))) => return,
-                        _ => {}
                     }
                 }
-            });
+                // Answer pings and notice the client leaving while waiting.
+                match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+                    Ok(None) | Ok(Some(Err(_))) => return,
+                    _ => {}
+                }
+            }
         }
-    });
-    port
+    })
+    .await
 }
 
 /// Binance USDⓈ-M BTCUSDT by hand: the brackets the demo market publishes for BTCUSDT
@@ -530,83 +503,33 @@ async fn margin_follows_the_live_feed_and_stale_or_diverging_sources_trip_the_br
 /// A Binance REST endpoint for the account stream: listen keys, the documented
 /// `GET /fapi/v3/account` example, an empty `positionRisk`, the documented brackets.
 async fn binance_rest() -> (u16, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
     let s2 = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            let seen = s2.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let line = head.lines().next().unwrap_or_default().to_string();
-                let mut parts = line.split_whitespace();
-                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                let path = target.split('?').next().unwrap_or("").to_string();
-                seen.lock().unwrap().push(format!("{method} {path}"));
-                let data = |f: &str| {
-                    std::fs::read_to_string(format!(
-                        "{}/../venues/tests/data/binance/{f}",
-                        env!("CARGO_MANIFEST_DIR")
-                    ))
-                    .unwrap()
-                };
-                let body = match (method, path.as_str()) {
-                    (_, "/fapi/v1/listenKey") => json!({"listenKey": "k1"}).to_string(),
-                    ("GET", "/fapi/v3/account") => data("fapi_v3_account.json"),
-                    ("GET", "/fapi/v3/positionRisk") => "[]".to_string(),
-                    ("GET", "/fapi/v1/leverageBracket") => data("fapi_v1_leverageBracket.json"),
-                    _ => "{}".to_string(),
-                };
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-                let _ = s.shutdown().await;
-            });
+    let port = http_server(move |r: &HttpRequest| {
+        s2.lock().unwrap().push(format!("{} {}", r.method, r.path));
+        match (r.method.as_str(), r.path.as_str()) {
+            (_, "/fapi/v1/listenKey") => json!({"listenKey": "k1"}).to_string(),
+            ("GET", "/fapi/v3/account") => venue_data("binance/fapi_v3_account.json"),
+            ("GET", "/fapi/v3/positionRisk") => "[]".to_string(),
+            ("GET", "/fapi/v1/leverageBracket") => {
+                venue_data("binance/fapi_v1_leverageBracket.json")
+            }
+            _ => "{}".to_string(),
         }
-    });
+    })
+    .await;
     (port, seen)
 }
 
 /// The user-data stream: at `/ws/k1`, the documented ACCOUNT_UPDATE, then idle.
 async fn binance_user_ws() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = l.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                let path = format!(
-                    "{}/../venues/tests/data/ws/binance-user.jsonl",
-                    env!("CARGO_MANIFEST_DIR")
-                );
-                let text = std::fs::read_to_string(path).unwrap();
-                let update = text.lines().next().unwrap().to_string();
-                let _ = ws.send(Message::text(update)).await;
-                while let Some(Ok(_)) = ws.next().await {}
-            });
-        }
-    });
-    port
+    ws_server(|c: WsConn| async move {
+        let mut ws = c.ws;
+        let update = support::jsonl("ws/binance-user.jsonl")[0].clone();
+        let _ = ws.send(Message::text(update)).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,100 +648,52 @@ async fn streamed_binance_positions_are_filed_in_the_ledger_and_margined() {
 
 /// Deribit REST: `public/auth`, no positions, the documented account summaries.
 async fn deribit_rest() -> (u16, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
     let s2 = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            let seen = s2.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let line = head.lines().next().unwrap_or_default().to_string();
-                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let path = target.split('?').next().unwrap_or("").to_string();
-                seen.lock().unwrap().push(path.clone());
-                let body = match path.as_str() {
-                    "/api/v2/public/auth" => json!({"jsonrpc":"2.0","result":{
-                        "access_token":"t","refresh_token":"r","expires_in":900,
-                        "scope":"connection","token_type":"bearer"}})
-                    .to_string(),
-                    "/api/v2/private/get_positions" => {
-                        json!({"jsonrpc":"2.0","result":[]}).to_string()
-                    }
-                    "/api/v2/private/get_account_summaries" => std::fs::read_to_string(format!(
-                        "{}/../venues/tests/data/deribit/private_get_account_summaries.json",
-                        env!("CARGO_MANIFEST_DIR")
-                    ))
-                    .unwrap(),
-                    _ => "{}".to_string(),
-                };
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-                let _ = s.shutdown().await;
-            });
+    let port = http_server(move |r: &HttpRequest| {
+        s2.lock().unwrap().push(r.path.clone());
+        match r.path.as_str() {
+            "/api/v2/public/auth" => json!({"jsonrpc":"2.0","result":{
+                "access_token":"t","refresh_token":"r","expires_in":900,
+                "scope":"connection","token_type":"bearer"}})
+            .to_string(),
+            "/api/v2/private/get_positions" => json!({"jsonrpc":"2.0","result":[]}).to_string(),
+            "/api/v2/private/get_account_summaries" => {
+                venue_data("deribit/private_get_account_summaries.json")
+            }
+            _ => "{}".to_string(),
         }
-    });
+    })
+    .await;
     (port, seen)
 }
 
 /// Deribit's private JSON-RPC stream: answers `public/auth` and `private/subscribe`, then pushes
 /// the documented `user.changes` notification (BTC-PERPETUAL 185160 USD long @ 15000).
 async fn deribit_user_ws() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = l.accept().await else {
-                return;
+    ws_server(|c: WsConn| async move {
+        let mut ws = c.ws;
+        let changes = support::jsonl("ws/deribit-user.jsonl")[1].clone();
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let req: Value = serde_json::from_str(&t).unwrap();
+            let result = match req["method"].as_str() {
+                Some("public/auth") => json!({"access_token":"a","refresh_token":"r",
+                    "expires_in":900,"scope":"connection","token_type":"bearer"}),
+                Some("private/subscribe") => req["params"]["channels"].clone(),
+                _ => json!("ok"),
             };
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                let text = std::fs::read_to_string(format!(
-                    "{}/../venues/tests/data/ws/deribit-user.jsonl",
-                    env!("CARGO_MANIFEST_DIR")
+            let _ = ws
+                .send(Message::text(
+                    json!({"jsonrpc":"2.0","id":req["id"],"result":result}).to_string(),
                 ))
-                .unwrap();
-                let changes = text.lines().nth(1).unwrap().to_string();
-                while let Some(Ok(m)) = ws.next().await {
-                    let Message::Text(t) = m else { continue };
-                    let req: Value = serde_json::from_str(&t).unwrap();
-                    let result = match req["method"].as_str() {
-                        Some("public/auth") => json!({"access_token":"a","refresh_token":"r",
-                            "expires_in":900,"scope":"connection","token_type":"bearer"}),
-                        Some("private/subscribe") => req["params"]["channels"].clone(),
-                        _ => json!("ok"),
-                    };
-                    let _ = ws
-                        .send(Message::text(
-                            json!({"jsonrpc":"2.0","id":req["id"],"result":result}).to_string(),
-                        ))
-                        .await;
-                    if req["method"] == "private/subscribe" {
-                        let _ = ws.send(Message::text(changes.clone())).await;
-                    }
-                }
-            });
+                .await;
+            if req["method"] == "private/subscribe" {
+                let _ = ws.send(Message::text(changes.clone())).await;
+            }
         }
-    });
-    port
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -886,4 +761,178 @@ async fn streamed_deribit_positions_are_filed_in_the_ledger() {
         seen.contains(&"/api/v2/private/get_positions".to_string()),
         "{seen:?}"
     );
+}
+
+/// OKX REST: no positions, the documented balance. Bybit REST: no positions, the documented
+/// unified wallet.
+async fn okx_bybit_rest() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let port = http_server(move |r: &HttpRequest| {
+        s2.lock().unwrap().push(r.path.clone());
+        match (r.path.as_str(), r.query("category")) {
+            ("/api/v5/account/positions", _) => json!({"code":"0","msg":"","data":[]}).to_string(),
+            ("/api/v5/account/balance", _) => venue_data("okx/account_balance.json"),
+            ("/v5/position/list", Some(c)) => {
+                json!({"retCode":0,"retMsg":"OK","result":{"category":c,"list":[]}}).to_string()
+            }
+            ("/v5/account/wallet-balance", _) => venue_data("bybit/v5_account_wallet_balance.json"),
+            _ => "{}".to_string(),
+        }
+    })
+    .await;
+    (port, seen)
+}
+
+/// OKX's private stream: answers `login` and `subscribe` with the documented answers, then
+/// pushes the documented positions push's ETH-USD-SWAP row (1 contract long; the documented
+/// push's other row is a future that expired in 2021).
+async fn okx_user_ws() -> u16 {
+    ws_server(|c: WsConn| async move {
+        let mut ws = c.ws;
+        let l = support::jsonl("ws/okx-private.jsonl");
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            if t.as_str() == "ping" {
+                let _ = ws.send(Message::text("pong")).await;
+                continue;
+            }
+            let req: Value = serde_json::from_str(&t).unwrap();
+            match req["op"].as_str() {
+                Some("login") => {
+                    let _ = ws.send(Message::text(l[0].clone())).await;
+                }
+                Some("subscribe") => {
+                    let _ = ws.send(Message::text(l[2].clone())).await;
+                    let mut push: Value = serde_json::from_str(&l[4]).unwrap();
+                    push["data"] = json!([push["data"][1].clone()]);
+                    let _ = ws.send(Message::text(push.to_string())).await;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+}
+
+/// Bybit's private stream: answers `auth` and `subscribe` with the documented answers, then
+/// pushes the documented position row opened: BTCUSDT 0.5 short at 28000.
+async fn bybit_user_ws() -> u16 {
+    ws_server(|c: WsConn| async move {
+        let mut ws = c.ws;
+        let l = support::jsonl("ws/bybit-private.jsonl");
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let req: Value = serde_json::from_str(&t).unwrap();
+            match req["op"].as_str() {
+                Some("auth") => {
+                    let _ = ws.send(Message::text(l[0].clone())).await;
+                }
+                Some("subscribe") => {
+                    let _ = ws.send(Message::text(l[1].clone())).await;
+                    let mut push: Value = serde_json::from_str(&l[3]).unwrap();
+                    let row = &mut push["data"][0];
+                    row["side"] = json!("Sell");
+                    row["size"] = json!("0.5");
+                    row["entryPrice"] = json!("28000");
+                    let _ = ws.send(Message::text(push.to_string())).await;
+                }
+                Some("ping") => {
+                    let _ = ws.send(Message::text(l[2].clone())).await;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_okx_and_bybit_positions_are_filed_under_their_venues() {
+    let dr = ctl(0.0, 30_000.0);
+    let dr_port = mock("deribit", dr.clone()).await;
+    let (rest_port, seen) = okx_bybit_rest().await;
+    let okx_port = okx_user_ws().await;
+    let bybit_port = bybit_user_ws().await;
+    for k in [
+        "IM_TEST_LIVE_OKX_KEY",
+        "IM_TEST_LIVE_OKX_SECRET",
+        "IM_TEST_LIVE_OKX_PASS",
+        "IM_TEST_LIVE_BY_KEY",
+        "IM_TEST_LIVE_BY_SECRET",
+    ] {
+        std::env::set_var(k, format!("{k}-value"));
+    }
+
+    let dir = common::tempdir::Dir::new("live-okx-bybit-accounts");
+    let live = dir.0.join("live.toml");
+    std::fs::write(
+        &live,
+        format!(
+            "stale_after_secs = 5\nbatch_ms = 20\n\
+             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+             [[accounts]]\nvenue = \"okx\"\naccount = \"live4\"\nkey_env = \"IM_TEST_LIVE_OKX_KEY\"\n\
+             secret_env = \"IM_TEST_LIVE_OKX_SECRET\"\npassphrase_env = \"IM_TEST_LIVE_OKX_PASS\"\n\
+             rest_url = \"http://127.0.0.1:{rest_port}\"\nws_url = \"ws://127.0.0.1:{okx_port}/ws/v5/private\"\n\
+             [[accounts]]\nvenue = \"bybit\"\naccount = \"live5\"\nkey_env = \"IM_TEST_LIVE_BY_KEY\"\n\
+             secret_env = \"IM_TEST_LIVE_BY_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+             ws_url = \"ws://127.0.0.1:{bybit_port}/v5/private\"\nping_secs = 1\n"
+        ),
+    )
+    .unwrap();
+    let breakers = dir.0.join("breakers.toml");
+    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
+    let mut cfg = common::config(&dir.0, None, ADMIN);
+    cfg.demo = false;
+    cfg.live = Some(live);
+    cfg.breakers = Some(breakers);
+    let (st, _) = prepare(&cfg).await.unwrap();
+    let svc = Svc {
+        router: app(st.clone()),
+        _dir: dir,
+    };
+    for id in ["live4", "live5"] {
+        let (s, v) = svc
+            .call("POST", "/api/v1/accounts", Some(json!({"id": id})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    start_monitor(&st, &cfg).unwrap();
+
+    // Each stream's positions are filed under its own venue: OKX ETH-USD-SWAP 1 contract long,
+    // Bybit BTCUSDT 0.5 short.
+    let filed = |acc: &Value, venue: &str, inst: &str, size: f64| {
+        acc.to_string().contains(inst)
+            && acc["positions"].as_array().is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    p.to_string().contains(inst)
+                        && p.to_string().contains(venue)
+                        && p["size"].as_f64() == Some(size)
+                })
+            })
+    };
+    let mut last = (Value::Null, Value::Null);
+    let mut ok = false;
+    for _ in 0..300 {
+        let (_, a4) = svc.call("GET", "/api/v1/accounts/live4", None).await;
+        let (_, a5) = svc.call("GET", "/api/v1/accounts/live5", None).await;
+        if filed(&a4, "okx", "ETH-USD-SWAP", 1.0) && filed(&a5, "bybit", "BTCUSDT", -0.5) {
+            ok = true;
+            break;
+        }
+        last = (a4, a5);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "accounts {last:?}; health {}", svc.health().await);
+    let h = svc.health().await;
+    for id in ["live4", "live5"] {
+        let a = &h["live"]["accounts"][id];
+        assert_eq!(a["auths"], 1, "{h}");
+        assert_eq!(a["connected"], true, "{h}");
+        assert!(a["reconciliations"].as_u64() >= Some(1), "{h}");
+    }
+    let seen = seen.lock().unwrap().clone();
+    for p in ["/api/v5/account/positions", "/v5/position/list"] {
+        assert!(seen.contains(&p.to_string()), "{seen:?}");
+    }
 }

@@ -160,6 +160,16 @@ impl Driver for BybitAccountSource {
     }
 
     fn differences(streamed: &Rows, rest: &Rows) -> Vec<String> {
+        // Only what REST was asked for can disagree with it.
+        let streamed = &Rows {
+            positions: streamed
+                .positions
+                .iter()
+                .filter(|(_, r)| rest_covers(r))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..streamed.clone()
+        };
         let bal = |r: &Rows| -> BTreeMap<String, f64> {
             let mut m = BTreeMap::new();
             for (t, w) in &r.wallets {
@@ -188,6 +198,12 @@ impl Driver for BybitAccountSource {
 
     fn carry(rest: &mut Rows, streamed: &mut Rows) {
         rest.orders = std::mem::take(&mut streamed.orders);
+        // Positions REST was not asked for (options, USDC-settled contracts) stay as streamed.
+        for (k, v) in std::mem::take(&mut streamed.positions) {
+            if !rest_covers(&v) {
+                rest.positions.insert(k, v);
+            }
+        }
     }
 
     async fn session(
@@ -197,6 +213,20 @@ impl Driver for BybitAccountSource {
         backoff: &mut Backoff,
     ) -> End {
         session(self, shared, stop, backoff).await
+    }
+}
+
+/// Whether the REST state (`Fetcher::fetch`: `category=linear&settleCoin=USDT`,
+/// `category=inverse`) reports this position row.
+fn rest_covers(row: &Value) -> bool {
+    let symbol = row
+        .get("symbol")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match row.get("category").and_then(Value::as_str) {
+        Some("inverse") => true,
+        Some("linear") => symbol.ends_with("USDT"),
+        _ => false,
     }
 }
 
@@ -402,6 +432,20 @@ mod tests {
         assert_eq!(coins.len(), 2);
         let usdt = coins.iter().find(|c| c["coin"] == "USDT").unwrap();
         assert_eq!(usdt["walletBalance"], "7");
+    }
+
+    #[test]
+    fn positions_rest_does_not_fetch_are_kept_and_not_compared() {
+        let opt = json!({"category": "option", "symbol": "BTC-27DEC24-60000-C", "positionIdx": 0,
+                         "side": "Buy", "size": "1", "avgPrice": "500"});
+        let mut streamed = Rows::default();
+        streamed
+            .positions
+            .insert(bybit_position_key(&opt), opt.clone());
+        let mut rest = Rows::default();
+        assert!(BybitAccountSource::differences(&streamed, &rest).is_empty());
+        BybitAccountSource::carry(&mut rest, &mut streamed);
+        assert_eq!(rest.positions.len(), 1, "the option stays");
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub struct VenueRules {
     /// beyond it the position is auto-deleveraged (Binance: 100 %).
     #[serde(default)]
     pub insurance_fund_max_notional_fraction: Option<f64>,
+    /// Largest loss the backstop liquidator vault may take, as a fraction of its capital at the
+    /// start; a takeover that would lose more triggers auto-deleveraging instead (Hyperliquid's
+    /// liquidator sub-vault of HLP: "ADL will be triggered if the Liquidator loses above a certain
+    /// threshold"). `None`: the vault pays until its capital is gone.
+    #[serde(default)]
+    pub liquidator_max_loss_fraction: Option<f64>,
     /// Bad-debt waterfall, in order; a residual is always socialised.
     pub bankruptcy: Vec<WaterfallStep>,
 }
@@ -104,6 +110,9 @@ impl VenueRules {
         }
         if let Some(f) = self.backstop_equity_fraction_of_maintenance {
             unit("backstop_equity_fraction_of_maintenance", f)?;
+        }
+        if let Some(f) = self.liquidator_max_loss_fraction {
+            unit("liquidator_max_loss_fraction", f)?;
         }
         if let Some(f) = self.insurance_fund_max_notional_fraction {
             if !(f.is_finite() && f >= 0.0) {

@@ -119,6 +119,15 @@ pub struct AssetConfig {
     /// GARCH(1,1) weight of the last variance.
     #[serde(default)]
     pub garch_beta: f64,
+    /// Intrastep wicks: mean excursion (log, exponential) of the step's low below and high above
+    /// its close; each step draws one of each from the path's seed and liquidations are checked at
+    /// the low, the high (in a random order) and the close. 0 (default): closes only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wick: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// A deterministic log move spread over a window: `total_return` = −0.5 halves the price.
@@ -133,6 +142,9 @@ pub struct Shock {
     pub steps: usize,
     /// Simple return over the window.
     pub total_return: f64,
+    /// Intrastep wicks during the window (mean, as `assets[].wick`), added to the asset's own.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wick: f64,
 }
 
 /// Depth of one venue's book for one asset.
@@ -142,11 +154,18 @@ pub struct DepthConfig {
     /// Asset name.
     pub asset: String,
     /// Fractional move when the order notional equals `depth`.
+    #[serde(default)]
     pub k: f64,
     /// Impact exponent (0.5 square root, 1 linear).
+    #[serde(default)]
     pub alpha: f64,
     /// Notional that moves the price by `k`.
+    #[serde(default)]
     pub depth: f64,
+    /// A venue's published book from `params/depth.toml` (`binance`, `hyperliquid`, …) for this
+    /// asset, instead of `k`, `alpha` and `depth` written here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub book: Option<String>,
 }
 
 /// A venue.
@@ -294,6 +313,14 @@ pub struct ImpactDynamics {
     pub max_rounds: usize,
     /// Liquidation target buffer over maintenance.
     pub buffer: f64,
+    /// Whether liquidations' impact moves the shared price (default). `false`: it only prices
+    /// their execution — a replay of a published path that already contains the cascade's impact.
+    #[serde(default = "yes")]
+    pub moves_path: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for ImpactDynamics {
@@ -302,6 +329,7 @@ impl Default for ImpactDynamics {
             resilience: 0.05,
             max_rounds: 20,
             buffer: 0.05,
+            moves_path: true,
         }
     }
 }
@@ -554,8 +582,49 @@ impl Config {
                 inner.message().to_string(),
             )
         })?;
+        let mut c = c;
+        c.resolve_books()?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// Fills each `venues[].depth[]` entry naming a `book` from the published depth data
+    /// (`params/depth.toml`); an entry gives either a book or its own `k`, `alpha` and `depth`.
+    pub fn resolve_books(&mut self) -> Result<(), SimError> {
+        let mut data: Option<crate::depth::DepthData> = None;
+        for (i, v) in self.venues.iter_mut().enumerate() {
+            for (j, d) in v.depth.iter_mut().enumerate() {
+                let Some(book) = d.book.clone() else {
+                    continue;
+                };
+                let key = format!("venues[{i}].depth[{j}].book");
+                if d.k != 0.0 || d.alpha != 0.0 || d.depth != 0.0 {
+                    return Err(cfg(
+                        key,
+                        "give either a published book or k, alpha and depth, not both",
+                    ));
+                }
+                if data.is_none() {
+                    data = Some(crate::depth::DepthData::bundled()?);
+                }
+                let b = data
+                    .as_ref()
+                    .and_then(|x| x.get(&book, &d.asset))
+                    .ok_or_else(|| {
+                        cfg(
+                            key.clone(),
+                            format!(
+                                "params/depth.toml has no book for venue {book:?} and asset {:?}",
+                                d.asset
+                            ),
+                        )
+                    })?;
+                d.k = b.k;
+                d.alpha = b.alpha;
+                d.depth = b.depth;
+            }
+        }
+        Ok(())
     }
 
     /// Index of an asset by name.
@@ -642,6 +711,12 @@ impl Config {
             nonneg(k("jump_std"), a.jump_std)?;
             nonneg(k("garch_alpha"), a.garch_alpha)?;
             nonneg(k("garch_beta"), a.garch_beta)?;
+            if !(a.wick.is_finite() && (0.0..0.5).contains(&a.wick)) {
+                return Err(cfg(
+                    k("wick"),
+                    format!("must be within [0, 0.5), got {}", a.wick),
+                ));
+            }
             if a.garch_alpha + a.garch_beta >= 1.0 {
                 return Err(cfg(
                     k("garch_beta"),
@@ -677,6 +752,12 @@ impl Config {
             }
             if !(s.total_return > -1.0 && s.total_return.is_finite()) {
                 return Err(cfg(format!("shocks[{i}].total_return"), "must be > -1"));
+            }
+            if !(s.wick.is_finite() && (0.0..0.5).contains(&s.wick)) {
+                return Err(cfg(
+                    format!("shocks[{i}].wick"),
+                    format!("must be within [0, 0.5), got {}", s.wick),
+                ));
             }
         }
         if self.venues.is_empty() {

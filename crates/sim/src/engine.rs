@@ -75,6 +75,10 @@ pub struct Engine {
     rules: Vec<Option<VenueRule>>,
     /// The rules' parameters (`None` when no venue has a rule).
     rule_params: Option<RuleParams>,
+    /// Per venue: the part of its fund its rule may not spend (Hyperliquid: the liquidator vault
+    /// triggers auto-deleveraging rather than lose more than `liquidator_max_loss_fraction` of its
+    /// starting capital); 0 elsewhere.
+    fund_floor: Vec<f64>,
     /// Per book (venue × asset): the pools with a leg there, ascending (the ADL candidates).
     by_book: Vec<Vec<u32>>,
     /// Per venue: notional at the start of legs hedged by an opposite leg on another venue.
@@ -83,6 +87,7 @@ pub struct Engine {
     account_pools: std::collections::HashMap<usize, Vec<u32>>,
     steps: usize,
     resilience: f64,
+    moves_path: bool,
     max_rounds: usize,
     buffer: f64,
     model: PathModel,
@@ -384,6 +389,17 @@ impl Engine {
         } else {
             None
         };
+        let fund_floor = c
+            .venues
+            .iter()
+            .map(|v| match (v.rule, rule_params.as_ref()) {
+                (Some(VenueRule::Hyperliquid), Some(p)) => p
+                    .liquidator_max_loss_fraction()
+                    .map(|f| (1.0 - f) * v.insurance_fund)
+                    .unwrap_or(0.0),
+                _ => 0.0,
+            })
+            .collect();
         let mut fund0: Vec<Amount> = c.venues.iter().map(|v| cents(v.insurance_fund)).collect();
         fund0.push(cents(c.hub.insurance_fund));
         Engine {
@@ -415,6 +431,7 @@ impl Engine {
             adl: c.venues.iter().map(|v| v.auto_deleverage).collect(),
             rules,
             rule_params,
+            fund_floor,
             by_book,
             hedged,
             account_pools,
@@ -425,6 +442,7 @@ impl Engine {
             },
             steps: c.steps,
             resilience: c.impact.resilience,
+            moves_path: c.impact.moves_path,
             max_rounds: c.impact.max_rounds,
             buffer: c.impact.buffer,
             model,
@@ -508,6 +526,11 @@ impl Engine {
         let mut deferred: Vec<u32> = Vec::new();
         // Throttle budget: liquidated notional per book (venue, asset) this STEP, over all rounds.
         let mut budget = vec![0.0f64; nv * na];
+        let wicks = self.model.has_wicks();
+        // Per venue: what the orders queued in this round already take from its fund (each order
+        // is sized against the fund left by the ones before it, not the round's opening balance).
+        let mut committed = vec![0.0f64; nv];
+        let mut off = vec![0.0f64; na];
         for t in 0..self.steps {
             self.model.step(&mut st, t);
             for a in 0..na {
@@ -562,260 +585,294 @@ impl Engine {
                     insert_x(&mut xlists[slot], down, (thr, ei as u32, xgen[ei]));
                 }
             }
+            // Intrastep wicks: liquidations are checked at the step's low and high (in the order
+            // the path drew) before its close; each extreme is the close moved by its wick.
+            let phases: &[i8] = if !wicks {
+                &[0]
+            } else if st.up_first {
+                &[1, -1, 0]
+            } else {
+                &[-1, 1, 0]
+            };
             if !halt {
-                for round in 0..self.max_rounds {
-                    let overlay =
-                        self.venue_prices(&common, t, &mut stale, fallback, &mut prices) > 0.0;
-                    orders.clear();
-                    // Silo and unified lists.
-                    for (li, l) in self.lists.iter().enumerate() {
-                        let unified_list = l.venue == usize::MAX;
-                        if unified_list && overlay {
-                            continue;
-                        }
-                        let p = if unified_list {
-                            common[l.asset]
-                        } else {
-                            prices[l.venue * na + l.asset]
+                for &phase in phases {
+                    for a in 0..na {
+                        off[a] = match phase {
+                            -1 => -st.wick_down[a],
+                            1 => st.wick_up[a],
+                            _ => 0.0,
                         };
-                        while cursor[li] < l.entries.len() {
-                            let (thr, pi) = l.entries[cursor[li]];
-                            let hit = if l.down { p <= thr } else { p >= thr };
-                            if !hit {
-                                break;
+                        common[a] = (st.log_price[a] + imp[a] + off[a]).exp();
+                    }
+                    for round in 0..self.max_rounds {
+                        let overlay =
+                            self.venue_prices(&common, t, &mut stale, fallback, &mut prices) > 0.0;
+                        orders.clear();
+                        for x in committed.iter_mut() {
+                            *x = 0.0;
+                        }
+                        // Silo and unified lists.
+                        for (li, l) in self.lists.iter().enumerate() {
+                            let unified_list = l.venue == usize::MAX;
+                            if unified_list && overlay {
+                                continue;
                             }
-                            if !done[pi as usize] {
-                                match self.queue(
-                                    &self.pools[pi as usize],
-                                    &prices,
-                                    throttle,
-                                    &mut budget,
-                                    &fund,
-                                ) {
-                                    Queued::Order(frac, rule) => orders.push(Order {
-                                        idx: pi,
-                                        extra: false,
-                                        frac,
-                                        rule,
-                                    }),
-                                    Queued::Blocked => break,
-                                    Queued::Idle => {
-                                        // A copy, looked at again next step.
-                                        done[pi as usize] = true;
-                                        let p = self.pools[pi as usize].clone();
-                                        let ei = extra.len() as u32;
-                                        for l in &p.legs {
-                                            xby_book[l.venue * na + l.asset].push(ei);
+                            let p = if unified_list {
+                                common[l.asset]
+                            } else {
+                                prices[l.venue * na + l.asset]
+                            };
+                            while cursor[li] < l.entries.len() {
+                                let (thr, pi) = l.entries[cursor[li]];
+                                let hit = if l.down { p <= thr } else { p >= thr };
+                                if !hit {
+                                    break;
+                                }
+                                if !done[pi as usize] {
+                                    match self.queue(
+                                        &self.pools[pi as usize],
+                                        &prices,
+                                        throttle,
+                                        &mut budget,
+                                        (&fund, &mut committed),
+                                    ) {
+                                        Queued::Order(frac, rule) => orders.push(Order {
+                                            idx: pi,
+                                            extra: false,
+                                            frac,
+                                            rule,
+                                        }),
+                                        Queued::Blocked => break,
+                                        Queued::Idle => {
+                                            // A copy, looked at again next step.
+                                            done[pi as usize] = true;
+                                            let p = self.pools[pi as usize].clone();
+                                            let ei = extra.len() as u32;
+                                            for l in &p.legs {
+                                                xby_book[l.venue * na + l.asset].push(ei);
+                                            }
+                                            extra.push(p);
+                                            xgen.push(0);
+                                            deferred.push(ei);
                                         }
-                                        extra.push(p);
-                                        xgen.push(0);
-                                        deferred.push(ei);
+                                    }
+                                }
+                                cursor[li] += 1;
+                            }
+                        }
+                        if overlay {
+                            for &pi in &self.unified {
+                                let p = &self.pools[pi as usize];
+                                if !done[pi as usize]
+                                    && p.equity(&prices, na)
+                                        < p.requirement(&prices, na, &self.rates, false)
+                                {
+                                    if let Queued::Order(frac, rule) = self.queue(
+                                        p,
+                                        &prices,
+                                        throttle,
+                                        &mut budget,
+                                        (&fund, &mut committed),
+                                    ) {
+                                        orders.push(Order {
+                                            idx: pi,
+                                            extra: false,
+                                            frac,
+                                            rule,
+                                        });
                                     }
                                 }
                             }
-                            cursor[li] += 1;
                         }
-                    }
-                    if overlay {
-                        for &pi in &self.unified {
-                            let p = &self.pools[pi as usize];
-                            if !done[pi as usize]
-                                && p.equity(&prices, na)
-                                    < p.requirement(&prices, na, &self.rates, false)
-                            {
-                                if let Queued::Order(frac, rule) =
-                                    self.queue(p, &prices, throttle, &mut budget, &fund)
-                                {
-                                    orders.push(Order {
-                                        idx: pi,
-                                        extra: false,
-                                        frac,
-                                        rule,
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    for (li, xl) in xlists.iter_mut().enumerate() {
-                        let l = &self.lists[li];
-                        let unified_list = l.venue == usize::MAX;
-                        if unified_list && overlay {
-                            continue;
-                        }
-                        let p = if unified_list {
-                            common[l.asset]
-                        } else {
-                            prices[l.venue * na + l.asset]
-                        };
-                        while let Some(&(thr, ei, g)) = xl.last() {
-                            if xgen[ei as usize] != g {
-                                xl.pop();
+                        for (li, xl) in xlists.iter_mut().enumerate() {
+                            let l = &self.lists[li];
+                            let unified_list = l.venue == usize::MAX;
+                            if unified_list && overlay {
                                 continue;
                             }
-                            let hit = if l.down { p <= thr } else { p >= thr };
-                            if !hit {
-                                break;
-                            }
-                            let q = self.queue(
-                                &extra[ei as usize],
-                                &prices,
-                                throttle,
-                                &mut budget,
-                                &fund,
-                            );
-                            if matches!(q, Queued::Blocked) {
-                                break;
-                            }
-                            xl.pop();
-                            xgen[ei as usize] += 1;
-                            match q {
-                                Queued::Order(frac, rule) => orders.push(Order {
-                                    idx: ei,
-                                    extra: true,
-                                    frac,
-                                    rule,
-                                }),
-                                _ => deferred.push(ei),
-                            }
-                        }
-                    }
-                    if overlay {
-                        for (ei, p) in extra.iter().enumerate() {
-                            if p.unified
-                                && !p.legs.is_empty()
-                                && !orders.iter().any(|o| o.extra && o.idx == ei as u32)
-                                && p.equity(&prices, na)
-                                    < p.requirement(&prices, na, &self.rates, false)
-                            {
-                                if let Queued::Order(frac, rule) =
-                                    self.queue(p, &prices, throttle, &mut budget, &fund)
-                                {
-                                    xgen[ei] += 1;
-                                    orders.push(Order {
-                                        idx: ei as u32,
+                            let p = if unified_list {
+                                common[l.asset]
+                            } else {
+                                prices[l.venue * na + l.asset]
+                            };
+                            while let Some(&(thr, ei, g)) = xl.last() {
+                                if xgen[ei as usize] != g {
+                                    xl.pop();
+                                    continue;
+                                }
+                                let hit = if l.down { p <= thr } else { p >= thr };
+                                if !hit {
+                                    break;
+                                }
+                                let q = self.queue(
+                                    &extra[ei as usize],
+                                    &prices,
+                                    throttle,
+                                    &mut budget,
+                                    (&fund, &mut committed),
+                                );
+                                if matches!(q, Queued::Blocked) {
+                                    break;
+                                }
+                                xl.pop();
+                                xgen[ei as usize] += 1;
+                                match q {
+                                    Queued::Order(frac, rule) => orders.push(Order {
+                                        idx: ei,
                                         extra: true,
                                         frac,
                                         rule,
-                                    });
+                                    }),
+                                    _ => deferred.push(ei),
                                 }
                             }
                         }
-                    }
-                    if orders.is_empty() {
-                        break;
-                    }
-                    // Net the sized orders' volume per book (the orders were sized when queued).
-                    for v in vol.iter_mut() {
-                        *v = 0.0;
-                    }
-                    for o in orders.iter() {
-                        let p = if o.extra {
-                            &extra[o.idx as usize]
-                        } else {
-                            &self.pools[o.idx as usize]
-                        };
-                        if let (Some(r), Some(l)) = (&o.rule, p.legs.first()) {
-                            vol[l.venue * na + l.asset] -= r.closed.signum() * r.market_notional;
-                            continue;
-                        }
-                        for l in &p.legs {
-                            vol[l.venue * na + l.asset] -=
-                                o.frac * l.q * prices[l.venue * na + l.asset];
-                        }
-                    }
-                    // Execution prices: the batch walks the book from the common (true) price.
-                    let mut exec = vec![0.0; nv * na];
-                    for v in 0..nv {
-                        for a in 0..na {
-                            let q = vol[v * na + a];
-                            let m = self.impact[v * na + a].mv(q.abs());
-                            exec[v * na + a] = common[a] * (1.0 + q.signum() * m);
-                            if m > 0.0 {
-                                imp[a] += (1.0 + q.signum() * m).ln();
+                        if overlay {
+                            for (ei, p) in extra.iter().enumerate() {
+                                if p.unified
+                                    && !p.legs.is_empty()
+                                    && !orders.iter().any(|o| o.extra && o.idx == ei as u32)
+                                    && p.equity(&prices, na)
+                                        < p.requirement(&prices, na, &self.rates, false)
+                                {
+                                    if let Queued::Order(frac, rule) = self.queue(
+                                        p,
+                                        &prices,
+                                        throttle,
+                                        &mut budget,
+                                        (&fund, &mut committed),
+                                    ) {
+                                        xgen[ei] += 1;
+                                        orders.push(Order {
+                                            idx: ei as u32,
+                                            extra: true,
+                                            frac,
+                                            rule,
+                                        });
+                                    }
+                                }
                             }
                         }
-                    }
-                    let mut round_liq = 0.0;
-                    adl_requests.clear();
-                    for o in &orders {
-                        let pool = if o.extra {
-                            extra[o.idx as usize].clone()
-                        } else {
-                            self.pools[o.idx as usize].clone()
-                        };
-                        let (after, notional, continues) = match &o.rule {
-                            Some(r) => {
-                                let (a, n) = self.settle_rule(
-                                    pool,
-                                    r,
-                                    &prices,
-                                    &mut fund,
-                                    &mut res,
-                                    &mut adl_requests,
-                                );
-                                (a, n, r.continues)
-                            }
-                            None => {
-                                let (a, n) = self.settle(
-                                    pool,
-                                    o.frac,
-                                    &exec,
-                                    &mut fund,
-                                    &mut res,
-                                    &mut adl_requests,
-                                );
-                                (a, n, false)
-                            }
-                        };
-                        round_liq += notional;
-                        let ei = if o.extra {
-                            extra[o.idx as usize] = after;
-                            o.idx as usize
-                        } else {
-                            done[o.idx as usize] = true;
-                            if after.legs.is_empty() {
+                        if orders.is_empty() {
+                            break;
+                        }
+                        // Net the sized orders' volume per book (the orders were sized when queued).
+                        for v in vol.iter_mut() {
+                            *v = 0.0;
+                        }
+                        for o in orders.iter() {
+                            let p = if o.extra {
+                                &extra[o.idx as usize]
+                            } else {
+                                &self.pools[o.idx as usize]
+                            };
+                            if let (Some(r), Some(l)) = (&o.rule, p.legs.first()) {
+                                vol[l.venue * na + l.asset] -=
+                                    r.closed.signum() * r.market_notional;
                                 continue;
                             }
-                            for l in &after.legs {
-                                xby_book[l.venue * na + l.asset].push(extra.len() as u32);
+                            for l in &p.legs {
+                                vol[l.venue * na + l.asset] -=
+                                    o.frac * l.q * prices[l.venue * na + l.asset];
                             }
-                            extra.push(after);
-                            xgen.push(0);
-                            extra.len() - 1
-                        };
-                        if continues {
-                            xgen[ei] += 1;
-                            deferred.push(ei as u32);
-                            continue;
                         }
-                        if let Some((slot, thr)) = locate(&extra[ei], &self.rates, na, nv) {
-                            xgen[ei] += 1;
-                            let down = self.lists[slot].down;
-                            insert_x(&mut xlists[slot], down, (thr, ei as u32, xgen[ei]));
+                        // Execution prices: the batch walks the book from the common (true) price.
+                        let mut exec = vec![0.0; nv * na];
+                        for v in 0..nv {
+                            for a in 0..na {
+                                let q = vol[v * na + a];
+                                let m = self.impact[v * na + a].mv(q.abs());
+                                exec[v * na + a] = common[a] * (1.0 + q.signum() * m);
+                                if m > 0.0 && self.moves_path {
+                                    imp[a] += (1.0 + q.signum() * m).ln();
+                                }
+                            }
+                        }
+                        let mut round_liq = 0.0;
+                        adl_requests.clear();
+                        for o in &orders {
+                            let pool = if o.extra {
+                                extra[o.idx as usize].clone()
+                            } else {
+                                self.pools[o.idx as usize].clone()
+                            };
+                            let (after, notional, continues) = match &o.rule {
+                                Some(r) => {
+                                    let (a, n) = self.settle_rule(
+                                        pool,
+                                        r,
+                                        &prices,
+                                        &mut fund,
+                                        &mut res,
+                                        &mut adl_requests,
+                                    );
+                                    (a, n, r.continues)
+                                }
+                                None => {
+                                    let (a, n) = self.settle(
+                                        pool,
+                                        o.frac,
+                                        &exec,
+                                        &mut fund,
+                                        &mut res,
+                                        &mut adl_requests,
+                                    );
+                                    (a, n, false)
+                                }
+                            };
+                            round_liq += notional;
+                            let ei = if o.extra {
+                                extra[o.idx as usize] = after;
+                                o.idx as usize
+                            } else {
+                                done[o.idx as usize] = true;
+                                if after.legs.is_empty() {
+                                    continue;
+                                }
+                                for l in &after.legs {
+                                    xby_book[l.venue * na + l.asset].push(extra.len() as u32);
+                                }
+                                extra.push(after);
+                                xgen.push(0);
+                                extra.len() - 1
+                            };
+                            if continues {
+                                xgen[ei] += 1;
+                                deferred.push(ei as u32);
+                                continue;
+                            }
+                            if let Some((slot, thr)) = locate(&extra[ei], &self.rates, na, nv) {
+                                xgen[ei] += 1;
+                                let down = self.lists[slot].down;
+                                insert_x(&mut xlists[slot], down, (thr, ei as u32, xgen[ei]));
+                            }
+                        }
+                        for req in std::mem::take(&mut adl_requests) {
+                            self.deleverage(
+                                req,
+                                &prices,
+                                &mut Book {
+                                    done: &mut done,
+                                    extra: &mut extra,
+                                    xgen: &mut xgen,
+                                    xlists: &mut xlists,
+                                    xby_book: &mut xby_book,
+                                },
+                                &mut res,
+                                &mut broken,
+                            );
+                        }
+                        step_liq += round_liq;
+                        if round > 0 {
+                            res.cascade_liquidated += round_liq;
+                        }
+                        for a in 0..na {
+                            common[a] = (st.log_price[a] + imp[a] + off[a]).exp();
                         }
                     }
-                    for req in std::mem::take(&mut adl_requests) {
-                        self.deleverage(
-                            req,
-                            &prices,
-                            &mut Book {
-                                done: &mut done,
-                                extra: &mut extra,
-                                xgen: &mut xgen,
-                                xlists: &mut xlists,
-                                xby_book: &mut xby_book,
-                            },
-                            &mut res,
-                            &mut broken,
-                        );
-                    }
-                    step_liq += round_liq;
-                    if round > 0 {
-                        res.cascade_liquidated += round_liq;
-                    }
-                    for a in 0..na {
-                        common[a] = (st.log_price[a] + imp[a]).exp();
-                    }
+                }
+                for a in 0..na {
+                    common[a] = (st.log_price[a] + imp[a]).exp();
                 }
             }
             if halt {
@@ -1035,13 +1092,15 @@ impl Engine {
         prices: &[f64],
         throttle: f64,
         used: &mut [f64],
-        fund: &[Amount],
+        (fund, committed): (&[Amount], &mut [f64]),
     ) -> Queued {
         let na = self.n_assets;
         if let Some(l) = p.legs.first().filter(|_| !p.unified) {
             if self.rules[l.venue].is_some() {
                 let i = l.venue * na + l.asset;
-                let Some(step) = self.rule_step(p, prices, fund[l.venue].0 as f64 / 100.0) else {
+                let available =
+                    fund[l.venue].0 as f64 / 100.0 - self.fund_floor[l.venue] - committed[l.venue];
+                let Some(step) = self.rule_step(p, prices, available) else {
                     return Queued::Idle;
                 };
                 if throttle.is_finite() {
@@ -1050,6 +1109,9 @@ impl Engine {
                         return Queued::Blocked;
                     }
                     used[i] += step.market_notional;
+                }
+                if step.fund_delta < 0.0 {
+                    committed[l.venue] -= step.fund_delta;
                 }
                 return Queued::Order(1.0, Some(step));
             }

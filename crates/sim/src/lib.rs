@@ -15,6 +15,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod config;
+pub mod depth;
 pub mod engine;
 mod error;
 pub mod measures;

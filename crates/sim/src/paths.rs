@@ -120,6 +120,9 @@ pub struct PathModel {
     /// Deterministic log move per asset per step (shocks), flattened `[step * n + asset]`.
     shock: Vec<f64>,
     history: Option<(History, usize)>,
+    /// Mean intrastep wick per step and asset (log, exponential), flattened `[step * n + asset]`:
+    /// the asset's own plus its shocks'; all zero: no wicks drawn.
+    wick: Vec<f64>,
     seed: u64,
     /// Starting prices.
     pub start: Vec<f64>,
@@ -134,6 +137,14 @@ pub struct PathState {
     z: Vec<f64>,
     block_row: usize,
     block_left: usize,
+    /// Its own stream for the wicks (paths without wicks draw nothing from it).
+    wick_rng: ChaCha8Rng,
+    /// This step's wicks per asset: log distance of the low below and the high above the close.
+    pub wick_down: Vec<f64>,
+    /// See `wick_down`.
+    pub wick_up: Vec<f64>,
+    /// Whether this step reached its high before its low.
+    pub up_first: bool,
     /// Current log prices (before impact).
     pub log_price: Vec<f64>,
 }
@@ -190,6 +201,18 @@ impl PathModel {
             jump_std: c.assets.iter().map(|a| a.jump_std).collect(),
             shock,
             history,
+            wick: {
+                let mut w: Vec<f64> = (0..c.steps)
+                    .flat_map(|_| c.assets.iter().map(|a| a.wick))
+                    .collect();
+                for s in &c.shocks {
+                    let a = c.asset_index(&s.asset).unwrap_or(0);
+                    for t in s.start_step..(s.start_step + s.steps).min(c.steps) {
+                        w[t * n + a] += s.wick;
+                    }
+                }
+                w
+            },
             seed: c.seed,
             start: c.assets.iter().map(|a| a.price).collect(),
         })
@@ -204,8 +227,15 @@ impl PathModel {
     pub fn start_path(&self, index: u64) -> PathState {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(index);
+        // The wicks' own stream: a path with wicks keeps the price path it has without them.
+        let mut wick_rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5749_434b_5749_434b);
+        wick_rng.set_stream(index);
         PathState {
             rng,
+            wick_rng,
+            wick_down: vec![0.0; self.n],
+            wick_up: vec![0.0; self.n],
+            up_first: false,
             var: self.long_var.clone(),
             last_eps: vec![0.0; self.n],
             z: vec![0.0; self.n],
@@ -215,8 +245,28 @@ impl PathModel {
         }
     }
 
-    /// Advances the path by one step (`step` indexes the deterministic shocks).
+    /// Whether any asset has intrastep wicks.
+    pub fn has_wicks(&self) -> bool {
+        self.wick.iter().any(|w| *w > 0.0)
+    }
+
+    /// Advances the path by one step (`step` indexes the deterministic shocks), drawing the
+    /// step's wicks when the config has any.
     pub fn step(&self, s: &mut PathState, step: usize) {
+        if self.has_wicks() {
+            s.up_first = s.wick_rng.gen::<bool>();
+            for a in 0..self.n {
+                let m = self.wick.get(step * self.n + a).copied().unwrap_or(0.0);
+                // Exponential with mean m: −m·ln(U), U in (0, 1].
+                let draw = |r: &mut ChaCha8Rng| -m * (1.0 - r.gen::<f64>()).ln();
+                s.wick_down[a] = draw(&mut s.wick_rng);
+                s.wick_up[a] = draw(&mut s.wick_rng);
+            }
+        }
+        self.advance(s, step);
+    }
+
+    fn advance(&self, s: &mut PathState, step: usize) {
         let n = self.n;
         if let Some((h, block)) = &self.history {
             if s.block_left == 0 {

@@ -12,7 +12,9 @@
 //!   not take it (notional above its cap, or a loss it cannot pay);
 //! * `hyperliquid`: full-size market orders (20 % first above 100,000 USDC), the liquidator vault
 //!   (the venue's fund here) taking the pool below 2/3 of maintenance, auto-deleveraging of what
-//!   the vault cannot pay;
+//!   the vault may not lose: the engine passes as `fund` what the vault may still lose before
+//!   its loss threshold (`liquidator_max_loss_fraction` of its starting capital), so a takeover
+//!   beyond it is deleveraged, as Hyperliquid does since its liquidator vault was capped;
 //! * `dydx`: the whole position closed at the fillable price, the fund paying or receiving the
 //!   difference to the bankruptcy price, deleveraging when it cannot pay;
 //! * `aave`: a long leg is collateral in the asset against a stablecoin debt (`q·p0 − collateral`),
@@ -67,6 +69,16 @@ impl RuleParams {
             book,
             dt_seconds,
         })
+    }
+}
+
+impl RuleParams {
+    /// Hyperliquid's liquidator vault: the largest loss, as a fraction of its starting capital,
+    /// it takes before auto-deleveraging triggers (`params/venues.toml`; `None`: all of it).
+    pub fn liquidator_max_loss_fraction(&self) -> Option<f64> {
+        self.book
+            .get(Venue::Hyperliquid)
+            .liquidator_max_loss_fraction
     }
 }
 

@@ -191,7 +191,15 @@ fn rule_expectation(rule: &str, q: f64, p0: f64, c: f64, mark: f64, fund: f64) -
                     // The vault takes the rest and the margin, and offloads at its order's fill.
                     let fill = IMPACT.expected_price(mark, size * mark, q > 0.0);
                     let vault = eq - size * (mark - fill).abs();
-                    if vault < 0.0 && fund + vault < 0.0 {
+                    // The liquidator vault may lose only `liquidator_max_loss_fraction` of its
+                    // starting capital (here the fund at the start of the one-step run); a
+                    // takeover that would lose more goes to auto-deleveraging.
+                    let may_lose = fund
+                        * rules
+                            .get(Venue::Hyperliquid)
+                            .liquidator_max_loss_fraction
+                            .unwrap_or(1.0);
+                    if vault < 0.0 && may_lose + vault < 0.0 {
                         return Expect {
                             closed: q.abs(),
                             bad_debt: (-eq).max(0.0),
@@ -767,4 +775,52 @@ buffer = 0.05
         w.venues.iter().take(5).all(|v| v.mean_liquidated > 0.0),
         "{ja}"
     );
+}
+
+/// One step at Hyperliquid: a long (10 at 100, collateral 95) marked at 90 has equity −5 below
+/// 2/3 of its maintenance (45), so the liquidator vault takes it; a profitable short (−10 at 100)
+/// is the deleveraging counterparty.
+fn hl_takeover(fund: f64) -> intermargin_sim::engine::PathResult {
+    let cfg = one_venue("hyperliquid", 90.0, fund);
+    let b = book(vec![
+        pool(0, 0, 10.0, 100.0, 95.0),
+        pool(1, 0, -10.0, 100.0, 1000.0),
+    ]);
+    Engine::new(&cfg, &b, PathModel::new(&cfg, None).unwrap(), false).run_path(0, None)
+}
+
+#[test]
+fn hyperliquids_liquidator_vault_deleverages_past_its_loss_threshold_not_only_when_empty() {
+    let rules = RuleBook::bundled().unwrap();
+    let f = rules
+        .get(Venue::Hyperliquid)
+        .liquidator_max_loss_fraction
+        .expect("venues.toml states the threshold");
+    // By hand: the vault sells the 10 at the book's fill and keeps the −5 of equity.
+    let fill = IMPACT.expected_price(90.0, 900.0, true);
+    let vault = -5.0 - 10.0 * (90.0 - fill);
+    let loss = -vault;
+    // A vault whose threshold covers the loss pays it.
+    let big = 4.0 * loss / f;
+    let r = hl_takeover(big);
+    assert!(
+        (r.fund_end[0] - (big + vault)).abs() < 0.011,
+        "{:?}",
+        r.fund_end
+    );
+    assert_eq!(r.adl[0], 0.0);
+    assert_eq!(r.uncovered[0], 0.0);
+    // A vault holding more than the loss, but whose threshold does not cover it: auto-deleveraging
+    // at the bankruptcy price 90 − (−5)/10 = 90.5 (the short's 10 closed there: 905), the fund
+    // untouched, the −5 uncovered.
+    let small = 0.9 * loss / f;
+    assert!(
+        small > loss || f == 1.0,
+        "the threshold must bind below the vault's capital"
+    );
+    let r = hl_takeover(small);
+    assert!((r.fund_end[0] - small).abs() < 0.011, "{:?}", r.fund_end);
+    assert!((r.adl[0] - 905.0).abs() < 1e-6, "{:?}", r.adl);
+    assert!((r.uncovered[0] - 5.0).abs() < 1e-9, "{:?}", r.uncovered);
+    assert!((r.liquidated[0] - 900.0).abs() < 1e-6, "{:?}", r.liquidated);
 }

@@ -398,3 +398,31 @@ fn the_throttle_defers_what_it_refuses_to_the_next_step() {
     assert!((r0.liquidation_step_weight - 2_000.0).abs() < 1e-6);
     assert!((r1.liquidation_step_weight - 5_000.0).abs() < 1e-6);
 }
+
+#[test]
+fn a_depth_entry_names_a_published_book_or_gives_its_numbers_not_both() {
+    let with = |entry: &str| {
+        base("").replace(
+            "depth = [{ asset = \"ETH\", k = 0.0, alpha = 1.0, depth = 1.0 }]\n\n[[venues]]\nname = \"b\"",
+            &format!("depth = [{entry}]\n\n[[venues]]\nname = \"b\""),
+        )
+    };
+    // The published Binance BTC book is fitted through its two points (params/depth.toml):
+    // k = 1 % at 16.53M, alpha = ln(10) / ln(16.53 / 3.5).
+    let text = with("{ asset = \"ETH\", book = \"binance\" }").replace("\"ETH\"", "\"BTC\"");
+    let c = Config::from_toml(&text).unwrap();
+    let d = &c.venues[0].depth[0];
+    assert_eq!((d.k, d.depth), (0.01, 16_530_000.0));
+    assert!((d.alpha - 10f64.ln() / (16.53f64 / 3.5).ln()).abs() < 1e-12);
+    // Both a book and numbers, or a book the file does not have: the key is named.
+    let e = Config::from_toml(
+        &with("{ asset = \"BTC\", book = \"binance\", k = 0.01 }").replace("\"ETH\"", "\"BTC\""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("venues[0].depth[0].book") && e.contains("not both"), "{e}");
+    let e = Config::from_toml(&with("{ asset = \"ETH\", book = \"nowhere\" }"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("venues[0].depth[0].book") && e.contains("nowhere"), "{e}");
+}

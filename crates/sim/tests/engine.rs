@@ -420,9 +420,15 @@ fn a_depth_entry_names_a_published_book_or_gives_its_numbers_not_both() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("venues[0].depth[0].book") && e.contains("not both"), "{e}");
+    assert!(
+        e.contains("venues[0].depth[0].book") && e.contains("not both"),
+        "{e}"
+    );
     let e = Config::from_toml(&with("{ asset = \"ETH\", book = \"nowhere\" }"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("venues[0].depth[0].book") && e.contains("nowhere"), "{e}");
+    assert!(
+        e.contains("venues[0].depth[0].book") && e.contains("nowhere"),
+        "{e}"
+    );
 }

@@ -12,8 +12,8 @@ DURATION=${DURATION:-20s}
 CONNS=${CONNS:-64}
 PORT=${PORT:-18181}
 command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -p intermargin-cli >/dev/null
-BIN="${CARGO_TARGET_DIR:-target}/release/intermargin"
+[ -n "${BIN:-}" ] || cargo build --release -p intermargin-cli >/dev/null
+BIN="${BIN:-${CARGO_TARGET_DIR:-target}/release/intermargin}"
 FEED_ARGS=()
 # FEED=off measures queries alone; by default the live monitor re-margins every account on each price tick meanwhile.
 [ "${FEED:-on}" = off ] && FEED_ARGS=(--feed-speed 0.001)
@@ -58,17 +58,34 @@ request = function()
   return wrk.format("GET", "/api/v1/accounts/hedged-" .. n .. "/margin", {["Authorization"] = "Bearer $KEY"})
 end
 LUA
-# Warm the report cache once per account (the monitor also keeps it fresh on every tick).
+# The monitor's ticks (figures only, reports built when read): wait for the first pass over every
+# account, then sample /health while the queries run (last_accounts, last_remargin_ms).
+monitor_field() { curl -s "http://127.0.0.1:$PORT/health" | sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
+for _ in $(seq 1 1200); do
+  [ "$(monitor_field last_accounts)" = "$ACCOUNTS" ] && break
+  sleep 0.5
+done
+echo "monitor before the queries: $(curl -s "http://127.0.0.1:$PORT/health" | head -c 600)" >&2
+( for _ in $(seq 1 60); do
+    echo "tick: last_accounts $(monitor_field last_accounts) last_remargin_ms $(monitor_field last_remargin_ms) batches $(monitor_field batches)"
+    sleep 1
+  done ) >"$DATA/ticks.log" 2>&1 &
+SAMPLER=$!
+# Warm up (connections, allocator); reports of re-margined accounts are rebuilt on demand.
 wrk -t2 -c"$CONNS" -d5s -s "$DATA/margin.lua" "http://127.0.0.1:$PORT" >/dev/null
 echo "== closed loop (wrk, $CONNS connections): the most the service answers" >&2
 wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$DATA/margin.lua" "http://127.0.0.1:$PORT"
 echo "monitor during the run: $(curl -s "http://127.0.0.1:$PORT/health")"
+kill "$SAMPLER" 2>/dev/null || true
+echo "== ticks sampled each second during the closed loop (distinct values):" >&2
+sort -u "$DATA/ticks.log" >&2
 # Peer in the same run: the same server's /health (HTTP stack, no auth, no report) is the ceiling
 # a margin query can approach; the ratio shows what auth + lookup + the report body cost.
 echo "== peer: GET /health, same server, same wrk settings" >&2
 wrk -t2 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$PORT/health" | grep -E "Requests/sec|99%"
 # Open loop at a fixed rate: latency percentiles at the goal's throughput, corrected for
 # coordinated omission (a late request counts from when it should have been sent).
+[ "${OPEN_LOOP:-on}" = off ] && exit 0
 RATE=${RATE:-20000}
 TOOLS=${XDG_CACHE_HOME:-$HOME/.cache}/intermargin-bench
 OHA=${OHA:-$(command -v oha || echo "$TOOLS/bin/oha")}

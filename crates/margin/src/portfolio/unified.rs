@@ -725,6 +725,8 @@ pub struct SharedRows {
     matrix: RiskMatrix,
     index: HashMap<String, usize>,
     instruments: Vec<Instrument>,
+    /// [`gross_unit`] of each instrument (its error, when a spot leg has no price of its own).
+    gross_unit: Vec<Result<f64, MarginError>>,
     quote: String,
     range_scale: f64,
 }
@@ -1037,18 +1039,18 @@ struct LegBook<'s> {
 }
 
 /// Losses of one (underlying, venue) over the grid, and the combined per-underlying vectors.
-struct Scan {
+struct Scan<'m> {
     /// Names of the grid scenarios.
-    names: Vec<String>,
+    names: Vec<&'m str>,
     /// Grid scenarios.
-    scenarios: Vec<Scenario>,
+    scenarios: &'m [Scenario],
     /// `(group, venue)` → loss per scenario.
     by_venue: BTreeMap<(usize, Venue), Vec<f64>>,
     /// group → loss per scenario (Σ over venues).
     total: Vec<Vec<f64>>,
 }
 
-impl Scan {
+impl Scan<'_> {
     fn mirror(&self, s: usize) -> Option<usize> {
         let sc = &self.scenarios[s];
         if sc.extended || sc.price <= 0.0 {
@@ -1308,6 +1310,7 @@ impl UnifiedModel {
         Ok(SharedRows {
             matrix,
             index,
+            gross_unit: list.iter().map(|i| gross_unit(i, market)).collect(),
             instruments: list,
             quote: quote.to_string(),
             range_scale: scale,
@@ -1344,7 +1347,7 @@ impl UnifiedModel {
         let acct = net_account(account)?;
         let quote = market.quote.as_str();
         let scale = p.range_scale(self.horizon_s);
-        let grid = p.grid(scale, quote);
+        let grid = || p.grid(scale, quote);
         let mut touched: BTreeSet<Venue> = acct.venues();
         touched.extend(venue_margins.iter().map(|v| v.venue));
         touched.extend(credits.iter().map(|c| c.venue));
@@ -1393,8 +1396,8 @@ impl UnifiedModel {
             .position(|s| !s.extended && s.price == 0.0 && s.vol == VolMove::None)
             .unwrap_or(0);
         let scan = Scan {
-            names: m.scenarios.iter().map(|s| s.name.clone()).collect(),
-            scenarios: m.scenarios.clone(),
+            names: m.scenarios.iter().map(|s| s.name.as_str()).collect(),
+            scenarios: &m.scenarios,
             by_venue,
             total,
         };
@@ -1870,7 +1873,7 @@ impl UnifiedModel {
         acct: &Account,
         assets: &[Asset],
         market: &Market,
-        grid: &GridParams,
+        grid: &dyn Fn() -> GridParams,
         shared: Option<&'s SharedRows>,
     ) -> Result<LegBook<'s>, MarginError> {
         let p = &self.params;
@@ -1955,7 +1958,7 @@ impl UnifiedModel {
             });
         let m = match (shared, &rows) {
             (Some(s), Some(_)) => Cow::Borrowed(&s.matrix),
-            _ => Cow::Owned(risk_matrix(market, &instruments, grid, quote)?),
+            _ => Cow::Owned(risk_matrix(market, &instruments, &grid(), quote)?),
         };
         let mut legs: Vec<Leg> = Vec::with_capacity(pending.len());
         for (inst, size, label, position, sub_account, isolated) in pending {
@@ -1970,15 +1973,15 @@ impl UnifiedModel {
             };
             let u = &m.unit[row];
             let delta_notional = size * u.delta_notional;
-            let gross_unit = if position {
-                let pr = resolve(&inst, market)?;
-                let q0 = match inst.size_unit {
-                    SizeUnit::Base => inst.contract_size,
-                    SizeUnit::Quote => inst.contract_size / pr.f0,
-                };
-                q0 * pr.f0 * pr.quote_fx
-            } else {
+            let gross_unit = if !position {
                 0.0
+            } else {
+                match (shared, &rows) {
+                    (Some(s), Some(_)) if s.instruments[row] == inst => {
+                        s.gross_unit[row].clone()?
+                    }
+                    _ => gross_unit(&inst, market)?,
+                }
             };
             let gross = size.abs() * gross_unit;
             if position
@@ -2043,7 +2046,7 @@ impl UnifiedModel {
         for v in acct.venues() {
             p.venue(v)?;
         }
-        let book = self.legs_of(&acct, assets, market, &grid, None)?;
+        let book = self.legs_of(&acct, assets, market, &|| grid.clone(), None)?;
         let n = book.matrix.scenarios.len();
         let mut legs: Vec<ScanLeg> = Vec::with_capacity(book.legs.len() + book.stable.len());
         for l in &book.legs {
@@ -2479,6 +2482,16 @@ fn find_asset<'a>(
 }
 
 /// A collateral balance as a spot instrument of its venue, so it moves with its underlying.
+/// Gross notional of one contract in the quote currency (the concentration charge's size).
+fn gross_unit(inst: &Instrument, market: &Market) -> Result<f64, MarginError> {
+    let pr = resolve(inst, market)?;
+    let q0 = match inst.size_unit {
+        SizeUnit::Base => inst.contract_size,
+        SizeUnit::Quote => inst.contract_size / pr.f0,
+    };
+    Ok(q0 * pr.f0 * pr.quote_fx)
+}
+
 fn collateral_instrument(venue: Venue, asset: &str, quote: &str) -> Instrument {
     Instrument {
         venue,

@@ -349,7 +349,13 @@ fn draw_frontier<DB: DrawingBackend>(
                         } else {
                             format!("x{}", p.im_multiplier)
                         },
-                        (6, -16),
+                        // Siloed labels above their points, unified below, so the two curves'
+                        // labels at nearby efficiencies do not overprint.
+                        if mode == Margining::Siloed {
+                            (6, -16)
+                        } else {
+                            (6, 6)
+                        },
                         ("sans-serif", 12),
                     )
             }))
@@ -365,7 +371,15 @@ fn draw_frontier<DB: DrawingBackend>(
                     c.draw_series(std::iter::once(
                         EmptyElement::at(x)
                             + Rectangle::new([(-9, -9), (9, 9)], color.stroke_width(2))
-                            + Text::new("meets target", (10, 4), ("sans-serif", 12)),
+                            + Text::new(
+                                "meets target",
+                                if mode == Margining::Siloed {
+                                    (-84, -30)
+                                } else {
+                                    (12, -30)
+                                },
+                                ("sans-serif", 12),
+                            ),
                     ))
                     .map_err(se)?;
                 }

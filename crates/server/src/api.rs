@@ -57,7 +57,7 @@ pub fn parse_optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result
 }
 
 /// The idempotency key of a mutating request and the hash binding it to this exact request.
-fn idempotency(
+pub(crate) fn idempotency(
     headers: &HeaderMap,
     method: &Method,
     path: &str,
@@ -88,7 +88,7 @@ fn idempotency(
     Ok((key.to_string(), hex::encode(h.finalize())))
 }
 
-fn applied_response(a: crate::ledger::Applied) -> Response {
+pub(crate) fn applied_response(a: crate::ledger::Applied) -> Response {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
     let mut resp = (status, Json(a.body)).into_response();
     if a.replayed {
@@ -125,6 +125,19 @@ pub fn venue_schema() -> utoipa::openapi::schema::Object {
         .schema_type(Type::String)
         .enum_values(Some(Venue::ALL.iter().map(|v| v.as_str())))
         .description(Some("Venue name"))
+        .build()
+}
+
+/// A credit's venue: a venue name, or `chain:<chain id>` of a spoke chain (`serve --xchain`).
+pub fn credit_venue_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let names: Vec<&str> = Venue::ALL.iter().map(|v| v.as_str()).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^({}|chain:[0-9]{{1,20}})$", names.join("|"))))
+        .description(Some(
+            "Venue name, or chain:<chain id> of a spoke chain of the --xchain deployment",
+        ))
         .build()
 }
 
@@ -645,8 +658,10 @@ pub async fn withdraw(
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditReq {
-    /// Venue receiving the credit (not `hub`).
-    #[schema(schema_with = venue_schema)]
+    /// Venue receiving the credit (not `hub`), or `chain:<chain id>` for a spoke chain of the
+    /// deployment `serve --xchain` connects to: then the credit is issued on chain through the
+    /// guardians (asset: the hub's collateral token; a negative amount releases the whole credit).
+    #[schema(schema_with = credit_venue_schema)]
     pub venue: String,
     /// Asset symbol, held at the hub.
     #[schema(pattern = "^[A-Za-z0-9]{1,16}$", example = "BTC")]
@@ -672,6 +687,10 @@ pub async fn credit(
     let p = principal(&st, &headers).await?;
     p.check_operator(&id)?;
     let req: CreditReq = parse_body(&body)?;
+    if req.venue.starts_with(crate::xchain::CHAIN_VENUE_PREFIX) {
+        return crate::xchain::credit(&st, &p, &id, &req, &headers, &method, uri.path(), &body)
+            .await;
+    }
     let venue = parse_venue("body.venue", &req.venue)?;
     if venue == Venue::Hub {
         return Err(ApiError::bad(
@@ -718,6 +737,7 @@ pub async fn get_credits(
         .await?
         .into_iter()
         .map(|(v, a, n)| json!({"venue": v, "asset": a, "amount": n}))
+        .chain(crate::xchain::credit_lines(&st, &id).await?)
         .collect();
     Ok(Json(json!({"account": id, "credits": lines})))
 }

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// An engine failed on otherwise valid input.
     #[error("{0}")]
     Engine(String),
+    /// A node or service the request depends on (an EVM chain's JSON-RPC endpoint) failed.
+    #[error("upstream: {0}")]
+    Upstream(String),
 }
 
 /// The JSON body of every error response.
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Storage(_) => "storage_error",
             ApiError::Engine(_) => "engine_error",
+            ApiError::Upstream(_) => "upstream_error",
         }
     }
 
@@ -97,6 +101,7 @@ impl ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
 

@@ -367,6 +367,17 @@ impl Ledger {
         self.backend
     }
 
+    /// The connection pool, for modules keeping their own tables in the ledger database
+    /// (`xchain_credits`); their writes hold [`Ledger::write_guard`].
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The process-wide write lock every ledger mutation holds.
+    pub async fn write_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().await
+    }
+
     /// Applies `m` exactly once per (principal, idempotency key): a retry returns the stored response.
     pub async fn apply(
         &self,

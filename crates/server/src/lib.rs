@@ -22,6 +22,7 @@ pub mod risk;
 pub mod state;
 pub mod worker_reports;
 pub mod ws;
+pub mod xchain;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -56,7 +57,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
         risk::post_whatif,
         engine::get_allocation, engine::get_liquidation_plan, engine::execute_liquidation, engine::start_simulation,
         engine::get_simulation, engine::start_proof, engine::get_proof, engine::verify_proof,
-        engine::verify_solvency,
+        engine::verify_solvency, xchain::get_xchain,
     ),
     components(schemas(
         api::NewAccount, api::NewKey, api::Movement, api::TransferReq, api::CreditReq, api::PositionsReq, api::AssetReq,
@@ -123,6 +124,7 @@ pub fn app_with(state: Shared, request_timeout: std::time::Duration) -> Router {
         .route("/api/v1/keys/{key_id}", delete(api::revoke_key))
         .route("/api/v1/keys/{key_id}/rotate", post(api::rotate_key))
         .route("/api/v1/ledger", get(api::get_ledger))
+        .route("/api/v1/xchain", get(xchain::get_xchain))
         .route("/api/v1/assets", post(api::declare_asset))
         .route("/api/v1/market", get(api::get_market))
         .route("/api/v1/accounts/{id}", get(api::get_account))
@@ -345,6 +347,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         history: history::Recorder::new(cfg.history_step),
         account_locks: Default::default(),
         worker_reports: Default::default(),
+        xchain: Default::default(),
     });
     let started = std::time::Instant::now();
     let books = st.ledger.all_books().await?;

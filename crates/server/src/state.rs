@@ -53,6 +53,8 @@ pub struct AppState {
     pub account_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Reports of remote margin workers relayed by `serve --nats` (empty otherwise).
     pub worker_reports: crate::worker_reports::WorkerReports,
+    /// The on-chain deployment credits on `chain:<id>` venues go through (`serve --xchain`).
+    pub xchain: std::sync::OnceLock<Arc<crate::xchain::Xchain>>,
 }
 
 /// Counters of the live monitor: how far the feed has got and what the last re-margin cost.

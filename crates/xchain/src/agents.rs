@@ -9,7 +9,8 @@
 //!
 //! Guardians and the relayer are separate processes sharing only a signatures directory: one
 //! sub-directory per attestation holding `payload.json` and one `<guardian address>.sig` per signer,
-//! and `relayed.json` once delivered.
+//! and `relayed.json` once delivered. A guardian that declines a credit writes
+//! `<guardian address>.refused` with its reason instead (read by `serve --xchain`).
 //!
 //! A guardian re-values each account with the margin crate's **unified model**
 //! ([`UnifiedSpokeModel`], the spokes as credit venues) over the positions of the latest final
@@ -420,17 +421,41 @@ impl GuardianAgent {
                             }
                             .abi_encode(),
                         )?;
-                        if outstanding < amount || coll < total {
+                        let name = format!("credit-{spoke_chain}-{account}-{nonce}");
+                        if outstanding < amount {
+                            self.refuse(&name, "credit no longer outstanding at the hub")?;
+                            continue;
+                        }
+                        if coll < total {
+                            self.refuse(
+                                &name,
+                                &format!(
+                                    "invariant: collateral {coll} < outstanding credit {total}"
+                                ),
+                            )?;
                             continue;
                         }
                         // And the account's unified requirement at current prices.
                         match self.requirement_of(account) {
                             Ok(r) if coll >= U256::from(r) => {}
-                            _ => continue,
+                            Ok(r) => {
+                                self.refuse(
+                                    &name,
+                                    &format!(
+                                        "unified requirement {r} not covered by collateral {coll}"
+                                    ),
+                                )?;
+                                continue;
+                            }
+                            Err(e) => {
+                                self.refuse(&name, &format!("unified requirement: {e}"))?;
+                                continue;
+                            }
                         }
                         let Some(spoke) = self.deployment.chains.iter().find(|c| {
                             U256::from(c.chain_id) == spoke_chain && c.role == Role::Spoke
                         }) else {
+                            self.refuse(&name, "not a spoke chain of the deployment")?;
                             continue;
                         };
                         let credit = MarginCredit {
@@ -446,10 +471,7 @@ impl GuardianAgent {
                             contract: spoke.contracts.spoke.unwrap_or_default(),
                             payload: Payload::MarginCredit(credit),
                         };
-                        signed += self.sign(
-                            &format!("credit-{}-{account}-{nonce}", spoke.chain_id),
-                            &pending,
-                        )?;
+                        signed += self.sign(&name, &pending)?;
                     }
                 }
                 Role::Spoke => {
@@ -502,6 +524,17 @@ impl GuardianAgent {
             self.next_block.insert(chain.chain_id, safe + 1);
         }
         Ok(signed)
+    }
+
+    /// Writes this guardian's refusal of attestation `name`, with its reason, to
+    /// `<name>/<guardian>.refused` (the service reads it to answer a credit request at once).
+    fn refuse(&self, name: &str, reason: &str) -> Result<(), XchainError> {
+        let sub = self.dir.join(name);
+        fs::create_dir_all(&sub).map_err(|e| io("attestation directory", e))?;
+        write_atomic(
+            &sub.join(format!("{}.refused", self.key.address())),
+            &format!("{reason}\n"),
+        )
     }
 
     /// Writes `payload.json` (if absent) and this guardian's signature; 1 if newly signed.

@@ -189,7 +189,13 @@ pub struct Devnet {
     /// The relayer's secret key (also written to `DIR/relayer.key`); its address holds
     /// [`RELAYER_FUNDING_WEI`] on every chain.
     pub relayer_key: [u8; 32],
+    /// The service's secret key (also written to `DIR/service.key`); its address holds
+    /// [`RELAYER_FUNDING_WEI`] on every chain, for `serve --xchain`.
+    pub service_key: [u8; 32],
 }
+
+/// File of the devnet's output directory holding the service's key (`serve --xchain` reads it).
+pub const SERVICE_KEY_FILE: &str = "service.key";
 
 /// Wei the devnet sends to the relayer's address on every chain.
 pub const RELAYER_FUNDING_WEI: u128 = 1_000_000_000_000_000_000_000;
@@ -302,6 +308,7 @@ impl Devnet {
             },
             guardian_keys: Vec::new(),
             relayer_key: [0; 32],
+            service_key: [0; 32],
             admin: Address::ZERO,
         };
         // Nodes.
@@ -396,20 +403,31 @@ impl Devnet {
                 break s.address();
             }
         };
+        // The service's key (`serve --xchain`): it funds the gas of the accounts it acts for.
+        let service = loop {
+            let secret: [u8; 32] = rand::random();
+            if let Ok(s) = crate::txsign::TxSender::new(&secret) {
+                write_secret(&out.join(SERVICE_KEY_FILE), &secret)?;
+                net.service_key = secret;
+                break s.address();
+            }
+        };
         for (chain_id, rpc) in &rpcs {
             let from = *rpc.accounts()?.first().ok_or_else(|| {
                 XchainError::Devnet(format!("chain {chain_id} has no unlocked account"))
             })?;
-            let h = rpc.call(
-                "eth_sendTransaction",
-                serde_json::json!([{"from": from, "to": relayer, "value": format!("{RELAYER_FUNDING_WEI:#x}")}]),
-            )?;
-            let hash = serde_json::from_value(h.clone())
-                .map_err(|e| XchainError::Devnet(format!("funding the relayer: {e}: {h}")))?;
-            if !rpc.receipt(hash)?.success {
-                return Err(XchainError::Devnet(format!(
-                    "funding the relayer on chain {chain_id} failed"
-                )));
+            for (who, to) in [("relayer", relayer), ("service", service)] {
+                let h = rpc.call(
+                    "eth_sendTransaction",
+                    serde_json::json!([{"from": from, "to": to, "value": format!("{RELAYER_FUNDING_WEI:#x}")}]),
+                )?;
+                let hash = serde_json::from_value(h.clone())
+                    .map_err(|e| XchainError::Devnet(format!("funding the {who}: {e}: {h}")))?;
+                if !rpc.receipt(hash)?.success {
+                    return Err(XchainError::Devnet(format!(
+                        "funding the {who} on chain {chain_id} failed"
+                    )));
+                }
             }
         }
         // ABIs and deployment.json.

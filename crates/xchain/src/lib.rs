@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod agents;
+pub mod client;
 pub mod devnet;
 pub mod efficiency;
 pub mod error;

@@ -184,6 +184,7 @@ impl TxSender {
         rpc: &Rpc,
         chain_id: u64,
         to: Address,
+        value: U256,
         data: &[u8],
     ) -> Result<B256, XchainError> {
         let nonce = match self.nonce {
@@ -195,7 +196,7 @@ impl TxSender {
             .as_str()
             .and_then(|s| U256::from_str_radix(s.trim_start_matches("0x"), 16).ok())
             .unwrap_or(U256::from(2_000_000_000u64));
-        let req = json!({"from": self.address, "to": to, "data": format!("0x{}", alloy_primitives::hex::encode(data))});
+        let req = json!({"from": self.address, "to": to, "value": format!("{value:#x}"), "data": format!("0x{}", alloy_primitives::hex::encode(data))});
         let est = rpc
             .call("eth_estimateGas", json!([req]))
             .ok()
@@ -209,7 +210,7 @@ impl TxSender {
             gas_price: gas_price * U256::from(2),
             gas: est + est / 4 + 20_000,
             to: Some(to),
-            value: U256::ZERO,
+            value,
             data: data.to_vec(),
         };
         let raw = tx.sign(&self.key, chain_id)?;
@@ -232,6 +233,18 @@ impl TxSender {
         to: Address,
         data: &[u8],
     ) -> Result<Receipt, XchainError> {
+        self.send_value(rpc, chain_id, to, U256::ZERO, data)
+    }
+
+    /// [`TxSender::send`] with `value` wei attached (a plain transfer when `data` is empty).
+    pub fn send_value(
+        &mut self,
+        rpc: &Rpc,
+        chain_id: u64,
+        to: Address,
+        value: U256,
+        data: &[u8],
+    ) -> Result<Receipt, XchainError> {
         // A gap: our next nonce is above what the node knows (a reorg dropped our transactions).
         if let Some(n) = self.nonce {
             if rpc.nonce(self.address, "pending")? < n {
@@ -241,7 +254,7 @@ impl TxSender {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let hash = match self.raw(rpc, chain_id, to, data) {
+            let hash = match self.raw(rpc, chain_id, to, value, data) {
                 Ok(h) => h,
                 Err(XchainError::Rpc { reason, .. }) if attempt < 3 && is_nonce_error(&reason) => {
                     self.resync();

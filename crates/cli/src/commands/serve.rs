@@ -78,6 +78,28 @@ pub struct ServeArgs {
     /// Total number of account partitions of the margin workers (with --nats).
     #[arg(long, default_value_t = 4)]
     pub partition_count: u32,
+    /// Connect to a cross-chain deployment (`deployment.json` from `xchain devnet`, or one
+    /// listing real RPC endpoints): credit lines on venue `chain:<spoke chain id>` are issued on
+    /// chain through the guardians, and `GET /api/v1/xchain` shows every chain.
+    #[arg(long)]
+    pub xchain: Option<PathBuf>,
+    /// The service's secret key (0x-hex, 32 bytes; it pays the accounts' gas); default
+    /// `service.key` beside the deployment file.
+    #[arg(long, requires = "xchain")]
+    pub xchain_key: Option<PathBuf>,
+    /// The guardians' signatures directory (their refusals are read from it); default
+    /// `signatures` beside the deployment file.
+    #[arg(long, requires = "xchain")]
+    pub xchain_signatures: Option<PathBuf>,
+    /// Blocks an on-chain acceptance or retirement must be buried under before the ledger counts it.
+    #[arg(long, default_value_t = 2)]
+    pub xchain_finality: u64,
+    /// Seconds a credit request waits for the spoke's final acceptance (then the credit is voided).
+    #[arg(long, default_value_t = 60.0)]
+    pub xchain_timeout: f64,
+    /// Seconds an on-chain credit is valid for (its expiry).
+    #[arg(long, default_value_t = 86_400.0)]
+    pub xchain_credit_ttl: f64,
 }
 
 /// A positive, finite number of seconds (at most a day) as a duration, or an error naming `flag`.
@@ -139,12 +161,31 @@ pub fn run(a: ServeArgs) -> Result<()> {
         report_threshold: a.report_threshold,
         report_cache: a.report_cache,
     };
+    let xchain = match &a.xchain {
+        Some(p) => Some(intermargin_server::xchain::XchainConfig {
+            deployment: p.clone(),
+            key: a.xchain_key.clone(),
+            signatures: a.xchain_signatures.clone(),
+            finality: a.xchain_finality,
+            timeout: seconds("--xchain-timeout", a.xchain_timeout)?,
+            credit_ttl: seconds("--xchain-credit-ttl", a.xchain_credit_ttl)?,
+        }),
+        None => None,
+    };
+    // Connects the service to the deployment before it listens (inside the runtime).
+    let attach = move |st: &intermargin_server::state::Shared| -> Result<()> {
+        let Some(x) = xchain else { return Ok(()) };
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(intermargin_server::xchain::attach(st, x))
+        })
+        .map_err(|e| anyhow::anyhow!("--xchain: {e}"))
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let Some(url) = a.nats else {
-        return rt.block_on(intermargin_server::serve(cfg));
+        return rt.block_on(intermargin_server::serve_with(cfg, attach));
     };
     let partitions = a.partition_count;
     rt.block_on(async move {
@@ -155,6 +196,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("--nats: {e}"))?;
         intermargin_server::serve_with(cfg, move |st| {
+            attach(st)?;
             tokio::spawn(intermargin_workers::relay::run(
                 st.clone(),
                 js.clone(),

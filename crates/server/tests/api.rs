@@ -439,9 +439,50 @@ async fn openapi_documents_every_api_route() {
         "/api/v1/keys",
         "/api/v1/assets",
         "/api/v1/market",
+        "/api/v1/xchain",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
     }
+}
+
+#[tokio::test]
+async fn chain_credits_without_xchain_are_refused_naming_the_flag() {
+    let h = harness("noxchain", None).await;
+    let (s, _) = h
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            Some(ADMIN),
+            Some("nx0"),
+            Some(json!({"id": "nx"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/nx/credits",
+            Some(ADMIN),
+            Some("nx1"),
+            Some(json!({"venue": "chain:31338", "asset": "TUSD", "amount": "5"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["field"], "body.venue");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("--xchain"),
+        "{v}"
+    );
+    let (s, v) = h
+        .call("GET", "/api/v1/xchain", Some(ADMIN), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("--xchain"),
+        "{v}"
+    );
+    let (s, _) = h.call("GET", "/api/v1/xchain", None, None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

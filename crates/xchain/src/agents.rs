@@ -199,7 +199,15 @@ pub struct GuardianAgent {
     prices: BTreeMap<String, f64>,
     /// Latest final report per (account, spoke chain): (report nonce, positions).
     reports: BTreeMap<(Address, u64), (u64, Positions)>,
+    /// Hashes of the last final blocks seen per chain (block number → hash).
+    final_hashes: BTreeMap<u64, BTreeMap<u64, B256>>,
+    /// Raised when a block this guardian had seen final changed (a reorg deeper than the
+    /// finality depth): it signs nothing while the alarm stands.
+    alarm: Option<String>,
 }
+
+/// Final block hashes a guardian keeps per chain to detect a reorg deeper than its finality.
+pub const TRACKED_FINAL_BLOCKS: usize = 4;
 
 impl GuardianAgent {
     /// A guardian signing with `key`; it must be one of the deployment's guardians.
@@ -216,6 +224,10 @@ impl GuardianAgent {
             ));
         }
         fs::create_dir_all(&dir).map_err(|e| io("signatures directory", e))?;
+        // An alarm raised before a restart still stands until its file is removed.
+        let alarm = fs::read_to_string(dir.join(format!("alarm-{}.txt", key.address())))
+            .ok()
+            .map(|t| t.trim().to_string());
         Ok(GuardianAgent {
             key,
             deployment,
@@ -225,7 +237,71 @@ impl GuardianAgent {
             model: UnifiedSpokeModel::standard(6, 6),
             prices: BTreeMap::new(),
             reports: BTreeMap::new(),
+            final_hashes: BTreeMap::new(),
+            alarm,
         })
+    }
+
+    /// Checks every chain's tracked final blocks against the canonical chains without signing
+    /// anything (then tracks the current final blocks); returns the alarm if one stands.
+    pub fn check_alarm(&mut self) -> Result<Option<String>, XchainError> {
+        if self.alarm.is_none() {
+            for chain in self.deployment.chains.clone() {
+                let rpc = Rpc::new(&chain.rpc)?;
+                let latest = block_number(&rpc)?;
+                let Some(safe) = latest.checked_sub(self.finality) else {
+                    continue;
+                };
+                self.check_finality(chain.chain_id, &rpc, safe)?;
+                if self.alarm.is_some() {
+                    break;
+                }
+            }
+        }
+        Ok(self.alarm.clone())
+    }
+
+    /// The deep-reorg alarm, if raised: which final block of which chain changed.
+    pub fn alarm(&self) -> Option<&str> {
+        self.alarm.as_deref()
+    }
+
+    /// Clears the alarm (an operator has looked at the reorg) and forgets the tracked hashes;
+    /// removes `alarm-<guardian>.txt` from the signatures directory.
+    pub fn clear_alarm(&mut self) {
+        self.alarm = None;
+        self.final_hashes.clear();
+        let _ = fs::remove_file(self.alarm_path());
+    }
+
+    fn alarm_path(&self) -> PathBuf {
+        self.dir.join(format!("alarm-{}.txt", self.key.address()))
+    }
+
+    /// Compares the tracked final blocks of `chain_id` with the canonical chain, then tracks
+    /// `safe`: a changed hash raises the alarm (written to `alarm-<guardian>.txt`).
+    fn check_finality(&mut self, chain_id: u64, rpc: &Rpc, safe: u64) -> Result<(), XchainError> {
+        let tracked = self.final_hashes.entry(chain_id).or_default().clone();
+        for (n, h) in &tracked {
+            let now = rpc.block_hash(*n)?;
+            if now != Some(*h) {
+                let msg = format!(
+                    "deep reorg on chain {chain_id}: final block {n} was {h}, now {}",
+                    now.map_or_else(|| "missing".to_string(), |x| x.to_string())
+                );
+                write_atomic(&self.alarm_path(), &format!("{msg}\n"))?;
+                self.alarm = Some(msg);
+                return Ok(());
+            }
+        }
+        if let Some(h) = rpc.block_hash(safe)? {
+            let t = self.final_hashes.entry(chain_id).or_default();
+            t.insert(safe, h);
+            while t.len() > TRACKED_FINAL_BLOCKS {
+                t.pop_first();
+            }
+        }
+        Ok(())
     }
 
     /// This guardian's address.
@@ -308,6 +384,9 @@ impl GuardianAgent {
     /// and current state version) only if the collateral left covers every outstanding credit and
     /// the account's unified requirement; otherwise says why not.
     pub fn decide_permit(&self, req: &PermitRequest) -> Result<PermitDecision, XchainError> {
+        if let Some(a) = &self.alarm {
+            return Ok(PermitDecision::Refused(format!("alarm: {a}")));
+        }
         let hub = self.deployment.hub();
         let rpc = Rpc::new(&hub.rpc)?;
         let addr = hub
@@ -366,8 +445,12 @@ impl GuardianAgent {
     }
 
     /// Scans every chain up to its final block and signs what is new; returns how many it signed.
+    /// Nothing is signed while the deep-reorg alarm stands ([`GuardianAgent::alarm`]).
     pub fn step(&mut self) -> Result<usize, XchainError> {
         let mut signed = 0;
+        if self.alarm.is_some() {
+            return Ok(0);
+        }
         let hub = self.deployment.hub().clone();
         let hub_rpc = Rpc::new(&hub.rpc)?;
         let hub_addr = hub
@@ -381,6 +464,10 @@ impl GuardianAgent {
                 continue;
             };
             let from = *self.next_block.get(&chain.chain_id).unwrap_or(&0);
+            self.check_finality(chain.chain_id, &rpc, safe)?;
+            if self.alarm.is_some() {
+                return Ok(signed);
+            }
             if from > safe {
                 continue;
             }

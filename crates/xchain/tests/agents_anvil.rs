@@ -477,3 +477,70 @@ fn guardians_sign_a_permit_only_while_the_unified_invariant_holds() {
         ));
     }
 }
+
+/// A guardian raises its own alarm when a block it had seen final changes (a reorg deeper than
+/// its finality depth), signs nothing and refuses permits while it stands (also after a restart,
+/// from its alarm file), and signs again once cleared; a reorg within the finality depth raises
+/// nothing.
+#[test]
+fn guardians_raise_their_own_alarm_on_a_reorg_past_finality() {
+    let Some(mut n) = start("alarm") else { return };
+    n.spoke_rpc.mine(6).unwrap();
+    n.hub_rpc.mine(6).unwrap();
+    for g in &mut n.guardians {
+        g.step().unwrap();
+        assert!(g.alarm().is_none());
+    }
+    // Within the finality depth (2 ≤ 2): the final blocks stand.
+    n.spoke_rpc.reorg(FINALITY, &[]).unwrap();
+    assert_eq!(n.guardians[0].check_alarm().unwrap(), None);
+    // Past it: the block at latest − finality (tracked as final) is replaced.
+    n.spoke_rpc.reorg(FINALITY + 2, &[]).unwrap();
+    let a = n.guardians[0]
+        .step()
+        .map(|_| n.guardians[0].alarm().map(str::to_string))
+        .unwrap();
+    let a = a.expect("alarm raised");
+    assert!(
+        a.contains("deep reorg") && a.contains(&n.spoke_id.to_string()),
+        "{a}"
+    );
+    let me = n.guardians[0].address();
+    assert!(n.dir.join(format!("alarm-{me}.txt")).exists());
+    // While it stands: a credit lock is not signed, a permit is refused.
+    let expiry = n.deposit_and_lock(10_000, 4_000);
+    let _ = expiry;
+    n.hub_rpc.mine(FINALITY).unwrap();
+    assert_eq!(n.guardians[0].step().unwrap(), 0);
+    let sig = n
+        .dir
+        .join(format!("credit-{}-{}-1", n.spoke_id, n.user))
+        .join(format!("{me}.sig"));
+    assert!(!sig.exists());
+    let d = n.guardians[0]
+        .decide_permit(&PermitRequest {
+            account: n.user,
+            recipient: n.user,
+            amount: U256::from(1),
+            expiry: u64::MAX / 2,
+        })
+        .unwrap();
+    assert!(
+        matches!(&d, PermitDecision::Refused(r) if r.contains("alarm")),
+        "{d:?}"
+    );
+    // A restarted guardian process keeps the alarm (its file).
+    let restarted = GuardianAgent::new(
+        n.net.guardian_keys[0].clone(),
+        n.net.deployment.clone(),
+        n.dir.clone(),
+        FINALITY,
+    )
+    .unwrap();
+    assert_eq!(restarted.alarm(), Some(a.as_str()));
+    // Cleared: it signs the lock.
+    n.guardians[0].clear_alarm();
+    assert!(!n.dir.join(format!("alarm-{me}.txt")).exists());
+    assert!(n.guardians[0].step().unwrap() >= 1);
+    assert!(sig.exists());
+}

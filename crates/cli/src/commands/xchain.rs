@@ -246,7 +246,12 @@ fn run_guardian(a: GuardianArgs) -> Result<()> {
                 Err(e) => eprintln!("guardian {me}: --prices {}: {e}", p.display()),
             }
         }
-        match g.step() {
+        let alarmed = g.alarm().is_some();
+        let r = g.step();
+        if let (false, Some(a)) = (alarmed, g.alarm()) {
+            eprintln!("guardian {me}: ALARM {a}; signing nothing until alarm-{me}.txt is removed from the signatures directory and the guardian restarted");
+        }
+        match r {
             Ok(n) if n > 0 => eprintln!("guardian {me}: signed {n}"),
             Ok(_) => {}
             Err(e) => eprintln!("guardian {me}: {e} (retrying)"),

@@ -1385,6 +1385,14 @@ impl Runner {
                             }
                         }
                         target.reorg(depth, &txs)?;
+                        // The guardians' own alarm (a block they had seen final changed): the
+                        // scenario counts it and, as their operator, clears it so they sign again.
+                        for g in &mut self.guardians {
+                            if g.check_alarm()?.is_some() {
+                                Self::count(&mut self.report.alarms, "guardian_alarm");
+                                g.clear_alarm();
+                            }
+                        }
                         if chain == 0 {
                             // The guardians signed the lock at finality; its block is gone.
                             if let Some((_, r)) = &lock {

@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use intermargin_model::{
     Account, Amount, Asset, Collateral, Market, Portfolio, Position, Snapshot, Venue,
 };
-use intermargin_server::risk::whatif;
+use intermargin_server::risk::{whatif, Before, Traded};
 use intermargin_venues::trade::{resolve_symbol, TradeSpec};
 
 /// 2024-08-27 07:00 UTC, the hedged book's market time.
@@ -290,28 +290,48 @@ fn bench(c: &mut Criterion) {
     c.bench_function("whatif_50_positions_7_venues", |b| {
         b.iter(|| whatif(acc, &snap.portfolio.assets, &snap.market, &t).unwrap())
     });
+    // What `POST …/whatif` computes when it keeps the account's "before" side (same book, assets
+    // and market as the last what-if on it): the trades applied and the "after" side only.
+    let before = Before::compute(acc, &snap.portfolio.assets, &snap.market).unwrap();
+    let kept = |b: &Before| {
+        Traded::apply(acc, &snap.portfolio.assets, snap.market.clone(), &t)
+            .and_then(|traded| traded.whatif(b))
+    };
+    assert_eq!(kept(&before).unwrap(), w, "the kept side changes no number");
+    c.bench_function("whatif_50_positions_7_venues_before_kept", |b| {
+        b.iter(|| kept(&before).unwrap())
+    });
     let n: usize = std::env::var("WHATIF_SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000)
         .clamp(10, 1_000_000);
-    let mut times: Vec<f64> = (0..n)
-        .map(|_| {
-            let t0 = Instant::now();
-            let w = whatif(acc, &snap.portfolio.assets, &snap.market, &t);
-            let dt = t0.elapsed().as_secs_f64() * 1e3;
-            assert!(w.is_ok());
-            dt
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let q = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
-    println!(
-        "whatif 50 positions / 7 venues, {n} single calls: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        q(0.50),
-        q(0.99),
-        q(1.0)
-    );
+    let percentiles = |name: &str, f: &dyn Fn() -> bool| {
+        let mut times: Vec<f64> = (0..n)
+            .map(|_| {
+                let t0 = Instant::now();
+                let ok = f();
+                let dt = t0.elapsed().as_secs_f64() * 1e3;
+                assert!(ok);
+                dt
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let q =
+            |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+        println!(
+            "{name}, {n} single calls: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            q(0.50),
+            q(0.99),
+            q(1.0)
+        );
+    };
+    percentiles("whatif 50 positions / 7 venues", &|| {
+        whatif(acc, &snap.portfolio.assets, &snap.market, &t).is_ok()
+    });
+    percentiles("whatif 50 positions / 7 venues, before side kept", &|| {
+        kept(&before).is_ok()
+    });
 }
 
 criterion_group!(benches, bench);

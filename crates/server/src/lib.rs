@@ -348,6 +348,7 @@ pub async fn prepare(cfg: &Config) -> Result<(Shared, Option<String>), ApiError>
         account_locks: Default::default(),
         worker_reports: Default::default(),
         xchain: Default::default(),
+        whatif_before: Default::default(),
     });
     let started = std::time::Instant::now();
     let books = st.ledger.all_books().await?;

@@ -1,11 +1,12 @@
 //! Bridge to the engine crates: every number the API serves is computed there, not here.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use intermargin_liquidation::{
     classify, AccountState, Figures, LiquidationError, Requirement, RequirementFn,
@@ -449,7 +450,90 @@ pub async fn get_reconcile(
 
 /// The pre-trade what-if and its error: one computation (`intermargin_documents::whatif`) that
 /// `POST …/whatif`, the CLI's `whatif` and the Python package's `whatif` all call.
-pub use intermargin_documents::whatif::{whatif, WhatIfError};
+pub use intermargin_documents::whatif::{whatif, Before, Traded, WhatIfError};
+
+/// The margin of each account's book as it is (the "before" side of a what-if), kept per account
+/// with the book, assets and market it was computed on and used again only while all three are
+/// unchanged: a ledger write (a new book) or a price tick (a new market) makes the next what-if on
+/// the account compute it afresh. Compared by content, so no writer has to remember to invalidate.
+#[derive(Default)]
+pub struct BeforeCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Arc<CachedBefore>>>,
+    /// The market of the latest entry, shared by the entries computed on it.
+    market: std::sync::Mutex<Option<Arc<Market>>>,
+}
+
+struct CachedBefore {
+    before: Arc<Before>,
+    assets: Vec<Asset>,
+    market: Arc<Market>,
+}
+
+/// Entries kept at most (the cache is emptied when full; each holds one account's margin).
+const BEFORE_CACHE_MAX: usize = 100_000;
+
+impl BeforeCache {
+    /// The margin of `account` as it is on `assets` and `market`: the kept one when it was
+    /// computed on exactly these, else computed now (and kept).
+    pub fn get_or_compute(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+    ) -> Result<Arc<Before>, WhatIfError> {
+        let current = {
+            let mut m = lock(&self.market);
+            match m.as_ref() {
+                Some(c) if **c == *market => c.clone(),
+                _ => {
+                    let c = Arc::new(market.clone());
+                    *m = Some(c.clone());
+                    c
+                }
+            }
+        };
+        let hit = lock(&self.entries).get(&account.id).and_then(|e| {
+            (Arc::ptr_eq(&e.market, &current)
+                && e.assets == assets
+                && e.before.account() == account)
+                .then(|| e.before.clone())
+        });
+        if let Some(b) = hit {
+            return Ok(b);
+        }
+        let before = Arc::new(Before::compute(account, assets, market)?);
+        let mut entries = lock(&self.entries);
+        if entries.len() >= BEFORE_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(
+            account.id.clone(),
+            Arc::new(CachedBefore {
+                before: before.clone(),
+                assets: assets.to_vec(),
+                market: current,
+            }),
+        );
+        Ok(before)
+    }
+
+    /// Accounts whose margin is kept.
+    pub fn len(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
+    /// True when no margin is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
 
 /// Trades to try on an account: `{"trades":[{"venue","instrument","size","price"?}]}`.
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -474,6 +558,16 @@ pub struct WhatIfTrade {
     price: Option<f64>,
 }
 
+/// The what-if answer: `{"account", "liquidates_first", "quote", "unified", "venues"}`.
+#[derive(Serialize)]
+struct WhatIfBody<'a> {
+    account: &'a str,
+    liquidates_first: &'a intermargin_margin::whatif::BeforeAfter<Option<Venue>>,
+    quote: &'a str,
+    unified: &'a intermargin_margin::whatif::BeforeAfter<intermargin_margin::whatif::UnifiedSide>,
+    venues: &'a [intermargin_margin::whatif::VenueWhatIf],
+}
+
 /// Each venue's margin, the unified requirement and the first venue to liquidate, before and
 /// after hypothetical trades. Computes and stores nothing, so no `Idempotency-Key` is needed; any
 /// key that may read the account may ask.
@@ -486,7 +580,7 @@ pub async fn post_whatif(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let p = principal(&st, &headers).await?;
     p.check_account(&id)?;
     let req: WhatIfReq = parse_body(&body)?;
@@ -502,17 +596,28 @@ pub async fn post_whatif(
     let assets = st.assets.read().await.clone();
     let market = st.market.read().await.clone();
     let quote = market.quote.clone();
-    let out = tokio::task::spawn_blocking(move || whatif(&account, &assets, &market, &req.trades))
-        .await
-        .map_err(|e| ApiError::Engine(format!("whatif: {e}")))?;
+    let state = st.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        // Bad trades are refused before any margin is computed.
+        let traded = Traded::apply(&account, &assets, market, &req.trades)?;
+        let before = state
+            .whatif_before
+            .get_or_compute(&account, &assets, traded.market())?;
+        traded.whatif(&before)
+    })
+    .await
+    .map_err(|e| ApiError::Engine(format!("whatif: {e}")))?;
     match out {
-        Ok(w) => Ok(Json(json!({
-            "account": id,
-            "quote": quote,
-            "venues": w.venues,
-            "unified": w.unified,
-            "liquidates_first": w.liquidates_first,
-        }))),
+        // Serialised straight from the figures (no intermediate `Value` tree); keys in the
+        // order the `Value` map wrote them.
+        Ok(w) => Ok(Json(WhatIfBody {
+            account: &id,
+            liquidates_first: &w.liquidates_first,
+            quote: &quote,
+            unified: &w.unified,
+            venues: &w.venues,
+        })
+        .into_response()),
         Err(WhatIfError::Trade(e)) => Err(ApiError::bad(
             if e.part == "trades" {
                 "body.trades".to_string()

@@ -55,6 +55,8 @@ pub struct AppState {
     pub worker_reports: crate::worker_reports::WorkerReports,
     /// The on-chain deployment credits on `chain:<id>` venues go through (`serve --xchain`).
     pub xchain: std::sync::OnceLock<Arc<crate::xchain::Xchain>>,
+    /// The margin of each account's book as it is, kept for the next what-if on it.
+    pub whatif_before: crate::risk::BeforeCache,
 }
 
 /// Counters of the live monitor: how far the feed has got and what the last re-margin cost.

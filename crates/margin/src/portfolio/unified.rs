@@ -887,41 +887,54 @@ pub fn venue_margins_most_favourable(
     let netted = net_account(account)?;
     let mut out = Vec::new();
     for v in netted.venues() {
-        if v == Venue::Hub {
-            continue;
-        }
-        let slice = Account {
-            reported: Vec::new(),
-            orders: netted
-                .orders
-                .iter()
-                .filter(|o| o.instrument.venue == v)
-                .cloned()
-                .collect(),
-            id: netted.id.clone(),
-            collateral: netted
-                .collateral
-                .iter()
-                .filter(|c| c.venue == v)
-                .cloned()
-                .collect(),
-            positions: netted
-                .positions
-                .iter()
-                .filter(|p| p.instrument.venue == v)
-                .cloned()
-                .collect(),
-        };
-        let mut cleared = slice.clone();
-        for p in &mut cleared.positions {
-            p.leverage = None;
-        }
-        match crate::venues::venue_margins(&cleared, assets, market) {
-            Ok(m) => out.extend(m),
-            Err(_) => out.extend(crate::venues::venue_margins(&slice, assets, market)?),
-        }
+        out.extend(venue_margins_most_favourable_at(
+            v, &netted, assets, market,
+        )?);
     }
     Ok(out)
+}
+
+/// One venue's part of [`venue_margins_most_favourable`], on an account already netted
+/// ([`net_account`]): the venue's own rules on its slice of the book (nothing for the hub).
+pub fn venue_margins_most_favourable_at(
+    v: Venue,
+    netted: &Account,
+    assets: &[Asset],
+    market: &Market,
+) -> Result<Vec<VenueMargin>, MarginError> {
+    if v == Venue::Hub {
+        return Ok(Vec::new());
+    }
+    let slice = Account {
+        reported: Vec::new(),
+        orders: netted
+            .orders
+            .iter()
+            .filter(|o| o.instrument.venue == v)
+            .cloned()
+            .collect(),
+        id: netted.id.clone(),
+        collateral: netted
+            .collateral
+            .iter()
+            .filter(|c| c.venue == v)
+            .cloned()
+            .collect(),
+        positions: netted
+            .positions
+            .iter()
+            .filter(|p| p.instrument.venue == v)
+            .cloned()
+            .collect(),
+    };
+    let mut cleared = slice.clone();
+    for p in &mut cleared.positions {
+        p.leverage = None;
+    }
+    match crate::venues::venue_margins(&cleared, assets, market) {
+        Ok(m) => Ok(m),
+        Err(_) => crate::venues::venue_margins(&slice, assets, market),
+    }
 }
 
 /// Per-unit-notional coefficients of one linear leg under the unified model ([`UnifiedModel::linear_leg_rates`]).
@@ -1256,7 +1269,41 @@ impl UnifiedModel {
         venue_margins: &[VenueMargin],
         credits: &[CreditLine],
     ) -> Result<UnifiedMargin, MarginError> {
-        self.margin_inner(account, assets, market, venue_margins, credits, None, true)
+        self.margin_given_known(
+            account,
+            assets,
+            market,
+            venue_margins,
+            credits,
+            &BTreeMap::new(),
+        )
+    }
+
+    /// As [`UnifiedModel::margin_given`], taking the liquidation search of each venue in `known`
+    /// (venue → its [`VenueConstraint::liquidation_underlying`] and `liquidation_move`) from a
+    /// margin computed before instead of searching again. The search reads only the venue's own
+    /// slice of the netted book, its own pools and the market, so the caller passes only venues
+    /// whose slice (positions, balances, orders) and market are those of that earlier margin: the
+    /// what-if reuses the venues a trade does not touch.
+    pub fn margin_given_known(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+        venue_margins: &[VenueMargin],
+        credits: &[CreditLine],
+        known: &BTreeMap<Venue, (Option<String>, Option<f64>)>,
+    ) -> Result<UnifiedMargin, MarginError> {
+        self.margin_inner(
+            account,
+            assets,
+            market,
+            venue_margins,
+            credits,
+            None,
+            true,
+            known,
+        )
     }
 
     /// The figures of [`UnifiedModel::margin`] alone, by the same computation without the
@@ -1271,7 +1318,16 @@ impl UnifiedModel {
         shared: Option<&SharedRows>,
     ) -> Result<UnifiedFigures, MarginError> {
         let venues = venue_margins_most_favourable(account, assets, market)?;
-        let u = self.margin_inner(account, assets, market, &venues, &[], shared, false)?;
+        let u = self.margin_inner(
+            account,
+            assets,
+            market,
+            &venues,
+            &[],
+            shared,
+            false,
+            &BTreeMap::new(),
+        )?;
         Ok(UnifiedFigures::of(&u))
     }
 
@@ -1331,7 +1387,8 @@ impl UnifiedModel {
     }
 
     /// [`UnifiedModel::margin_given`] with rows from `shared` when given; `full` adds the
-    /// explanation, the scenario names and the liquidation moves (the figures are the same).
+    /// explanation, the scenario names and the liquidation moves (the figures are the same), the
+    /// moves of the venues in `known` taken from it ([`UnifiedModel::margin_given_known`]).
     #[allow(clippy::too_many_arguments)]
     fn margin_inner(
         &self,
@@ -1342,6 +1399,7 @@ impl UnifiedModel {
         credits: &[CreditLine],
         shared: Option<&SharedRows>,
         full: bool,
+        known: &BTreeMap<Venue, (Option<String>, Option<f64>)>,
     ) -> Result<UnifiedMargin, MarginError> {
         let p = &self.params;
         let acct = net_account(account)?;
@@ -1715,7 +1773,12 @@ impl UnifiedModel {
             let credit_v = credit_at.get(v).copied().unwrap_or(0.0);
             let held_v = held.get(v).copied().unwrap_or(0.0) + credit_v;
             let (liq_u, liq) = if full && vp.kind == VenueKind::Segregated && active {
-                self.liquidation_move(&acct, assets, market, *v, &legs, &groups, equity, own_mm)?
+                match known.get(v) {
+                    Some(k) => k.clone(),
+                    None => self.liquidation_move(
+                        &acct, assets, market, *v, &legs, &groups, equity, own_mm,
+                    )?,
+                }
             } else {
                 (None, None)
             };
@@ -2322,12 +2385,13 @@ impl UnifiedModel {
                 })
                 .collect(),
         };
-        let surplus = |mv: f64| -> Result<f64, MarginError> {
+        let mut shift = MarketShift::new(market, &u, &slice)?;
+        let mut surplus = |mv: f64| -> Result<f64, MarginError> {
             // The venue's own verdict on the moved market (its equity and maintenance, option legs
             // re-valued along the move); the scan's P&L and a scaled maintenance only where the
             // venue's rules cannot value the moved slice.
-            let moved = shift_market(market, &u, mv, &slice)?;
-            let vs = crate::venues::venue_margins(&slice, assets, &moved).map(|vs| {
+            let moved = shift.at(mv);
+            let vs = crate::venues::venue_margins(&slice, assets, moved).map(|vs| {
                 let holds = |x: &VenueMargin| {
                     pool_of.is_none_or(|id| x.positions.iter().any(|p| p.instrument == id))
                 };
@@ -2397,75 +2461,157 @@ impl UnifiedModel {
     }
 }
 
-/// The market with `underlying` moved by `mv`: its FX rate, every venue index on it and the marks of
-/// the slice's delta-one contracts on it (option marks are left to the repricing of equity).
 /// The market after `underlying` moves by `mv` (a fraction): its index, FX and delta-one marks scale by
 /// `1 + mv`, and each option mark of the slice is re-valued with Black-76 along the move (same vol,
 /// same time to expiry): `mark + (V(F·(1+mv)) − V(F))` in the mark's units (the coin for inverse
 /// options, `V/F` per unit), so the venue's own rules see the option at its moved value and the
 /// venue's offset from the model price is kept.
-fn shift_market(
-    market: &Market,
-    underlying: &str,
-    mv: f64,
-    slice: &Account,
-) -> Result<Market, MarginError> {
-    let mut m = market.clone();
-    let k = 1.0 + mv;
-    if let Some(x) = m.fx.get_mut(underlying) {
-        *x *= k;
-    }
-    let suffix = format!(":{underlying}");
-    for (key, x) in m.index_prices.iter_mut() {
-        if key.ends_with(&suffix) {
-            *x *= k;
-        }
-    }
-    for p in &slice.positions {
-        if p.instrument.underlying != underlying {
-            continue;
-        }
-        let id = p.instrument.id();
-        if let InstrumentKind::Option {
-            strike,
-            option_kind,
-            ..
-        } = p.instrument.kind
-        {
-            if !market.mark_prices.contains_key(&id) {
+///
+/// The liquidation search evaluates dozens of moves of one slice: everything that does not
+/// depend on the move (which entries move, each option's pricing inputs and unmoved value) is
+/// found once, and each move rewrites only those entries of one working copy of the market,
+/// from their unmoved values, in the order a fresh copy would be written.
+struct MarketShift {
+    /// The working copy: the unmoved market except the entries below, which `at` rewrites.
+    work: Market,
+    /// The unmoved FX rate of the underlying, if quoted.
+    fx: Option<(String, f64)>,
+    /// Venue indexes on the underlying, unmoved.
+    index: Vec<(String, f64)>,
+    /// Marks of the slice's positions on the underlying: id, unmoved mark, how it moves (one
+    /// entry per position, as the positions are visited: a repeated instrument moves twice).
+    marks: Vec<(String, f64, MarkMove)>,
+}
+
+enum MarkMove {
+    /// Delta-one: scales with the move.
+    Scale,
+    /// An option re-valued with Black-76: (kind, forward, strike, years, vol, rate, settlement,
+    /// value at the unmoved forward).
+    Option {
+        kind: intermargin_model::OptionKind,
+        f0: f64,
+        strike: f64,
+        years: f64,
+        vol: f64,
+        rate: f64,
+        settlement: Settlement,
+        v0: f64,
+    },
+}
+
+impl MarketShift {
+    fn new(market: &Market, underlying: &str, slice: &Account) -> Result<Self, MarginError> {
+        let fx = market
+            .fx
+            .get(underlying)
+            .map(|x| (underlying.to_string(), *x));
+        let suffix = format!(":{underlying}");
+        let index = market
+            .index_prices
+            .iter()
+            .filter(|(key, _)| key.ends_with(&suffix))
+            .map(|(k, x)| (k.clone(), *x))
+            .collect();
+        let mut marks = Vec::new();
+        for p in &slice.positions {
+            if p.instrument.underlying != underlying {
                 continue;
             }
-            // Priced on the unmoved market (forward, vol, time, rate), as the scan prices it.
-            let pr = resolve(&p.instrument, market)?;
-            let f1 = pr.f0 * k;
-            let v0 = intermargin_pricing::black76_price(
-                option_kind,
-                pr.f0,
-                strike,
-                pr.years,
-                pr.vol,
-                pr.rate,
-            );
-            let v1 = intermargin_pricing::black76_price(
-                option_kind,
-                f1,
-                strike,
-                pr.years,
-                pr.vol,
-                pr.rate,
-            );
-            let change = match p.instrument.settlement {
-                Settlement::Linear => v1 - v0,
-                Settlement::Inverse => v1 / f1 - v0 / pr.f0,
+            let id = p.instrument.id();
+            let Some(&mark) = market.mark_prices.get(&id) else {
+                continue;
             };
-            if let Some(x) = m.mark_prices.get_mut(&id) {
-                *x = (*x + change).max(0.0);
+            if let InstrumentKind::Option {
+                strike,
+                option_kind,
+                ..
+            } = p.instrument.kind
+            {
+                // Priced on the unmoved market (forward, vol, time, rate), as the scan prices it.
+                let pr = resolve(&p.instrument, market)?;
+                let v0 = intermargin_pricing::black76_price(
+                    option_kind,
+                    pr.f0,
+                    strike,
+                    pr.years,
+                    pr.vol,
+                    pr.rate,
+                );
+                marks.push((
+                    id,
+                    mark,
+                    MarkMove::Option {
+                        kind: option_kind,
+                        f0: pr.f0,
+                        strike,
+                        years: pr.years,
+                        vol: pr.vol,
+                        rate: pr.rate,
+                        settlement: p.instrument.settlement,
+                        v0,
+                    },
+                ));
+            } else {
+                marks.push((id, mark, MarkMove::Scale));
             }
-        } else if let Some(x) = m.mark_prices.get_mut(&id) {
-            *x *= k;
         }
+        Ok(MarketShift {
+            work: market.clone(),
+            fx,
+            index,
+            marks,
+        })
     }
-    Ok(m)
+
+    /// The market moved by `mv`.
+    fn at(&mut self, mv: f64) -> &Market {
+        let k = 1.0 + mv;
+        let m = &mut self.work;
+        if let Some((key, x0)) = &self.fx {
+            if let Some(x) = m.fx.get_mut(key) {
+                *x = x0 * k;
+            }
+        }
+        for (key, x0) in &self.index {
+            if let Some(x) = m.index_prices.get_mut(key) {
+                *x = x0 * k;
+            }
+        }
+        // Back to the unmoved marks first: a repeated instrument moves from its moved value.
+        for (id, x0, _) in &self.marks {
+            if let Some(x) = m.mark_prices.get_mut(id) {
+                *x = *x0;
+            }
+        }
+        for (id, _, how) in &self.marks {
+            let Some(x) = m.mark_prices.get_mut(id) else {
+                continue;
+            };
+            match *how {
+                MarkMove::Scale => *x *= k,
+                MarkMove::Option {
+                    kind,
+                    f0,
+                    strike,
+                    years,
+                    vol,
+                    rate,
+                    settlement,
+                    v0,
+                } => {
+                    let f1 = f0 * k;
+                    let v1 = intermargin_pricing::black76_price(kind, f1, strike, years, vol, rate);
+                    let change = match settlement {
+                        Settlement::Linear => v1 - v0,
+                        Settlement::Inverse => v1 / f1 - v0 / f0,
+                    };
+                    *x = (*x + change).max(0.0);
+                }
+            }
+        }
+        &self.work
+    }
 }
 
 fn find_asset<'a>(
@@ -2534,5 +2680,162 @@ mod linear_leg_tests {
         assert!(m
             .linear_leg_rates(Venue::Binance, "BTC", f64::NAN, 1.0)
             .is_err());
+    }
+}
+
+#[cfg(test)]
+mod market_shift_tests {
+    use super::*;
+    use intermargin_model::{Instrument, OptionKind, Position};
+
+    /// The moved market written the direct way (a fresh copy per move), as the search wrote it
+    /// before [`MarketShift`]: the reference it must equal exactly.
+    fn shift_fresh(market: &Market, underlying: &str, mv: f64, slice: &Account) -> Market {
+        let mut m = market.clone();
+        let k = 1.0 + mv;
+        if let Some(x) = m.fx.get_mut(underlying) {
+            *x *= k;
+        }
+        let suffix = format!(":{underlying}");
+        for (key, x) in m.index_prices.iter_mut() {
+            if key.ends_with(&suffix) {
+                *x *= k;
+            }
+        }
+        for p in &slice.positions {
+            if p.instrument.underlying != underlying {
+                continue;
+            }
+            let id = p.instrument.id();
+            if let InstrumentKind::Option {
+                strike,
+                option_kind,
+                ..
+            } = p.instrument.kind
+            {
+                if !market.mark_prices.contains_key(&id) {
+                    continue;
+                }
+                let pr = resolve(&p.instrument, market).unwrap();
+                let f1 = pr.f0 * k;
+                let v0 = intermargin_pricing::black76_price(
+                    option_kind,
+                    pr.f0,
+                    strike,
+                    pr.years,
+                    pr.vol,
+                    pr.rate,
+                );
+                let v1 = intermargin_pricing::black76_price(
+                    option_kind,
+                    f1,
+                    strike,
+                    pr.years,
+                    pr.vol,
+                    pr.rate,
+                );
+                let change = match p.instrument.settlement {
+                    Settlement::Linear => v1 - v0,
+                    Settlement::Inverse => v1 / f1 - v0 / pr.f0,
+                };
+                if let Some(x) = m.mark_prices.get_mut(&id) {
+                    *x = (*x + change).max(0.0);
+                }
+            } else if let Some(x) = m.mark_prices.get_mut(&id) {
+                *x *= k;
+            }
+        }
+        m
+    }
+
+    fn option(strike: f64, kind: OptionKind, settlement: Settlement) -> Instrument {
+        Instrument {
+            venue: Venue::Deribit,
+            symbol: format!("BTC-27DEC24-{strike}-{kind:?}-{settlement:?}"),
+            kind: InstrumentKind::Option {
+                strike,
+                expiry_ms: 1_735_286_400_000,
+                option_kind: kind,
+            },
+            underlying: "BTC".into(),
+            quote: "USD".into(),
+            settle: if settlement == Settlement::Inverse {
+                "BTC".into()
+            } else {
+                "USDC".into()
+            },
+            settlement,
+            contract_size: 1.0,
+            size_unit: SizeUnit::Base,
+        }
+    }
+
+    #[test]
+    fn each_move_equals_a_fresh_copy_moved_in_any_order() {
+        let mut market = Market::new(1_724_742_000_000, "USD");
+        market.fx.insert("BTC".into(), 62_890.0);
+        market.fx.insert("ETH".into(), 2_650.0);
+        market.index_prices.insert("deribit:BTC".into(), 62_880.0);
+        market.index_prices.insert("okx:BTC".into(), 62_885.0);
+        market.index_prices.insert("deribit:ETH".into(), 2_651.0);
+        let mut slice = Account::new("a");
+        let perp = Instrument {
+            venue: Venue::Deribit,
+            symbol: "BTC-PERPETUAL".into(),
+            kind: InstrumentKind::Perpetual,
+            underlying: "BTC".into(),
+            quote: "USD".into(),
+            settle: "BTC".into(),
+            settlement: Settlement::Inverse,
+            contract_size: 10.0,
+            size_unit: SizeUnit::Quote,
+        };
+        market.mark_prices.insert(perp.id(), 62_905.0);
+        slice.positions.push(Position::new(perp.clone(), 100.0));
+        for (i, (strike, kind, st)) in [
+            (60_000.0, OptionKind::Call, Settlement::Inverse),
+            (55_000.0, OptionKind::Put, Settlement::Inverse),
+            (70_000.0, OptionKind::Call, Settlement::Linear),
+            (200_000.0, OptionKind::Call, Settlement::Inverse),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let o = option(strike, kind, st);
+            let mark = if st == Settlement::Inverse {
+                0.05
+            } else {
+                3_000.0
+            };
+            market
+                .mark_prices
+                .insert(o.id(), mark * (1.0 + i as f64 / 10.0));
+            market.mark_ivs.insert(o.id(), 0.5 + i as f64 / 20.0);
+            slice.positions.push(Position::new(o, 2.0));
+        }
+        // A repeated instrument (two sub-accounts): it moves twice, as in a fresh copy.
+        slice.positions.push(Position::new(perp, -20.0));
+        slice.positions.push(Position::new(
+            option(60_000.0, OptionKind::Call, Settlement::Inverse),
+            1.0,
+        ));
+        // An option without a mark is left alone.
+        slice.positions.push(Position::new(
+            option(65_000.0, OptionKind::Put, Settlement::Inverse),
+            1.0,
+        ));
+        let mut shift = MarketShift::new(&market, "BTC", &slice).unwrap();
+        let mut seed = 7u64;
+        for i in 0..200 {
+            // Moves in any order (the search walks out and bisects back).
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let mv = -0.99 + 5.99 * ((seed >> 11) as f64 / (1u64 << 53) as f64);
+            let mv = if i % 17 == 0 { 0.0 } else { mv };
+            assert_eq!(
+                *shift.at(mv),
+                shift_fresh(&market, "BTC", mv, &slice),
+                "move {mv}"
+            );
+        }
     }
 }

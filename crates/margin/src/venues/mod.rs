@@ -84,16 +84,28 @@ pub fn venue_margins(
 ) -> Result<Vec<VenueMargin>, MarginError> {
     let mut out = Vec::new();
     for venue in account.venues() {
-        if venue == Venue::Hub {
-            continue;
-        }
-        match cached_model(venue) {
-            Some(m) => out.extend(m.margin(account, assets, market)?),
-            // Not cached means it failed to build: build it again to report why.
-            None => out.extend(model_for(venue)?.margin(account, assets, market)?),
-        }
+        out.extend(venue_margins_at(venue, account, assets, market)?);
     }
     Ok(out)
+}
+
+/// One venue's part of [`venue_margins`]: its pools for `account` (nothing for the hub). Each
+/// venue's rules read only that venue's positions, balances and orders, so a book that changes at
+/// other venues leaves these figures unchanged (the what-if reuses them).
+pub fn venue_margins_at(
+    venue: Venue,
+    account: &Account,
+    assets: &[Asset],
+    market: &Market,
+) -> Result<Vec<VenueMargin>, MarginError> {
+    if venue == Venue::Hub {
+        return Ok(Vec::new());
+    }
+    match cached_model(venue) {
+        Some(m) => m.margin(account, assets, market),
+        // Not cached means it failed to build: build it again to report why.
+        None => model_for(venue)?.margin(account, assets, market),
+    }
 }
 
 /// The margin pool a position belongs to, labelled as the venue models label their

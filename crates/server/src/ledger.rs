@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use intermargin_model::{Amount, Asset, Collateral, Position, Reported, Venue};
+use intermargin_model::{Amount, Asset, Collateral, Order, Position, Reported, Venue};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -96,6 +96,31 @@ pub enum Mutation {
         /// Key id that relayed the payloads.
         relayed_by: String,
     },
+    /// Replace an account's open orders on one venue with the set its account stream reports.
+    Orders {
+        /// Account id.
+        account: String,
+        /// Venue.
+        venue: Venue,
+        /// The venue's open orders.
+        orders: Vec<Order>,
+    },
+    /// The balances a venue's account stream (configured by the operator) reports for the
+    /// account on that venue: a statement of fact, not a deposit. It replaces the previous
+    /// statement for that venue and never moves the ledger's money ([`Ledger::balances`]); the
+    /// margin uses it for the venue's pool in place of the ledger's balances there.
+    StreamedBalances {
+        /// Account id.
+        account: String,
+        /// The reporting venue.
+        venue: Venue,
+        /// Per asset, base units (as the venue reports them).
+        balances: Vec<Collateral>,
+        /// Who declared them: `streamed from <venue> at <RFC 3339 time>`.
+        source: String,
+        /// UTC ms of the statement.
+        at_ms: i64,
+    },
     /// A liquidation executed: the plan, every touched venue's positions after it, and the
     /// booking of its money (realised P&L, penalty to the insurance fund, execution costs, bad
     /// debt) in one transaction, applied only if the account is still at the version it was
@@ -145,6 +170,8 @@ impl Mutation {
             | Mutation::Transfer { account, .. }
             | Mutation::Positions { account, .. }
             | Mutation::VenueReport { account, .. }
+            | Mutation::Orders { account, .. }
+            | Mutation::StreamedBalances { account, .. }
             | Mutation::Liquidation { account, .. }
             | Mutation::Credit { account, .. }
             | Mutation::Record { account, .. } => account,
@@ -159,6 +186,8 @@ impl Mutation {
             Mutation::Transfer { .. } => "transfer",
             Mutation::Positions { .. } => "positions",
             Mutation::VenueReport { .. } => "venue_report",
+            Mutation::Orders { .. } => "orders",
+            Mutation::StreamedBalances { .. } => "streamed_balances",
             Mutation::Liquidation { .. } => "liquidation",
             Mutation::Credit { .. } => "credit",
             Mutation::Record { kind, .. } => kind,
@@ -199,6 +228,16 @@ impl Mutation {
                 ..
             } => {
                 json!({"venue": venue, "positions": positions, "reported": reported, "source": "venue_report", "reported_by": venue, "relayed_by": relayed_by})
+            }
+            Mutation::Orders { venue, orders, .. } => json!({"venue": venue, "orders": orders}),
+            Mutation::StreamedBalances {
+                venue,
+                balances,
+                source,
+                at_ms,
+                ..
+            } => {
+                json!({"venue": venue, "balances": balances, "source": source, "at_ms": at_ms})
             }
             Mutation::Liquidation {
                 plan,
@@ -490,6 +529,51 @@ impl Ledger {
                     ..
                 } => {
                     put_positions(&mut tx, account, *venue, positions, reported, created).await?;
+                }
+                Mutation::Orders {
+                    account,
+                    venue,
+                    orders,
+                } => {
+                    let text = to_json(orders)?;
+                    sqlx::query(
+                        "INSERT INTO orders (account_id, venue, orders, seq) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (account_id, venue) DO UPDATE SET orders = excluded.orders, seq = excluded.seq",
+                    )
+                    .bind(account)
+                    .bind(venue.as_str())
+                    .bind(text)
+                    .bind(created)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Mutation::StreamedBalances {
+                    account,
+                    venue,
+                    balances,
+                    source,
+                    at_ms,
+                } => {
+                    for (i, b) in balances.iter().enumerate() {
+                        if b.venue != *venue {
+                            return Err(ApiError::bad(
+                                format!("balances[{i}].venue"),
+                                format!("must be {venue}"),
+                            ));
+                        }
+                        self.require_asset(&mut tx, &b.asset).await?;
+                    }
+                    sqlx::query(
+                        "INSERT INTO streamed_balances (account_id, venue, balances, source, at_ms) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (account_id, venue) DO UPDATE SET balances = excluded.balances, source = excluded.source, at_ms = excluded.at_ms",
+                    )
+                    .bind(account)
+                    .bind(venue.as_str())
+                    .bind(to_json(balances)?)
+                    .bind(source)
+                    .bind(*at_ms)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 Mutation::Credit {
                     account,
@@ -918,6 +1002,49 @@ impl Ledger {
     /// venue whose latest positions were written by hand or by a liquidation).
     pub async fn reported(&self, account: &str) -> Result<Vec<Reported>, ApiError> {
         self.per_venue_lists(account, "reported").await
+    }
+
+    /// An account's open orders on every venue (as their account streams last reported them).
+    pub async fn orders(&self, account: &str) -> Result<Vec<Order>, ApiError> {
+        let rows = sqlx::query("SELECT orders FROM orders WHERE account_id = $1 ORDER BY venue")
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let text: String = r.try_get(0)?;
+            let mut items: Vec<Order> = serde_json::from_str(&text)
+                .map_err(|e| ApiError::Storage(format!("orders.orders: {e}")))?;
+            out.append(&mut items);
+        }
+        Ok(out)
+    }
+
+    /// The balances each venue's account stream last declared for an account, by venue.
+    pub async fn streamed_balances(
+        &self,
+        account: &str,
+    ) -> Result<Vec<StreamedBalances>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT venue, balances, source, at_ms FROM streamed_balances WHERE account_id = $1 ORDER BY venue",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_streamed).collect()
+    }
+
+    /// An account's book as the margin reads it: its positions and open orders on every venue,
+    /// and its collateral — the ledger's balances, except on a venue whose account stream
+    /// declared balances, where the streamed ones stand in their place (each such venue noted in
+    /// `reported` as a `collateral` row whose `source` says where and when it was streamed).
+    pub async fn book(&self, account: &str) -> Result<intermargin_model::Account, ApiError> {
+        let mut acc = intermargin_model::Account::new(account);
+        acc.collateral = self.balances(account).await?;
+        acc.positions = self.positions(account).await?;
+        acc.orders = self.orders(account).await?;
+        with_streamed(&mut acc, self.streamed_balances(account).await?);
+        Ok(acc)
     }
 
     /// One JSON-list column of an account's `positions` rows, venue by venue, concatenated.
@@ -1417,6 +1544,37 @@ impl Ledger {
                     .or_insert_with(|| Account::new(&id))
                     .positions
                     .append(&mut items);
+            }
+        }
+        {
+            let mut rows =
+                sqlx::query("SELECT account_id, orders FROM orders ORDER BY account_id, venue")
+                    .fetch(&self.pool);
+            while let Some(r) = rows.try_next().await? {
+                let id: String = r.try_get(0)?;
+                let text: String = r.try_get(1)?;
+                let mut items: Vec<Order> = serde_json::from_str(&text)
+                    .map_err(|e| ApiError::Storage(format!("orders.orders: {e}")))?;
+                books
+                    .entry(id.clone())
+                    .or_insert_with(|| Account::new(&id))
+                    .orders
+                    .append(&mut items);
+            }
+        }
+        {
+            let mut streamed: BTreeMap<String, Vec<StreamedBalances>> = BTreeMap::new();
+            let mut rows = sqlx::query(
+                "SELECT venue, balances, source, at_ms, account_id FROM streamed_balances ORDER BY account_id, venue",
+            )
+            .fetch(&self.pool);
+            while let Some(r) = rows.try_next().await? {
+                let id: String = r.try_get(4)?;
+                streamed.entry(id).or_default().push(row_to_streamed(&r)?);
+            }
+            for (id, s) in streamed {
+                let acc = books.entry(id.clone()).or_insert_with(|| Account::new(&id));
+                with_streamed(acc, s);
             }
         }
         Ok(books)
@@ -1988,6 +2146,55 @@ async fn add_balance(
     .await?;
     Ok(next)
 }
+
+/// The balances one venue's account stream declared for an account ([`Mutation::StreamedBalances`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamedBalances {
+    /// The reporting venue.
+    pub venue: Venue,
+    /// Per asset, base units.
+    pub balances: Vec<Collateral>,
+    /// `streamed from <venue> at <time>`.
+    pub source: String,
+    /// UTC ms of the statement.
+    pub at_ms: i64,
+}
+
+fn row_to_streamed(r: &AnyRow) -> Result<StreamedBalances, ApiError> {
+    let venue: String = r.try_get(0)?;
+    let text: String = r.try_get(1)?;
+    Ok(StreamedBalances {
+        venue: Venue::from_str(&venue).map_err(|e| ApiError::Storage(e.to_string()))?,
+        balances: serde_json::from_str(&text)
+            .map_err(|e| ApiError::Storage(format!("streamed_balances.balances: {e}")))?,
+        source: r.try_get(2)?,
+        at_ms: r.try_get(3)?,
+    })
+}
+
+/// Puts streamed balances in place of the ledger's on their venues, noting each venue's source
+/// in `reported` ([`STREAMED_COLLATERAL`], one row per asset: `value` the base units as a float,
+/// for the explanation only; the margin reads the exact base units of `collateral`).
+fn with_streamed(acc: &mut intermargin_model::Account, streamed: Vec<StreamedBalances>) {
+    for s in streamed {
+        acc.collateral.retain(|c| c.venue != s.venue);
+        for c in &s.balances {
+            acc.reported.push(Reported {
+                venue: s.venue,
+                pool: None,
+                instrument: None,
+                currency: Some(c.asset.clone()),
+                field: STREAMED_COLLATERAL.into(),
+                value: c.amount.0 as f64,
+                source: s.source.clone(),
+            });
+        }
+        acc.collateral.extend(s.balances);
+    }
+}
+
+/// The `field` of the `reported` rows [`Ledger::book`] adds for streamed balances.
+pub const STREAMED_COLLATERAL: &str = "streamed_collateral";
 
 fn row_to_collateral(r: &AnyRow) -> Result<Collateral, ApiError> {
     let loc: String = r.try_get(0)?;

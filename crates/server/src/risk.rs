@@ -221,6 +221,7 @@ pub fn margin_report(
         venues: &venues,
         constraints: &unified.venues,
         explain: &unified.explain,
+        collateral_sources: collateral_sources(account),
     };
     let json = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     Ok(Report {
@@ -265,6 +266,43 @@ struct MarginReport<'a> {
     explain: &'a intermargin_margin::portfolio::Explanation,
     /// Per position: size, entry, mark, unrealised P&L and Greeks (the dashboard's risk tables).
     positions: &'a [PositionRow],
+    /// The balances a venue's account stream declared, used for that venue's pool in place of
+    /// the ledger's deposits there, each with its source (`streamed from <venue> at <time>`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    collateral_sources: Vec<CollateralSource<'a>>,
+}
+
+/// One streamed balance the margin used, and where it came from.
+#[derive(Serialize)]
+struct CollateralSource<'a> {
+    venue: Venue,
+    asset: &'a str,
+    /// Base units, exact.
+    amount: intermargin_model::Amount,
+    source: &'a str,
+}
+
+/// The streamed balances of `account` (its `reported` rows of
+/// [`crate::ledger::STREAMED_COLLATERAL`]) with their exact amounts from its collateral.
+fn collateral_sources(account: &Account) -> Vec<CollateralSource<'_>> {
+    account
+        .reported
+        .iter()
+        .filter(|r| r.field == crate::ledger::STREAMED_COLLATERAL)
+        .filter_map(|r| {
+            let asset = r.currency.as_deref()?;
+            let c = account
+                .collateral
+                .iter()
+                .find(|c| c.venue == r.venue && c.asset == asset)?;
+            Some(CollateralSource {
+                venue: r.venue,
+                asset,
+                amount: c.amount,
+                source: &r.source,
+            })
+        })
+        .collect()
 }
 
 /// One position as the risk page shows it; `mark_price`, `unrealised_pnl`, `currency` and

@@ -315,9 +315,7 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     /// Reloads one account's book from the ledger into memory.
     pub async fn reload_book(&self, account: &str) -> Result<Account, ApiError> {
-        let mut acc = Account::new(account);
-        acc.collateral = self.ledger.balances(account).await?;
-        acc.positions = self.ledger.positions(account).await?;
+        let acc = self.ledger.book(account).await?;
         let quote = self.market.read().await.quote.clone();
         self.note_instruments([&acc], &quote);
         self.books

@@ -936,3 +936,279 @@ async fn streamed_okx_and_bybit_positions_are_filed_under_their_venues() {
         assert!(seen.contains(&p.to_string()), "{seen:?}");
     }
 }
+
+/// The user-data stream for the orders test: the documented ACCOUNT_UPDATE, then one resting
+/// LIMIT order as an ORDER_TRADE_UPDATE (the documented event's fields, with the symbol, side,
+/// type, quantity and price of a resting ETHUSDT buy: 0.05 at 1,900), then idle.
+async fn binance_user_ws_with_order() -> u16 {
+    ws_server(|c: WsConn| async move {
+        let mut ws = c.ws;
+        let update = support::jsonl("ws/binance-user.jsonl")[0].clone();
+        let _ = ws.send(Message::text(update)).await;
+        let order = json!({"e":"ORDER_TRADE_UPDATE","E":1568879465651u64,"T":1568879465650u64,"o":{
+            "s":"ETHUSDT","c":"TEST2","S":"BUY","o":"LIMIT","f":"GTC","q":"0.050","p":"1900",
+            "ap":"0","x":"NEW","X":"NEW","i":8886775,"l":"0","z":"0","L":"0","N":"USDT","n":"0",
+            "T":1568879465650u64,"t":0,"b":"95","a":"0","m":false,"R":false,"ot":"LIMIT","rp":"0"}});
+        let _ = ws.send(Message::text(order.to_string())).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await
+}
+
+/// A streamed Binance account with a resting order and streamed balances: the served margin
+/// reserves the order's initial margin exactly as the margin crate does on the same book with
+/// that order, and uses the streamed USDT balance (not the ledger deposit) for the venue's pool,
+/// saying where it came from; after a restart the ledger still has both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_orders_and_balances_are_filed_and_margined() {
+    use intermargin_model::{Account, Amount, Collateral, Market, Order, Position, Side, Venue};
+    let bn = ctl(30_000.0, 30_000.0);
+    set(&bn, |c| c.eth = Some(2_000.0));
+    let dr = ctl(0.0, 30_000.0);
+    let bn_port = mock("binance", bn.clone()).await;
+    let dr_port = mock("deribit", dr.clone()).await;
+    let (rest_port, _seen) = binance_rest().await;
+    let user_port = binance_user_ws_with_order().await;
+    std::env::set_var("IM_TEST_LIVE_BN6_KEY", "test-key");
+    std::env::set_var("IM_TEST_LIVE_BN6_SECRET", "test-secret");
+
+    let dir = common::tempdir::Dir::new("live-orders");
+    let live = dir.0.join("live.toml");
+    std::fs::write(
+        &live,
+        format!(
+            "stale_after_secs = 5\nbatch_ms = 20\n\
+             [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\", \"ETHUSDT\"]\n\
+             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+             [[accounts]]\nvenue = \"binance\"\naccount = \"live6\"\nkey_env = \"IM_TEST_LIVE_BN6_KEY\"\n\
+             secret_env = \"IM_TEST_LIVE_BN6_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+             ws_url = \"ws://127.0.0.1:{user_port}\"\n"
+        ),
+    )
+    .unwrap();
+    let breakers = dir.0.join("breakers.toml");
+    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
+    let mut cfg = common::config(&dir.0, None, ADMIN);
+    cfg.demo = false;
+    cfg.live = Some(live);
+    cfg.breakers = Some(breakers);
+    let (st, _) = prepare(&cfg).await.unwrap();
+    let router = app(st.clone());
+    let call = |m: &'static str, u: String, b: Option<Value>| {
+        let r = router.clone();
+        async move { common::call_once(&r, m, &u, ADMIN, b).await }
+    };
+    let (s, v) = call(
+        "POST",
+        "/api/v1/accounts".into(),
+        Some(json!({"id": "live6"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // 10,000 USDT deposited on Binance in the ledger: the stream's balance must stand in its place.
+    let (s, v) = call(
+        "POST",
+        "/api/v1/accounts/live6/deposits".into(),
+        Some(json!({"location": "binance", "asset": "USDT", "amount": "10000000000"})),
+    )
+    .await;
+    assert!(s.is_success(), "{v}");
+    start_monitor(&st, &cfg).unwrap();
+
+    // By hand at ETH 2,000 (Binance, "How to Calculate the Margin Requirement on Binance Futures
+    // Trading", https://www.binance.com/en/support/faq/4f83b65d83654b5e933f85ef12bf769d, the page
+    // crates/margin/src/venues/orders.rs cites): one-way leg ETHUSDT, position −0.01 → N = −20;
+    // the resting buy 0.05 @ 1,900 → Bid = 95, Ask = 0; default leverage 20×:
+    //   requirement = max(|N + Bid|, |N − Ask|) / 20 = max(75, 20) / 20 = 3.75,
+    //   the position alone |N| / 20 = 1, so the order reserves 2.75; its open loss
+    //   0.05 × |min(0, 2,000 − 1,900)| = 0. Cross IM = 1 + 2.75 = 3.75; MM unchanged 20 × 0.65 % = 0.13.
+    let (want_im, want_mm) = (3.75, 0.13);
+    let mut last = Value::Null;
+    let mut ok = false;
+    for _ in 0..300 {
+        let (s, v) = call("GET", "/api/v1/accounts/live6/margin".into(), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        last = v.clone();
+        let cross = v["venues"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|p| p["venue"] == "binance" && p["pool"] == "cross")
+            })
+            .cloned();
+        if let Some(c) = cross {
+            let f = |k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+            if (f("initial_margin") - want_im).abs() < 1e-9
+                && (f("maintenance_margin") - want_mm).abs() < 1e-9
+                && v["collateral_sources"].is_array()
+            {
+                ok = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !ok {
+        let (_, book) = call("GET", "/api/v1/accounts/live6".into(), None).await;
+        let (_, h) = call("GET", "/health".into(), None).await;
+        let (_, ev) = call("GET", "/api/v1/accounts/live6/events".into(), None).await;
+        panic!("book {book}\nhealth {}\nevents {ev}", h["live"]["accounts"]);
+    }
+    let served = last;
+    let cross = served["venues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["venue"] == "binance" && p["pool"] == "cross")
+        .unwrap()
+        .clone();
+    assert!(
+        (cross["orders_initial_margin"].as_f64().unwrap() - 2.75).abs() < 1e-9,
+        "{cross}"
+    );
+    // The streamed balance, with its source: USDT "94.91018561" of the documented ACCOUNT_UPDATE
+    // in USDT's 6 decimals = 94,910,185 base units (the ledger's deposit was 10,000,000,000).
+    let src = &served["collateral_sources"][0];
+    assert_eq!(src["venue"], "binance", "{served}");
+    assert_eq!(src["asset"], "USDT", "{served}");
+    assert_eq!(src["amount"], "94910185", "{served}");
+    assert!(
+        src["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("streamed from binance at 20")),
+        "{src}"
+    );
+
+    // The margin crate on the same book with that order, built here: the served positions, the
+    // order and the streamed balance written out by hand, the served market.
+    let (_, book) = call("GET", "/api/v1/accounts/live6".into(), None).await;
+    let positions: Vec<Position> = serde_json::from_value(book["positions"].clone()).unwrap();
+    let eth = positions
+        .iter()
+        .find(|p| p.instrument.symbol == "ETHUSDT")
+        .expect("ETHUSDT position")
+        .instrument
+        .clone();
+    let mut order = Order::limit(eth, Side::Buy, 0.05, 1_900.0);
+    order.id = Some("8886775".into());
+    let served_orders: Vec<Order> = serde_json::from_value(book["orders"].clone()).unwrap();
+    assert_eq!(served_orders.len(), 1, "{book}");
+    assert_eq!(served_orders[0].side, Side::Buy);
+    assert_eq!(served_orders[0].price, Some(1_900.0));
+    assert_eq!(served_orders[0].remaining, 0.05);
+    let mut acc = Account::new("live6");
+    acc.positions = positions;
+    acc.orders = vec![order];
+    acc.collateral = vec![Collateral {
+        venue: Venue::Binance,
+        asset: "USDT".into(),
+        amount: Amount(94_910_185),
+        sub_account: None,
+        chain_id: None,
+    }];
+    let (_, market) = call("GET", "/api/v1/market".into(), None).await;
+    let market: Market = serde_json::from_value(market).unwrap();
+    let assets: Vec<intermargin_model::Asset> =
+        serde_json::from_value(book["assets"].clone()).unwrap();
+    let venues = intermargin_margin::venue_margins(&acc, &assets, &market).unwrap();
+    let mine = serde_json::to_value(&venues).unwrap();
+    let pools = |v: &Value| -> Vec<(String, f64, f64, f64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["venue"] == "binance")
+            .map(|p| {
+                (
+                    p["pool"].as_str().unwrap_or_default().to_string(),
+                    p["initial_margin"].as_f64().unwrap(),
+                    p["maintenance_margin"].as_f64().unwrap(),
+                    p["equity"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (pools(&served["venues"]), pools(&mine));
+    assert_eq!(a.len(), b.len(), "{served} vs {mine}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        for (p, q) in [(x.1, y.1), (x.2, y.2), (x.3, y.3)] {
+            assert!((p - q).abs() <= 1e-9 * q.abs().max(1.0), "{x:?} vs {y:?}");
+        }
+    }
+    // Not the deposit: by hand, the cross pool's equity is the streamed wallet less the isolated
+    // BTCUSDT wallet (1.201871, the documented "iw") plus the cross ETHUSDT P&L at 2,000:
+    // 94.910185 − 1.201871 − 0.01 × (2,000 − 375.74) = 94.910185 − 1.201871 − 16.2426 = 77.465714.
+    let eq = cross["equity"].as_f64().unwrap();
+    assert!((eq - 77.465714).abs() < 1e-9, "{cross}");
+
+    // Bad input, straight at the filing functions:
+    // an order for an instrument the market does not know is refused, naming it;
+    let mut unknown = served_orders[0].clone();
+    unknown.instrument.symbol = "NOSUCHUSDT".into();
+    unknown.instrument.underlying = "NOSUCH".into();
+    let e = intermargin_server::live::orders_mutation(&st, "live6", Venue::Binance, &[unknown])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("orders[0].instrument") && e.contains("binance:NOSUCHUSDT"),
+        "{e}"
+    );
+    // more orders than the limit are refused before anything is copied;
+    let many = vec![served_orders[0].clone(); intermargin_server::live::MAX_ORDERS_PER_VENUE + 1];
+    let e = intermargin_server::live::orders_mutation(&st, "live6", Venue::Binance, &many)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exceed the limit of 1000"), "{e}");
+    // an order on another venue, a NaN price, a balance on another venue: each named.
+    let mut other = served_orders[0].clone();
+    other.instrument.venue = Venue::Okx;
+    let e = intermargin_server::live::orders_mutation(&st, "live6", Venue::Binance, &[other])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("orders[0].instrument.venue"), "{e}");
+    let mut nan = served_orders[0].clone();
+    nan.price = Some(f64::NAN);
+    let e = intermargin_server::live::orders_mutation(&st, "live6", Venue::Binance, &[nan])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("orders[0].price"), "{e}");
+    let off = Collateral {
+        venue: Venue::Deribit,
+        asset: "USDT".into(),
+        amount: Amount(1),
+        sub_account: None,
+        chain_id: None,
+    };
+    let e = intermargin_server::live::balances_mutation("live6", Venue::Binance, &[off], 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("balances[0].venue"), "{e}");
+
+    // A restart: a new service on the same database has the order and the streamed balance.
+    let mut cfg2 = cfg.clone();
+    cfg2.live = None;
+    let (st2, _) = prepare(&cfg2).await.unwrap();
+    let book2 = st2.book("live6").await.unwrap();
+    assert_eq!(book2.orders, served_orders);
+    assert!(book2
+        .collateral
+        .iter()
+        .any(|c| c.venue == Venue::Binance && c.asset == "USDT" && c.amount == Amount(94_910_185)));
+    assert!(
+        !book2
+            .collateral
+            .iter()
+            .any(|c| c.amount == Amount(10_000_000_000)),
+        "{:?}",
+        book2.collateral
+    );
+    // The ledger's money is untouched: the deposit is still the balance, the invariant holds.
+    let bal = st2.ledger.balances("live6").await.unwrap();
+    assert_eq!(bal.len(), 1);
+    assert_eq!(bal[0].amount, Amount(10_000_000_000));
+    st2.ledger.verify().await.unwrap();
+}

@@ -1149,6 +1149,8 @@ async fn every_documented_route_refuses_another_accounts_key() {
             Some(json!({})),
             Guard::Global,
         ),
+        // Account keys see only their own account's cross-chain lines (404 without --xchain).
+        ("get", "/api/v1/xchain", None, Guard::Global),
         // Not in the OpenAPI document (files, not API): the plots.
         ("get", "/plots/{name}", None, Guard::Hidden),
         ("get", "/plots/index.json", None, Guard::Global),

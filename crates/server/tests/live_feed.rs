@@ -592,8 +592,17 @@ async fn streamed_binance_positions_are_filed_in_the_ledger_and_margined() {
     let mut ok = false;
     for _ in 0..300 {
         let (s, v) = svc.call("GET", "/api/v1/accounts/live2/margin", None).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        // Between the stream filing ETHUSDT and the feed's first ETHUSDT price the margin is
+        // uncomputable (422, naming the missing price); anything else is an error.
+        assert!(
+            s == StatusCode::OK || s == StatusCode::UNPROCESSABLE_ENTITY,
+            "{s} {v}"
+        );
         last = v.clone();
+        if s != StatusCode::OK {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let pools: Vec<Value> = v["venues"]
             .as_array()
             .map(|a| {
@@ -1027,8 +1036,16 @@ async fn streamed_orders_and_balances_are_filed_and_margined() {
     let mut ok = false;
     for _ in 0..300 {
         let (s, v) = call("GET", "/api/v1/accounts/live6/margin".into(), None).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        // 422 until the feed has priced every streamed instrument (see above).
+        assert!(
+            s == StatusCode::OK || s == StatusCode::UNPROCESSABLE_ENTITY,
+            "{s} {v}"
+        );
         last = v.clone();
+        if s != StatusCode::OK {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let cross = v["venues"]
             .as_array()
             .and_then(|a| {

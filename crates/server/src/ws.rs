@@ -21,12 +21,14 @@ pub async fn upgrade(State(st): State<Shared>, ws: WebSocketUpgrade) -> Response
 }
 
 async fn serve(st: Shared, mut socket: WebSocket) {
-    let key = match tokio::time::timeout(std::time::Duration::from_secs(10), socket.recv()).await {
-        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<serde_json::Value>(&t)
-            .ok()
-            .and_then(|v| v["auth"].as_str().map(str::to_string)),
+    let first = match tokio::time::timeout(std::time::Duration::from_secs(10), socket.recv()).await
+    {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<serde_json::Value>(&t).ok(),
         _ => None,
     };
+    let key = first
+        .as_ref()
+        .and_then(|v| v["auth"].as_str().map(str::to_string));
     let Some(key) = key else {
         let _ = socket
             .send(Message::Text(
@@ -56,6 +58,12 @@ async fn serve(st: Shared, mut socket: WebSocket) {
         Scope::Account(a) => Some(a.as_str()),
         _ => None,
     });
+    // An account the client follows (`{"subscribe":"<id>"}`, also in the first message): every
+    // re-margin of it is serialised for this socket, not only moves beyond the report threshold.
+    let mut _following = None;
+    if let Some(id) = first.as_ref().and_then(|v| v["subscribe"].as_str()) {
+        _following = follow(&st, &principal.scope, id);
+    }
     let mut revoked = st.auth.revocations();
     let hello =
         json!({"type":"ready","scope":principal.scope.label(),"role":principal.scope.role()});
@@ -105,9 +113,28 @@ async fn serve(st: Shared, mut socket: WebSocket) {
             incoming = socket.recv() => {
                 match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Text(t))) => {
+                        let id = serde_json::from_str::<serde_json::Value>(&t)
+                            .ok()
+                            .and_then(|v| v["subscribe"].as_str().map(str::to_string));
+                        if let Some(id) = id {
+                            // The new subscription replaces the old one (one per socket).
+                            _following = follow(&st, &principal.scope, &id);
+                        }
+                    }
                     _ => {}
                 }
             }
         }
     }
+}
+
+/// Registers a socket as following one account, if its key may see that account (an account key
+/// only its own) and the id is of sane length; otherwise nothing is registered.
+fn follow(st: &Shared, scope: &Scope, id: &str) -> Option<crate::state::ListenerGuard> {
+    let visible = match scope {
+        Scope::Account(a) => a == id,
+        _ => true,
+    };
+    (visible && !id.is_empty() && id.len() <= 128).then(|| st.listeners.join(Some(id)))
 }

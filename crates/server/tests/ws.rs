@@ -103,6 +103,74 @@ async fn each_key_streams_only_the_accounts_it_may_see() {
     assert!(next_json(&mut bad).await.is_none());
 }
 
+/// `{"subscribe":"<id>"}` makes the monitor serialise every re-margin of that account for the
+/// socket (the dashboard follows the account it shows); a key cannot follow an account it may not
+/// see, and a new subscription replaces the old one.
+#[tokio::test]
+async fn a_socket_follows_only_an_account_its_key_may_see() {
+    let dir = common::tempdir::Dir::new("ws-follow");
+    let (st, _) = prepare(&common::config(&dir.0, None, ADMIN)).await.unwrap();
+    let listeners = st.listeners.clone();
+    let router = app(st);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut keys = Vec::new();
+    for id in ["alice", "bob"] {
+        let (s, _) = post(addr, "/api/v1/accounts", ADMIN, json!({"id": id})).await;
+        assert_eq!(s, 201);
+        let (s, v) = post(addr, "/api/v1/keys", ADMIN, json!({"scope": id})).await;
+        assert_eq!(s, 201);
+        keys.push(v["key"].as_str().unwrap().to_string());
+    }
+    let followed = |want: &[&str]| {
+        let mut got: Vec<String> = listeners.accounts().into_iter().collect();
+        got.sort();
+        got == want.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let wait_for = |want: &'static [&'static str]| async move {
+        for _ in 0..100 {
+            if followed(want) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    };
+    // Alice's key asks to follow Bob: only her own account is registered (by her key's scope).
+    let (mut alice, _) = open(addr, &keys[0]).await;
+    alice
+        .send(Message::Text(
+            json!({"subscribe": "bob"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    assert!(wait_for(&["alice"]).await, "{:?}", listeners.accounts());
+    // The admin follows Bob, then Alice instead.
+    let (mut admin, _) = open(addr, ADMIN).await;
+    admin
+        .send(Message::Text(
+            json!({"subscribe": "bob"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        wait_for(&["alice", "bob"]).await,
+        "{:?}",
+        listeners.accounts()
+    );
+    admin
+        .send(Message::Text(
+            json!({"subscribe": "alice"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    assert!(wait_for(&["alice"]).await, "{:?}", listeners.accounts());
+    drop(alice);
+    drop(admin);
+    assert!(wait_for(&[]).await, "{:?}", listeners.accounts());
+}
+
 /// The first close frame on `ws` within `within`, skipping other messages: (code, reason).
 async fn close_frame(ws: &mut Socket, within: Duration) -> Option<(u16, String)> {
     let deadline = tokio::time::Instant::now() + within;

@@ -42,8 +42,13 @@ try {
   const components = await page.locator('#components tbody tr').count();
   if (components < 1) throw new Error('no explanation components rendered');
   await page.waitForFunction(() => document.querySelectorAll('#plots img').length >= 3, null, { timeout: 120000 });
-  const plotsLoaded = await page.evaluate(() => [...document.querySelectorAll('#plots img')].every((i) => i.complete && i.naturalWidth > 0));
-  if (!plotsLoaded) throw new Error('a plot image failed to load');
+  // Images load asynchronously: wait for each to finish; one that errors (complete, width 0) or
+  // never loads fails the test.
+  const plotsLoaded = await page.waitForFunction(() => [...document.querySelectorAll('#plots img')].every((i) => i.complete && i.naturalWidth > 0), null, { timeout: 30000 }).then(() => true, () => false);
+  if (!plotsLoaded) {
+    const bad = await page.evaluate(() => [...document.querySelectorAll('#plots img')].filter((i) => !(i.complete && i.naturalWidth > 0)).map((i) => i.getAttribute('src')));
+    throw new Error(`a plot image failed to load: ${JSON.stringify(bad)}`);
+  }
   // Admin lands on the demo book.
   const account = await page.inputValue('#account');
   if (account !== 'hedged') throw new Error(`admin landed on ${account}, not the demo book "hedged"`);

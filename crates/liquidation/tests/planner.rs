@@ -3,13 +3,23 @@ mod common;
 
 use common::*;
 use intermargin_liquidation::*;
-use intermargin_model::Venue;
+use intermargin_model::{Account, Market, Venue};
 
 fn opts() -> PlannerOptions {
     PlannerOptions {
         buffer: 0.05,
         tolerance: 1e-12,
     }
+}
+
+/// The planner with no market impact and one flat penalty rate for every venue.
+fn plan_flat(
+    a: &Account,
+    m: &Market,
+    r: &dyn RequirementFn,
+    penalty: f64,
+) -> Result<LiquidationPlan, LiquidationError> {
+    plan_liquidation(a, m, r, &no_impact(), &flat_rules(penalty), opts())
 }
 
 #[test]
@@ -19,15 +29,7 @@ fn a_single_long_is_cut_by_the_closed_form_amount_without_fees() {
     let eth = perp(Venue::Dydx, "ETH-USD", "ETH");
     let a = account(1_500.0, &[(eth, 10.0, 2_000.0)]);
     let m = market(&[("dydx:ETH-USD", 1_900.0)]);
-    let p = plan_liquidation(
-        &a,
-        &m,
-        &rates(0.05, 0.03),
-        &no_impact(),
-        &flat_rules(0.0),
-        opts(),
-    )
-    .unwrap();
+    let p = plan_flat(&a, &m, &rates(0.05, 0.03), 0.0).unwrap();
     assert_eq!(p.state, AccountState::Liquidation);
     assert!((p.margin_before.equity - 500.0).abs() < 1e-9);
     assert_eq!(p.plan.len(), 1);
@@ -47,15 +49,7 @@ fn a_penalty_enlarges_the_close_as_drift_sizing_says() {
     let eth = perp(Venue::Dydx, "ETH-USD", "ETH");
     let a = account(1_500.0, &[(eth, 10.0, 2_000.0)]);
     let m = market(&[("dydx:ETH-USD", 1_900.0)]);
-    let p = plan_liquidation(
-        &a,
-        &m,
-        &rates(0.05, 0.03),
-        &no_impact(),
-        &flat_rules(0.005),
-        opts(),
-    )
-    .unwrap();
+    let p = plan_flat(&a, &m, &rates(0.05, 0.03), 0.005).unwrap();
     let expected = base_to_cover_margin_shortage(98.5, 1_900.0, 0.0315, 0.005).unwrap();
     assert!((expected - 98.5 / 50.35).abs() < 1e-12);
     assert!((p.plan[0].reduce - expected).abs() < 1e-9);
@@ -109,7 +103,7 @@ fn a_hedge_leg_is_never_closed_when_closing_it_raises_the_requirement() {
     let net = NetDelta {
         inner: rates(0.05, 0.03),
     };
-    let p0 = plan_liquidation(&a, &m, &net, &no_impact(), &flat_rules(0.0), opts()).unwrap();
+    let p0 = plan_flat(&a, &m, &net, 0.0).unwrap();
     assert!(p0.plan.is_empty());
     // At 1,800: equity = 1,542 − 2,000 + 400 = −58 → bankrupt; use collateral 2,000 instead:
     let a = account(
@@ -123,7 +117,7 @@ fn a_hedge_leg_is_never_closed_when_closing_it_raises_the_requirement() {
     let net = NetDelta {
         inner: rates(0.10, 0.08),
     };
-    let p = plan_liquidation(&a, &m2, &net, &no_impact(), &flat_rules(0.0), opts()).unwrap();
+    let p = plan_flat(&a, &m2, &net, 0.0).unwrap();
     assert_eq!(p.state, AccountState::Liquidation);
     assert!(
         p.plan.iter().all(|l| l.instrument != "hyperliquid:ETH"),
@@ -151,15 +145,7 @@ fn the_driving_leg_is_preferred_when_scores_tie() {
     // BTC flat at 60,000 (notional 6,000); ETH 1,900 (notional 19,000, P&L −1,000): equity 1,000.
     // MMF 5% → MM 1,250 → liquidation; target 1,000 ≥ 1.05×0.05×(25,000 − n) → n = 25,000 − 19,047.6.
     let m = market(&[("dydx:BTC-USD", 60_000.0), ("dydx:ETH-USD", 1_900.0)]);
-    let p = plan_liquidation(
-        &a,
-        &m,
-        &rates(0.1, 0.05),
-        &no_impact(),
-        &flat_rules(0.0),
-        opts(),
-    )
-    .unwrap();
+    let p = plan_flat(&a, &m, &rates(0.1, 0.05), 0.0).unwrap();
     assert_eq!(p.driver.as_deref(), Some("dydx:ETH-USD"));
     assert_eq!(p.plan.len(), 1);
     assert_eq!(p.plan[0].instrument, "dydx:ETH-USD");
@@ -179,15 +165,7 @@ fn a_bankrupt_account_is_closed_in_full_and_reports_its_bad_debt() {
         &[(perp(Venue::Dydx, "ETH-USD", "ETH"), 10.0, 2_000.0)],
     );
     let m = market(&[("dydx:ETH-USD", 1_900.0)]);
-    let p = plan_liquidation(
-        &a,
-        &m,
-        &rates(0.05, 0.03),
-        &no_impact(),
-        &flat_rules(0.01),
-        opts(),
-    )
-    .unwrap();
+    let p = plan_flat(&a, &m, &rates(0.05, 0.03), 0.01).unwrap();
     assert_eq!(p.state, AccountState::Bankrupt);
     assert_eq!(p.plan[0].reduce, 10.0);
     assert!((p.bad_debt - 690.0).abs() < 1e-9);
@@ -224,15 +202,7 @@ fn a_healthy_account_gets_an_empty_plan() {
         &[(perp(Venue::Dydx, "ETH-USD", "ETH"), 10.0, 2_000.0)],
     );
     let m = market(&[("dydx:ETH-USD", 1_900.0)]);
-    let p = plan_liquidation(
-        &a,
-        &m,
-        &rates(0.05, 0.03),
-        &no_impact(),
-        &flat_rules(0.0),
-        opts(),
-    )
-    .unwrap();
+    let p = plan_flat(&a, &m, &rates(0.05, 0.03), 0.0).unwrap();
     assert_eq!(p.state, AccountState::Healthy);
     assert!(p.plan.is_empty());
     assert_eq!(p.margin_after, p.margin_before);
@@ -245,16 +215,9 @@ fn a_missing_mark_names_the_market_key() {
         &[(perp(Venue::Dydx, "ETH-USD", "ETH"), 10.0, 2_000.0)],
     );
     let m = market(&[]);
-    let e = plan_liquidation(
-        &a,
-        &m,
-        &rates(0.05, 0.03),
-        &no_impact(),
-        &flat_rules(0.0),
-        opts(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = plan_flat(&a, &m, &rates(0.05, 0.03), 0.0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("dydx:ETH"), "{e}");
 }
 

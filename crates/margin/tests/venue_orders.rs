@@ -6,8 +6,8 @@ mod venue_support;
 use intermargin_margin::venue_margins;
 use intermargin_margin::VenueMargin;
 use intermargin_model::{
-    Account, Instrument, Market, OptionKind, Order, OrderType, PositionSide, Settlement, Side,
-    SizeUnit, Venue,
+    Account, Instrument, OptionKind, Order, OrderType, PositionSide, Settlement, Side, SizeUnit,
+    Venue,
 };
 use proptest::prelude::*;
 use venue_support::*;
@@ -328,34 +328,389 @@ proptest! {
     }
 }
 
-/// OKX and Bybit orders are read into the model but reserve nothing (their order-margin rules
-/// were not found in a citable form): the venues' figures do not move.
+fn okx_swap() -> Instrument {
+    linear_perp(Venue::Okx, "BTC-USDT-SWAP", "BTC", "USDT")
+}
+
+fn okx_inverse() -> Instrument {
+    // BTC-USD-SWAP: 100 USD face per contract, settled in BTC.
+    perp(
+        Venue::Okx,
+        "BTC-USD-SWAP",
+        "BTC",
+        "BTC",
+        Settlement::Inverse,
+        100.0,
+        SizeUnit::Quote,
+    )
+}
+
+fn bybit_linear() -> Instrument {
+    linear_perp(Venue::Bybit, "BTCUSDT", "BTC", "USDT")
+}
+
+fn bybit_inverse() -> Instrument {
+    // BTCUSD: 1 USD per contract, settled in BTC.
+    perp(
+        Venue::Bybit,
+        "BTCUSD",
+        "BTC",
+        "BTC",
+        Settlement::Inverse,
+        1.0,
+        SizeUnit::Quote,
+    )
+}
+
+/// OKX, one-way mode ("OKX to change initial margin requirement (IMR) for futures under one-way
+/// mode…", okx.com/help, 2024-10-24). Hand example: long 1 BTC-USDT-SWAP (1 BTC per contract
+/// here) at a mark of 10,000, 10×; a buy for 0.2 at 10,100 and a sell for 1.5 at 10,000.
+/// Long: Max[(10,000 + 2,020), (15,000 − 10,000)] / 10 = 1,202, of which the position's 1,000;
+/// order loss of the buy |0.2 × min(0, 10,000 − 10,100)| = 20, of the sell 0 → orders 222.
 #[test]
-fn okx_and_bybit_orders_are_read_only() {
-    let okx = linear_perp(Venue::Okx, "BTC-USDT-SWAP", "BTC", "USDT");
-    let bybit = linear_perp(Venue::Bybit, "BTCUSDT", "BTC", "USDT");
-    let mut m: Market = market();
-    m.mark_prices.insert(okx.id(), 50_000.0);
-    m.mark_prices.insert(bybit.id(), 50_000.0);
+fn okx_one_way_hand_example() {
+    let mut m = market();
+    m.mark_prices.insert(okx_swap().id(), 10_000.0);
+    let mut p = pos(okx_swap(), 1.0, Some(10_000.0));
+    p.leverage = Some(10.0);
+    let acc = with_orders(
+        account(vec![coll(Venue::Okx, "USDT", 5_000.0, 6)], vec![p]),
+        vec![
+            Order::limit(okx_swap(), Side::Buy, 0.2, 10_100.0),
+            Order::limit(okx_swap(), Side::Sell, 1.5, 10_000.0),
+        ],
+    );
+    let out = venue_margins(&acc, &assets(), &m).unwrap();
+    let v = cross(&out, Venue::Okx);
+    close(v.orders_initial_margin, 222.0, 1e-9, "orders IM");
+    close(v.initial_margin, 1_222.0, 1e-9, "IM");
+}
+
+/// OKX crypto-margined: short 10 BTC-USD-SWAP (1,000 USD) at a mark of 20,000, 5×, a sell for
+/// 5 contracts at 19,000: Short: Max[(0 − 0.05), (0.05 + 500/19,000)] / 5 in BTC; order loss of
+/// the sell |500 × min(0, 1/20,000 − 1/19,000)|.
+#[test]
+fn okx_crypto_margined_hand_example() {
+    let mut m = market();
+    m.mark_prices.insert(okx_inverse().id(), 20_000.0);
+    m.fx.insert("BTC".into(), 20_000.0);
+    let mut p = pos(okx_inverse(), -10.0, Some(20_000.0));
+    p.leverage = Some(5.0);
+    let acc = with_orders(
+        account(vec![coll(Venue::Okx, "BTC", 1.0, 8)], vec![p]),
+        vec![Order::limit(okx_inverse(), Side::Sell, 5.0, 19_000.0)],
+    );
+    let pos_value = 1_000.0 / 20_000.0;
+    let sell_value = 500.0 / 19_000.0;
+    let netted = f64::max(0.0 - pos_value, pos_value + sell_value) / 5.0;
+    let loss = (500.0 * f64::min(0.0, 1.0 / 20_000.0 - 1.0 / 19_000.0)).abs();
+    let want = netted - pos_value / 5.0 + loss;
+    let out = venue_margins(&acc, &assets(), &m).unwrap();
+    close(
+        cross(&out, Venue::Okx).orders_initial_margin,
+        want,
+        1e-12,
+        "orders IM (BTC)",
+    );
+}
+
+/// Bybit "Order Cost (USDT Contract)" worked example (help.bybit.com, article 900000169703):
+/// 1 BTC long at 50,000 USDT, 10×, taker 0.06 %: IM 5,000 + fee to open 30 + fee to close
+/// 1 × 50,000 × (10 − 1)/10 × 0.06 % = 27 → order cost 5,057. With the current non-VIP taker
+/// rate 0.055 % (params/bybit.toml): 5,000 + 27.5 + 24.75 = 5,052.25.
+#[test]
+fn bybit_order_cost_worked_example() {
+    let mut m = market();
+    m.mark_prices.insert(bybit_linear().id(), 50_000.0);
+    let acc = |lev: f64| {
+        // No position: the leg's leverage is the order's.
+        let mut a = with_orders(
+            account(vec![coll(Venue::Bybit, "USDT", 10_000.0, 6)], vec![]),
+            vec![Order::limit(bybit_linear(), Side::Buy, 1.0, 50_000.0)],
+        );
+        a.orders[0].leverage = Some(lev);
+        a
+    };
+    let out = venue_margins(&acc(10.0), &assets(), &m).unwrap();
+    close(
+        cross(&out, Venue::Bybit).orders_initial_margin,
+        5_052.25,
+        1e-9,
+        "0.055 %",
+    );
+    m.venue_params.insert(
+        "bybit:fee-rate:BTCUSDT".into(),
+        serde_json::json!({"symbol": "BTCUSDT", "takerFeeRate": "0.0006", "makerFeeRate": "0.0001"}),
+    );
+    let out = venue_margins(&acc(10.0), &assets(), &m).unwrap();
+    close(
+        cross(&out, Venue::Bybit).orders_initial_margin,
+        5_057.0,
+        1e-9,
+        "0.06 %",
+    );
+}
+
+/// OKX's rule written from the page, branch by branch: long
+/// `Max[(N + Buy), (Sell − N)] / L`, short `Max[(Buy − N), (N + Sell)] / L`, flat = long with
+/// N = 0; the position's own `N / L` taken off; plus each order's loss by the page's USDT- or
+/// crypto-margined formula. Orders: (buy, contracts, price); `face` USD per contract (inverse)
+/// or base per contract (linear).
+fn okx_calculator(
+    inverse: bool,
+    face: f64,
+    q: f64,
+    mark: f64,
+    lev: f64,
+    orders: &[(bool, f64, f64)],
+) -> f64 {
+    let value = |n: f64, px: f64| {
+        if inverse {
+            n * face / px
+        } else {
+            n * face * px
+        }
+    };
+    let n = value(q.abs(), mark);
+    let buy: f64 = orders.iter().filter(|o| o.0).map(|o| value(o.1, o.2)).sum();
+    let sell: f64 = orders
+        .iter()
+        .filter(|o| !o.0)
+        .map(|o| value(o.1, o.2))
+        .sum();
+    let req = if q >= 0.0 {
+        f64::max(n + buy, sell - n) / lev
+    } else {
+        f64::max(buy - n, n + sell) / lev
+    };
+    let loss: f64 = orders
+        .iter()
+        .map(|&(is_buy, c, px)| {
+            let x = match (inverse, is_buy) {
+                (false, true) => f64::min(0.0, mark - px),
+                (false, false) => f64::min(0.0, px - mark),
+                (true, true) => f64::min(0.0, 1.0 / px - 1.0 / mark),
+                (true, false) => f64::min(0.0, 1.0 / mark - 1.0 / px),
+            };
+            (face * c * x).abs()
+        })
+        .sum();
+    req - n / lev + loss
+}
+
+/// Bybit's order cost written from the pages: each order's part that increases the position
+/// (closing parts first, best-priced first) costs `IM + fee to open + fee to close` by the
+/// Order Cost page's linear or inverse formulas; `Max[Buy IM, Sell IM]` with the position's
+/// IM on its side; plus the UTA glossary's order loss `|min(0, (mark − price) × size)|` (buy),
+/// `|min(0, (price − mark) × size)|` (sell), in coin for inverse.
+fn bybit_calculator(
+    inverse: bool,
+    q: f64,
+    mark: f64,
+    lev: f64,
+    taker: f64,
+    orders: &[(bool, f64, f64)],
+) -> f64 {
+    let cost = |is_buy: bool, qty: f64, px: f64| -> f64 {
+        if inverse {
+            let v = qty / px;
+            let close = if is_buy {
+                1.0 + 1.0 / lev
+            } else {
+                1.0 - 1.0 / lev
+            };
+            v / lev + v * taker + v * close * taker
+        } else {
+            let close = if is_buy {
+                1.0 - 1.0 / lev
+            } else {
+                1.0 + 1.0 / lev
+            };
+            qty * px / lev + qty * px * taker + qty * px * close * taker
+        }
+    };
+    let side = |is_buy: bool| -> f64 {
+        let mut rows: Vec<(f64, f64)> = orders
+            .iter()
+            .filter(|o| o.0 == is_buy)
+            .map(|o| (o.1, o.2))
+            .collect();
+        // Buys fill from the highest price down, sells from the lowest up.
+        rows.sort_by(|a, b| {
+            if is_buy {
+                b.1.total_cmp(&a.1)
+            } else {
+                a.1.total_cmp(&b.1)
+            }
+        });
+        let mut closable = if is_buy { (-q).max(0.0) } else { q.max(0.0) };
+        let mut total = 0.0;
+        for (qty, px) in rows {
+            let c = qty.min(closable);
+            closable -= c;
+            total += cost(is_buy, qty - c, px);
+        }
+        total
+    };
+    let pos_im = if inverse {
+        q.abs() / mark
+    } else {
+        q.abs() * mark
+    } / lev;
+    let buy_im = side(true) + if q > 0.0 { pos_im } else { 0.0 };
+    let sell_im = side(false) + if q < 0.0 { pos_im } else { 0.0 };
+    let loss: f64 = orders
+        .iter()
+        .map(|&(is_buy, qty, px)| {
+            let x = if inverse {
+                let d = if is_buy {
+                    1.0 / px - 1.0 / mark
+                } else {
+                    1.0 / mark - 1.0 / px
+                };
+                qty * d
+            } else if is_buy {
+                (mark - px) * qty
+            } else {
+                (px - mark) * qty
+            };
+            f64::min(0.0, x).abs()
+        })
+        .sum();
+    buy_im.max(sell_im) - pos_im + loss
+}
+
+fn okx_bybit_order_strategy() -> impl Strategy<Value = Vec<(bool, f64, f64)>> {
+    prop::collection::vec((any::<bool>(), 1u32..400, -300i32..300), 0..7).prop_map(|v| {
+        v.into_iter()
+            .map(|(b, n, d)| (b, n as f64, d as f64))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Random OKX books (USDT-margined and crypto-margined, long, short or flat, orders on both
+    /// sides around the mark) against [`okx_calculator`].
+    #[test]
+    fn okx_random_books_match_the_documented_rule(
+        inverse in any::<bool>(),
+        q in -300i32..300,
+        mark in 2_000u32..90_000,
+        lev in 1u32..100,
+        book in okx_bybit_order_strategy(),
+    ) {
+        let (ins, face, settle) = if inverse { (okx_inverse(), 100.0, "BTC") } else { (okx_swap(), 1.0, "USDT") };
+        let mark = mark as f64;
+        let q = q as f64 / if inverse { 1.0 } else { 100.0 };
+        let lev = lev as f64;
+        let mut m = market();
+        m.mark_prices.insert(ins.id(), mark);
+        m.fx.insert("BTC".into(), mark);
+        let mut positions = Vec::new();
+        if q != 0.0 {
+            let mut p = pos(ins.clone(), q, Some(mark));
+            p.leverage = Some(lev);
+            positions.push(p);
+        }
+        let scale = if inverse { 1.0 } else { 100.0 };
+        let rows: Vec<(bool, f64, f64)> = book.iter().map(|&(b, n, d)| (b, n / scale, mark * (1.0 + d / 2_000.0))).collect();
+        let orders = rows.iter().map(|&(b, n, px)| {
+            let mut o = Order::limit(ins.clone(), if b { Side::Buy } else { Side::Sell }, n, px);
+            o.leverage = Some(lev);
+            o
+        }).collect();
+        let acc = with_orders(account(vec![coll(Venue::Okx, settle, 10.0, 6)], positions), orders);
+        let out = venue_margins(&acc, &assets(), &m).unwrap();
+        let got = out.iter().filter(|v| v.venue == Venue::Okx).map(|v| v.orders_initial_margin).sum::<f64>();
+        let want = okx_calculator(inverse, face, q, mark, lev, &rows);
+        prop_assert!((got - want).abs() <= 1e-9 * (1.0 + want.abs()), "got {got}, want {want}");
+    }
+
+    /// Random Bybit books (USDT linear and inverse) against [`bybit_calculator`], with a taker
+    /// rate published for the account and the file's rate.
+    #[test]
+    fn bybit_random_books_match_the_documented_rule(
+        inverse in any::<bool>(),
+        q in -300i32..300,
+        mark in 2_000u32..90_000,
+        lev in 1u32..100,
+        published_fee in prop::option::of(0u32..20),
+        book in okx_bybit_order_strategy(),
+    ) {
+        let (ins, settle) = if inverse { (bybit_inverse(), "BTC") } else { (bybit_linear(), "USDT") };
+        let mark = mark as f64;
+        // Inverse sizes in USD contracts, linear in BTC.
+        let scale = if inverse { 0.01 } else { 100.0 };
+        let q = q as f64 / scale;
+        let lev = lev as f64;
+        let mut m = market();
+        m.mark_prices.insert(ins.id(), mark);
+        m.fx.insert("BTC".into(), mark);
+        let taker = match published_fee {
+            Some(bp) => {
+                let rate = bp as f64 / 10_000.0;
+                m.venue_params.insert(
+                    format!("bybit:fee-rate:{}", ins.symbol),
+                    serde_json::json!([{"symbol": ins.symbol, "takerFeeRate": rate.to_string(), "makerFeeRate": "0"}]),
+                );
+                rate
+            }
+            None => 0.00055,
+        };
+        let mut positions = Vec::new();
+        let mut lev_carrier = pos(ins.clone(), q, Some(mark));
+        lev_carrier.leverage = Some(lev);
+        if q != 0.0 {
+            positions.push(lev_carrier);
+        }
+        let rows: Vec<(bool, f64, f64)> = book.iter().map(|&(b, n, d)| (b, n / scale, mark * (1.0 + d / 2_000.0))).collect();
+        let orders = rows.iter().map(|&(b, n, px)| {
+            let mut o = Order::limit(ins.clone(), if b { Side::Buy } else { Side::Sell }, n, px);
+            // Bybit orders carry no leverage; the flat book's comes from here.
+            if q == 0.0 { o.leverage = Some(lev); }
+            o
+        }).collect();
+        let acc = with_orders(account(vec![coll(Venue::Bybit, settle, 10.0, 6)], positions), orders);
+        let out = venue_margins(&acc, &assets(), &m).unwrap();
+        let got = out.iter().filter(|v| v.venue == Venue::Bybit).map(|v| v.orders_initial_margin).sum::<f64>();
+        let want = bybit_calculator(inverse, q, mark, lev, taker, &rows);
+        prop_assert!((got - want).abs() <= 1e-9 * (1.0 + want.abs()), "got {got}, want {want}");
+    }
+}
+
+/// Orders that only close the position reserve nothing on OKX and Bybit (both pages), and
+/// reduce-only orders never do; options orders on either venue are not charged (no rule).
+#[test]
+fn okx_and_bybit_closing_orders_reserve_nothing() {
+    let mut m = market();
+    m.mark_prices.insert(okx_swap().id(), 50_000.0);
+    m.mark_prices.insert(bybit_linear().id(), 50_000.0);
     let base = account(
         vec![
             coll(Venue::Okx, "USDT", 10_000.0, 6),
             coll(Venue::Bybit, "USDT", 10_000.0, 6),
         ],
-        [okx.clone(), bybit.clone()]
+        [okx_swap(), bybit_linear()]
             .into_iter()
             .map(|i| {
-                let mut p = pos(i, 0.1, Some(50_000.0));
+                let mut p = pos(i, 0.5, Some(50_000.0));
                 p.leverage = Some(10.0);
                 p
             })
             .collect(),
     );
+    let mut reduce = Order::limit(okx_swap(), Side::Buy, 3.0, 49_000.0);
+    reduce.reduce_only = true;
     let with = with_orders(
         base.clone(),
         vec![
-            Order::limit(okx, Side::Buy, 1.0, 49_000.0),
-            Order::limit(bybit, Side::Sell, 1.0, 51_000.0),
+            // Sells at or above the mark for no more than the long: closing only.
+            Order::limit(okx_swap(), Side::Sell, 0.5, 51_000.0),
+            Order::limit(bybit_linear(), Side::Sell, 0.2, 50_000.0),
+            Order::limit(bybit_linear(), Side::Sell, 0.3, 52_000.0),
+            reduce,
         ],
     );
     assert_eq!(

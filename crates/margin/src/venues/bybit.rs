@@ -5,13 +5,15 @@
 //! (<https://www.fourbit.net/en/help-center/article/Maintenance-Margin-USDT-Contract>, mirror of
 //! Bybit's help centre); initial `= value / leverage`. Tiers come from
 //! `market.venue_params["bybit:SYMBOL"]` (rows of `GET /v5/market/risk-limit`) before
-//! `params/bybit.toml`.
+//! `params/bybit.toml`. Open orders on perpetuals and futures add their order cost to the
+//! settle currency's cross pool ([`super::orders`]).
 
 use std::collections::BTreeMap;
 
-use intermargin_model::{Account, Asset, Market, Position, Venue};
+use intermargin_model::{Account, Asset, Market, Position, Settlement, Venue};
 use serde::Deserialize;
 
+use super::orders::{bybit_orders_initial_margin, charge_cross_pool, futures_legs};
 use super::params::{array_of, bad_param, load, num_any, published, Provenance};
 use super::tiers::{tiered_pools, Basis, Deduction, Tier, TierTable};
 use crate::error::MarginError;
@@ -29,11 +31,26 @@ pub struct SymbolTiers {
     pub tiers: Vec<Tier>,
 }
 
+/// What Bybit charges open orders beyond their initial margin: the taker fee to open and to
+/// close that the order cost reserves.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BybitOrderParams {
+    /// Where the numbers come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+    /// Taker fee rate (fraction) of the account's tier; live: `GET /v5/account/fee-rate`
+    /// (`takerFeeRate`), given as `market.venue_params["bybit:fee-rate:SYMBOL"]`.
+    pub taker_fee_rate: f64,
+}
+
 /// Bybit's parameter file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BybitParams {
     /// Risk-limit tiers by symbol.
     pub symbols: BTreeMap<String, SymbolTiers>,
+    /// Order-cost parameters (absent in older files: then orders are refused naming it).
+    #[serde(default)]
+    pub orders: Option<BybitOrderParams>,
 }
 
 impl BybitParams {
@@ -170,6 +187,84 @@ impl MarginModel for BybitRiskLimit {
             self.table(market, p)
         })?;
         let options = super::bybit_options::legs(account, market, None)?;
-        super::std_options::merge_option_legs(Venue::Bybit, pools, options, market)
+        let mut pools =
+            super::std_options::merge_option_legs(Venue::Bybit, pools, options, market)?;
+        for (settle, im) in self.orders_margin(account, market)? {
+            charge_cross_pool(&mut pools, Venue::Bybit, &settle, im, market)?;
+        }
+        Ok(pools)
+    }
+}
+
+impl BybitRiskLimit {
+    /// The taker fee rate the order cost reserves for `symbol`: Bybit's published rate for the
+    /// account (`market.venue_params["bybit:fee-rate:SYMBOL"]`, a `GET /v5/account/fee-rate`
+    /// row) before `params/bybit.toml`'s `orders.taker_fee_rate`.
+    fn taker_fee(&self, market: &Market, symbol: &str) -> Result<f64, MarginError> {
+        let key = format!("bybit:fee-rate:{symbol}");
+        if let Some(v) = published(market, &key) {
+            let path = format!("market.venue_params[{key:?}]");
+            let row = match v {
+                serde_json::Value::Array(a) => a.first().unwrap_or(v),
+                _ => v,
+            };
+            return num_any(row, &["takerFeeRate", "taker_fee_rate"], &path)?
+                .filter(|x| (0.0..1.0).contains(x))
+                .ok_or_else(|| {
+                    bad_param(&format!("{path}.takerFeeRate"), "missing or not in [0, 1)")
+                });
+        }
+        self.params
+            .orders
+            .as_ref()
+            .map(|o| o.taker_fee_rate)
+            .ok_or_else(|| MarginError::Params {
+                file: FILE.into(),
+                field: "orders.taker_fee_rate".into(),
+                reason: format!("open orders on {symbol} need the taker fee rate the order cost reserves; supply market.venue_params[{key:?}]"),
+            })
+    }
+
+    /// Initial margin open orders reserve, per settle currency, by Bybit's order cost
+    /// ([`super::orders::bybit_orders_initial_margin`]); a leg's leverage is its position's,
+    /// else the risk-limit tier's maximum.
+    fn orders_margin(
+        &self,
+        account: &Account,
+        market: &Market,
+    ) -> Result<BTreeMap<String, f64>, MarginError> {
+        let mut out: BTreeMap<String, f64> = BTreeMap::new();
+        for leg in futures_legs(account, market, Venue::Bybit)? {
+            let ins = &leg.instrument;
+            let leverage = match leg.leverage {
+                Some(l) => l,
+                None => {
+                    let probe = Position::new(ins.clone(), leg.contracts);
+                    let (table, _) = self.table(market, &probe)?;
+                    table.tier_or_last(leg.value.abs()).max_leverage.ok_or_else(|| {
+                        MarginError::Unsupported {
+                            field: format!(
+                                "account[{:?}].orders[{}].leverage",
+                                account.id, leg.first_order
+                            ),
+                            reason: format!(
+                                "{}: Bybit order cost needs the leverage (no position on the symbol and no tier maximum)",
+                                ins.id()
+                            ),
+                        }
+                    })?
+                }
+            };
+            let taker = self.taker_fee(market, &ins.symbol)?;
+            *out.entry(ins.settle.clone()).or_default() += bybit_orders_initial_margin(
+                leg.contracts,
+                leg.value,
+                &leg.orders,
+                leverage,
+                taker,
+                ins.settlement == Settlement::Inverse,
+            );
+        }
+        Ok(out)
     }
 }

@@ -4,12 +4,15 @@
 //! (<https://tr.okx.com/help/tier>); initial `= notional / leverage`; liquidation when the margin
 //! ratio reaches 100 %. Tiers come from `market.venue_params["okx:INST_ID"]` or
 //! `["okx:INST_FAMILY"]` (rows of `GET /api/v5/public/position-tiers`) before `params/okx.toml`.
+//! Open orders on perpetuals and futures add initial margin to the settle currency's cross pool
+//! by OKX's published rule ([`super::orders`]).
 
 use std::collections::BTreeMap;
 
 use intermargin_model::{Account, Asset, InstrumentKind, Market, Position, Venue};
 use serde::Deserialize;
 
+use super::orders::{charge_cross_pool, futures_legs, okx_orders_initial_margin};
 use super::params::{array_of, bad_param, load, num_any, published, Provenance};
 use super::tiers::{tiered_pools, Basis, Deduction, Tier, TierTable};
 use crate::error::MarginError;
@@ -187,7 +190,48 @@ impl MarginModel for OkxTiered {
             self.table(market, p)
         })?;
         let options = super::okx_options::legs(account, market, None)?;
-        super::std_options::merge_option_legs(Venue::Okx, pools, options, market)
+        let mut pools = super::std_options::merge_option_legs(Venue::Okx, pools, options, market)?;
+        for (settle, im) in self.orders_margin(account, market)? {
+            charge_cross_pool(&mut pools, Venue::Okx, &settle, im, market)?;
+        }
+        Ok(pools)
+    }
+}
+
+impl OkxTiered {
+    /// Initial margin open orders reserve, per settle currency, by OKX's rule
+    /// ([`super::orders::okx_orders_initial_margin`]); a leg's leverage is its position's, else
+    /// its orders' `lever`, else the tier's maximum.
+    fn orders_margin(
+        &self,
+        account: &Account,
+        market: &Market,
+    ) -> Result<BTreeMap<String, f64>, MarginError> {
+        let mut out: BTreeMap<String, f64> = BTreeMap::new();
+        for leg in futures_legs(account, market, Venue::Okx)? {
+            let leverage = match leg.leverage {
+                Some(l) => l,
+                None => {
+                    let probe = Position::new(leg.instrument.clone(), leg.contracts);
+                    let (table, _) = self.table(market, &probe)?;
+                    table.tier_or_last(leg.contracts.abs()).max_leverage.ok_or_else(|| {
+                        MarginError::Unsupported {
+                            field: format!(
+                                "account[{:?}].orders[{}].leverage",
+                                account.id, leg.first_order
+                            ),
+                            reason: format!(
+                                "{}: OKX order margin needs the leverage (no position, no `lever`, no tier maximum)",
+                                leg.instrument.id()
+                            ),
+                        }
+                    })?
+                }
+            };
+            *out.entry(leg.instrument.settle.clone()).or_default() +=
+                okx_orders_initial_margin(leg.value, &leg.orders, leverage);
+        }
+        Ok(out)
     }
 }
 

@@ -1229,3 +1229,325 @@ fn priced(s: StatusCode, v: &Value) -> bool {
     );
     s == StatusCode::OK
 }
+
+/// A public OKX (`mark-price`) or Bybit (`tickers.BTCUSDT`) source on a local port: answers the
+/// subscribe frame with the documented answer, then pushes the documented mark message (OKX
+/// BTC-USDT-SWAP `markPx` 42310.6; Bybit BTCUSDT snapshot `markPrice` 17217.33) every 100 ms
+/// with a fresh timestamp, and answers the venue's keep-alive as documented.
+async fn public_mark_ws(venue: &'static str) -> u16 {
+    ws_server(move |c: WsConn| async move {
+        let mut ws = c.ws;
+        // The documented lines (OKX's file also holds a bare `pong`, not JSON).
+        let d: Vec<Value> = support::jsonl(&format!("ws/{venue}.jsonl"))
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or(Value::String(l.clone())))
+            .collect();
+        // The subscribe frame, then the documented answer.
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(_))) => break,
+                Some(Ok(_)) => continue,
+                _ => return,
+            }
+        }
+        let _ = ws.send(Message::text(d[0].to_string())).await;
+        loop {
+            let mut m = d[1].clone();
+            if venue == "okx" {
+                m["data"][0]["ts"] = json!(now_ms().to_string());
+            } else {
+                m["ts"] = json!(now_ms());
+            }
+            if ws.send(Message::text(m.to_string())).await.is_err() {
+                return;
+            }
+            match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+                Ok(None) | Ok(Some(Err(_))) => return,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    if t.as_str() == "ping" {
+                        let _ = ws.send(Message::text("pong")).await;
+                    } else if t.contains("\"ping\"") {
+                        let _ = ws.send(Message::text(d[3].to_string())).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+}
+
+/// OKX's private stream for the margin test: the documented login and subscribe answers, then
+/// the documented `account` push (USDT `cashBal` 4750.426970691436), the documented
+/// `positions` push with its swap row as a cross BTC-USDT-SWAP position (pos 1, avgPx 2566.31,
+/// lever 10 as documented) and the documented `orders` push as a resting cross buy of 2
+/// BTC-USDT-SWAP at 42,000 (lever 10).
+async fn okx_user_ws_for_margin() -> u16 {
+    ws_server(|c: WsConn| async move {
+        let mut ws = c.ws;
+        let l = support::jsonl("ws/okx-private.jsonl");
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            if t.as_str() == "ping" {
+                let _ = ws.send(Message::text("pong")).await;
+                continue;
+            }
+            let req: Value = serde_json::from_str(&t).unwrap();
+            match req["op"].as_str() {
+                Some("login") => {
+                    let _ = ws.send(Message::text(l[0].clone())).await;
+                }
+                Some("subscribe") => {
+                    let _ = ws.send(Message::text(l[2].clone())).await;
+                    let _ = ws.send(Message::text(l[3].clone())).await;
+                    let mut push: Value = serde_json::from_str(&l[4]).unwrap();
+                    let mut row = push["data"][1].clone();
+                    row["instId"] = json!("BTC-USDT-SWAP");
+                    row["instType"] = json!("SWAP");
+                    row["mgnMode"] = json!("cross");
+                    row["posSide"] = json!("net");
+                    row["ccy"] = json!("USDT");
+                    push["data"] = json!([row]);
+                    let _ = ws.send(Message::text(push.to_string())).await;
+                    let mut orders: Value = serde_json::from_str(&l[5]).unwrap();
+                    orders["arg"]["instType"] = json!("SWAP");
+                    orders["arg"]["instId"] = json!("BTC-USDT-SWAP");
+                    let o = &mut orders["data"][0];
+                    for (k, v) in [
+                        ("instType", "SWAP"),
+                        ("instId", "BTC-USDT-SWAP"),
+                        ("state", "live"),
+                        ("ordType", "limit"),
+                        ("side", "buy"),
+                        ("posSide", "net"),
+                        ("tdMode", "cross"),
+                        ("px", "42000"),
+                        ("sz", "2"),
+                        ("accFillSz", "0"),
+                        ("fillSz", "0"),
+                        ("avgPx", ""),
+                        ("lever", "10"),
+                    ] {
+                        o[k] = json!(v);
+                    }
+                    let _ = ws.send(Message::text(orders.to_string())).await;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+}
+
+/// Bybit's private stream for the margin test: the documented auth and subscribe answers, the
+/// documented `wallet` push (UNIFIED; USDT `walletBalance` 11728.54414904), the documented
+/// `position` row opened (BTCUSDT 0.5 short at 28,000, leverage 10 as documented) and the
+/// documented `order` push's row as two resting BTCUSDT limit orders: a buy of 0.2 at 17,000
+/// and a sell of 0.1 at 18,000.
+async fn bybit_user_ws_for_margin() -> u16 {
+    ws_server(|c: WsConn| async move {
+        let mut ws = c.ws;
+        let l = support::jsonl("ws/bybit-private.jsonl");
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let req: Value = serde_json::from_str(&t).unwrap();
+            match req["op"].as_str() {
+                Some("auth") => {
+                    let _ = ws.send(Message::text(l[0].clone())).await;
+                }
+                Some("subscribe") => {
+                    let _ = ws.send(Message::text(l[1].clone())).await;
+                    let _ = ws.send(Message::text(l[4].clone())).await;
+                    let mut push: Value = serde_json::from_str(&l[3]).unwrap();
+                    let row = &mut push["data"][0];
+                    row["side"] = json!("Sell");
+                    row["size"] = json!("0.5");
+                    row["entryPrice"] = json!("28000");
+                    let _ = ws.send(Message::text(push.to_string())).await;
+                    let mut orders: Value = serde_json::from_str(&l[5]).unwrap();
+                    let doc_row = orders["data"][0].clone();
+                    let row = |id: &str, side: &str, qty: &str, price: &str| {
+                        let mut r = doc_row.clone();
+                        for (k, v) in [
+                            ("symbol", "BTCUSDT"),
+                            ("category", "linear"),
+                            ("orderId", id),
+                            ("side", side),
+                            ("orderType", "Limit"),
+                            ("price", price),
+                            ("qty", qty),
+                            ("leavesQty", qty),
+                            ("cumExecQty", "0"),
+                            ("cumExecValue", "0"),
+                            ("avgPrice", ""),
+                            ("orderStatus", "New"),
+                            ("timeInForce", "GTC"),
+                        ] {
+                            r[k] = json!(v);
+                        }
+                        r
+                    };
+                    orders["data"] = json!([
+                        row("bybit-buy-1", "Buy", "0.2", "17000"),
+                        row("bybit-sell-1", "Sell", "0.1", "18000")
+                    ]);
+                    let _ = ws.send(Message::text(orders.to_string())).await;
+                }
+                Some("ping") => {
+                    let _ = ws.send(Message::text(l[2].clone())).await;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+}
+
+/// Streamed OKX and Bybit accounts, margined: the documented pushes (above) → the ledger →
+/// the served margin, equal to hand calculations from each venue's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_okx_and_bybit_accounts_are_margined_by_hand() {
+    // Deribit's BTC index at Bybit's documented indexPrice, so the sources agree.
+    let dr = ctl(0.0, 17_227.36);
+    let dr_port = mock("deribit", dr.clone()).await;
+    let okx_pub = public_mark_ws("okx").await;
+    let bybit_pub = public_mark_ws("bybit").await;
+    let (rest_port, _seen) = okx_bybit_rest().await;
+    let okx_port = okx_user_ws_for_margin().await;
+    let bybit_port = bybit_user_ws_for_margin().await;
+    for k in [
+        "IM_TEST_LIVE_OKX7_KEY",
+        "IM_TEST_LIVE_OKX7_SECRET",
+        "IM_TEST_LIVE_OKX7_PASS",
+        "IM_TEST_LIVE_BY8_KEY",
+        "IM_TEST_LIVE_BY8_SECRET",
+    ] {
+        std::env::set_var(k, format!("{k}-value"));
+    }
+    let dir = common::tempdir::Dir::new("live-okx-bybit-margin");
+    let live = dir.0.join("live.toml");
+    std::fs::write(
+        &live,
+        format!(
+            "stale_after_secs = 5\nbatch_ms = 20\n\
+             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+             [[sources]]\nvenue = \"okx\"\nurl = \"ws://127.0.0.1:{okx_pub}\"\ninstruments = [\"BTC-USDT-SWAP\"]\n\
+             [[sources]]\nvenue = \"bybit\"\nurl = \"ws://127.0.0.1:{bybit_pub}\"\ninstruments = [\"BTCUSDT\"]\n\
+             [[accounts]]\nvenue = \"okx\"\naccount = \"live7\"\nkey_env = \"IM_TEST_LIVE_OKX7_KEY\"\n\
+             secret_env = \"IM_TEST_LIVE_OKX7_SECRET\"\npassphrase_env = \"IM_TEST_LIVE_OKX7_PASS\"\n\
+             rest_url = \"http://127.0.0.1:{rest_port}\"\nws_url = \"ws://127.0.0.1:{okx_port}/ws/v5/private\"\n\
+             reconcile_secs = 3600\n\
+             [[accounts]]\nvenue = \"bybit\"\naccount = \"live8\"\nkey_env = \"IM_TEST_LIVE_BY8_KEY\"\n\
+             secret_env = \"IM_TEST_LIVE_BY8_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+             ws_url = \"ws://127.0.0.1:{bybit_port}/v5/private\"\nreconcile_secs = 3600\n"
+        ),
+    )
+    .unwrap();
+    let breakers = dir.0.join("breakers.toml");
+    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
+    let mut cfg = common::config(&dir.0, None, ADMIN);
+    cfg.demo = false;
+    cfg.live = Some(live);
+    cfg.breakers = Some(breakers);
+    let (st, _) = prepare(&cfg).await.unwrap();
+    let svc = Svc {
+        router: app(st.clone()),
+        _dir: dir,
+    };
+    for id in ["live7", "live8"] {
+        let (s, v) = svc
+            .call("POST", "/api/v1/accounts", Some(json!({"id": id})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    start_monitor(&st, &cfg).unwrap();
+
+    // OKX by hand at the documented mark 42,310.6 (BTC-USDT-SWAP, 0.01 BTC per contract,
+    // crates/venues/data/okx_contracts.json): position 1 contract → N = 0.01 × 42,310.6 =
+    // 423.106 USDT; lever 10 → position IM 42.3106; tier 1 of params/okx.toml swap.BTC-USDT
+    // (≤ 500 contracts, MMR 0.5 %) → MM 2.11553. The resting buy of 2 contracts at 42,000:
+    // value 840, below the mark so no order loss; OKX one-way long (okx.com help, 2024-10-24):
+    // Max[(423.106 + 840), (0 − 423.106)] / 10 = 126.3106 → orders 84. Equity: the streamed
+    // USDT cashBal 4,750.426970 (6 decimals) + 0.01 × (42,310.6 − 2,566.31) = 5,147.86987.
+    let okx_want = (
+        126.3106,
+        2.11553,
+        4_750.426_97 + 0.01 * (42_310.6 - 2_566.31),
+        84.0,
+    );
+    // Bybit by hand at the documented mark 17,217.33: short 0.5 BTCUSDT at 28,000, leverage
+    // 10 → value 8,608.665, IM 860.8665; tier 1 of params/bybit.toml (0.5 %) → MM 43.043325.
+    // Orders (Order Cost page, taker 0.055 %): the buy of 0.2 only closes part of the short →
+    // nothing; the sell of 0.1 at 18,000 opens: 1,800 × (1/10 + 0.00055 + 0.00055 × (1 + 1/10))
+    // = 182.079; Max[Buy 0, Sell 860.8665 + 182.079] − 860.8665 = 182.079; no order loss (the
+    // sell is above the mark, the buy below). Equity: the streamed USDT walletBalance
+    // 11,728.544149 + 0.5 × (28,000 − 17,217.33) = 17,119.879149.
+    let bybit_want = (
+        860.8665 + 182.079,
+        43.043325,
+        11_728.544_149 + 0.5 * (28_000.0 - 17_217.33),
+        182.079,
+    );
+    let cross_of = |v: &Value, venue: &str, settle: &str| -> Option<Value> {
+        v["venues"]
+            .as_array()?
+            .iter()
+            .find(|p| p["venue"] == venue && p["pool"] == "cross" && p["settlement"] == settle)
+            .cloned()
+    };
+    for (id, venue, want) in [("live7", "okx", okx_want), ("live8", "bybit", bybit_want)] {
+        let mut last = Value::Null;
+        let mut ok = false;
+        for _ in 0..300 {
+            let (s, v) = svc
+                .call("GET", &format!("/api/v1/accounts/{id}/margin"), None)
+                .await;
+            last = v.clone();
+            if priced(s, &v) {
+                if let Some(c) = cross_of(&v, venue, "USDT") {
+                    let f = |k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+                    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+                    if near(f("initial_margin"), want.0)
+                        && near(f("maintenance_margin"), want.1)
+                        && near(f("equity"), want.2)
+                        && near(f("orders_initial_margin"), want.3)
+                    {
+                        ok = true;
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !ok {
+            let (_, book) = svc
+                .call("GET", &format!("/api/v1/accounts/{id}"), None)
+                .await;
+            panic!(
+                "{venue}: want (IM, MM, equity, orders IM) {want:?}\nmargin {last}\nbook {book}\nhealth {}",
+                svc.health().await["live"]
+            );
+        }
+        // The balance the pool used came from the stream, and says so.
+        let src = last["collateral_sources"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|s| s["asset"] == "USDT" && s["venue"] == venue)
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        let units = if venue == "okx" {
+            "4750426970"
+        } else {
+            "11728544149"
+        };
+        assert_eq!(src["amount"], units, "{last}");
+        assert!(
+            src["source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(&format!("streamed from {venue} at 20"))),
+            "{src}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use intermargin_model::{Amount, Asset, Collateral, Order, Position, Reported, Venue};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -116,6 +116,9 @@ pub enum Mutation {
         venue: Venue,
         /// Per asset, base units (as the venue reports them).
         balances: Vec<Collateral>,
+        /// Balances the stream reported that the margin does not count, each with the reason
+        /// (kept so the margin report names them instead of dropping them silently).
+        ignored: Vec<IgnoredBalance>,
         /// Who declared them: `streamed from <venue> at <RFC 3339 time>`.
         source: String,
         /// UTC ms of the statement.
@@ -233,11 +236,16 @@ impl Mutation {
             Mutation::StreamedBalances {
                 venue,
                 balances,
+                ignored,
                 source,
                 at_ms,
                 ..
             } => {
-                json!({"venue": venue, "balances": balances, "source": source, "at_ms": at_ms})
+                if ignored.is_empty() {
+                    json!({"venue": venue, "balances": balances, "source": source, "at_ms": at_ms})
+                } else {
+                    json!({"venue": venue, "balances": balances, "ignored": ignored, "source": source, "at_ms": at_ms})
+                }
             }
             Mutation::Liquidation {
                 plan,
@@ -551,6 +559,7 @@ impl Ledger {
                     account,
                     venue,
                     balances,
+                    ignored,
                     source,
                     at_ms,
                 } => {
@@ -569,7 +578,7 @@ impl Ledger {
                     )
                     .bind(account)
                     .bind(venue.as_str())
-                    .bind(to_json(balances)?)
+                    .bind(streamed_json(balances, ignored)?)
                     .bind(source)
                     .bind(*at_ms)
                     .execute(&mut *tx)
@@ -2154,19 +2163,60 @@ pub struct StreamedBalances {
     pub venue: Venue,
     /// Per asset, base units.
     pub balances: Vec<Collateral>,
+    /// Reported balances the margin does not count, with the reason.
+    pub ignored: Vec<IgnoredBalance>,
     /// `streamed from <venue> at <time>`.
     pub source: String,
     /// UTC ms of the statement.
     pub at_ms: i64,
 }
 
+/// A balance a venue's stream reported that the margin does not count, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IgnoredBalance {
+    /// The venue's asset symbol.
+    pub asset: String,
+    /// The amount as the venue reported it, in whole units (in base units when the stream
+    /// named no decimals for the asset; the reason then says so).
+    pub amount: f64,
+    /// Why it is not counted.
+    pub reason: String,
+}
+
+/// The `balances` column: the counted balances as a JSON list, or, when the stream reported
+/// balances the margin does not count, `{"balances": [...], "ignored": [...]}` (older rows
+/// hold the plain list; both are read by `row_to_streamed`).
+fn streamed_json(balances: &[Collateral], ignored: &[IgnoredBalance]) -> Result<String, ApiError> {
+    if ignored.is_empty() {
+        to_json(&balances)
+    } else {
+        to_json(&json!({"balances": balances, "ignored": ignored}))
+    }
+}
+
 fn row_to_streamed(r: &AnyRow) -> Result<StreamedBalances, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Plain(Vec<Collateral>),
+        WithIgnored {
+            balances: Vec<Collateral>,
+            #[serde(default)]
+            ignored: Vec<IgnoredBalance>,
+        },
+    }
     let venue: String = r.try_get(0)?;
     let text: String = r.try_get(1)?;
+    let (balances, ignored) = match serde_json::from_str(&text)
+        .map_err(|e| ApiError::Storage(format!("streamed_balances.balances: {e}")))?
+    {
+        Stored::Plain(b) => (b, Vec::new()),
+        Stored::WithIgnored { balances, ignored } => (balances, ignored),
+    };
     Ok(StreamedBalances {
         venue: Venue::from_str(&venue).map_err(|e| ApiError::Storage(e.to_string()))?,
-        balances: serde_json::from_str(&text)
-            .map_err(|e| ApiError::Storage(format!("streamed_balances.balances: {e}")))?,
+        balances,
+        ignored,
         source: r.try_get(2)?,
         at_ms: r.try_get(3)?,
     })
@@ -2190,11 +2240,27 @@ fn with_streamed(acc: &mut intermargin_model::Account, streamed: Vec<StreamedBal
             });
         }
         acc.collateral.extend(s.balances);
+        for g in &s.ignored {
+            acc.reported.push(Reported {
+                venue: s.venue,
+                pool: None,
+                instrument: None,
+                currency: Some(g.asset.clone()),
+                field: STREAMED_COLLATERAL_IGNORED.into(),
+                value: g.amount,
+                source: format!("{}; not counted: {}", s.source, g.reason),
+            });
+        }
     }
 }
 
 /// The `field` of the `reported` rows [`Ledger::book`] adds for streamed balances.
 pub const STREAMED_COLLATERAL: &str = "streamed_collateral";
+
+/// The `field` of the `reported` rows [`Ledger::book`] adds for streamed balances the margin
+/// does not count (`value` the whole units the venue reported, `source` the stream's source
+/// and the reason).
+pub const STREAMED_COLLATERAL_IGNORED: &str = "streamed_collateral_ignored";
 
 fn row_to_collateral(r: &AnyRow) -> Result<Collateral, ApiError> {
     let loc: String = r.try_get(0)?;

@@ -11,6 +11,7 @@ use intermargin_live::{LiveConfig, LiveFeed};
 use intermargin_model::{Account, Collateral, Order, Position, Venue};
 
 use crate::error::ApiError;
+use crate::ledger::IgnoredBalance;
 use crate::monitor::{FeedBatch, PriceFeed, PriceTick};
 use crate::state::Shared;
 
@@ -301,8 +302,13 @@ pub async fn apply_account_update(st: &Shared, u: &AccountUpdate) -> Result<(), 
     }
     if let Some(balances) = &u.balances {
         let declared = st.ledger.assets().await?;
-        let m = declared_balances(balances, &u.assets, &declared)
-            .and_then(|b| balances_mutation(&u.account, u.venue, &b, u.at_ms));
+        let m = declared_balances(balances, &u.assets, &declared).and_then(|(b, left_out)| {
+            let mut m = balances_mutation(&u.account, u.venue, &b, u.at_ms)?;
+            if let crate::ledger::Mutation::StreamedBalances { ignored, .. } = &mut m {
+                *ignored = left_out;
+            }
+            Ok(m)
+        });
         if let Err(e) = file(st, u, "balances", m).await {
             u.forget(|l| l.balances = None);
             refused.push(format!("balances: {e}"));
@@ -466,22 +472,47 @@ pub async fn orders_mutation(
     })
 }
 
-/// The streamed balances of the ledger's declared assets (the margin values only those; each
-/// other asset is left out with a warning naming it), refused naming `balances[i].asset` when
-/// the stream's adapter counts an asset's base units with other decimals than the ledger.
+/// The streamed balances of the ledger's declared assets (the margin values only those), and
+/// every other one as an [`IgnoredBalance`] naming the reason (filed with the statement, so the
+/// margin report lists it under `collateral_ignored`; also logged). Refused naming
+/// `balances[i].asset` when the stream's adapter counts an asset's base units with other
+/// decimals than the ledger.
 fn declared_balances(
     balances: &[Collateral],
     stream_assets: &[intermargin_model::Asset],
     declared: &[intermargin_model::Asset],
-) -> Result<Vec<Collateral>, ApiError> {
+) -> Result<(Vec<Collateral>, Vec<IgnoredBalance>), ApiError> {
     let mut out = Vec::new();
+    let mut ignored = Vec::new();
     for (i, c) in balances.iter().enumerate() {
         let Some(d) = declared.iter().find(|a| a.symbol == c.asset) else {
+            let decimals = stream_assets
+                .iter()
+                .find(|a| a.symbol == c.asset)
+                .map(|a| a.decimals);
+            let reason = format!(
+                "{} is not declared in the ledger, so it has no decimals or price here to value it and no {} collateral rule is applied to it; declare it (POST /api/v1/assets) to count it{}",
+                c.asset,
+                c.venue,
+                if decimals.is_none() {
+                    " (amount in the venue's base units: the stream named no decimals)"
+                } else {
+                    ""
+                }
+            );
             tracing::warn!(
-                "streamed {} balance of {} not counted: the asset is not declared",
+                "streamed {} balance of {} not counted: {reason}",
                 c.venue,
                 c.asset
             );
+            ignored.push(IgnoredBalance {
+                asset: c.asset.clone(),
+                amount: match decimals {
+                    Some(d) => c.amount.to_f64(d),
+                    None => c.amount.0 as f64,
+                },
+                reason,
+            });
             continue;
         };
         if let Some(a) = stream_assets.iter().find(|a| a.symbol == c.asset) {
@@ -497,7 +528,7 @@ fn declared_balances(
         }
         out.push(c.clone());
     }
-    Ok(out)
+    Ok((out, ignored))
 }
 
 /// The [`crate::ledger::Mutation::StreamedBalances`] of a stream's balances on `venue` read at
@@ -532,6 +563,7 @@ pub fn balances_mutation(
         account: account.to_string(),
         venue,
         balances: balances.to_vec(),
+        ignored: Vec::new(),
         source: format!("streamed from {venue} at {at}"),
         at_ms,
     })
@@ -665,7 +697,7 @@ mod tests {
     }
 
     #[test]
-    fn balances_of_undeclared_assets_are_left_out_and_other_decimals_refused() {
+    fn balances_of_undeclared_assets_are_named_as_ignored_and_other_decimals_refused() {
         let c = |asset: &str| Collateral {
             venue: Venue::Binance,
             asset: asset.into(),
@@ -674,13 +706,32 @@ mod tests {
             chain_id: None,
         };
         let usdt = intermargin_model::Asset::new("USDT", 6);
-        let kept = declared_balances(
-            &[c("USDT"), c("BNB")],
-            std::slice::from_ref(&usdt),
+        let (kept, ignored) = declared_balances(
+            &[c("USDT"), c("BNB"), c("EOS3L")],
+            &[usdt.clone(), intermargin_model::Asset::new("BNB", 8)],
             std::slice::from_ref(&usdt),
         )
         .unwrap();
         assert_eq!(kept, vec![c("USDT")]);
+        // Left out, not dropped: each named with its amount and why (1 base unit of BNB at the
+        // stream's 8 decimals = 1e-8; EOS3L has no decimals from the stream: base units).
+        assert_eq!(ignored.len(), 2);
+        assert_eq!(
+            (ignored[0].asset.as_str(), ignored[0].amount),
+            ("BNB", 1e-8)
+        );
+        assert!(ignored[0]
+            .reason
+            .starts_with("BNB is not declared in the ledger"));
+        assert_eq!(
+            (ignored[1].asset.as_str(), ignored[1].amount),
+            ("EOS3L", 1.0)
+        );
+        assert!(
+            ignored[1].reason.contains("base units"),
+            "{}",
+            ignored[1].reason
+        );
         let e = declared_balances(
             &[c("USDT")],
             &[intermargin_model::Asset::new("USDT", 8)],

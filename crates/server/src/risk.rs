@@ -222,6 +222,7 @@ pub fn margin_report(
         constraints: &unified.venues,
         explain: &unified.explain,
         collateral_sources: collateral_sources(account),
+        collateral_ignored: collateral_ignored(account),
     };
     let json = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     Ok(Report {
@@ -270,6 +271,39 @@ struct MarginReport<'a> {
     /// the ledger's deposits there, each with its source (`streamed from <venue> at <time>`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     collateral_sources: Vec<CollateralSource<'a>>,
+    /// Balances a venue's account stream reported that the margin does not count (an asset
+    /// the ledger has not declared), each with its amount and the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    collateral_ignored: Vec<IgnoredCollateral<'a>>,
+}
+
+/// One streamed balance the margin left out, and why.
+#[derive(Serialize)]
+struct IgnoredCollateral<'a> {
+    venue: Venue,
+    asset: &'a str,
+    /// Whole units as the venue reported them.
+    amount: f64,
+    /// `streamed from <venue> at <time>; not counted: <why>`.
+    reason: &'a str,
+}
+
+/// The streamed balances of `account` the margin does not count (its `reported` rows of
+/// [`crate::ledger::STREAMED_COLLATERAL_IGNORED`]).
+fn collateral_ignored(account: &Account) -> Vec<IgnoredCollateral<'_>> {
+    account
+        .reported
+        .iter()
+        .filter(|r| r.field == crate::ledger::STREAMED_COLLATERAL_IGNORED)
+        .filter_map(|r| {
+            Some(IgnoredCollateral {
+                venue: r.venue,
+                asset: r.currency.as_deref()?,
+                amount: r.value,
+                reason: &r.source,
+            })
+        })
+        .collect()
 }
 
 /// One streamed balance the margin used, and where it came from.

@@ -1549,5 +1549,35 @@ async fn streamed_okx_and_bybit_accounts_are_margined_by_hand() {
                 .is_some_and(|s| s.starts_with(&format!("streamed from {venue} at 20"))),
             "{src}"
         );
+        if venue == "bybit" {
+            // The documented wallet push also holds ETH 0, EOS3L 215.0570412 and BIT 1.82,
+            // assets this ledger has not declared: not counted, and named as such with the
+            // amount the venue reported and why (never dropped silently).
+            let ignored = last["collateral_ignored"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for (asset, amount) in [("ETH", 0.0), ("EOS3L", 215.0570412), ("BIT", 1.82)] {
+                let row = ignored
+                    .iter()
+                    .find(|r| r["asset"] == asset && r["venue"] == "bybit")
+                    .unwrap_or_else(|| panic!("{asset} not in collateral_ignored: {last}"));
+                assert!(
+                    (row["amount"].as_f64().unwrap() - amount).abs() < 1e-12,
+                    "{row}"
+                );
+                let why = row["reason"].as_str().unwrap_or_default();
+                assert!(
+                    why.starts_with("streamed from bybit at 20")
+                        && why.contains(&format!(
+                            "not counted: {asset} is not declared in the ledger"
+                        )),
+                    "{why}"
+                );
+            }
+            assert_eq!(ignored.len(), 3, "{last}");
+        } else {
+            assert!(last.get("collateral_ignored").is_none(), "{last}");
+        }
     }
 }

@@ -447,6 +447,7 @@ pub async fn execute_liquidation(
                 ),
             });
         }
+        refuse_streamed_venues(&account, &after)?;
         let m = Mutation::Liquidation {
             account: account.id.clone(),
             plan: serde_json::to_value(&plan).map_err(engine("liquidation plan"))?,
@@ -463,6 +464,48 @@ pub async fn execute_liquidation(
     Err(ApiError::Conflict {
         field: "version".into(),
         reason: "the account kept changing while the liquidation was planned; retry".into(),
+    })
+}
+
+/// The rule for venues whose account stream speaks for the account (`serve --live`
+/// `[[accounts]]`: the venue's positions, orders and balances are its own statement, filed by
+/// the stream, and the margin reads the streamed balances there): the service does not book a
+/// liquidation that closes positions on such a venue. The venue liquidates there and its stream
+/// files the result; a booking here would move ledger positions and money that the venue's next
+/// report replaces (positions) or that the margin does not read (balances) — so the execution is
+/// refused (409, field `streamed_venue`) naming the venues and their stream sources, before
+/// anything is written. A venue counts as streamed while the ledger holds its stream's balance
+/// statement for the account (the `reported` rows [`crate::ledger::STREAMED_COLLATERAL`] /
+/// [`crate::ledger::STREAMED_COLLATERAL_IGNORED`] of the book). Plans that touch only other
+/// venues are executed as before.
+fn refuse_streamed_venues(
+    account: &Account,
+    after: &[(Venue, Vec<Position>)],
+) -> Result<(), ApiError> {
+    let mut hit: Vec<String> = Vec::new();
+    for (venue, _) in after {
+        let source = account.reported.iter().find(|r| {
+            r.venue == *venue
+                && (r.field == crate::ledger::STREAMED_COLLATERAL
+                    || r.field == crate::ledger::STREAMED_COLLATERAL_IGNORED)
+        });
+        if let Some(r) = source {
+            let from = r.source.split("; not counted").next().unwrap_or(&r.source);
+            let line = format!("{venue} ({from})");
+            if !hit.contains(&line) {
+                hit.push(line);
+            }
+        }
+    }
+    if hit.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict {
+        field: "streamed_venue".into(),
+        reason: format!(
+            "the plan closes positions on {}, whose positions and balances the venue's account stream files: the venue liquidates there and its stream reports the result, so no liquidation is booked here (a booking would be replaced by the stream's next report)",
+            hit.join(", ")
+        ),
     })
 }
 

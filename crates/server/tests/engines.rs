@@ -394,6 +394,114 @@ async fn liquidation_on(h: Harness) {
     );
 }
 
+/// The rule for streamed venues: a liquidation that would close positions on a venue whose
+/// account stream files the account's positions and balances is not booked (409
+/// `streamed_venue`, naming the venue and its stream), and nothing is written — so no booking
+/// can be replaced silently by the stream's next report. The same account without the stream's
+/// statement is liquidated as before (engines' `liquidation_on`).
+#[tokio::test]
+async fn liquidation_is_not_booked_on_a_streamed_venue() {
+    use intermargin_model::{Amount, Collateral, Venue};
+    let h = harness("streamed-liq").await;
+    // The underwater book of `liquidation_on`: the demo's Deribit calls sold instead of bought.
+    let (_, book) = h.call("GET", "/api/v1/accounts/hedged", ADMIN, None).await;
+    let mut perp = book["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["instrument"]["venue"] == "deribit")
+        .unwrap()
+        .clone();
+    perp["size"] = json!(-perp["size"].as_f64().unwrap());
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            ADMIN,
+            Some(json!({"id": "streamed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/streamed/positions",
+            ADMIN,
+            Some(json!({"venue": "deribit", "positions": [perp.clone()]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Deribit's stream states 3 BTC for the account (what `serve --live` files for a streamed
+    // Deribit account: a statement, not a deposit).
+    let m = intermargin_server::live::balances_mutation(
+        "streamed",
+        Venue::Deribit,
+        &[Collateral {
+            venue: Venue::Deribit,
+            asset: "BTC".into(),
+            amount: Amount(300_000_000),
+            sub_account: None,
+            chain_id: None,
+        }],
+        1_796_000_000_000,
+    )
+    .unwrap();
+    h.state
+        .ledger
+        .apply("system", "stream-statement-1", "stream-statement-1", m)
+        .await
+        .unwrap();
+    let (s, plan) = h
+        .call(
+            "GET",
+            "/api/v1/accounts/streamed/liquidation/plan",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{plan}");
+    assert_eq!(plan["state"], "liquidation", "{plan}");
+    assert!(!plan["plan"].as_array().unwrap().is_empty(), "{plan}");
+    let (_, before) = h
+        .call("GET", "/api/v1/accounts/streamed", ADMIN, None)
+        .await;
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/v1/accounts/streamed/liquidations",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, Some("streamed_venue")),
+        "{v}"
+    );
+    let why = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("deribit (streamed from deribit at 2026-11-30T")
+            && why.contains("no liquidation is booked here"),
+        "{why}"
+    );
+    // Nothing written: no liquidation event, the same positions and balances.
+    let (_, after) = h
+        .call("GET", "/api/v1/accounts/streamed", ADMIN, None)
+        .await;
+    assert_eq!(before, after);
+    let (_, events) = h
+        .call("GET", "/api/v1/accounts/streamed/events", ADMIN, None)
+        .await;
+    assert!(
+        !events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "liquidation"),
+        "{events}"
+    );
+}
+
 #[tokio::test]
 async fn simulation_job_reports_progress_writes_plots_and_stays_with_its_owner() {
     let h = harness("sim").await;

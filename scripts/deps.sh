@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine (idempotent; sourced by
 # scripts/test.sh): PostgreSQL for the ledger suite, Chromium + chromedriver and playwright-core for
-# the dashboard test, node + solc-js for the EVM tests, anvil for the xchain devnet, and a Python
+# the dashboard test, node + solc-js for the EVM tests, anvil for the xchain devnet, forge for the halmos check, and a Python
 # virtualenv with schemathesis for the API fuzz run, maturin, numpy, pytest for the Python package
 # and eth-account (with MetaMask's eth-sig-util from npm) for the EIP-712 comparisons; nats-server (JetStream) for the margin workers' test.
 set -euo pipefail
@@ -35,7 +35,7 @@ export INTERMARGIN_TEST_POSTGRES="postgres://intermargin@127.0.0.1:$PGPORT_TEST/
 
 # Browser test driver and API fuzzer.
 if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/solc ] \
-  || [ ! -e tests/e2e/node_modules/.bin/anvil ] \
+  || [ ! -e tests/e2e/node_modules/.bin/anvil ] || [ ! -e tests/e2e/node_modules/.bin/forge ] \
   || [ ! -e tests/e2e/node_modules/@metamask/eth-sig-util/package.json ]; then
   (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
 fi

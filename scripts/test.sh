@@ -6,7 +6,9 @@
 #   2. every command of the README's tour, as written, in a fresh copy (scripts/readme-tour.sh);
 #   3. the Python package: built with maturin, pytest against the CLI (scripts/python-test.sh);
 #   4. the dashboard in headless Chromium and schemathesis against /openapi.json (tests/e2e/run.sh);
-#   5. slither on contracts/, every finding answered in contracts/AUDIT.md (scripts/audit-contracts.sh).
+#   5. slither on contracts/, every finding answered in contracts/AUDIT.md (scripts/audit-contracts.sh);
+#   6. halmos on the contracts' bytecode: the three properties proved, every control refuted
+#      (scripts/symbolic-check.sh, ~3-4 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=/dev/null
@@ -21,3 +23,5 @@ INTERMARGIN_BIN="$BIN" bash scripts/python-test.sh
 INTERMARGIN_BIN="$BIN" bash tests/e2e/run.sh
 # Every slither finding on contracts/ answered in contracts/AUDIT.md.
 bash scripts/audit-contracts.sh
+# Symbolic execution (halmos): no double acceptance, quorum, invariant-keeping withdrawals.
+bash scripts/symbolic-check.sh

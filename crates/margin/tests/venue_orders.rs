@@ -449,6 +449,18 @@ fn bybit_order_cost_worked_example() {
         1e-9,
         "0.06 %",
     );
+    // Bybit's order rows carry no leverage: with no position either, the leg is charged at
+    // Bybit's default 10× ("The default order will use Cross Margin with 10x leverage") — the
+    // example's leverage, so the same 5,057.
+    let mut flat = acc(10.0);
+    flat.orders[0].leverage = None;
+    let out = venue_margins(&flat, &assets(), &m).unwrap();
+    close(
+        cross(&out, Venue::Bybit).orders_initial_margin,
+        5_057.0,
+        1e-9,
+        "default 10×",
+    );
 }
 
 /// OKX's rule written from the page, branch by branch: long
@@ -716,5 +728,22 @@ fn okx_and_bybit_closing_orders_reserve_nothing() {
     assert_eq!(
         venue_margins(&base, &assets(), &m).unwrap(),
         venue_margins(&with, &assets(), &m).unwrap()
+    );
+}
+
+/// An OKX order with no `lever` on a symbol without a position: refused naming the order's
+/// leverage field, never charged at the tier's most lenient maximum.
+#[test]
+fn okx_order_without_leverage_is_refused_naming_the_field() {
+    let mut m = market();
+    m.mark_prices.insert(okx_swap().id(), 50_000.0);
+    let acc = with_orders(
+        account(vec![coll(Venue::Okx, "USDT", 10_000.0, 6)], vec![]),
+        vec![Order::limit(okx_swap(), Side::Buy, 1.0, 49_000.0)],
+    );
+    let e = venue_margins(&acc, &assets(), &m).unwrap_err().to_string();
+    assert!(
+        e.contains("orders[0].leverage") && e.contains("okx:BTC-USDT-SWAP"),
+        "{e}"
     );
 }

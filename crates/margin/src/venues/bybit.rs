@@ -41,6 +41,9 @@ pub struct BybitOrderParams {
     /// Taker fee rate (fraction) of the account's tier; live: `GET /v5/account/fee-rate`
     /// (`takerFeeRate`), given as `market.venue_params["bybit:fee-rate:SYMBOL"]`.
     pub taker_fee_rate: f64,
+    /// Leverage an order's leg is charged at when neither a position on the symbol nor the
+    /// order states one (Bybit's order rows carry none): Bybit's default for a new order.
+    pub default_leverage: f64,
 }
 
 /// Bybit's parameter file.
@@ -227,7 +230,8 @@ impl BybitRiskLimit {
 
     /// Initial margin open orders reserve, per settle currency, by Bybit's order cost
     /// ([`super::orders::bybit_orders_initial_margin`]); a leg's leverage is its position's,
-    /// else the risk-limit tier's maximum.
+    /// else the order's, else Bybit's default (`orders.default_leverage`) — never the
+    /// risk-limit tier's most lenient maximum.
     fn orders_margin(
         &self,
         account: &Account,
@@ -238,23 +242,31 @@ impl BybitRiskLimit {
             let ins = &leg.instrument;
             let leverage = match leg.leverage {
                 Some(l) => l,
-                None => {
-                    let probe = Position::new(ins.clone(), leg.contracts);
-                    let (table, _) = self.table(market, &probe)?;
-                    table.tier_or_last(leg.value.abs()).max_leverage.ok_or_else(|| {
-                        MarginError::Unsupported {
-                            field: format!(
-                                "account[{:?}].orders[{}].leverage",
-                                account.id, leg.first_order
-                            ),
-                            reason: format!(
-                                "{}: Bybit order cost needs the leverage (no position on the symbol and no tier maximum)",
-                                ins.id()
-                            ),
-                        }
-                    })?
-                }
+                None => self
+                    .params
+                    .orders
+                    .as_ref()
+                    .map(|o| o.default_leverage)
+                    .ok_or_else(|| MarginError::Params {
+                        file: FILE.into(),
+                        field: "orders.default_leverage".into(),
+                        reason: format!(
+                            "{}: account[{:?}].orders[{}] states no leverage and no position on the symbol does",
+                            ins.id(),
+                            account.id,
+                            leg.first_order
+                        ),
+                    })?,
             };
+            if !(leverage.is_finite() && leverage > 0.0) {
+                return Err(MarginError::Unsupported {
+                    field: format!(
+                        "account[{:?}].orders[{}].leverage",
+                        account.id, leg.first_order
+                    ),
+                    reason: format!("{}: leverage {leverage} is not > 0", ins.id()),
+                });
+            }
             let taker = self.taker_fee(market, &ins.symbol)?;
             *out.entry(ins.settle.clone()).or_default() += bybit_orders_initial_margin(
                 leg.contracts,

@@ -201,7 +201,7 @@ impl MarginModel for OkxTiered {
 impl OkxTiered {
     /// Initial margin open orders reserve, per settle currency, by OKX's rule
     /// ([`super::orders::okx_orders_initial_margin`]); a leg's leverage is its position's, else
-    /// its orders' `lever`, else the tier's maximum.
+    /// its orders' `lever` (refused naming the order when neither states one).
     fn orders_margin(
         &self,
         account: &Account,
@@ -209,25 +209,21 @@ impl OkxTiered {
     ) -> Result<BTreeMap<String, f64>, MarginError> {
         let mut out: BTreeMap<String, f64> = BTreeMap::new();
         for leg in futures_legs(account, market, Venue::Okx)? {
-            let leverage = match leg.leverage {
-                Some(l) => l,
-                None => {
-                    let probe = Position::new(leg.instrument.clone(), leg.contracts);
-                    let (table, _) = self.table(market, &probe)?;
-                    table.tier_or_last(leg.contracts.abs()).max_leverage.ok_or_else(|| {
-                        MarginError::Unsupported {
-                            field: format!(
-                                "account[{:?}].orders[{}].leverage",
-                                account.id, leg.first_order
-                            ),
-                            reason: format!(
-                                "{}: OKX order margin needs the leverage (no position, no `lever`, no tier maximum)",
-                                leg.instrument.id()
-                            ),
-                        }
-                    })?
-                }
-            };
+            // OKX's order rows carry `lever` for swaps and futures; never the tier's most
+            // lenient maximum in its place.
+            let leverage = leg
+                .leverage
+                .filter(|l| l.is_finite() && *l > 0.0)
+                .ok_or_else(|| MarginError::Unsupported {
+                    field: format!(
+                        "account[{:?}].orders[{}].leverage",
+                        account.id, leg.first_order
+                    ),
+                    reason: format!(
+                        "{}: OKX order margin needs the leverage (the order's `lever` or the position's)",
+                        leg.instrument.id()
+                    ),
+                })?;
             *out.entry(leg.instrument.settle.clone()).or_default() +=
                 okx_orders_initial_margin(leg.value, &leg.orders, leverage);
         }

@@ -111,6 +111,25 @@ pub(crate) enum End {
     Restart(String),
 }
 
+/// The three [`Driver`] accessors every venue's source answers from its own `account`, `rest`
+/// and `backoff` fields: one home instead of a copy per venue.
+macro_rules! source_fields {
+    () => {
+        fn account(&self) -> &str {
+            &self.account
+        }
+
+        fn rest(&self) -> &Fetcher {
+            &self.rest
+        }
+
+        fn backoff(&self) -> &Backoff {
+            &self.backoff
+        }
+    };
+}
+pub(crate) use source_fields;
+
 /// One venue's account-stream protocol: its rows, its REST state, and one connected session.
 pub(crate) trait Driver: Send + Sync + 'static {
     /// The account as rows of the venue's REST payloads.

@@ -27,8 +27,8 @@ use tokio::sync::watch;
 use tokio::time::{interval, MissedTickBehavior};
 
 use crate::account::{
-    balance_differences, connect, lock, num, position_differences, reconcile, text_of, Driver, End,
-    Shared,
+    balance_differences, connect, lock, num, position_differences, reconcile, source_fields,
+    text_of, Driver, End, Shared,
 };
 use crate::now_ms;
 use crate::ws::Backoff;
@@ -70,17 +70,7 @@ impl Driver for BinanceAccountSource {
     type Rows = Rows;
     const VENUE: Venue = Venue::Binance;
 
-    fn account(&self) -> &str {
-        &self.account
-    }
-
-    fn rest(&self) -> &Fetcher {
-        &self.rest
-    }
-
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
-    }
+    source_fields!();
 
     fn payloads(rows: &Rows) -> Vec<Payload> {
         payloads(rows)

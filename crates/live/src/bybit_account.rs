@@ -33,8 +33,8 @@ use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::account::{
-    balance_differences, connect, lock, num, position_differences, reconcile, text_of, Driver, End,
-    Shared,
+    balance_differences, connect, lock, num, position_differences, reconcile, source_fields,
+    text_of, Driver, End, Shared,
 };
 use crate::now_ms;
 use crate::ws::Backoff;
@@ -98,17 +98,7 @@ impl Driver for BybitAccountSource {
     type Rows = Rows;
     const VENUE: Venue = Venue::Bybit;
 
-    fn account(&self) -> &str {
-        &self.account
-    }
-
-    fn rest(&self) -> &Fetcher {
-        &self.rest
-    }
-
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
-    }
+    source_fields!();
 
     fn payloads(rows: &Rows) -> Vec<Payload> {
         bybit_payloads(

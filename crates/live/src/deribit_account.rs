@@ -37,8 +37,8 @@ use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::account::{
-    balance_differences, connect, lock, num, position_differences, reconcile, text_of, Driver, End,
-    Shared,
+    balance_differences, connect, lock, num, position_differences, reconcile, source_fields,
+    text_of, Driver, End, Shared,
 };
 use crate::now_ms;
 use crate::ws::Backoff;
@@ -106,17 +106,7 @@ impl Driver for DeribitAccountSource {
     type Rows = Rows;
     const VENUE: Venue = Venue::Deribit;
 
-    fn account(&self) -> &str {
-        &self.account
-    }
-
-    fn rest(&self) -> &Fetcher {
-        &self.rest
-    }
-
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
-    }
+    source_fields!();
 
     fn payloads(rows: &Rows) -> Vec<Payload> {
         payloads(rows)

@@ -667,34 +667,20 @@ mod tests {
         assert_eq!(e.field, "accounts[0].passphrase_env");
         assert!(e.reason.contains("IM_TEST_SURELY_UNSET_VAR"), "{e}");
         let okx = format!("{keys}passphrase_env = \"PATH\"\n");
-        assert_eq!(
-            err("okx", &format!("{okx}ping_secs = 30\n")).field,
-            "accounts[0].ping_secs"
-        );
-        assert_eq!(
-            err("okx", &format!("{okx}heartbeat_secs = 30\n")).field,
-            "accounts[0].heartbeat_secs"
-        );
-        assert_eq!(
-            err("okx", &format!("{okx}keepalive_secs = 30\n")).field,
-            "accounts[0].keepalive_secs"
-        );
-        assert_eq!(
-            err("bybit", &format!("{keys}passphrase_env = \"PATH\"\n")).field,
-            "accounts[0].passphrase_env"
-        );
-        assert_eq!(
-            err("bybit", &format!("{keys}ping_secs = 0\n")).field,
-            "accounts[0].ping_secs"
-        );
-        assert_eq!(
-            err("bybit", &format!("{keys}ws_url = \"http://x\"\n")).field,
-            "accounts[0].ws_url"
-        );
-        assert_eq!(
-            err("deribit", &format!("{keys}ping_secs = 5\n")).field,
-            "accounts[0].ping_secs"
-        );
+        // (venue, credentials, the offending line, the field it must be named by)
+        let cases = [
+            ("okx", okx.as_str(), "ping_secs = 30", "ping_secs"),
+            ("okx", okx.as_str(), "heartbeat_secs = 30", "heartbeat_secs"),
+            ("okx", okx.as_str(), "keepalive_secs = 30", "keepalive_secs"),
+            ("bybit", keys, "passphrase_env = \"PATH\"", "passphrase_env"),
+            ("bybit", keys, "ping_secs = 0", "ping_secs"),
+            ("bybit", keys, "ws_url = \"http://x\"", "ws_url"),
+            ("deribit", keys, "ping_secs = 5", "ping_secs"),
+        ];
+        for (venue, creds, line, field) in cases {
+            let e = err(venue, &format!("{creds}{line}\n"));
+            assert_eq!(e.field, format!("accounts[0].{field}"), "{venue}: {line}");
+        }
         let ok = |venue: &str, extra: &str| {
             LiveConfig::from_toml(&format!(
                 "{src}[[accounts]]\nvenue = \"{venue}\"\naccount = \"a\"\n{extra}"

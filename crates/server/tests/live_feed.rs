@@ -250,6 +250,33 @@ impl Svc {
     }
 }
 
+/// `serve --live` on `live_toml` in a fresh data dir `name`, without the demo and with no
+/// price-move breaker (every halt seen comes from the feed): the service, its state and config.
+async fn live_service(
+    name: &str,
+    live_toml: String,
+) -> (
+    Svc,
+    intermargin_server::state::Shared,
+    intermargin_server::Config,
+) {
+    let dir = common::tempdir::Dir::new(name);
+    let live = dir.0.join("live.toml");
+    std::fs::write(&live, live_toml).unwrap();
+    let breakers = dir.0.join("breakers.toml");
+    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
+    let mut cfg = common::config(&dir.0, None, ADMIN);
+    cfg.demo = false;
+    cfg.live = Some(live);
+    cfg.breakers = Some(breakers);
+    let (st, _) = prepare(&cfg).await.unwrap();
+    let svc = Svc {
+        router: app(st.clone()),
+        _dir: dir,
+    };
+    (svc, st, cfg)
+}
+
 fn has_breaker(h: &Value, reason: &str, source: &str) -> bool {
     h["monitor"]["breakers"].as_array().is_some_and(|b| {
         b.iter()
@@ -273,30 +300,17 @@ async fn margin_follows_the_live_feed_and_stale_or_diverging_sources_trip_the_br
     let bn_port = mock("binance", bn.clone()).await;
     let dr_port = mock("deribit", dr.clone()).await;
 
-    let dir = common::tempdir::Dir::new("live-feed");
-    let live = dir.0.join("live.toml");
-    std::fs::write(
-        &live,
+    let (svc, st, cfg) = live_service(
+        "live-feed",
         format!(
-            "stale_after_secs = 0.6\ndivergence_pct = 0.02\nbatch_ms = 20\n\
-             reconnect_base_ms = 50\nreconnect_cap_ms = 200\n\
-             [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\"]\n\
-             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n"
+        "stale_after_secs = 0.6\ndivergence_pct = 0.02\nbatch_ms = 20\n\
+         reconnect_base_ms = 50\nreconnect_cap_ms = 200\n\
+         [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\"]\n\
+         [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n"
         ),
     )
-    .unwrap();
-    // No price-move breaker: every halt seen here comes from the feed.
-    let breakers = dir.0.join("breakers.toml");
-    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
-    let mut cfg = common::config(&dir.0, None, ADMIN);
-    cfg.demo = false;
-    cfg.live = Some(live.clone());
-    cfg.breakers = Some(breakers);
-    let (st, _) = prepare(&cfg).await.unwrap();
-    let svc = Svc {
-        router: app(st.clone()),
-        _dir: dir,
-    };
+    .await;
+    let live = cfg.live.clone().expect("live config");
     // Both a replay file and --live: refused, naming the flags.
     let mut both = cfg.clone();
     both.feed = Some(live.clone());
@@ -544,31 +558,18 @@ async fn streamed_binance_positions_are_filed_in_the_ledger_and_margined() {
     std::env::set_var("IM_TEST_LIVE_BN_KEY", "test-key");
     std::env::set_var("IM_TEST_LIVE_BN_SECRET", "test-secret");
 
-    let dir = common::tempdir::Dir::new("live-accounts");
-    let live = dir.0.join("live.toml");
-    std::fs::write(
-        &live,
+    let (svc, st, cfg) = live_service(
+        "live-accounts",
         format!(
-            "stale_after_secs = 5\nbatch_ms = 20\n\
-             [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\", \"ETHUSDT\"]\n\
-             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
-             [[accounts]]\nvenue = \"binance\"\naccount = \"live2\"\nkey_env = \"IM_TEST_LIVE_BN_KEY\"\n\
-             secret_env = \"IM_TEST_LIVE_BN_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
-             ws_url = \"ws://127.0.0.1:{user_port}\"\n"
+        "stale_after_secs = 5\nbatch_ms = 20\n\
+         [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\", \"ETHUSDT\"]\n\
+         [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+         [[accounts]]\nvenue = \"binance\"\naccount = \"live2\"\nkey_env = \"IM_TEST_LIVE_BN_KEY\"\n\
+         secret_env = \"IM_TEST_LIVE_BN_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+         ws_url = \"ws://127.0.0.1:{user_port}\"\n"
         ),
     )
-    .unwrap();
-    let breakers = dir.0.join("breakers.toml");
-    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
-    let mut cfg = common::config(&dir.0, None, ADMIN);
-    cfg.demo = false;
-    cfg.live = Some(live);
-    cfg.breakers = Some(breakers);
-    let (st, _) = prepare(&cfg).await.unwrap();
-    let svc = Svc {
-        router: app(st.clone()),
-        _dir: dir,
-    };
+    .await;
     let (s, v) = svc
         .call("POST", "/api/v1/accounts", Some(json!({"id": "live2"})))
         .await;
@@ -708,30 +709,17 @@ async fn streamed_deribit_positions_are_filed_in_the_ledger() {
     std::env::set_var("IM_TEST_LIVE_DR_ID", "test-client");
     std::env::set_var("IM_TEST_LIVE_DR_SECRET", "test-secret");
 
-    let dir = common::tempdir::Dir::new("live-deribit-accounts");
-    let live = dir.0.join("live.toml");
-    std::fs::write(
-        &live,
+    let (svc, st, cfg) = live_service(
+        "live-deribit-accounts",
         format!(
-            "stale_after_secs = 5\nbatch_ms = 20\n\
-             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
-             [[accounts]]\nvenue = \"deribit\"\naccount = \"live3\"\nkey_env = \"IM_TEST_LIVE_DR_ID\"\n\
-             secret_env = \"IM_TEST_LIVE_DR_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
-             ws_url = \"ws://127.0.0.1:{user_port}/ws/api/v2\"\ncurrencies = [\"BTC\"]\n"
+        "stale_after_secs = 5\nbatch_ms = 20\n\
+         [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+         [[accounts]]\nvenue = \"deribit\"\naccount = \"live3\"\nkey_env = \"IM_TEST_LIVE_DR_ID\"\n\
+         secret_env = \"IM_TEST_LIVE_DR_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+         ws_url = \"ws://127.0.0.1:{user_port}/ws/api/v2\"\ncurrencies = [\"BTC\"]\n"
         ),
     )
-    .unwrap();
-    let breakers = dir.0.join("breakers.toml");
-    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
-    let mut cfg = common::config(&dir.0, None, ADMIN);
-    cfg.demo = false;
-    cfg.live = Some(live);
-    cfg.breakers = Some(breakers);
-    let (st, _) = prepare(&cfg).await.unwrap();
-    let svc = Svc {
-        router: app(st.clone()),
-        _dir: dir,
-    };
+    .await;
     let (s, v) = svc
         .call("POST", "/api/v1/accounts", Some(json!({"id": "live3"})))
         .await;
@@ -867,33 +855,20 @@ async fn streamed_okx_and_bybit_positions_are_filed_under_their_venues() {
         std::env::set_var(k, format!("{k}-value"));
     }
 
-    let dir = common::tempdir::Dir::new("live-okx-bybit-accounts");
-    let live = dir.0.join("live.toml");
-    std::fs::write(
-        &live,
+    let (svc, st, cfg) = live_service(
+        "live-okx-bybit-accounts",
         format!(
-            "stale_after_secs = 5\nbatch_ms = 20\n\
-             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
-             [[accounts]]\nvenue = \"okx\"\naccount = \"live4\"\nkey_env = \"IM_TEST_LIVE_OKX_KEY\"\n\
-             secret_env = \"IM_TEST_LIVE_OKX_SECRET\"\npassphrase_env = \"IM_TEST_LIVE_OKX_PASS\"\n\
-             rest_url = \"http://127.0.0.1:{rest_port}\"\nws_url = \"ws://127.0.0.1:{okx_port}/ws/v5/private\"\n\
-             [[accounts]]\nvenue = \"bybit\"\naccount = \"live5\"\nkey_env = \"IM_TEST_LIVE_BY_KEY\"\n\
-             secret_env = \"IM_TEST_LIVE_BY_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
-             ws_url = \"ws://127.0.0.1:{bybit_port}/v5/private\"\nping_secs = 1\n"
+        "stale_after_secs = 5\nbatch_ms = 20\n\
+         [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+         [[accounts]]\nvenue = \"okx\"\naccount = \"live4\"\nkey_env = \"IM_TEST_LIVE_OKX_KEY\"\n\
+         secret_env = \"IM_TEST_LIVE_OKX_SECRET\"\npassphrase_env = \"IM_TEST_LIVE_OKX_PASS\"\n\
+         rest_url = \"http://127.0.0.1:{rest_port}\"\nws_url = \"ws://127.0.0.1:{okx_port}/ws/v5/private\"\n\
+         [[accounts]]\nvenue = \"bybit\"\naccount = \"live5\"\nkey_env = \"IM_TEST_LIVE_BY_KEY\"\n\
+         secret_env = \"IM_TEST_LIVE_BY_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+         ws_url = \"ws://127.0.0.1:{bybit_port}/v5/private\"\nping_secs = 1\n"
         ),
     )
-    .unwrap();
-    let breakers = dir.0.join("breakers.toml");
-    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
-    let mut cfg = common::config(&dir.0, None, ADMIN);
-    cfg.demo = false;
-    cfg.live = Some(live);
-    cfg.breakers = Some(breakers);
-    let (st, _) = prepare(&cfg).await.unwrap();
-    let svc = Svc {
-        router: app(st.clone()),
-        _dir: dir,
-    };
+    .await;
     for id in ["live4", "live5"] {
         let (s, v) = svc
             .call("POST", "/api/v1/accounts", Some(json!({"id": id})))
@@ -975,28 +950,19 @@ async fn streamed_orders_and_balances_are_filed_and_margined() {
     std::env::set_var("IM_TEST_LIVE_BN6_KEY", "test-key");
     std::env::set_var("IM_TEST_LIVE_BN6_SECRET", "test-secret");
 
-    let dir = common::tempdir::Dir::new("live-orders");
-    let live = dir.0.join("live.toml");
-    std::fs::write(
-        &live,
+    let (svc, st, cfg) = live_service(
+        "live-orders",
         format!(
-            "stale_after_secs = 5\nbatch_ms = 20\n\
-             [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\", \"ETHUSDT\"]\n\
-             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
-             [[accounts]]\nvenue = \"binance\"\naccount = \"live6\"\nkey_env = \"IM_TEST_LIVE_BN6_KEY\"\n\
-             secret_env = \"IM_TEST_LIVE_BN6_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
-             ws_url = \"ws://127.0.0.1:{user_port}\"\n"
+        "stale_after_secs = 5\nbatch_ms = 20\n\
+         [[sources]]\nvenue = \"binance\"\nurl = \"ws://127.0.0.1:{bn_port}\"\ninstruments = [\"BTCUSDT\", \"ETHUSDT\"]\n\
+         [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+         [[accounts]]\nvenue = \"binance\"\naccount = \"live6\"\nkey_env = \"IM_TEST_LIVE_BN6_KEY\"\n\
+         secret_env = \"IM_TEST_LIVE_BN6_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+         ws_url = \"ws://127.0.0.1:{user_port}\"\n"
         ),
     )
-    .unwrap();
-    let breakers = dir.0.join("breakers.toml");
-    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
-    let mut cfg = common::config(&dir.0, None, ADMIN);
-    cfg.demo = false;
-    cfg.live = Some(live);
-    cfg.breakers = Some(breakers);
-    let (st, _) = prepare(&cfg).await.unwrap();
-    let router = app(st.clone());
+    .await;
+    let router = svc.router.clone();
     let call = |m: &'static str, u: String, b: Option<Value>| {
         let r = router.clone();
         async move { common::call_once(&r, m, &u, ADMIN, b).await }
@@ -1424,36 +1390,23 @@ async fn streamed_okx_and_bybit_accounts_are_margined_by_hand() {
     ] {
         std::env::set_var(k, format!("{k}-value"));
     }
-    let dir = common::tempdir::Dir::new("live-okx-bybit-margin");
-    let live = dir.0.join("live.toml");
-    std::fs::write(
-        &live,
+    let (svc, st, cfg) = live_service(
+        "live-okx-bybit-margin",
         format!(
-            "stale_after_secs = 5\nbatch_ms = 20\n\
-             [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
-             [[sources]]\nvenue = \"okx\"\nurl = \"ws://127.0.0.1:{okx_pub}\"\ninstruments = [\"BTC-USDT-SWAP\"]\n\
-             [[sources]]\nvenue = \"bybit\"\nurl = \"ws://127.0.0.1:{bybit_pub}\"\ninstruments = [\"BTCUSDT\"]\n\
-             [[accounts]]\nvenue = \"okx\"\naccount = \"live7\"\nkey_env = \"IM_TEST_LIVE_OKX7_KEY\"\n\
-             secret_env = \"IM_TEST_LIVE_OKX7_SECRET\"\npassphrase_env = \"IM_TEST_LIVE_OKX7_PASS\"\n\
-             rest_url = \"http://127.0.0.1:{rest_port}\"\nws_url = \"ws://127.0.0.1:{okx_port}/ws/v5/private\"\n\
-             reconcile_secs = 3600\n\
-             [[accounts]]\nvenue = \"bybit\"\naccount = \"live8\"\nkey_env = \"IM_TEST_LIVE_BY8_KEY\"\n\
-             secret_env = \"IM_TEST_LIVE_BY8_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
-             ws_url = \"ws://127.0.0.1:{bybit_port}/v5/private\"\nreconcile_secs = 3600\n"
+        "stale_after_secs = 5\nbatch_ms = 20\n\
+         [[sources]]\nvenue = \"deribit\"\nurl = \"ws://127.0.0.1:{dr_port}\"\nindices = [\"btc_usd\"]\n\
+         [[sources]]\nvenue = \"okx\"\nurl = \"ws://127.0.0.1:{okx_pub}\"\ninstruments = [\"BTC-USDT-SWAP\"]\n\
+         [[sources]]\nvenue = \"bybit\"\nurl = \"ws://127.0.0.1:{bybit_pub}\"\ninstruments = [\"BTCUSDT\"]\n\
+         [[accounts]]\nvenue = \"okx\"\naccount = \"live7\"\nkey_env = \"IM_TEST_LIVE_OKX7_KEY\"\n\
+         secret_env = \"IM_TEST_LIVE_OKX7_SECRET\"\npassphrase_env = \"IM_TEST_LIVE_OKX7_PASS\"\n\
+         rest_url = \"http://127.0.0.1:{rest_port}\"\nws_url = \"ws://127.0.0.1:{okx_port}/ws/v5/private\"\n\
+         reconcile_secs = 3600\n\
+         [[accounts]]\nvenue = \"bybit\"\naccount = \"live8\"\nkey_env = \"IM_TEST_LIVE_BY8_KEY\"\n\
+         secret_env = \"IM_TEST_LIVE_BY8_SECRET\"\nrest_url = \"http://127.0.0.1:{rest_port}\"\n\
+         ws_url = \"ws://127.0.0.1:{bybit_port}/v5/private\"\nreconcile_secs = 3600\n"
         ),
     )
-    .unwrap();
-    let breakers = dir.0.join("breakers.toml");
-    std::fs::write(&breakers, "step_ms = 1000\nbreakers = []\n").unwrap();
-    let mut cfg = common::config(&dir.0, None, ADMIN);
-    cfg.demo = false;
-    cfg.live = Some(live);
-    cfg.breakers = Some(breakers);
-    let (st, _) = prepare(&cfg).await.unwrap();
-    let svc = Svc {
-        router: app(st.clone()),
-        _dir: dir,
-    };
+    .await;
     for id in ["live7", "live8"] {
         let (s, v) = svc
             .call("POST", "/api/v1/accounts", Some(json!({"id": id})))

@@ -23,8 +23,9 @@ pub use scan::{GridMargin, GridModel, PoolMargin, ScanFigures};
 pub use scenario::{scenario_matrix, scenarios, RiskMatrix, Scenario, ScenarioMatrix};
 pub use simm::{SensitivityMargin, SensitivityModel, SimmParams};
 pub use unified::{
-    net_account, venue_margins_most_favourable, venue_margins_most_favourable_at, CreditLine,
-    LinearLegRates, PositionLiquidation, RequirementKind, SavingSplit, ScanLeg, ScanTable,
-    SharedRows, UnifiedFigures, UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint,
-    VenueKind, VenueParams,
+    net_account, unchanged_by_netting, venue_margins_most_favourable,
+    venue_margins_most_favourable_at, AccountFigures, CreditLine, LinearLegRates,
+    PositionLiquidation, RequirementKind, SavingSplit, ScanLeg, ScanTable, SharedRows,
+    UnifiedFigures, UnifiedMargin, UnifiedModel, UnifiedParams, VenueConstraint, VenueKind,
+    VenueParams,
 };

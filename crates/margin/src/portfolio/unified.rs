@@ -703,6 +703,15 @@ pub struct UnifiedFigures {
     pub saving: f64,
 }
 
+/// An account's venue pools (as held) and unified figures ([`UnifiedModel::account_figures`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountFigures {
+    /// Each venue's own pools on the book as held, in [`crate::venue_margins`] order.
+    pub venues: Vec<VenueMargin>,
+    /// The unified model's figures.
+    pub unified: UnifiedFigures,
+}
+
 impl UnifiedFigures {
     /// The figures of a full verdict.
     pub fn of(u: &UnifiedMargin) -> UnifiedFigures {
@@ -935,6 +944,41 @@ pub fn venue_margins_most_favourable_at(
         Ok(m) => Ok(m),
         Err(_) => crate::venues::venue_margins(&slice, assets, market),
     }
+}
+
+/// Whether [`net_account`] and clearing the leverage leave venue `v`'s part of `account` as it is:
+/// no two of its positions share a contract, sub-account and margin mode, none nets away or sets
+/// a leverage, and no two of its balances share an asset, sub-account and chain, none zero. Then
+/// [`venue_margins_most_favourable_at`] of the netted book equals the venue's pools as held
+/// (its rules read only its own positions, balances and orders, in the same order).
+pub fn unchanged_by_netting(v: Venue, account: &Account) -> bool {
+    let ps = || account.positions.iter().filter(|p| p.instrument.venue == v);
+    for (i, p) in ps().enumerate() {
+        // The test `net_account` keeps a position by (its gross is its own size here).
+        let kept = p.size.abs() > 1e-12 * p.size.abs();
+        if p.leverage.is_some() || !kept {
+            return false;
+        }
+        if ps().take(i).any(|q| {
+            q.instrument.symbol == p.instrument.symbol
+                && q.sub_account == p.sub_account
+                && q.isolated == p.isolated
+        }) {
+            return false;
+        }
+    }
+    let cs = || account.collateral.iter().filter(|c| c.venue == v);
+    for (i, c) in cs().enumerate() {
+        if c.amount.0 == 0 {
+            return false;
+        }
+        if cs().take(i).any(|d| {
+            d.asset == c.asset && d.sub_account == c.sub_account && d.chain_id == c.chain_id
+        }) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Per-unit-notional coefficients of one linear leg under the unified model ([`UnifiedModel::linear_leg_rates`]).
@@ -1296,6 +1340,7 @@ impl UnifiedModel {
     ) -> Result<UnifiedMargin, MarginError> {
         self.margin_inner(
             account,
+            None,
             assets,
             market,
             venue_margins,
@@ -1320,6 +1365,7 @@ impl UnifiedModel {
         let venues = venue_margins_most_favourable(account, assets, market)?;
         let u = self.margin_inner(
             account,
+            None,
             assets,
             market,
             &venues,
@@ -1329,6 +1375,55 @@ impl UnifiedModel {
             &BTreeMap::new(),
         )?;
         Ok(UnifiedFigures::of(&u))
+    }
+
+    /// Everything the live monitor keeps of an account: each venue's own pools on the book as held
+    /// ([`crate::venue_margins`]) and the unified figures ([`UnifiedModel::margin_figures`]).
+    pub fn account_figures(
+        &self,
+        account: &Account,
+        assets: &[Asset],
+        market: &Market,
+        shared: Option<&SharedRows>,
+    ) -> Result<AccountFigures, MarginError> {
+        // Each venue as held, remembering where its pools sit.
+        let mut held: Vec<VenueMargin> = Vec::new();
+        let mut spans: Vec<(Venue, usize, usize)> = Vec::new();
+        for v in account.venues() {
+            let start = held.len();
+            held.extend(crate::venues::venue_margins_at(v, account, assets, market)?);
+            spans.push((v, start, held.len()));
+        }
+        let netted = net_account(account)?;
+        // Each venue on the netted book at the most favourable leverage: the pools as held when
+        // netting and clearing the leverage leave that venue's part of the book as it is (its rules
+        // read only that part), else evaluated again ([`venue_margins_most_favourable`]'s order).
+        let mut favourable: Vec<VenueMargin> = Vec::with_capacity(held.len());
+        for v in netted.venues() {
+            match spans.iter().find(|s| s.0 == v) {
+                Some(&(_, a, b)) if unchanged_by_netting(v, account) => {
+                    favourable.extend_from_slice(&held[a..b])
+                }
+                _ => favourable.extend(venue_margins_most_favourable_at(
+                    v, &netted, assets, market,
+                )?),
+            }
+        }
+        let u = self.margin_inner(
+            account,
+            Some(&netted),
+            assets,
+            market,
+            &favourable,
+            &[],
+            shared,
+            false,
+            &BTreeMap::new(),
+        )?;
+        Ok(AccountFigures {
+            venues: held,
+            unified: UnifiedFigures::of(&u),
+        })
     }
 
     /// The risk-matrix rows of `instruments` (deduplicated by id, first definition kept) under this
@@ -1393,6 +1488,7 @@ impl UnifiedModel {
     fn margin_inner(
         &self,
         account: &Account,
+        netted: Option<&Account>,
         assets: &[Asset],
         market: &Market,
         venue_margins: &[VenueMargin],
@@ -1402,7 +1498,14 @@ impl UnifiedModel {
         known: &BTreeMap<Venue, (Option<String>, Option<f64>)>,
     ) -> Result<UnifiedMargin, MarginError> {
         let p = &self.params;
-        let acct = net_account(account)?;
+        let owned;
+        let acct: &Account = match netted {
+            Some(a) => a,
+            None => {
+                owned = net_account(account)?;
+                &owned
+            }
+        };
         let quote = market.quote.as_str();
         let scale = p.range_scale(self.horizon_s);
         let grid = || p.grid(scale, quote);
@@ -1421,7 +1524,7 @@ impl UnifiedModel {
             held,
             debt_at,
             ..
-        } = self.legs_of(&acct, assets, market, &grid, shared)?;
+        } = self.legs_of(acct, assets, market, &grid, shared)?;
         let n = m.scenarios.len();
         let mut credit_at: BTreeMap<Venue, f64> = BTreeMap::new();
         for (i, c) in credits.iter().enumerate() {
@@ -1776,7 +1879,7 @@ impl UnifiedModel {
                 match known.get(v) {
                     Some(k) => k.clone(),
                     None => self.liquidation_move(
-                        &acct, assets, market, *v, &legs, &groups, equity, own_mm,
+                        acct, assets, market, *v, &legs, &groups, equity, own_mm,
                     )?,
                 }
             } else {

@@ -1,0 +1,2 @@
+//! Helpers shared by the margin crate's integration tests.
+pub mod books;

@@ -61,21 +61,21 @@ pub fn assess(account: &Account, assets: &[Asset], market: &Market) -> Result<As
 }
 
 /// What [`assess`] decides an account's state on, computed without the explanation (the live
-/// monitor's fast path): each venue's own figures (by the same venue rules), the unified model's
-/// figures ([`intermargin_margin::portfolio::UnifiedModel::margin_figures`], instrument rows from
-/// `shared` when it covers the account) and the state.
+/// monitor's fast path): each venue's own figures and the unified model's figures
+/// ([`intermargin_margin::portfolio::UnifiedModel::account_figures`]: the same venue rules, each
+/// venue evaluated once where netting changes nothing there; instrument rows from `shared` when
+/// it covers the account) and the state.
 pub fn assess_figures(
     account: &Account,
     assets: &[Asset],
     market: &Market,
     shared: Option<&SharedRows>,
 ) -> Result<(Vec<intermargin_margin::VenueMargin>, MarginFigures), String> {
-    let venues = venue_margins(account, assets, market).map_err(|e| e.to_string())?;
-    let unified = unified_model()?
-        .margin_figures(account, assets, market, shared)
+    let f = unified_model()?
+        .account_figures(account, assets, market, shared)
         .map_err(|e| e.to_string())?;
-    let figures = figures_of(account, assets, market, &venues, &unified)?;
-    Ok((venues, margin_figures(&figures, &unified)))
+    let figures = figures_of(account, assets, market, &f.venues, &f.unified)?;
+    Ok((f.venues, margin_figures(&figures, &f.unified)))
 }
 
 /// The state, figures and headline of an account from its figures and the unified figures.

@@ -1524,7 +1524,7 @@ impl UnifiedModel {
             held,
             debt_at,
             ..
-        } = self.legs_of(acct, assets, market, &grid, shared)?;
+        } = self.legs_of(acct, assets, market, &grid, shared, full)?;
         let n = m.scenarios.len();
         let mut credit_at: BTreeMap<Venue, f64> = BTreeMap::new();
         for (i, c) in credits.iter().enumerate() {
@@ -1572,7 +1572,9 @@ impl UnifiedModel {
         // (loss, name, assignment: scenario per group or None for unmoved)
         let mut best: (f64, String, Vec<Option<usize>>) = (0.0, "no loss".into(), vec![None; ng]);
         // Names are built only for the explanation (`full`): the figures never read them.
-        let mut consider = |loss: f64, name: String, assign: Vec<Option<usize>>, list: bool| {
+        // The assignment is built only for a new best (most candidates lose).
+        type Assign<'a> = &'a dyn Fn() -> Vec<Option<usize>>;
+        let mut consider = |loss: f64, name: String, assign: Assign<'_>, list: bool| {
             if list && full {
                 listed.push(ScenarioLoss {
                     scenario: name.clone(),
@@ -1580,13 +1582,11 @@ impl UnifiedModel {
                 });
             }
             if loss > best.0 + 1e-9 * best.0.abs().max(1.0) {
-                best = (loss, name, assign);
+                best = (loss, name, assign());
             }
         };
         for g in 0..ng {
             for s in 0..n {
-                let mut a = vec![None; ng];
-                a[g] = Some(s);
                 consider(
                     scan.total[g][s],
                     if full {
@@ -1594,7 +1594,11 @@ impl UnifiedModel {
                     } else {
                         String::new()
                     },
-                    a,
+                    &|| {
+                        let mut a = vec![None; ng];
+                        a[g] = Some(s);
+                        a
+                    },
                     true,
                 );
             }
@@ -1609,7 +1613,7 @@ impl UnifiedModel {
                     } else {
                         String::new()
                     },
-                    vec![Some(s); ng],
+                    &|| vec![Some(s); ng],
                     true,
                 );
             }
@@ -1629,9 +1633,6 @@ impl UnifiedModel {
                         }
                     }
                     if let Some((loss, s, t)) = pair_best {
-                        let mut a = vec![None; ng];
-                        a[g] = Some(s);
-                        a[h] = Some(t);
                         consider(
                             loss,
                             if full {
@@ -1642,7 +1643,12 @@ impl UnifiedModel {
                             } else {
                                 String::new()
                             },
-                            a,
+                            &|| {
+                                let mut a = vec![None; ng];
+                                a[g] = Some(s);
+                                a[h] = Some(t);
+                                a
+                            },
                             true,
                         );
                     }
@@ -1668,7 +1674,7 @@ impl UnifiedModel {
         } else {
             "each underlying at its own worst".to_string()
         };
-        consider(indep, indep_name, indep_assign, ng > 1);
+        consider(indep, indep_name, &|| indep_assign.clone(), ng > 1);
         let (scan_loss, binding_name, assign) = best;
         let scan_loss = scan_loss.max(0.0);
 
@@ -1707,20 +1713,16 @@ impl UnifiedModel {
             let vp = p.venue(*v)?;
             let mut a = AddOns::default();
             for (g, gname) in groups.iter().enumerate() {
-                let vl: Vec<&Leg> = legs
-                    .iter()
-                    .filter(|l| l.venue == *v && l.group == g && l.position)
-                    .collect();
-                if vl.is_empty() {
+                let vl = || {
+                    legs.iter()
+                        .filter(|l| l.venue == *v && l.group == g && l.position)
+                };
+                if vl().next().is_none() {
                     continue;
                 }
-                let net: f64 = vl.iter().map(|l| l.delta_notional).sum();
-                let perp: f64 = vl
-                    .iter()
-                    .filter(|l| l.perpetual)
-                    .map(|l| l.delta_notional)
-                    .sum();
-                let gross: f64 = vl.iter().map(|l| l.gross).sum();
+                let net: f64 = vl().map(|l| l.delta_notional).sum();
+                let perp: f64 = vl().filter(|l| l.perpetual).map(|l| l.delta_notional).sum();
+                let gross: f64 = vl().map(|l| l.gross).sum();
                 a.basis += vp.basis * scale * net.abs();
                 a.funding += vp.funding_per_8h * (self.horizon_s / FUNDING_INTERVAL_S) * perp.abs();
                 let depth = vp.depth_of(gname);
@@ -2041,20 +2043,35 @@ impl UnifiedModel {
         market: &Market,
         grid: &dyn Fn() -> GridParams,
         shared: Option<&'s SharedRows>,
+        full: bool,
     ) -> Result<LegBook<'s>, MarginError> {
+        /// One leg before its row is known: the contract (borrowed for a position), its size,
+        /// label (`full` only), whether it is a position, sub-account, margin mode, and the index
+        /// of its contract among the account's distinct contracts.
+        struct Pending<'a> {
+            inst: Cow<'a, Instrument>,
+            size: f64,
+            label: String,
+            position: bool,
+            sub_account: Option<String>,
+            isolated: bool,
+            local: usize,
+        }
         let p = &self.params;
         let quote = market.quote.as_str();
         // Legs: positions and non-stable balances; stable balances only carry depeg exposure.
-        let mut instruments: Vec<Instrument> = Vec::new();
-        let mut inst_index: BTreeMap<String, usize> = BTreeMap::new();
         let mut groups: Vec<String> = Vec::new();
-        let mut pending: Vec<(Instrument, f64, String, bool, Option<String>, bool)> = Vec::new();
+        let mut pending: Vec<Pending<'_>> =
+            Vec::with_capacity(acct.positions.len() + acct.collateral.len());
         let mut stable: Vec<StableBalance> = Vec::new();
         let mut exposure: BTreeMap<String, BTreeMap<Venue, f64>> = BTreeMap::new();
         let mut held: BTreeMap<Venue, f64> = BTreeMap::new();
         let mut debt_at: BTreeSet<Venue> = BTreeSet::new();
         for (ci, c) in acct.collateral.iter().enumerate() {
-            let a = find_asset(assets, &c.asset, &format!("account.collateral[{ci}].asset"))?;
+            let a = match assets.iter().find(|a| a.symbol == c.asset) {
+                Some(a) => a,
+                None => find_asset(assets, &c.asset, &format!("account.collateral[{ci}].asset"))?,
+            };
             let units = c.amount.to_f64(a.decimals);
             let px = market
                 .fx_rate(&c.asset)
@@ -2083,52 +2100,93 @@ impl UnifiedModel {
                 }
                 continue;
             }
-            pending.push((
-                collateral_instrument(c.venue, &c.asset, quote),
-                units,
-                format!("{}:{} collateral", c.venue, c.asset),
-                false,
-                c.sub_account.clone(),
-                false,
-            ));
+            pending.push(Pending {
+                inst: Cow::Owned(collateral_instrument(c.venue, &c.asset, quote)),
+                size: units,
+                label: if full {
+                    format!("{}:{} collateral", c.venue, c.asset)
+                } else {
+                    String::new()
+                },
+                position: false,
+                sub_account: c.sub_account.clone(),
+                isolated: false,
+                local: 0,
+            });
         }
         for pos in &acct.positions {
-            pending.push((
-                pos.instrument.clone(),
-                pos.size,
-                pos.instrument.id(),
-                true,
-                pos.sub_account.clone(),
-                pos.isolated,
-            ));
+            pending.push(Pending {
+                inst: Cow::Borrowed(&pos.instrument),
+                size: pos.size,
+                label: if full {
+                    pos.instrument.id()
+                } else {
+                    String::new()
+                },
+                position: true,
+                sub_account: pos.sub_account.clone(),
+                isolated: pos.isolated,
+                local: 0,
+            });
         }
-        for (inst, ..) in &pending {
-            let id = inst.id();
-            if let std::collections::btree_map::Entry::Vacant(e) = inst_index.entry(id) {
-                e.insert(instruments.len());
-                instruments.push(inst.clone());
-            }
+        // The distinct contracts, by id (`venue:symbol`: the same venue and symbol), first
+        // definition kept; each leg points at its contract.
+        let mut distinct: Vec<usize> = Vec::with_capacity(pending.len());
+        for k in 0..pending.len() {
+            let inst = &pending[k].inst;
+            let found = distinct.iter().position(|&j| {
+                let o = &pending[j].inst;
+                o.venue == inst.venue && o.symbol == inst.symbol
+            });
+            pending[k].local = match found {
+                Some(l) => l,
+                None => {
+                    distinct.push(k);
+                    distinct.len() - 1
+                }
+            };
         }
         // Rows of the shared matrix when it holds every instrument as defined here (same terms),
         // else the account's own matrix: the same repricing of the same instrument either way.
         let rows: Option<Vec<usize>> = shared
             .filter(|s| s.quote == quote && s.range_scale == p.range_scale(self.horizon_s))
             .and_then(|s| {
-                instruments
+                let mut id = String::new();
+                distinct
                     .iter()
-                    .map(|inst| {
-                        let &r = s.index.get(&inst.id())?;
+                    .map(|&j| {
+                        let inst: &Instrument = &pending[j].inst;
+                        id.clear();
+                        id.push_str(inst.venue.as_str());
+                        id.push(':');
+                        id.push_str(&inst.symbol);
+                        let &r = s.index.get(id.as_str())?;
                         (s.instruments[r] == *inst).then_some(r)
                     })
                     .collect()
             });
         let m = match (shared, &rows) {
             (Some(s), Some(_)) => Cow::Borrowed(&s.matrix),
-            _ => Cow::Owned(risk_matrix(market, &instruments, &grid(), quote)?),
+            _ => {
+                let instruments: Vec<Instrument> = distinct
+                    .iter()
+                    .map(|&j| pending[j].inst.as_ref().clone())
+                    .collect();
+                Cow::Owned(risk_matrix(market, &instruments, &grid(), quote)?)
+            }
         };
         let mut legs: Vec<Leg> = Vec::with_capacity(pending.len());
-        for (inst, size, label, position, sub_account, isolated) in pending {
-            let local = inst_index[&inst.id()];
+        for Pending {
+            inst,
+            size,
+            label,
+            position,
+            sub_account,
+            isolated,
+            local,
+        } in pending
+        {
+            let inst: &Instrument = &inst;
             let row = rows.as_ref().map_or(local, |r| r[local]);
             let group = match groups.iter().position(|g| *g == inst.underlying) {
                 Some(g) => g,
@@ -2143,18 +2201,18 @@ impl UnifiedModel {
                 0.0
             } else {
                 match (shared, &rows) {
-                    (Some(s), Some(_)) if s.instruments[row] == inst => {
+                    (Some(s), Some(_)) if s.instruments[row] == *inst => {
                         s.gross_unit[row].clone()?
                     }
-                    _ => gross_unit(&inst, market)?,
+                    _ => gross_unit(inst, market)?,
                 }
             };
             let gross = size.abs() * gross_unit;
-            if position
+            let settles_stable = position
                 && p.is_stable(&inst.settle, quote)
                 && inst.settle != quote
-                && inst.settlement == Settlement::Linear
-            {
+                && inst.settlement == Settlement::Linear;
+            if settles_stable {
                 // A short BTCUSDT is long USDT for its notional.
                 *exposure
                     .entry(inst.settle.clone())
@@ -2175,12 +2233,8 @@ impl UnifiedModel {
                 gross_unit,
                 sub_account,
                 isolated,
-                instrument: position.then(|| inst.clone()),
-                stable_settle: (position
-                    && p.is_stable(&inst.settle, quote)
-                    && inst.settle != quote
-                    && inst.settlement == Settlement::Linear)
-                    .then(|| inst.settle.clone()),
+                instrument: (full && position).then(|| inst.clone()),
+                stable_settle: (full && settles_stable).then(|| inst.settle.clone()),
             });
         }
         Ok(LegBook {
@@ -2212,7 +2266,7 @@ impl UnifiedModel {
         for v in acct.venues() {
             p.venue(v)?;
         }
-        let book = self.legs_of(&acct, assets, market, &|| grid.clone(), None)?;
+        let book = self.legs_of(&acct, assets, market, &|| grid.clone(), None, true)?;
         let n = book.matrix.scenarios.len();
         let mut legs: Vec<ScanLeg> = Vec::with_capacity(book.legs.len() + book.stable.len());
         for l in &book.legs {

@@ -16,6 +16,7 @@
 //! One pool per settle asset (USDT, USDC): equity = wallet balance + unrealised P&L.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use intermargin_model::{Account, Asset, Market, Order, Position, PositionSide, Venue};
 use serde::Deserialize;
@@ -84,21 +85,44 @@ impl BinanceParams {
 /// maint_margin_ratio, cum, initial_leverage}]}`, `crates/venues/PARAMS.md`); the raw camelCase
 /// response (per symbol, or the whole array under `"binance"`) is read too.
 pub fn published_brackets(market: &Market, symbol: &str) -> Result<Option<TierTable>, MarginError> {
+    match locate_brackets(market, symbol) {
+        Some((v, path)) => parse_brackets(v, &path).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Where `market.venue_params` publishes `symbol`'s brackets, with its path for errors.
+fn locate_brackets<'m>(market: &'m Market, symbol: &str) -> Option<(&'m Value, String)> {
     let key = format!("binance:{symbol}");
-    let (v, path) = if let Some(v) = published(market, &key) {
-        (v, format!("[{key:?}]"))
-    } else if let Some(Value::Array(all)) = published(market, "binance") {
-        match all
+    if let Some(v) = published(market, &key) {
+        return Some((v, format!("[{key:?}]")));
+    }
+    if let Some(Value::Array(all)) = published(market, "binance") {
+        let i = all
             .iter()
-            .position(|e| e.get("symbol").and_then(Value::as_str) == Some(symbol))
-        {
-            Some(i) => (&all[i], format!("[\"binance\"][{i}]")),
-            None => return Ok(None),
+            .position(|e| e.get("symbol").and_then(Value::as_str) == Some(symbol))?;
+        return Some((&all[i], format!("[\"binance\"][{i}]")));
+    }
+    None
+}
+
+/// [`published_brackets`] compiled once per published value ([`super::params::compiled`]).
+fn published_brackets_compiled(
+    market: &Market,
+    symbol: &str,
+) -> Result<Option<Arc<TierTable>>, MarginError> {
+    match locate_brackets(market, symbol) {
+        Some((v, path)) => {
+            super::params::compiled("binance.brackets", &path, v, || parse_brackets(v, &path))
+                .map(Some)
         }
-    } else {
-        return Ok(None);
-    };
-    let (rows, path) = array_of(v, &["brackets"], &path)?;
+        None => Ok(None),
+    }
+}
+
+/// The bracket table of one published value (`path` names it in errors).
+fn parse_brackets(v: &Value, path: &str) -> Result<TierTable, MarginError> {
+    let (rows, path) = array_of(v, &["brackets"], path)?;
     let mut tiers = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
         let p = format!("{path}[{i}]");
@@ -123,7 +147,6 @@ pub fn published_brackets(market: &Market, symbol: &str) -> Result<Option<TierTa
         Deduction::Incremental,
         &format!("market.venue_params{path}"),
     )
-    .map(Some)
 }
 
 /// One side of a symbol in the liquidation formula (sizes absolute, in base units).
@@ -202,6 +225,8 @@ pub fn liquidation_price(x: &LiquidationInputs) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub struct BinanceUsdm {
     params: BinanceParams,
+    /// Each symbol's bracket table of `params`, compiled once with the parameters.
+    tables: BTreeMap<String, Result<Arc<TierTable>, MarginError>>,
 }
 
 struct Priced<'a> {
@@ -210,7 +235,7 @@ struct Priced<'a> {
     size: f64,
     entry: f64,
     mark: f64,
-    table: TierTable,
+    table: Arc<TierTable>,
     im: f64,
     mm: f64,
     upnl: f64,
@@ -219,36 +244,45 @@ struct Priced<'a> {
 impl BinanceUsdm {
     /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
     pub fn with_params(params: BinanceParams) -> Self {
-        BinanceUsdm { params }
+        let tables = params
+            .symbols
+            .iter()
+            .map(|(symbol, s)| {
+                let t = TierTable::new(
+                    s.brackets.clone(),
+                    Deduction::Incremental,
+                    &format!("{FILE}: symbols.{symbol}"),
+                );
+                (symbol.clone(), t.map(Arc::new))
+            })
+            .collect();
+        BinanceUsdm { params, tables }
     }
 
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
-        Ok(BinanceUsdm {
-            params: BinanceParams::embedded()?,
-        })
+        Ok(Self::with_params(BinanceParams::embedded()?))
     }
 
-    fn table(&self, market: &Market, symbol: &str, what: &str) -> Result<TierTable, MarginError> {
-        if let Some(t) = published_brackets(market, symbol)? {
+    fn table(
+        &self,
+        market: &Market,
+        symbol: &str,
+        what: &str,
+    ) -> Result<Arc<TierTable>, MarginError> {
+        if let Some(t) = published_brackets_compiled(market, symbol)? {
             return Ok(t);
         }
-        let s = self
-            .params
-            .symbols
-            .get(symbol)
-            .ok_or_else(|| MarginError::Params {
+        match self.tables.get(symbol) {
+            Some(t) => t.clone(),
+            None => Err(MarginError::Params {
                 file: FILE.into(),
                 field: format!("symbols.{symbol}"),
                 reason: format!(
                     "no brackets for {what}; supply market.venue_params[\"binance:{symbol}\"]"
                 ),
-            })?;
-        TierTable::new(
-            s.brackets.clone(),
-            Deduction::Incremental,
-            &format!("{FILE}: symbols.{symbol}"),
-        )
+            }),
+        }
     }
 
     /// Initial margin open orders reserve, per settle asset (see [`super::orders`]): orders are

@@ -9,9 +9,11 @@
 //! settle currency's cross pool ([`super::orders`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use intermargin_model::{Account, Asset, Market, Position, Settlement, Venue};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::orders::{bybit_orders_initial_margin, charge_cross_pool, futures_legs};
 use super::params::{array_of, bad_param, load, num_any, published, Provenance};
@@ -81,6 +83,26 @@ pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable
     let Some(v) = published(market, &key) else {
         return Ok(None);
     };
+    parse_tiers(v, &key)
+}
+
+/// [`published_tiers`] compiled once per published value ([`super::params::compiled`]).
+fn published_tiers_compiled(
+    market: &Market,
+    symbol: &str,
+) -> Result<Option<Arc<TierTable>>, MarginError> {
+    let key = format!("bybit:{symbol}");
+    let Some(v) = published(market, &key) else {
+        return Ok(None);
+    };
+    let t = super::params::compiled("bybit.tiers", &key, v, || {
+        parse_tiers(v, &key).map(|t| t.map(Arc::new))
+    })?;
+    Ok((*t).clone())
+}
+
+/// The risk-limit table of the value published under `key` (`None`: instrument info alone).
+fn parse_tiers(v: &Value, key: &str) -> Result<Option<TierTable>, MarginError> {
     let v = v.get("result").unwrap_or(v);
     // Instrument info alone (no risk-limit tiers imported): fall back to the file's tiers.
     if !v.is_array()
@@ -133,45 +155,49 @@ pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable
 /// Bybit risk-limit rules.
 #[derive(Debug, Clone)]
 pub struct BybitRiskLimit {
-    params: BybitParams,
+    /// Each symbol's risk-limit table of `params`, compiled once with the parameters.
+    tables: BTreeMap<String, Result<Arc<TierTable>, MarginError>>,
 }
 
 impl BybitRiskLimit {
     /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
     pub fn with_params(params: BybitParams) -> Self {
-        BybitRiskLimit { params }
+        let tables = params
+            .symbols
+            .iter()
+            .map(|(sym, s)| {
+                let t = TierTable::new(
+                    s.tiers.clone(),
+                    Deduction::Incremental,
+                    &format!("{FILE}: symbols.{sym}"),
+                );
+                (sym.clone(), t.map(Arc::new))
+            })
+            .collect();
+        BybitRiskLimit { tables }
     }
 
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
-        Ok(BybitRiskLimit {
-            params: BybitParams::embedded()?,
-        })
+        Ok(Self::with_params(BybitParams::embedded()?))
     }
 
-    fn table(&self, market: &Market, p: &Position) -> Result<(TierTable, Basis), MarginError> {
+    fn table(&self, market: &Market, p: &Position) -> Result<(Arc<TierTable>, Basis), MarginError> {
         let sym = &p.instrument.symbol;
-        if let Some(t) = published_tiers(market, sym)? {
+        if let Some(t) = published_tiers_compiled(market, sym)? {
             return Ok((t, Basis::Notional));
         }
-        let s = self
-            .params
-            .symbols
-            .get(sym)
-            .ok_or_else(|| MarginError::Params {
+        match self.tables.get(sym) {
+            Some(t) => Ok((t.clone()?, Basis::Notional)),
+            None => Err(MarginError::Params {
                 file: FILE.into(),
                 field: format!("symbols.{sym}"),
                 reason: format!(
                     "no risk limits for {}; supply market.venue_params[\"bybit:{sym}\"]",
                     p.instrument.id()
                 ),
-            })?;
-        let t = TierTable::new(
-            s.tiers.clone(),
-            Deduction::Incremental,
-            &format!("{FILE}: symbols.{sym}"),
-        )?;
-        Ok((t, Basis::Notional))
+            }),
+        }
     }
 }
 

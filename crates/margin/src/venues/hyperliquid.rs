@@ -200,12 +200,16 @@ impl HyperliquidPerps {
         })
     }
 
-    fn table(&self, market: &Market, p: &Position) -> Result<(TierTable, Basis), MarginError> {
+    fn table(
+        &self,
+        market: &Market,
+        p: &Position,
+    ) -> Result<(std::sync::Arc<TierTable>, Basis), MarginError> {
         let ins = &p.instrument;
         let coin = ins.symbol.split(['-', '/']).next().unwrap_or(&ins.symbol);
         for c in [ins.symbol.as_str(), coin, ins.underlying.as_str()] {
             if let Some(t) = published_table(market, c)? {
-                return Ok((t, Basis::Notional));
+                return Ok((std::sync::Arc::new(t), Basis::Notional));
             }
         }
         let c = self
@@ -222,7 +226,10 @@ impl HyperliquidPerps {
                 ),
             })?;
         Ok((
-            table_from_leverage(&c.tiers, &format!("{FILE}: coins.{coin}"))?,
+            std::sync::Arc::new(table_from_leverage(
+                &c.tiers,
+                &format!("{FILE}: coins.{coin}"),
+            )?),
             Basis::Notional,
         ))
     }

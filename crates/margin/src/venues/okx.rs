@@ -8,9 +8,11 @@
 //! by OKX's published rule ([`super::orders`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use intermargin_model::{Account, Asset, InstrumentKind, Market, Position, Venue};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::orders::{charge_cross_pool, futures_legs, okx_orders_initial_margin};
 use super::params::{array_of, bad_param, load, num_any, published, Provenance};
@@ -73,13 +75,34 @@ fn derivative_family(symbol: &str) -> Option<String> {
 
 /// Tiers published by OKX for an instrument, if the snapshot carries them.
 pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable>, MarginError> {
+    match locate_tiers(market, symbol) {
+        Some((key, v)) => parse_tiers(v, &key).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The key and value under which `market.venue_params` publishes `symbol`'s tiers.
+fn locate_tiers<'m>(market: &'m Market, symbol: &str) -> Option<(String, &'m Value)> {
     let keys = [format!("okx:{symbol}"), format!("okx:{}", family(symbol))];
-    let Some((key, v)) = keys
-        .iter()
-        .find_map(|k| published(market, k).map(|v| (k, v)))
-    else {
-        return Ok(None);
-    };
+    keys.into_iter()
+        .find_map(|k| published(market, &k).map(|v| (k, v)))
+}
+
+/// [`published_tiers`] compiled once per published value ([`super::params::compiled`]).
+fn published_tiers_compiled(
+    market: &Market,
+    symbol: &str,
+) -> Result<Option<Arc<TierTable>>, MarginError> {
+    match locate_tiers(market, symbol) {
+        Some((key, v)) => {
+            super::params::compiled("okx.tiers", &key, v, || parse_tiers(v, &key)).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// The tier table of the value published under `key`.
+fn parse_tiers(v: &Value, key: &str) -> Result<TierTable, MarginError> {
     let (rows, path) = array_of(v, &["data", "tiers"], &format!("[{key:?}]"))?;
     let mut tiers = Vec::new();
     let n = rows.len();
@@ -108,31 +131,43 @@ pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable
         Deduction::WholePosition,
         &format!("market.venue_params{path}"),
     )
-    .map(|t| Some(t.open_past_last()))
+    .map(TierTable::open_past_last)
 }
 
 /// OKX tiered-margin rules.
 #[derive(Debug, Clone)]
 pub struct OkxTiered {
     params: OkxParams,
+    /// `(section, family)`'s tier table of `params`, compiled once with the parameters.
+    tables: BTreeMap<(&'static str, String), Result<Arc<TierTable>, MarginError>>,
 }
 
 impl OkxTiered {
     /// Rules with explicit parameters (what-ifs: `intermargin params diff --snapshot`).
     pub fn with_params(params: OkxParams) -> Self {
-        OkxTiered { params }
+        let mut tables = BTreeMap::new();
+        for (section, map) in [("swap", &params.swap), ("futures", &params.futures)] {
+            for (fam, f) in map {
+                let t = TierTable::new(
+                    f.tiers.clone(),
+                    Deduction::WholePosition,
+                    &format!("{FILE}: {section}.{fam}"),
+                )
+                .map(|t| Arc::new(if f.complete { t.open_past_last() } else { t }));
+                tables.insert((section, fam.clone()), t);
+            }
+        }
+        OkxTiered { params, tables }
     }
 
     /// Rules with the embedded parameters.
     pub fn new() -> Result<Self, MarginError> {
-        Ok(OkxTiered {
-            params: OkxParams::embedded()?,
-        })
+        Ok(Self::with_params(OkxParams::embedded()?))
     }
 
-    fn table(&self, market: &Market, p: &Position) -> Result<(TierTable, Basis), MarginError> {
+    fn table(&self, market: &Market, p: &Position) -> Result<(Arc<TierTable>, Basis), MarginError> {
         let ins = &p.instrument;
-        if let Some(t) = published_tiers(market, &ins.symbol)? {
+        if let Some(t) = published_tiers_compiled(market, &ins.symbol)? {
             return Ok((t, Basis::Contracts));
         }
         let fam = derivative_family(&ins.symbol).ok_or_else(|| MarginError::Unsupported {
@@ -152,7 +187,10 @@ impl OkxTiered {
                 })
             }
         };
-        let f = map.get(&fam).ok_or_else(|| MarginError::Params {
+        let t = self
+            .tables
+            .get(&(section, fam.clone()))
+            .ok_or_else(|| MarginError::Params {
             file: FILE.into(),
             field: format!("{section}.{fam:?}"),
             reason: format!(
@@ -164,13 +202,8 @@ impl OkxTiered {
                     map.keys().cloned().collect::<Vec<_>>().join(", ")
                 }
             ),
-        })?;
-        let t = TierTable::new(
-            f.tiers.clone(),
-            Deduction::WholePosition,
-            &format!("{FILE}: {section}.{fam}"),
-        )?;
-        let t = if f.complete { t.open_past_last() } else { t };
+        })?
+            .clone()?;
         Ok((t, Basis::Contracts))
     }
 }

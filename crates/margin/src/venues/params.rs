@@ -1,6 +1,11 @@
 //! Parameter plumbing: the dated TOML files embedded in the binary, and the venue-published
 //! overrides in `Market::venue_params` (shapes documented in `crates/venues/PARAMS.md`).
 
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use intermargin_model::Market;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -96,4 +101,50 @@ pub(crate) fn array_of<'a>(
         path,
         format!("expected an array or an object with one of the fields {names:?}"),
     ))
+}
+
+/// A compiled table and the published value it was compiled from.
+type Compiled = (Value, Arc<dyn Any + Send + Sync>);
+
+thread_local! {
+    /// Tables compiled from venue-published values, by kind then key ([`compiled`]).
+    static COMPILED: RefCell<HashMap<&'static str, HashMap<String, Compiled>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Most compiled tables of one kind kept per thread before that cache starts afresh.
+const COMPILED_MAX: usize = 4_096;
+
+/// The table `build` compiles from the venue-published value `v` (found under `key`, parsed as
+/// `kind`), compiled once and kept per thread while the published value stays equal (compared in
+/// full, so a market carrying other parameters under the same key compiles them anew): the JSON
+/// is read once per parameters version instead of on every call. Errors are not kept.
+pub(crate) fn compiled<T: Send + Sync + 'static>(
+    kind: &'static str,
+    key: &str,
+    v: &Value,
+    build: impl FnOnce() -> Result<T, MarginError>,
+) -> Result<Arc<T>, MarginError> {
+    let hit = COMPILED.with(|c| {
+        c.borrow()
+            .get(kind)
+            .and_then(|m| m.get(key))
+            .and_then(|(value, t)| (value == v).then(|| t.clone()))
+    });
+    if let Some(t) = hit.and_then(|t| t.downcast::<T>().ok()) {
+        return Ok(t);
+    }
+    let t = Arc::new(build()?);
+    COMPILED.with(|c| {
+        let mut c = c.borrow_mut();
+        let m = c.entry(kind).or_default();
+        if m.len() >= COMPILED_MAX {
+            m.clear();
+        }
+        m.insert(
+            key.to_string(),
+            (v.clone(), t.clone() as Arc<dyn Any + Send + Sync>),
+        );
+    });
+    Ok(t)
 }

@@ -219,8 +219,11 @@ pub enum Basis {
 }
 
 /// Finds the tier table of a position (by index and position).
-pub(crate) type TableLookup<'a> =
-    dyn Fn(usize, &intermargin_model::Position) -> Result<(TierTable, Basis), MarginError> + 'a;
+pub(crate) type TableLookup<'a> = dyn Fn(
+        usize,
+        &intermargin_model::Position,
+    ) -> Result<(std::sync::Arc<TierTable>, Basis), MarginError>
+    + 'a;
 
 /// The generic tiered-perpetual engine shared by OKX, Bybit and Hyperliquid: one pool per settle
 /// asset; per position maintenance `notional·mmr − cum` at its tier, initial `notional/leverage`

@@ -86,24 +86,36 @@ impl BinanceParams {
 /// response (per symbol, or the whole array under `"binance"`) is read too.
 pub fn published_brackets(market: &Market, symbol: &str) -> Result<Option<TierTable>, MarginError> {
     match locate_brackets(market, symbol) {
-        Some((v, path)) => parse_brackets(v, &path).map(Some),
+        Some((v, key, i)) => parse_brackets(v, &bracket_path(&key, i)).map(Some),
         None => Ok(None),
     }
 }
 
-/// Where `market.venue_params` publishes `symbol`'s brackets, with its path for errors.
-fn locate_brackets<'m>(market: &'m Market, symbol: &str) -> Option<(&'m Value, String)> {
+/// Where `market.venue_params` publishes `symbol`'s brackets: the value, its key, and its index
+/// when it is an element of the whole response under `"binance"`.
+fn locate_brackets<'m>(
+    market: &'m Market,
+    symbol: &str,
+) -> Option<(&'m Value, String, Option<usize>)> {
     let key = format!("binance:{symbol}");
     if let Some(v) = published(market, &key) {
-        return Some((v, format!("[{key:?}]")));
+        return Some((v, key, None));
     }
     if let Some(Value::Array(all)) = published(market, "binance") {
         let i = all
             .iter()
             .position(|e| e.get("symbol").and_then(Value::as_str) == Some(symbol))?;
-        return Some((&all[i], format!("[\"binance\"][{i}]")));
+        return Some((&all[i], "binance".to_string(), Some(i)));
     }
     None
+}
+
+/// The path of a located bracket value, for errors.
+fn bracket_path(key: &str, index: Option<usize>) -> String {
+    match index {
+        None => format!("[{key:?}]"),
+        Some(i) => format!("[{key:?}][{i}]"),
+    }
 }
 
 /// [`published_brackets`] compiled once per published value ([`super::params::compiled`]).
@@ -111,12 +123,15 @@ fn published_brackets_compiled(
     market: &Market,
     symbol: &str,
 ) -> Result<Option<Arc<TierTable>>, MarginError> {
-    match locate_brackets(market, symbol) {
-        Some((v, path)) => {
-            super::params::compiled("binance.brackets", &path, v, || parse_brackets(v, &path))
-                .map(Some)
+    let Some((v, key, i)) = locate_brackets(market, symbol) else {
+        return Ok(None);
+    };
+    let build = || parse_brackets(v, &bracket_path(&key, i));
+    match i {
+        None => super::params::compiled("binance.brackets", &key, v, build).map(Some),
+        Some(_) => {
+            super::params::compiled("binance.brackets", &bracket_path(&key, i), v, build).map(Some)
         }
-        None => Ok(None),
     }
 }
 

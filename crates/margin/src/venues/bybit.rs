@@ -155,6 +155,7 @@ fn parse_tiers(v: &Value, key: &str) -> Result<Option<TierTable>, MarginError> {
 /// Bybit risk-limit rules.
 #[derive(Debug, Clone)]
 pub struct BybitRiskLimit {
+    params: BybitParams,
     /// Each symbol's risk-limit table of `params`, compiled once with the parameters.
     tables: BTreeMap<String, Result<Arc<TierTable>, MarginError>>,
 }
@@ -174,7 +175,7 @@ impl BybitRiskLimit {
                 (sym.clone(), t.map(Arc::new))
             })
             .collect();
-        BybitRiskLimit { tables }
+        BybitRiskLimit { params, tables }
     }
 
     /// Rules with the embedded parameters.

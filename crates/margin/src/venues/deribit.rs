@@ -172,7 +172,8 @@ impl DeribitStandard {
     ) -> Result<(f64, f64, f64), MarginError> {
         let ins = &p.instrument;
         let id = ins.id();
-        let path = position_path(account, i);
+        // Built only for an error.
+        let path = || position_path(account, i);
         match ins.kind {
             InstrumentKind::Future { .. } | InstrumentKind::Perpetual => {
                 let mark = mark_price(market, &id)?;
@@ -195,7 +196,7 @@ impl DeribitStandard {
             } => {
                 if ins.settlement == Settlement::Linear {
                     return Err(MarginError::Unsupported {
-                        field: format!("{path}.instrument"),
+                        field: format!("{}.instrument", path()),
                         reason: format!("{id}: Deribit's standard margin for linear (USDC) options is UNCONFIRMED"),
                     });
                 }
@@ -211,7 +212,7 @@ impl DeribitStandard {
                 Ok((im * n.abs(), mm * n.abs(), value))
             }
             InstrumentKind::Spot => Err(MarginError::Unsupported {
-                field: format!("{path}.instrument"),
+                field: format!("{}.instrument", path()),
                 reason: format!("{id}: spot holdings are collateral, not positions, on Deribit"),
             }),
         }

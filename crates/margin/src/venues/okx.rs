@@ -83,9 +83,12 @@ pub fn published_tiers(market: &Market, symbol: &str) -> Result<Option<TierTable
 
 /// The key and value under which `market.venue_params` publishes `symbol`'s tiers.
 fn locate_tiers<'m>(market: &'m Market, symbol: &str) -> Option<(String, &'m Value)> {
-    let keys = [format!("okx:{symbol}"), format!("okx:{}", family(symbol))];
-    keys.into_iter()
-        .find_map(|k| published(market, &k).map(|v| (k, v)))
+    let key = format!("okx:{symbol}");
+    if let Some(v) = published(market, &key) {
+        return Some((key, v));
+    }
+    let key = format!("okx:{}", family(symbol));
+    published(market, &key).map(|v| (key, v))
 }
 
 /// [`published_tiers`] compiled once per published value ([`super::params::compiled`]).

@@ -50,26 +50,34 @@ pub(crate) fn bad_param(path: &str, reason: impl Into<String>) -> MarginError {
 
 /// Reads a number that venues publish either as a JSON number or as a decimal string.
 pub(crate) fn num(v: &Value, path: &str) -> Result<f64, MarginError> {
+    finite_number(v).ok_or_else(|| {
+        bad_param(
+            path,
+            format!("expected a number or decimal string, got {v}"),
+        )
+    })
+}
+
+/// The finite number a JSON number or decimal string holds ([`num`] without the error).
+fn finite_number(v: &Value) -> Option<f64> {
     let x = match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) if s.trim().is_empty() => Some(0.0),
         Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
-    match x {
-        Some(x) if x.is_finite() => Ok(x),
-        _ => Err(bad_param(
-            path,
-            format!("expected a number or decimal string, got {v}"),
-        )),
-    }
+    x.filter(|x| x.is_finite())
 }
 
 /// Field `name` of an object as a number; `Ok(None)` when absent or null.
 pub(crate) fn opt_num(obj: &Value, name: &str, path: &str) -> Result<Option<f64>, MarginError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => num(v, &format!("{path}.{name}")).map(Some),
+        // The field's path is spelled out only for an error.
+        Some(v) => match finite_number(v) {
+            Some(x) => Ok(Some(x)),
+            None => num(v, &format!("{path}.{name}")).map(Some),
+        },
     }
 }
 

@@ -245,9 +245,10 @@ pub(crate) fn tiered_pools(
 
     struct Row {
         id: String,
-        /// The pool's label if the position is isolated.
+        /// The pool's label if the position is isolated (empty otherwise).
         isolated_pool: String,
-        path: String,
+        /// Index of the position in the account (its path in errors).
+        index: usize,
         settlement: Settlement,
         isolated: Option<f64>,
         mark: f64,
@@ -290,9 +291,13 @@ pub(crate) fn tiered_pools(
             reason: format!("{id}: initial margin needs the position's leverage (the tier publishes no maximum)"),
         })?;
         pools.entry(ins.settle.clone()).or_default().push(Row {
-            isolated_pool: ins.isolated_pool(base > 0.0),
+            isolated_pool: if p.isolated {
+                ins.isolated_pool(base > 0.0)
+            } else {
+                String::new()
+            },
             id,
-            path: position_path(account, i),
+            index: i,
             settlement: ins.settlement,
             isolated: if p.isolated {
                 Some(p.isolated_margin.unwrap_or(f64::NAN))
@@ -370,7 +375,7 @@ pub(crate) fn tiered_pools(
             let eq = m + r.upnl;
             if !eq.is_finite() {
                 return Err(MarginError::Unsupported {
-                    field: format!("{}.isolated_margin", r.path),
+                    field: format!("{}.isolated_margin", position_path(account, r.index)),
                     reason: format!(
                         "{}: an isolated position needs the margin posted to it",
                         r.id
